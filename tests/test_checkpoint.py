@@ -1,0 +1,207 @@
+"""Model folders and train state: exact round trips, one-line errors for broken folders, pickles refused unrun."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from vidlstm.checkpoint import load_model, load_train_state, save_model, save_train_state
+from vidlstm.errors import ModelLoadError, VidlstmError
+from vidlstm.models import LRCN, ModelConfig
+
+LABELS = ["swipe_left", "swipe_right", "push"]
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return LRCN(ModelConfig(labels=LABELS, proj_dim=16, hidden_size=8, image_size=32, num_frames=4,
+                            temperature=1.5)).eval()
+
+
+@pytest.fixture
+def saved(model, tmp_path):
+    return save_model(tmp_path / "model", model, metrics={"accuracy": 0.875, "per_class": {"push": 1.0}})
+
+
+class Payload:
+    """Unpickling this creates ``marker``: proof that a loader ran pickled code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_save_writes_the_folder_and_load_gives_identical_logits(model, saved):
+    assert sorted(p.name for p in saved.iterdir()) == ["README.md", "config.json", "labels.json", "metrics.json",
+                                                       "model.safetensors"]
+    assert json.loads((saved / "labels.json").read_text()) == LABELS
+    assert json.loads((saved / "metrics.json").read_text())["accuracy"] == 0.875
+    card = (saved / "README.md").read_text()
+    assert "swipe_left, swipe_right, push" in card and "`vidnet`" in card and "| accuracy | 0.875 |" in card
+    assert f"{sum(p.numel() for p in model.parameters()):,}" in card
+
+    loaded = load_model(saved)
+    assert loaded.config == model.config and not loaded.training
+    frames = torch.rand(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        expected, got = model(frames, torch.tensor([4, 2])), loaded(frames, torch.tensor([4, 2]))
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_no_temporary_files_are_left_and_files_get_normal_permissions(saved):
+    assert not [p for p in saved.iterdir() if p.name.startswith(".")]
+    reference = saved / "reference.txt"
+    reference.write_text("x")  # created as any file is, under the process umask
+    assert (saved / "model.safetensors").stat().st_mode == (saved / "config.json").stat().st_mode \
+        == reference.stat().st_mode
+
+
+def test_resaving_without_metrics_drops_the_stale_metrics(model, saved):
+    save_model(saved, model)
+    assert not (saved / "metrics.json").exists()
+    assert "## Metrics" not in (saved / "README.md").read_text()
+
+
+def test_folder_without_config_is_not_a_model_folder(saved):
+    (saved / "config.json").unlink()
+    with pytest.raises(ModelLoadError) as info:
+        load_model(saved)
+    assert str(info.value) == f"{saved}: not a vidlstm model folder (missing config.json)"
+    assert info.value.exit_code == 2
+
+
+def test_missing_folder_and_missing_weights(saved, tmp_path):
+    with pytest.raises(ModelLoadError, match="nowhere: no such model folder"):
+        load_model(tmp_path / "nowhere")
+    (saved / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"not a vidlstm model folder \(missing model.safetensors\)"):
+        load_model(saved)
+
+
+def test_garbled_config_json_names_the_file_and_line(saved):
+    (saved / "config.json").write_text('{"labels": ["a", "b"],\n  "backbone": }')
+    with pytest.raises(ModelLoadError, match=r"config\.json: not valid JSON \(line 2: Expecting value\)"):
+        load_model(saved)
+
+
+def test_invalid_config_value_names_the_file(saved):
+    data = json.loads((saved / "config.json").read_text())
+    data["backbone"] = "alexnet"
+    (saved / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError, match=r"config\.json: invalid model config \(unknown backbone 'alexnet'"):
+        load_model(saved)
+
+
+def test_labels_json_must_agree_with_config(saved):
+    (saved / "labels.json").write_text(json.dumps(["a", "b", "c"]))
+    with pytest.raises(ModelLoadError, match=r"labels\.json: labels differ from those in config\.json"):
+        load_model(saved)
+
+
+def test_garbled_weights_file(saved):
+    (saved / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors: not a valid safetensors file"):
+        load_model(saved)
+
+
+def test_weights_that_do_not_match_the_config(saved):
+    data = json.loads((saved / "config.json").read_text())
+    data["hidden_size"] = 9
+    (saved / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError, match=r"weights do not match config\.json: shape mismatch for \S+ "
+                                             r"\(\(\d+, \d+\) in the file, \(\d+, \d+\) expected\)"):
+        load_model(saved)
+    data["hidden_size"], data["causal_head"] = 8, False
+    (saved / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError,
+                       match=r"weights do not match config\.json: \d+ unexpected tensors \(e\.g\. causal"):
+        load_model(saved)
+
+
+def test_weights_file_with_a_pickle_payload_is_refused_unrun(saved, tmp_path):
+    marker = tmp_path / "payload_ran"
+    torch.save({"w": Payload(marker)}, saved / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="not a valid safetensors file"):
+        load_model(saved)
+    assert not marker.exists()
+
+
+def test_train_state_round_trip(model, tmp_path):
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(1, 2, 3, 32, 32)).logits.sum().backward()
+    optimizer.step()
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3,
+             "rng": torch.get_rng_state(), "history": [{"loss": 0.5}], "config": model.config.to_dict()}
+    path = save_train_state(tmp_path / "run" / "train_state.pt", state)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["train_state.pt"]
+    loaded = load_train_state(path)
+    assert loaded["epoch"] == 3 and loaded["history"] == [{"loss": 0.5}]
+    torch.testing.assert_close(loaded["rng"], state["rng"], rtol=0, atol=0)
+    assert loaded["optimizer"]["state"][0]["step"] == 1
+    for name, tensor in state["model"].items():
+        torch.testing.assert_close(loaded["model"][name], tensor, rtol=0, atol=0)
+
+
+def test_train_state_with_a_pickle_payload_is_refused_unrun(tmp_path):
+    marker, path = tmp_path / "payload_ran", tmp_path / "train_state.pt"
+    torch.save({"epoch": 1, "sneaky": Payload(marker)}, path)
+    with pytest.raises(ModelLoadError,
+                       match=r"train_state\.pt: refused to load train state: .*\(GLOBAL io\.open was not an allowed"):
+        load_train_state(path)
+    assert not marker.exists()
+
+
+def test_train_state_that_would_not_load_safely_is_refused_at_save_time(tmp_path):
+    with pytest.raises(VidlstmError, match=r"train state\['rng'\]\['numpy'\]: numpy\.ndarray cannot be loaded"):
+        save_train_state(tmp_path / "s.pt", {"rng": {"numpy": np.zeros(3)}})
+    assert not (tmp_path / "s.pt").exists()
+
+
+def test_failed_save_keeps_the_previous_train_state(tmp_path, monkeypatch):
+    path = save_train_state(tmp_path / "train_state.pt", {"epoch": 1})
+
+    def crash(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_train_state(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert load_train_state(path) == {"epoch": 1}
+    assert os.listdir(tmp_path) == ["train_state.pt"]
+
+
+def test_garbled_train_state(tmp_path):
+    path = tmp_path / "train_state.pt"
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(ModelLoadError,
+                       match=r"train_state\.pt: cannot read train state: not a torch file or damaged \(Unsupported"):
+        load_train_state(path)
+
+
+def test_a_pretrained_model_loads_offline_without_its_imagenet_file(tmp_path, monkeypatch):
+    weights = tmp_path / "mobilenet_v3_small-047dcff4.pth"
+    torch.save(torchvision.models.get_model("mobilenet_v3_small", weights=None).state_dict(), weights)
+    config = ModelConfig(labels=["a", "b"], backbone="mobilenet_v3_small", pretrained=True, proj_dim=8,
+                         hidden_size=8, image_size=32)
+    model = LRCN(config, weights_file=weights).eval()
+    assert model.backbone_meta["weights_file"] == str(weights)
+    folder = save_model(tmp_path / "model", model)
+    weights.unlink()
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("tried to download"))
+    loaded = load_model(folder)
+    assert loaded.config.pretrained
+    frames = torch.rand(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(frames).logits, model(frames).logits, rtol=0, atol=0)

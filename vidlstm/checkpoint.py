@@ -1,0 +1,202 @@
+"""Save and load model folders (config.json, labels.json, model.safetensors, metrics.json, README.md) and
+training resume state; nothing is ever unpickled."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from vidlstm.errors import ModelLoadError, VidlstmError
+from vidlstm.models import LRCN, ModelConfig
+from vidlstm.models.safe_load import torch_load_weights_only
+
+CONFIG_FILE = "config.json"
+LABELS_FILE = "labels.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
+    # Named here rather than by mkstemp, whose 0600 mode would make shared model folders private.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _write_json(path: Path, data) -> None:
+    _write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
+    """Write ``model`` as a model folder (created if needed) and return its path.
+
+    The weights go first and config.json last, so a folder with a config always has its weights.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    # safetensors wants contiguous tensors; channels_last conv weights are copied to the default layout.
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    # Serialised to bytes and written by Python: safetensors' save_file creates files with mode 0600.
+    payload = save(tensors, metadata={"format": "pt", "vidlstm": "model"})
+    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: Path(tmp).write_bytes(payload))
+    _write_json(directory / LABELS_FILE, list(model.config.labels))
+    if metrics is not None:
+        _write_json(directory / METRICS_FILE, metrics)
+    else:
+        (directory / METRICS_FILE).unlink(missing_ok=True)  # a re-saved model must not keep stale metrics
+    _write_text(directory / CARD_FILE, model_card(model, metrics))
+    _write_json(directory / CONFIG_FILE, model.config.to_dict())
+    return directory
+
+
+def model_card(model: LRCN, metrics: dict | None = None) -> str:
+    """A short Markdown card: what the model recognises, how it sees a video, its size and results."""
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())
+    backbone_params = sum(p.numel() for p in model.backbone.parameters())
+    source = "ImageNet-pretrained" if cfg.pretrained else "trained from scratch"
+    keypoints = f", {cfg.keypoints} soft-argmax keypoints" if cfg.keypoints else ""
+    lines = [
+        "# vidlstm model",
+        "",
+        f"CNN-LSTM video classifier: `{cfg.backbone}` backbone ({source}{keypoints}) per frame, "
+        f"bidirectional LSTM ({cfg.num_layers} x {cfg.hidden_size}) with attention pooling"
+        + (", plus a causal head for streaming." if cfg.causal_head else "."),
+        "",
+        f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
+        f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
+        f"input mode `{cfg.input_mode}`",
+        f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
+        f"- temperature: {cfg.temperature:g}",
+        "",
+        "Load with `vidlstm.checkpoint.load_model(folder)`; files: config.json (architecture), labels.json, "
+        "model.safetensors (weights).",
+    ]
+    if metrics:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        for key, value in metrics.items():
+            shown = f"{value:.4g}" if isinstance(value, float) else json.dumps(value) if isinstance(
+                value, (dict, list)) else str(value)
+            lines.append(f"| {key} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path}: cannot read ({err})") from err
+
+
+def load_config(directory) -> ModelConfig:
+    """The ModelConfig of a model folder, checked; a ModelLoadError names the folder or file and the reason."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: no such model folder")
+    for name in (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise ModelLoadError(f"{directory}: not a vidlstm model folder (missing {name})")
+    config_path = directory / CONFIG_FILE
+    try:
+        config = ModelConfig.from_dict(_read_json(config_path))
+    except ModelLoadError:
+        raise
+    except (VidlstmError, TypeError, ValueError) as err:
+        raise ModelLoadError(f"{config_path}: invalid model config ({err})") from err
+    labels = _read_json(directory / LABELS_FILE)
+    if labels != config.labels:
+        raise ModelLoadError(f"{directory / LABELS_FILE}: labels differ from those in {CONFIG_FILE}")
+    return config
+
+
+def load_model(directory, device: str | torch.device = "cpu") -> LRCN:
+    """Rebuild the model of a folder written by ``save_model``, in eval mode on ``device``."""
+    directory = Path(directory)
+    config = load_config(directory)
+    weights_path = directory / WEIGHTS_FILE
+    try:
+        state = load_file(weights_path, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise ModelLoadError(f"{weights_path}: not a valid safetensors file ({reason})") from err
+    model = LRCN(config, load_pretrained=False)  # the ImageNet start point is irrelevant: the weights overwrite it
+    _check_state_matches(weights_path, model, state)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def _check_state_matches(path: Path, model: LRCN, state: dict) -> None:
+    """One clear line instead of load_state_dict's page when weights and config.json disagree."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing {len(missing)} tensors (e.g. {missing[0]})"] if missing else []) + (
+            [f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})"] if unexpected else [])
+        raise ModelLoadError(f"{path}: weights do not match {CONFIG_FILE}: {'; '.join(parts)}")
+    for name, tensor in expected.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise ModelLoadError(f"{path}: weights do not match {CONFIG_FILE}: shape mismatch for {name} "
+                                 f"({tuple(state[name].shape)} in the file, {tuple(tensor.shape)} expected)")
+
+
+# --- training resume state ---------------------------------------------------------------------------
+
+_SAFE_LEAF_TYPES = (torch.Tensor, str, bytes, int, float, bool, complex, type(None), torch.Size, torch.dtype,
+                    torch.device)
+_SAFE_MAPPING_TYPES = (dict, OrderedDict)  # exact types: e.g. a defaultdict is refused by weights_only
+
+
+def _check_weights_only(value, where: str = "") -> None:
+    """Refuse at save time what ``torch.load(weights_only=True)`` would refuse at resume time."""
+    if type(value) in _SAFE_MAPPING_TYPES:
+        for key, item in value.items():
+            _check_weights_only(key, f"{where} key {key!r}")
+            _check_weights_only(item, f"{where}[{key!r}]")
+    elif type(value) in (list, tuple, set):
+        for i, item in enumerate(value):
+            _check_weights_only(item, f"{where}[{i}]")
+    elif not isinstance(value, _SAFE_LEAF_TYPES):
+        raise VidlstmError(f"train state{where}: {type(value).__module__}.{type(value).__qualname__} cannot be "
+                           f"loaded with weights_only=True; store tensors, numbers, strings, lists or dicts")
+
+
+def save_train_state(path, state: dict) -> Path:
+    """Save training resume state (model/optimizer state dicts, epoch, RNG states...) atomically."""
+    path = Path(path)
+    if not isinstance(state, dict):
+        raise VidlstmError(f"{path}: a train state must be a dict (got {type(state).__name__})")
+    _check_weights_only(state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return path
+
+
+def load_train_state(path) -> dict:
+    """Load what ``save_train_state`` wrote; weights_only=True, so a pickle payload is refused, never run."""
+    state = torch_load_weights_only(path, what="train state")
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"{path}: not a train state (a dict was expected, got {type(state).__name__})")
+    return state

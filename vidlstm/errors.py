@@ -1,0 +1,33 @@
+"""Exceptions that carry a one-line, human-readable message and the process exit code."""
+from __future__ import annotations
+
+
+class VidlstmError(Exception):
+    """Base error: ``str(err)`` is a single line meant for people; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        # Errors are printed as one line, so fold any newline an underlying library put in.
+        super().__init__(" ".join(str(message).split()))
+
+
+class UsageError(VidlstmError):
+    """Bad command-line input (unknown option value, missing folder, ...): exit code 2."""
+
+    exit_code = 2
+
+
+class VideoDecodeError(VidlstmError):
+    """A video that no decoder backend could open or read."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = " ".join(str(reason).split())
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+class ModelLoadError(VidlstmError):
+    """A model folder that is missing, incomplete or unsafe to load."""
+
+    exit_code = 2

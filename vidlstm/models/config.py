@@ -1,0 +1,129 @@
+"""ModelConfig: everything needed to rebuild an LRCN model and its input pipeline from config.json alone."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from vidlstm.errors import UsageError
+from vidlstm.models.backbones import backbone_entry, backbone_normalization
+
+MODEL_FORMAT_VERSION = 1
+INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees
+
+
+@dataclass
+class ModelConfig:
+    """The model's architecture and input contract; stored as config.json in every model folder."""
+
+    labels: list[str]
+    """Class names, in logit order. Unique, non-empty."""
+    backbone: str = "vidnet"
+    """Registered backbone name (see ``list_backbones()``)."""
+    pretrained: bool = False
+    """Whether the backbone started from ImageNet weights (recorded; a saved model never reloads them)."""
+    input_mode: str = "rgb+diff"
+    """"rgb" or "rgb+diff": differences of consecutive frames as 3 extra channels (cheap motion cue)."""
+    num_frames: int = 16
+    """Frames sampled per clip."""
+    image_size: int = 112
+    """Frames are resized to image_size x image_size before the backbone."""
+    sampling: str = "segment"
+    """Frame sampler name used by the input pipeline (e.g. "segment": TSN-style one frame per segment)."""
+    mean: tuple[float, float, float] | None = None
+    """Per-RGB-channel mean subtracted inside the model; None = the backbone's own (filled in)."""
+    std: tuple[float, float, float] | None = None
+    """Per-RGB-channel std divided inside the model; None = the backbone's own (filled in)."""
+    proj_dim: int = 128
+    """Width of the projection (Linear + LayerNorm + ReLU) between backbone features and the LSTM."""
+    hidden_size: int = 128
+    """LSTM hidden size per direction."""
+    num_layers: int = 1
+    """Stacked LSTM layers."""
+    dropout: float = 0.2
+    """Dropout after the projection, between LSTM layers and before the classifiers."""
+    causal_head: bool = True
+    """Also train a unidirectional LSTM head whose per-step logits can be computed while streaming."""
+    temperature: float = 1.0
+    """Softmax temperature (logits / temperature) set by calibration; used for probabilities only."""
+    keypoints: int | None = None
+    """Soft-argmax keypoints (vidnet only); None = the backbone's default (8 for vidnet, 0 otherwise)."""
+    format_version: int = MODEL_FORMAT_VERSION
+    """Version of this config format; newer versions are refused by older code."""
+    extra: dict = field(default_factory=dict)
+    """Free-form, JSON-serialisable notes (e.g. how the model was trained); not used to build it."""
+
+    def __post_init__(self):
+        self.labels = [str(label) for label in self.labels]
+        if not self.labels or any(not label.strip() for label in self.labels):
+            raise UsageError("labels must be a non-empty list of non-empty names")
+        duplicates = sorted({label for label in self.labels if self.labels.count(label) > 1})
+        if duplicates:
+            raise UsageError(f"labels must be unique (repeated: {', '.join(duplicates)})")
+        entry = backbone_entry(self.backbone)  # UsageError naming the known backbones
+        if self.input_mode not in INPUT_MODES:
+            raise UsageError(f"input_mode must be one of {', '.join(INPUT_MODES)} (got {self.input_mode!r})")
+        for name in ("num_frames", "image_size", "proj_dim", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer (got {value!r})")
+        if self.image_size < 32:
+            raise UsageError(f"image_size must be >= 32 (the backbones downsample by 32; got {self.image_size})")
+        if not isinstance(self.sampling, str) or not self.sampling:
+            raise UsageError(f"sampling must be a sampler name (got {self.sampling!r})")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise UsageError(f"dropout must be in [0, 1) (got {self.dropout})")
+        if not (math.isfinite(float(self.temperature)) and float(self.temperature) > 0):
+            raise UsageError(f"temperature must be a positive number (got {self.temperature})")
+        if self.keypoints is None:
+            self.keypoints = entry.default_keypoints
+        if self.keypoints and not entry.default_keypoints:
+            raise UsageError(f"keypoints apply to backbones with a soft-argmax layer (vidnet), not {self.backbone!r}")
+        if self.keypoints < 0:
+            raise UsageError(f"keypoints must be >= 0 (got {self.keypoints})")
+        if self.format_version > MODEL_FORMAT_VERSION:
+            raise UsageError(f"format_version {self.format_version} is newer than this vidlstm "
+                             f"understands ({MODEL_FORMAT_VERSION}): upgrade vidlstm")
+        default_mean, default_std = backbone_normalization(self.backbone)
+        self.mean = _three_floats("mean", default_mean if self.mean is None else self.mean)
+        self.std = _three_floats("std", default_std if self.std is None else self.std)
+        if min(self.std) <= 0:
+            raise UsageError(f"std must be positive (got {self.std})")
+        self.dropout, self.temperature = float(self.dropout), float(self.temperature)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels the backbone's first conv takes: 3 for "rgb", 6 for "rgb+diff"."""
+        return INPUT_MODES[self.input_mode]
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict (tuples become lists) that ``from_dict`` turns back into this config."""
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of ``to_dict``; unknown keys are refused (they mean a newer or foreign config)."""
+        if not isinstance(data, dict):
+            raise UsageError(f"a model config must be a JSON object (got {type(data).__name__})")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown config keys: {', '.join(unknown)}")
+        if "labels" not in data:
+            raise UsageError("config has no labels")
+        return cls(**data)
+
+
+def _three_floats(name: str, values) -> tuple[float, float, float]:
+    try:
+        result = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        result = ()
+    if len(result) != 3:
+        raise UsageError(f"{name} must be 3 numbers, one per RGB channel (got {values!r})")
+    return result

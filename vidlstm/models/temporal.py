@@ -1,0 +1,90 @@
+"""Temporal layers over per-frame features: BiLSTM on packed sequences, masked attention pooling, causal LSTM head."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, B, hidden)
+
+
+def check_lengths(lengths: torch.Tensor | None, batch: int, steps: int) -> torch.Tensor | None:
+    """Validate per-sequence lengths and return them on the CPU (where pack_padded_sequence wants them)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths).cpu().long()  # (B,)
+    if lengths.shape != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    if batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+        raise ValueError(f"lengths must lie in [1, {steps}] (got {lengths.tolist()})")
+    return lengths
+
+
+def step_mask(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor:
+    """(B, T) bool, True on real steps; all True when ``lengths`` is None."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    return torch.arange(steps, device=device)[None, :] < lengths.to(device)[:, None]  # (B, T)
+
+
+class BiLSTMEncoder(nn.Module):
+    """(B, T, D_in) -> (B, T, 2 * hidden): one fused nn.LSTM call over packed sequences, never a loop over time.
+
+    Packing matters for the backward direction: without it, a short sequence's backward pass
+    would start on padding. Outputs past each sequence's length are zero.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        steps = x.shape[1]
+        if lengths is None or bool((lengths == steps).all()):
+            return self.lstm(x)[0]  # (B, T, 2H): every sequence is full, packing would change nothing
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)  # (B, T, 2H)
+        return out
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention over time: score_t = v . tanh(W h_t); padded steps get weight exactly 0.
+
+    Returns the weighted sum (B, D) and the weights (B, T), which sum to 1 over real steps.
+    """
+
+    def __init__(self, dim: int, attention_dim: int | None = None):
+        super().__init__()
+        attention_dim = attention_dim or dim
+        self.project = nn.Linear(dim, attention_dim)
+        self.score = nn.Linear(attention_dim, 1, bias=False)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(torch.tanh(self.project(h))).squeeze(-1).float()  # (B, T)
+        scores = scores.masked_fill(~mask, float("-inf"))  # exp(-inf) = 0: padding gets no weight at all
+        weights = scores.softmax(dim=-1)  # (B, T)
+        pooled = torch.bmm(weights.unsqueeze(1).to(h.dtype), h).squeeze(1)  # (B, D)
+        return pooled, weights
+
+
+class CausalHead(nn.Module):
+    """A unidirectional LSTM + per-step classifier: step t sees frames <= t only, so it can run while streaming.
+
+    Its (h, c) state is carried across chunks, so chunked calls equal one pass over the whole sequence.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int, num_layers: int = 1,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+        # Padding only ever follows the real steps, and a forward LSTM's output at step t does not
+        # depend on later inputs, so no packing is needed here.
+        out, state = self.lstm(x, state)  # (B, t, H)
+        return self.classifier(self.dropout(out)), state  # (B, t, C)
