@@ -1,0 +1,105 @@
+"""decord backend: one get_batch() over the distinct wanted indices, resized inside decord's filter graph."""
+from __future__ import annotations
+
+import re
+
+import decord
+import numpy as np
+
+from vidlstm.io.backend_base import BackendFailure, DamagedStream, NoVideoStream, one_line, unique_sorted_indices
+from vidlstm.io.info import VideoInfo
+
+NAME = "decord"
+# decord's errors carry C++ source locations ("[18:02:26] /.../video_reader.cc:270: ...").
+_SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
+# FFmpeg's AVERROR_INVALIDDATA, which decord prints when the decoder rejects a packet.
+_INVALID_DATA = "-1094995529"
+
+
+def probe(path, threads: int = 0) -> VideoInfo:
+    """decord's packet-exact frame count and its rate; codec, rotation and size from ``stream_tags``."""
+    reader = open_video(path, threads, size=None)
+    return make_info(path, len(reader), reader.get_avg_fps(), stream_tags(path, reader))
+
+
+def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None) -> tuple[np.ndarray, VideoInfo]:
+    """Decode ``indices`` (any order, duplicates allowed) as (T, H, W, 3) uint8 RGB, upright, resized to ``size``.
+
+    decord 0.6 turns rotated videos upright itself (a transpose filter ahead of its scaler, so
+    ``width``/``height`` are the upright output size): nothing to turn here.
+    """
+    wanted, inverse = unique_sorted_indices(indices)
+    reader = open_video(path, threads, size)
+    num_frames = len(reader)
+    if num_frames <= 0:
+        raise BackendFailure("no frames")
+    # decord indexes every packet, so its count is the real end: later indices get the last frame.
+    in_stream = np.minimum(wanted, num_frames - 1)
+    batch = _decode_batch(reader, in_stream.tolist())  # (U, H, W, 3)
+    if batch.shape[0] != len(wanted) or batch.ndim != 4 or batch.shape[-1] != 3:
+        raise BackendFailure(f"returned frames of shape {batch.shape} for {len(wanted)} asked")
+    if info is None:
+        info = make_info(path, num_frames, reader.get_avg_fps(), stream_tags(path, reader if size is None else None))
+    return np.ascontiguousarray(batch[inverse]), info
+
+
+def open_video(path, threads: int, size):
+    """A decord VideoReader that scales to ``size`` (height, width) while decoding."""
+    height, width = size if size is not None else (-1, -1)
+    try:
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
+    except Exception as err:  # decord raises RuntimeError / DECORDError for every failure
+        raise _failure(err) from None
+
+
+def _decode_batch(reader, indices: list[int]) -> np.ndarray:
+    try:
+        batch = reader.get_batch(indices)
+    except Exception as err:
+        raise _failure(err) from None
+    # decord's bridge is process-wide state: another library may have switched it to torch.
+    return batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch.numpy() if hasattr(batch, "numpy") else batch)
+
+
+def stream_tags(path, reader=None) -> tuple[str, int, int, int]:
+    """(codec, clockwise rotation, upright width, upright height): decord exposes none but the size.
+
+    Taken from OpenCV (opens the container, decodes nothing) or PyAV where installed; failing both,
+    the size comes from decoding frame 0 through ``reader`` and codec/rotation stay unknown.
+    """
+    from vidlstm.io.registry import load_backend  # late: the registry imports this module
+
+    for name in ("opencv", "pyav"):
+        backend = load_backend(name)
+        if backend is None:
+            continue
+        try:
+            return backend.stream_tags(path)
+        except BackendFailure:
+            continue
+    if reader is None:
+        reader = open_video(path, 1, None)
+    height, width = _decode_batch(reader, [0]).shape[1:3]
+    return "unknown", 0, int(width), int(height)
+
+
+def make_info(path, num_frames: int, fps: float, tags: tuple[str, int, int, int]) -> VideoInfo:
+    codec, rotation, width, height = tags
+    return VideoInfo(
+        path=str(path), num_frames=int(num_frames), fps=float(fps), duration=num_frames / fps if fps else 0.0,
+        width=int(width), height=int(height), rotation=int(rotation), codec=codec, backend=NAME,
+    )
+
+
+def _failure(err: Exception) -> BackendFailure:
+    """A short BackendFailure from decord's multi-line, source-located error text."""
+    text = _SOURCE_LOCATION.sub("", " ".join(str(err).split()))
+    if _INVALID_DATA in text or "avcodec_send_packet" in text:
+        return DamagedStream("decoder rejected data (Invalid data found when processing input)")
+    if "video stream" in text.lower():
+        return NoVideoStream("no video stream")
+    if "broken metadata" in text:
+        return BackendFailure("cannot measure duration/frame count (broken metadata)")
+    if text.startswith("Error reading"):  # decord's Python wrapper hides FFmpeg's reason behind this
+        return BackendFailure("cannot open")
+    return BackendFailure(one_line(text.split("Stack trace")[0], limit=100))

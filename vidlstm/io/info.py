@@ -1,0 +1,38 @@
+"""What the decoding layer hands back: ``VideoInfo`` (probed metadata) and ``DecodeResult`` (frames + provenance)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Metadata of one video stream, as the backend that opened it sees it.
+
+    ``num_frames`` is exact where the backend indexes the packets (decord, PyAV) and otherwise the
+    container's count or duration * fps; a read past the real end returns the last real frame.
+    ``duration`` is ``num_frames / fps`` seconds, so time <-> index conversions agree everywhere.
+    ``width``/``height`` are the upright (displayed) size; ``rotation`` is how many degrees clockwise
+    the stored frames must be turned to display upright (0, 90, 180 or 270) -- frames that
+    ``read_frames`` returns are already turned.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    backend: str
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Frames decoded for the asked indices, in the asked order, and who decoded them."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    backend: str
+    info: VideoInfo

@@ -1,0 +1,121 @@
+"""probe() and read_frames(): check the file, then try each decoder backend in turn until one succeeds."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from vidlstm.errors import VideoDecodeError
+from vidlstm.io.backend_base import (
+    BackendFailure,
+    DamagedStream,
+    NoVideoStream,
+    check_output_size,
+    one_line,
+    unique_sorted_indices,
+)
+from vidlstm.io.info import DecodeResult, VideoInfo
+from vidlstm.io.registry import load_backend, requested_backends
+
+
+def probe(path, backends=None, threads: int = 0) -> VideoInfo:
+    """Metadata of the video at ``path`` from the first backend that can open it.
+
+    ``backends`` overrides the order to try ($VIDLSTM_BACKENDS, else ``DEFAULT_BACKENDS``).
+    Raises VideoDecodeError(path, reason) when none can.
+    """
+    given, path = str(path), check_video_file(path)
+    info = _first_success(given, backends, lambda backend: backend.probe(path, threads))
+    return dataclasses.replace(info, path=given)
+
+
+def read_frames(path, indices, size=(112, 112), info: VideoInfo | None = None, backends=None,
+                threads: int = 0) -> DecodeResult:
+    """Decode the frames at ``indices`` (any order, duplicates allowed) of the video at ``path``.
+
+    Returns frames (len(indices), H, W, 3) uint8 RGB, upright, resized by the decoder to
+    ``size=(height, width)`` (None keeps the native size). An index past the real end gets the
+    last frame. ``info`` (from ``probe``) is handed back in the result and spares the backend the
+    metadata work; ``threads`` is the decoder's thread count (0: the backend's default, 1 for
+    worker processes sharing few cores). Raises VideoDecodeError(path, reason) when no backend
+    can decode the frames, ValueError for malformed ``indices`` or ``size``.
+    """
+    given, path = str(path), check_video_file(path)
+    size = check_output_size(size)
+    asked = np.asarray(indices)
+    unique_sorted_indices(asked)  # malformed indices are the caller's mistake, not a backend failure
+    expected = (len(asked),) + (size if size is not None else ())
+
+    def read(backend) -> DecodeResult:
+        frames, found = backend.read(path, asked, size, threads, info)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[: len(expected)] != expected or frames.shape[-1] != 3:
+            raise BackendFailure(f"returned {frames.dtype} frames of shape {frames.shape}, not {expected} + (..., 3)")
+        if info is None:
+            found = dataclasses.replace(found, path=given)
+        return DecodeResult(frames=frames, backend=backend.NAME, info=found)
+
+    return _first_success(given, backends, read)
+
+
+def check_video_file(path) -> Path:
+    """The absolute path, after ruling out what no decoder needs to try: missing, a folder, empty, unreadable.
+
+    Absolute because FFmpeg reads "name:rest" as a protocol ("-clip:v1.mp4" would fail).
+    """
+    path = Path(os.fspath(path))
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise VideoDecodeError(path, "no such file") from None
+    except PermissionError:
+        raise VideoDecodeError(path, "permission denied") from None
+    except OSError as err:
+        raise VideoDecodeError(path, one_line(err.strerror or err)) from None
+    if stat.S_ISDIR(status.st_mode):
+        raise VideoDecodeError(path, "is a directory")
+    if not stat.S_ISREG(status.st_mode):
+        raise VideoDecodeError(path, "not a regular file")
+    if status.st_size == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise VideoDecodeError(path, "permission denied") from None
+    return path.absolute()
+
+
+def _first_success(given_path: str, backends, attempt):
+    """Run ``attempt(backend_module)`` along the backend order; the first result wins."""
+    names = requested_backends(backends)
+    failures: list[tuple[str, Exception]] = []
+    for name in names:
+        backend = load_backend(name)
+        if backend is None:  # its package is not installed
+            continue
+        try:
+            return attempt(backend)
+        except Exception as err:  # noqa: BLE001 - whatever a backend raises, the next one gets its turn
+            failures.append((name, err))
+    raise VideoDecodeError(given_path, failure_reason(names, failures))
+
+
+def failure_reason(names: tuple[str, ...], failures: list[tuple[str, Exception]]) -> str:
+    """One specific line: "no video stream", "damaged stream (...)" or "cannot decode (decord: ...; ...)"."""
+    if not failures:
+        return f"no decoder backend installed (tried {', '.join(names)}; install decord, opencv-python or av)"
+    if any(isinstance(err, NoVideoStream) for _, err in failures):
+        return "no video stream"
+    details = "; ".join(f"{name}: {_short(err)}" for name, err in failures)
+    if all(isinstance(err, DamagedStream) for _, err in failures):
+        return f"damaged stream ({details})"
+    return f"cannot decode ({details})"
+
+
+def _short(err: Exception) -> str:
+    if isinstance(err, BackendFailure):
+        return str(err)
+    return one_line(f"{type(err).__name__}: {err}", limit=100)
