@@ -1,0 +1,37 @@
+"""The Python API: ``VideoClassifier.load(model_dir).predict("clip.mp4")`` -> [{"label", "score"}, ...]."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidlstm.errors import VidlstmError
+from vidlstm.stages.inference import Predictor
+
+
+class VideoClassifier:
+    """Classify video files with a saved model, like the Hugging Face ``video-classification`` pipeline."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+
+    @classmethod
+    def load(cls, model_dir=None, device: str | None = None) -> "VideoClassifier":
+        """Load a model folder (default: the shipped default model)."""
+        return cls(Predictor.from_dir(model_dir, device=device))
+
+    @property
+    def labels(self) -> list[str]:
+        return self.predictor.labels
+
+    def predict(self, path, top_k: int | None = None) -> list[dict]:
+        """Scores for one video, highest first: ``[{"label": str, "score": float}, ...]`` (all classes by default).
+
+        Raises VideoDecodeError (a VidlstmError) when the file cannot be read.
+        """
+        clip = self.predictor.load_clip(Path(path))
+        scores = self.predictor.score_frames([clip.frames])[0]
+        return self.predictor.top_k(scores.probs, top_k or len(self.labels))
+
+    __call__ = predict
+
+
+__all__ = ["VideoClassifier", "VidlstmError"]

@@ -1,0 +1,64 @@
+"""The `vidlstm` command: one module per sub-command (parse arguments, call a stage, print)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vidlstm.errors import VidlstmError
+
+# command name -> module in vidlstm.cli defining add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "classify": ("classify", "classify video files and print labels with scores"),
+    "predict": ("predict", "batch-process files/directories into a JSONL or CSV record per file"),
+    "merge": ("merge", "join the part files of a sharded predict run"),
+    "train": ("train", "train a model on a folder per class or a CSV manifest"),
+    "extract": ("extract", "fill the frozen-backbone feature cache ahead of training"),
+    "evaluate": ("evaluate", "evaluate a model on labelled videos"),
+    "finetune": ("finetune", "adapt an existing model to new clips or a new label set"),
+    "run": ("run", "run a pipeline recipe (pipelines/*.toml)"),
+    "synth": ("synth", "generate a labelled synthetic motion dataset"),
+    "demo": ("demo", "classify fresh synthetic clips with the shipped default model"),
+    "export": ("export", "export a model to ONNX or torch.export"),
+    "info": ("info", "print a model folder's card"),
+    "report": ("report", "build a self-contained HTML report"),
+    "stream": ("stream", "classify a live stream as frames arrive"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit code 2, as for any usage error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vidlstm import __version__
+
+    parser = _Parser(prog="vidlstm", description="CNN-LSTM video classification.")
+    parser.add_argument("--version", action="version", version=f"vidlstm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"vidlstm.cli.{module_name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"vidlstm.cli.{module_name}":
+                continue  # command not built yet
+            raise
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except VidlstmError as err:
+        print(f"vidlstm {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"vidlstm {args.command}: interrupted", file=sys.stderr)
+        return 130

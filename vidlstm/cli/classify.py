@@ -1,0 +1,48 @@
+"""`vidlstm classify FILE...`: print the top-k labels of each video (a table, or JSON lines with --json)."""
+from __future__ import annotations
+
+import json
+import sys
+
+from vidlstm.cli.common import add_model_arguments, positive_int
+
+
+def add_arguments(p):
+    p.add_argument("files", nargs="+", metavar="FILE", help="video files")
+    add_model_arguments(p)
+    p.add_argument("--top-k", type=positive_int, default=3, help="labels to show per file (default 3)")
+    p.add_argument("--json", action="store_true", help="one JSON record per line instead of a table")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="also write per video the attention of every frame (JSON) and a PNG strip into DIR")
+
+
+def format_record(rec: dict) -> str:
+    """A readable block for one record: the file, then one line per top-k label."""
+    if rec["status"] != "ok":
+        return f"{rec['path']}\n    ERROR  {rec['error']}"
+    head = f"{rec['path']}  ({rec['frames']} frames, {rec['decoder']}, {rec['seconds']:.2f} s)"
+    rows = [f"    {i}. {t['label']:<24} {100 * t['score']:6.2f}%" for i, t in enumerate(rec["top_k"], 1)]
+    if rec.get("explanation"):
+        rows.append(f"    explanation: {rec['explanation']}")
+    return "\n".join([head, *rows])
+
+
+def run(args) -> int:
+    from vidlstm.defaults import configure_torch_threads
+    from vidlstm.stages.inference import Predictor, classify_paths
+
+    configure_torch_threads(args.threads)
+    predictor = Predictor.from_dir(args.model, device=args.device)
+    failed = 0
+    if args.explain:
+        from vidlstm.explain import classify_and_explain
+
+        records = classify_and_explain(predictor, args.files, args.explain, top_k=args.top_k)
+    else:
+        records = classify_paths(predictor, args.files, top_k=args.top_k)
+    for rec in records:
+        if rec["status"] != "ok":
+            failed += 1
+            print(f"vidlstm classify: error: {rec['path']}: {rec['error']}", file=sys.stderr)
+        print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,141 @@
+"""Synthetic motion clips whose label lives only in *how things move*: no single frame reveals the class."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MOTION_CLASSES = ("left", "right", "up", "down", "grow", "shrink", "clockwise", "anticlockwise")
+
+
+@dataclass
+class SynthConfig:
+    """How `vidlstm synth` draws its clips."""
+
+    per_class: int = 20  # clips per class
+    size: int = 96  # frame height; width is size * 4/3 rounded to even
+    min_frames: int = 24  # clip length is drawn from [min_frames, max_frames]
+    max_frames: int = 48
+    fps: float = 25.0
+    seed: int = 0
+    suffix: str = ".mp4"  # container (H.264 for .mp4)
+
+    def __post_init__(self):
+        if self.per_class < 1:
+            raise ValueError("per_class must be >= 1")
+        if not 2 <= self.min_frames <= self.max_frames:
+            raise ValueError("need 2 <= min_frames <= max_frames")
+        if self.size < 32:
+            raise ValueError("size must be >= 32 pixels")
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A textured background: a random colour gradient plus low-frequency noise and a static distractor."""
+    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    ramp = np.linspace(0, 1, w)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, h)[:, None, None]
+    bg = c0 * (1 - ramp) + c1 * ramp + np.zeros((h, w, 3))
+    noise = cv2.resize(rng.normal(0, 18, (h // 8 + 1, w // 8 + 1, 3)), (w, h), interpolation=cv2.INTER_CUBIC)
+    bg = np.clip(bg * 0.6 + noise, 0, 255).astype(np.uint8)
+    # A distractor that never moves: the classifier must ignore static content.
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(h // 16 + 2, h // 7 + 3))
+    if rng.random() < 0.5:
+        cv2.circle(bg, (cx, cy), r, colour, -1, cv2.LINE_AA)
+    else:
+        cv2.rectangle(bg, (cx - r, cy - r), (cx + r, cy + r), colour, -1, cv2.LINE_AA)
+    return bg
+
+
+def _draw_shape(img, shape: str, centre, radius: float, angle: float, colour) -> None:
+    cx, cy = centre
+    if shape == "circle":
+        cv2.circle(img, (int(round(cx)), int(round(cy))), max(1, int(round(radius))), colour, -1, cv2.LINE_AA)
+        return
+    sides = {"square": 4, "triangle": 3, "pentagon": 5}[shape]
+    pts = [(cx + radius * math.cos(angle + 2 * math.pi * k / sides), cy + radius * math.sin(angle + 2 * math.pi * k / sides))
+           for k in range(sides)]
+    cv2.fillPoly(img, [np.round(np.array(pts)).astype(np.int32)], colour, cv2.LINE_AA)
+
+
+def render_clip(label: str, num_frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Render one clip of class ``label`` as (T, H, W, 3) uint8 RGB."""
+    if label not in MOTION_CLASSES:
+        raise ValueError(f"unknown synthetic class {label!r}; choose from {', '.join(MOTION_CLASSES)}")
+    bg = _background(rng, height, width)
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    shape = str(rng.choice(["circle", "square", "triangle", "pentagon"]))
+    base_r = height * rng.uniform(0.08, 0.14)
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    # Translation: travel 35-70% of the frame along the axis, from a random start that keeps it in view.
+    travel = rng.uniform(0.35, 0.7)
+    span_x, span_y = width - 2 * base_r, height - 2 * base_r
+    start_x = base_r + rng.uniform(0, 1) * span_x
+    start_y = base_r + rng.uniform(0, 1) * span_y
+    if label in ("left", "right"):
+        d = travel * span_x
+        x0 = base_r + rng.uniform(0, span_x - d)
+        xs = np.linspace(x0, x0 + d, num_frames)
+        xs = xs if label == "right" else xs[::-1]
+        ys = np.full(num_frames, start_y) + rng.normal(0, 0.5, num_frames)
+    elif label in ("up", "down"):
+        d = travel * span_y
+        y0 = base_r + rng.uniform(0, span_y - d)
+        ys = np.linspace(y0, y0 + d, num_frames)
+        ys = ys if label == "down" else ys[::-1]
+        xs = np.full(num_frames, start_x) + rng.normal(0, 0.5, num_frames)
+    else:
+        cx = width * rng.uniform(0.3, 0.7)
+        cy = height * rng.uniform(0.3, 0.7)
+        xs, ys = np.full(num_frames, cx), np.full(num_frames, cy)
+    radii = np.full(num_frames, base_r)
+    if label in ("grow", "shrink"):
+        r_small, r_big = height * rng.uniform(0.05, 0.09), height * rng.uniform(0.2, 0.3)
+        radii = np.linspace(r_small, r_big, num_frames)
+        radii = radii if label == "grow" else radii[::-1]
+    angle0 = rng.uniform(0, 2 * math.pi)
+    angles = np.full(num_frames, angle0)
+    if label in ("clockwise", "anticlockwise"):
+        sweep = rng.uniform(0.6, 1.4) * math.pi  # image y points down, so +angle turns clockwise on screen
+        angles = angle0 + np.linspace(0, sweep if label == "clockwise" else -sweep, num_frames)
+    for t in range(num_frames):
+        img = bg.copy()
+        if label in ("clockwise", "anticlockwise"):
+            # An arm with a knob at its tip: rotation is visible whatever the object's symmetry.
+            r = height * 0.3
+            tip = (xs[t] + r * math.cos(angles[t]), ys[t] + r * math.sin(angles[t]))
+            cv2.line(img, (int(xs[t]), int(ys[t])), (int(tip[0]), int(tip[1])), colour, max(2, height // 24), cv2.LINE_AA)
+            _draw_shape(img, "circle", tip, height * 0.07, 0.0, colour)
+        else:
+            _draw_shape(img, shape, (xs[t], ys[t]), radii[t], angles[t], colour)
+        frames[t] = img
+    # Sensor noise, so that frames are never pixel-identical and codecs see texture.
+    noise = rng.normal(0, 4, frames.shape)
+    return np.clip(frames + noise, 0, 255).astype(np.uint8)
+
+
+def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_CLASSES) -> Path:
+    """Write ``out_dir/<class>/<class>_NNN.mp4`` for every class and a ``manifest.csv`` (path,label)."""
+    from vidlstm.io.encode import write_video
+
+    config = config or SynthConfig()
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(config.seed)
+    height = config.size
+    width = int(round(config.size * 4 / 3 / 2)) * 2
+    rows = []
+    for i in range(config.per_class):
+        for label in classes:
+            n = int(rng.integers(config.min_frames, config.max_frames + 1))
+            frames = render_clip(label, n, height, width, rng)
+            path = out_dir / label / f"{label}_{i:03d}{config.suffix}"
+            write_video(path, frames, fps=config.fps)
+            rows.append((path.relative_to(out_dir).as_posix(), label))
+    with open(out_dir / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        writer.writerows(rows)
+    return out_dir

@@ -1,0 +1,28 @@
+"""Where the shipped default model lives, and process-wide runtime defaults (threads)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_model_dir() -> Path:
+    """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""
+    env = os.environ.get("VIDLSTM_MODEL")
+    if env:
+        return Path(env)
+    for candidate in (_PACKAGE_DIR.parent / "weights" / "default", _PACKAGE_DIR / "_weights" / "default"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return _PACKAGE_DIR.parent / "weights" / "default"
+
+
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Use one intra-op thread per available core (never more: two busy threads per core oversubscribe)."""
+    import torch
+
+    if threads is None or threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
