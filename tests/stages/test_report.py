@@ -1,0 +1,260 @@
+"""`vidlstm report`: one self-contained HTML page from a run folder, an evaluate output or a predictions file."""
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidlstm.batch.records import write_records
+from vidlstm.cli import main
+from vidlstm.data.clips import Clip
+from vidlstm.explain import explain_clip
+from vidlstm.io import VideoInfo
+from vidlstm.stages.inference import ClipScores
+from vidlstm.stages.report import ReportConfig, run
+from vidlstm.training.config import TrainConfig
+from vidlstm.training.logs import MetricsLog
+from vidlstm.training.plots import plot_confusion_matrix, plot_training_curves
+
+EVALUATE_HEADER = ["path", "label", "predicted", "score", "correct", "top_k", "status", "error"]
+EPOCHS = [
+    {"epoch": 0, "train_loss": 1.2345, "train_acc": 0.5, "val_loss": 1.1111, "val_acc": 0.625, "lr": 0.002, "seconds": 1.5},
+    {"epoch": 1, "train_loss": 0.6789, "train_acc": 0.875, "val_loss": 0.7777, "val_acc": 0.8125, "lr": 0.001,
+     "seconds": 1.25},
+]
+# Evaluate rows: left 1/2 right, right 2/2 right -> precision left 1, right 2/3; recall left 0.5, right 1.
+EVAL_ROWS = [
+    ["left/l1.mp4", "left", "left", "0.910000", "1", "left:0.9100 right:0.0900", "ok", ""],
+    ["left/l2.mp4", "left", "right", "0.550000", "0", "right:0.5500 left:0.4500", "ok", ""],
+    ["right/r1.mp4", "right", "right", "0.870000", "1", "right:0.8700 left:0.1300", "ok", ""],
+    ["right/r2.mp4", "right", "right", "0.770000", "1", "right:0.7700 left:0.2300", "ok", ""],
+    ["right/r3.mp4", "right", "", "", "", "", "error", "cannot decode (moov atom not found)"],
+]
+
+
+def write_evaluation(folder):
+    """An evaluate output folder in the format `vidlstm evaluate` writes."""
+    folder.mkdir(parents=True)
+    with open(folder / "predictions.csv", "w", newline="") as f:
+        csv.writer(f).writerows([EVALUATE_HEADER, *EVAL_ROWS])
+    metrics = {"n": 4, "top_k": 2, "accuracy": 0.75, "top2_accuracy": 1.0, "mean_class_accuracy": 0.75,
+               "ece": 0.1234, "failed": 1, "clips_per_video": 1, "model": "run/model", "data": "clips",
+               "subset": "all", "config": {"data": "clips", "top_k": 2}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "classification_report.txt").write_text("              precision    recall\n        left       1.00      0.50\n")
+    plot_confusion_matrix(np.array([[1, 1], [0, 2]]), ["left", "right"], folder / "confusion_matrix.png")
+    return folder
+
+
+def write_run(root, with_evaluation=True):
+    """A training run folder as `vidlstm train` leaves it (written with the training code's own writers)."""
+    root.mkdir(parents=True)
+    TrainConfig(data="clips", out_dir=str(root)).save(root / "config.json")
+    log = MetricsLog(root / "metrics.csv")
+    for row in EPOCHS:
+        log.append(row)
+    plot_training_curves(EPOCHS, root / "curves.png")
+    (root / "model").mkdir()
+    (root / "model" / "labels.json").write_text(json.dumps(["left", "right"]))
+    (root / "model" / "metrics.json").write_text(json.dumps({
+        "epochs_run": 2, "best_epoch": 2, "val_accuracy": 0.8125, "val_ece": 0.0421, "temperature": 1.37,
+        "train_class_counts": {"left": 12, "right": 7}, "skipped_files": []}))
+    (root / "split.json").write_text(json.dumps({"seed": 0, "val_fraction": 0.2, "labels": ["left", "right"],
+                                                 "train": [f"t{i}" for i in range(19)], "val": ["v1", "v2"]}))
+    if with_evaluation:
+        write_evaluation(root / "evaluation")
+    return root
+
+
+def write_explanation(video_path, out_dir, labels=("left", "right", "wave"), steps=6):
+    """A real explanation (JSON + PNG) of a made-up clip and scores: no model needed."""
+    rng = np.random.default_rng(0)
+    info = VideoInfo(str(video_path), 60, 30.0, 2.0, 32, 32, 0, "h264", "test")
+    clip = Clip(frames=rng.integers(0, 256, (steps, 32, 32, 3), dtype=np.uint8), indices=np.arange(steps) * 10,
+                info=info, backend="test")
+    attention = np.exp(rng.normal(size=steps))
+    step_probs = rng.dirichlet(np.ones(len(labels)), size=steps)  # (T, C)
+    scores = ClipScores(probs=step_probs.mean(0), attention=attention / attention.sum(), step_probs=step_probs)
+    return explain_clip(video_path, clip, scores, list(labels), out_dir)
+
+
+def assert_self_contained(page: str, images: int) -> None:
+    """Every image is an embedded PNG, every link an anchor; nothing is fetched, nothing runs."""
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == images
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', page))
+    lowered = page.lower()
+    assert "<script" not in lowered and "<link" not in lowered and "http://" not in lowered
+    assert "https://" not in lowered and "@import" not in lowered
+
+
+def cell(value: str) -> str:
+    return f'<td class="num">{value}</td>'
+
+
+def test_report_of_a_run_folder_has_metrics_curves_confusion_and_per_class(tmp_path):
+    run_dir = write_run(tmp_path / "run")
+
+    page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
+
+    assert_self_contained(page, images=2)  # curves.png and confusion_matrix.png
+    for number in ("1.2345", "0.6789", "0.8125", "0.0421", "1.3700"):  # epochs table and model metrics
+        assert cell(number) in page
+    assert "<td>left</td>" in page and "<td>right</td>" in page
+    assert cell("12") in page and cell("7") in page  # training clips per class
+    assert "19 training and 2 validation clips" in page
+    # Per-class results computed from the evaluation's predictions: precision 1 / 0.6667, recall 0.5 / 1.
+    per_class = page[page.index('id="eval0-classes"'):page.index('id="eval0-files"')]
+    assert cell("0.6667") in per_class and cell("0.5000") in per_class
+    assert "<b>5</b> files" in page and "<b>4</b> ok" in page and "<b>1</b> error" in page
+    assert "cannot decode (moov atom not found)" in page
+    assert "absent:" not in page
+
+
+def test_report_of_an_incomplete_run_says_what_is_absent(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    log = MetricsLog(run_dir / "metrics.csv")
+    log.append(EPOCHS[0])
+
+    page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "r.html"))).read_text()
+
+    assert_self_contained(page, images=0)
+    assert cell("1.2345") in page
+    for missing in ("curves.png (training curves)", "config.json (training settings)",
+                    "model/ (the trained model folder)", "an evaluation (confusion matrix, per-class results)"):
+        assert f"absent: {missing}" in page
+
+
+def prediction_records(tmp_path):
+    videos = tmp_path / "videos"
+    return [
+        {"path": str(videos / "a.mp4"), "status": "ok", "label": "left", "score": 0.91,
+         "top_k": [{"label": "left", "score": 0.91}], "frames": 8, "decoder": "decord", "seconds": 0.2},
+        {"path": str(videos / "b&<b>bold</b>.mp4"), "status": "ok", "label": "left", "score": 0.64,
+         "top_k": [{"label": "left", "score": 0.64}], "frames": 8, "decoder": "pyav", "seconds": 0.3},
+        {"path": str(videos / "c.mp4"), "status": "ok", "label": "right", "score": 0.55,
+         "top_k": [{"label": "right", "score": 0.55}], "frames": 8, "decoder": "decord", "seconds": 0.2},
+        {"path": str(videos / "<script>alert(1)</script>.mp4"), "status": "error", "label": None, "score": None,
+         "top_k": [], "frames": 0, "decoder": None, "seconds": 0.1, "error": "cannot decode (a & b < c)"},
+    ]
+
+
+def assert_prediction_report(page: str, records: list[dict]) -> None:
+    assert "<b>4</b> files" in page and "<b>3</b> ok" in page and "<b>1</b> error" in page
+    labels = page[page.index('id="labels"'):page.index('id="files"')]
+    assert re.search(r"<td>left</td><td class=\"num\">2</td><td>66\.7%</td>", labels)
+    assert re.search(r"<td>right</td><td class=\"num\">1</td><td>33\.3%</td>", labels)
+    for value in ("0.9100", "0.6400", "0.5500"):
+        assert cell(value) in page
+    # Strings from files are text, never markup.
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;.mp4" in page
+    assert "<b>bold</b>" not in page and "b&amp;&lt;b&gt;bold&lt;/b&gt;.mp4" in page
+    assert "cannot decode (a &amp; b &lt; c)" in page
+    assert "1 of 3 classified file(s) have an explanation" in page
+    assert f"{records[0]['path']}: " in page  # the strip's caption names its video
+
+
+def test_report_of_predictions_jsonl_with_explanations_beside_it(tmp_path):
+    records = prediction_records(tmp_path)
+    records[0].update(write_explanation(records[0]["path"], tmp_path / "explanations"))
+    source = write_records(tmp_path / "preds.jsonl", records)
+
+    page = run(ReportConfig(source=str(source), output=str(tmp_path / "report.html"))).read_text()
+
+    assert_self_contained(page, images=1)  # the one explanation strip
+    assert_prediction_report(page, records)
+
+
+def test_report_of_predictions_csv_finds_explanations_by_video_path(tmp_path):
+    records = prediction_records(tmp_path)
+    write_explanation(records[0]["path"], tmp_path / "elsewhere")  # CSV records do not carry the JSON's name
+    source = write_records(tmp_path / "preds.csv", records)
+
+    code = main(["report", str(source), "-o", str(tmp_path / "report.html"),
+                 "--explanations", str(tmp_path / "elsewhere")])
+
+    page = (tmp_path / "report.html").read_text()
+    assert code == 0
+    assert_self_contained(page, images=1)
+    assert_prediction_report(page, records)
+
+
+def test_report_of_an_evaluate_predictions_csv(tmp_path):
+    folder = write_evaluation(tmp_path / "ev")
+    (folder / "confusion_matrix.png").unlink()
+
+    page = run(ReportConfig(source=str(folder / "predictions.csv"), output=str(tmp_path / "r.html"))).read_text()
+
+    assert_self_contained(page, images=0)
+    assert "absent: confusion_matrix.png (confusion matrix)" in page
+    assert cell("0.7500") in page and cell("0.1234") in page  # accuracy and ECE from metrics.json
+    assert re.search(r"<td>right</td><td class=\"num\">3</td><td>60\.0%</td>", page)  # true labels: 3 of 5
+    assert "no explanation found" in page
+
+
+def test_explanation_strip_shows_dollar_signs_literally(tmp_path):
+    # Two "$" in a file name or label would make matplotlib parse TeX and fail on "\\x".
+    added = write_explanation(tmp_path / "$\\frac{a$ b.mp4", tmp_path / "ex", labels=("a$b$", "$\\x$", "c"))
+    data = json.loads(Path(added["explanation"]).read_text())
+    assert (tmp_path / "ex" / data["strip"]).stat().st_size > 10_000
+    assert data["path"].endswith("$\\frac{a$ b.mp4") and data["strip"].startswith("frac_a_b-")
+
+
+@pytest.mark.parametrize("problem", ["missing source", "foreign csv", "missing output folder", "empty folder"])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, problem):
+    source, output = tmp_path / "preds.jsonl", tmp_path / "report.html"
+    write_records(source, prediction_records(tmp_path))
+    if problem == "missing source":
+        source = tmp_path / "nope.jsonl"
+    elif problem == "foreign csv":
+        source = tmp_path / "other.csv"
+        source.write_text("name,size\nx,1\n")
+    elif problem == "missing output folder":
+        output = tmp_path / "no" / "report.html"
+    else:
+        source = tmp_path / "empty"
+        source.mkdir()
+
+    code = main(["report", str(source), "-o", str(output)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("vidlstm report: error: ")
+    assert str(output.parent if problem == "missing output folder" else source) in err[0]
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_report_of_a_real_evaluate_output(tmp_path):
+    """The formats assumed above are the ones the evaluate stage really writes."""
+    import torch
+
+    from vidlstm.checkpoint import save_model
+    from vidlstm.data.synth import SynthConfig, generate_dataset
+    from vidlstm.models import LRCN, ModelConfig
+    from vidlstm.stages.evaluate import EvaluateConfig, run as evaluate
+
+    data = generate_dataset(tmp_path / "data", SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=5),
+                            classes=("left", "right"))
+    torch.manual_seed(0)
+    model_dir = save_model(tmp_path / "model", LRCN(ModelConfig(labels=["left", "right"], num_frames=4, image_size=32)))
+    out = evaluate(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "run" / "eval"),
+                                  progress=False))
+
+    page = run(ReportConfig(source=str(out), output=str(tmp_path / "report.html"))).read_text()
+
+    assert_self_contained(page, images=1)  # the confusion matrix
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert cell(f"{metrics['accuracy']:.4f}") in page and cell(f"{metrics['ece']:.4f}") in page
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(f"<td class=\"path\">{r['path']}</td>" in page for r in rows)
+    assert "<b>4</b> ok" in page and "absent:" not in page

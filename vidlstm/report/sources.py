@@ -1,0 +1,169 @@
+"""Read what a report is built from: a training run folder, an evaluate output, or a predictions JSONL/CSV.
+
+Every part is optional: what cannot be found or read is listed in ``missing`` (for the page to say), never
+raised, so a half-finished run still gets a report.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidlstm.batch.records import FIELDS as RECORD_FIELDS
+from vidlstm.batch.records import read_records
+from vidlstm.errors import UsageError
+
+EVALUATE_COLUMNS = ("path", "label", "predicted", "score", "correct", "top_k", "status", "error")
+EXPLANATION_FOLDER = "explanations"  # looked for beside a predictions file and inside run/evaluate folders
+
+
+@dataclass
+class Evaluation:
+    """An evaluate output folder: metrics.json, classification_report.txt, confusion_matrix.png, predictions.csv."""
+
+    root: Path
+    metrics: dict | None = None
+    report_text: str | None = None
+    confusion_png: Path | None = None
+    rows: list[dict] = field(default_factory=list)  # predictions.csv rows
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingRun:
+    """A training run folder (or a bare model folder): settings, epochs, model metrics, curves, evaluations."""
+
+    root: Path
+    config: dict | None = None
+    epochs: list[dict] = field(default_factory=list)  # metrics.csv rows
+    model_dir: Path | None = None
+    model_metrics: dict | None = None
+    labels: list[str] | None = None
+    split: dict | None = None
+    curves_png: Path | None = None
+    evaluations: list[Evaluation] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Predictions:
+    """A `vidlstm predict` record file (JSONL or CSV)."""
+
+    path: Path
+    records: list[dict] = field(default_factory=list)
+
+
+def _read_json(path: Path, missing: list[str], what: str):
+    if not path.is_file():
+        missing.append(f"{path.name} ({what})")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        missing.append(f"{path.name} ({what}): unreadable ({' '.join(str(err).split())})")
+        return None
+
+
+def _read_csv_rows(path: Path, missing: list[str], what: str) -> list[dict]:
+    if not path.is_file():
+        missing.append(f"{path.name} ({what})")
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        missing.append(f"{path.name} ({what}): unreadable ({' '.join(str(err).split())})")
+        return []
+
+
+def _existing(path: Path, missing: list[str], what: str) -> Path | None:
+    if path.is_file():
+        return path
+    missing.append(f"{path.name} ({what})")
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise UsageError(f"{path}: cannot read ({' '.join(str(err).split())})") from None
+
+
+def is_evaluation_dir(path: Path) -> bool:
+    return (path / "predictions.csv").is_file() or (path / "classification_report.txt").is_file()
+
+
+def load_evaluation(root: Path, predictions_csv: Path | None = None) -> Evaluation:
+    ev = Evaluation(root=root)
+    ev.metrics = _read_json(root / "metrics.json", ev.missing, "accuracy and other metrics")
+    report = root / "classification_report.txt"
+    ev.report_text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else None
+    if ev.report_text is None:
+        ev.missing.append("classification_report.txt (precision / recall per class)")
+    ev.confusion_png = _existing(root / "confusion_matrix.png", ev.missing, "confusion matrix")
+    ev.rows = _read_csv_rows(predictions_csv or root / "predictions.csv", ev.missing, "per-file predictions")
+    return ev
+
+
+def load_run(root: Path) -> TrainingRun:
+    run = TrainingRun(root=root)
+    if (root / "model.safetensors").is_file():  # a model folder on its own: its metrics, no training history
+        run.model_dir = root
+        run.missing.append("training history (this is a model folder; pass its run folder for curves and epochs)")
+    else:
+        run.config = _read_json(root / "config.json", run.missing, "training settings")
+        model_out = (run.config or {}).get("model_out")
+        run.model_dir = Path(model_out) if model_out and Path(model_out).is_dir() else root / "model"
+        run.epochs = _read_csv_rows(root / "metrics.csv", run.missing, "per-epoch losses and accuracies")
+        run.curves_png = _existing(root / "curves.png", run.missing, "training curves")
+        run.split = _read_json(root / "split.json", run.missing, "train/validation split")
+    if run.model_dir.is_dir():
+        run.model_metrics = _read_json(run.model_dir / "metrics.json", run.missing, "final model metrics")
+        run.labels = _read_json(run.model_dir / "labels.json", run.missing, "class labels")
+    else:
+        run.missing.append(f"{run.model_dir.name}/ (the trained model folder)")
+    run.evaluations = [load_evaluation(sub) for sub in sorted(p for p in root.iterdir() if p.is_dir())
+                       if is_evaluation_dir(sub)]
+    if not run.evaluations:
+        run.missing.append("an evaluation (confusion matrix, per-class results): run `vidlstm evaluate DATA "
+                           f"--model {run.model_dir} -o {root / 'evaluation'}` and build the report again")
+    return run
+
+
+def load_source(path) -> TrainingRun | Evaluation | Predictions:
+    """Decide what ``path`` is from what it holds, and read it."""
+    path = Path(path)
+    if path.is_dir():
+        if is_evaluation_dir(path):
+            return load_evaluation(path)
+        markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors")
+        if any((path / m).exists() for m in markers):
+            return load_run(path)
+        raise UsageError(f"{path}: neither a training run folder (metrics.csv, model/) nor an evaluate output "
+                         "(predictions.csv, metrics.json)")
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return Predictions(path, [r for r in read_records(path) if isinstance(r, dict)])
+    if suffix == ".csv":
+        header = _csv_header(path)
+        if tuple(header[: len(EVALUATE_COLUMNS)]) == EVALUATE_COLUMNS:
+            return load_evaluation(path.parent, predictions_csv=path)
+        if tuple(header) == RECORD_FIELDS:
+            return Predictions(path, read_records(path))
+        raise UsageError(f"{path}: not a vidlstm predictions CSV (header {','.join(header[:6]) or 'empty'}); "
+                         "expected `vidlstm predict` or `vidlstm evaluate` output")
+    raise UsageError(f"{path}: expected a run folder, an evaluate folder, or a .jsonl/.csv predictions file")
+
+
+def explanation_dirs(source, extra: list | None = None) -> list[Path]:
+    """Folders to search for explanation JSONs: those given, then the conventional one beside the source."""
+    base = source.path.parent if isinstance(source, Predictions) else source.root
+    found = [Path(d) for d in extra or []]
+    if (base / EXPLANATION_FOLDER).is_dir():
+        found.append(base / EXPLANATION_FOLDER)
+    return found

@@ -1,0 +1,53 @@
+"""The report stage: a run folder, evaluate output or predictions file -> one self-contained HTML file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+
+
+@dataclass
+class ReportConfig:
+    """One `vidlstm report` run."""
+
+    source: str
+    """A training run folder, an evaluate output folder (or its predictions.csv), or a predict JSONL/CSV."""
+    output: str = "report.html"
+    """The HTML file to write (its folder must exist)."""
+    explanations: list[str] = field(default_factory=list)
+    """Folders holding `--explain` output; an `explanations/` folder beside the source is always searched."""
+    title: str | None = None
+    """Page title (default: derived from the source name)."""
+    max_rows: int = 2000
+    """Files listed in the table at most (errors first)."""
+    max_strips: int = 50
+    """Explanation strips embedded at most (each is a ~100 kB image)."""
+
+    def __post_init__(self):
+        if self.max_rows < 1 or self.max_strips < 0:
+            raise UsageError(f"--max-rows must be >= 1 and --max-strips >= 0 (got {self.max_rows}, {self.max_strips})")
+        for folder in self.explanations:
+            if not Path(folder).is_dir():
+                raise UsageError(f"{folder}: no such explanations folder")
+        parent = Path(self.output).parent
+        if not parent.is_dir():
+            raise UsageError(f"{self.output}: the output folder {parent} does not exist")
+
+
+def run(config: ReportConfig) -> Path:
+    """Write the report and return its path."""
+    from vidlstm.report import build_report_html
+
+    document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips)
+    out = Path(config.output)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(document, encoding="utf-8")
+        os.replace(tmp, out)  # a browser refreshing the page never sees half a report
+    except OSError as err:
+        raise UsageError(f"{out}: cannot write the report ({err.strerror})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
