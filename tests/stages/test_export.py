@@ -1,0 +1,168 @@
+"""`vidlstm export`: ONNX files run in onnxruntime alone and .pt2 programs match the PyTorch model on new sizes.
+
+Tolerance: atol 1e-4 on logits, features and states (float32; measured differences are ~1e-6).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidlstm.checkpoint import load_model, save_model
+from vidlstm.cli import main
+from vidlstm.models import LRCN, ModelConfig
+
+ATOL = 1e-4
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["left", "right", "up"], backbone="vidnet", image_size=32, num_frames=8,
+                             proj_dim=32, hidden_size=32, temperature=1.5))
+    return save_model(tmp_path_factory.mktemp("model"), model)
+
+
+@pytest.fixture(scope="module")
+def onnx_export(model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    assert main(["export", "--model", str(model_dir), "--format", "onnx", "-o", str(out), "--threads", "1"]) == 0
+    return out.parent
+
+
+def session(path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def close(onnx_output: np.ndarray, torch_output: torch.Tensor) -> None:
+    np.testing.assert_allclose(onnx_output, torch_output.detach().numpy(), atol=ATOL, rtol=0)
+
+
+def test_onnx_export_writes_parts_and_a_card(onnx_export):
+    assert sorted(p.name for p in onnx_export.iterdir()) == [
+        "model.encoder.onnx", "model.json", "model.stream.onnx", "model.temporal.onnx"]
+    card = json.loads((onnx_export / "model.json").read_text())
+    assert card["labels"] == ["left", "right", "up"]
+    assert card["temperature"] == 1.5
+    assert card["preprocessing"]["input_mode"] == "rgb+diff"
+    assert [i["name"] for i in card["parts"]["encoder"]["inputs"]] == ["frames", "prev_frame"]
+    assert card["parts"]["encoder"]["inputs"][0]["shape"] == ["batch", "time", 3, 32, 32]
+    assert [o["name"] for o in card["parts"]["temporal"]["outputs"]] == [
+        "logits", "step_logits", "attention", "causal_step_logits"]
+    for part in card["parts"].values():
+        assert 0 <= part["verified_max_abs_diff"] < ATOL
+    inputs = [(i.name, i.shape) for i in session(onnx_export / "model.temporal.onnx").get_inputs()]
+    assert inputs == [("features", ["batch", "time", 144]), ("lengths", ["batch"])]
+
+
+def test_onnx_encoder_matches_pytorch_on_other_batch_sizes_and_lengths(onnx_export, model_dir):
+    model = load_model(model_dir)
+    encoder = session(onnx_export / "model.encoder.onnx")
+    for batch, steps in [(1, 5), (3, 2)]:
+        frames, before = torch.rand(batch, steps, 3, 32, 32), torch.rand(batch, 3, 32, 32)
+        (features,) = encoder.run(None, {"frames": frames.numpy(), "prev_frame": before.numpy()})
+        with torch.no_grad():
+            close(features, model.encode_frames(frames, prev_frame=before))
+
+
+def test_onnx_temporal_matches_pytorch_on_padded_batches(onnx_export, model_dir):
+    model = load_model(model_dir)
+    temporal = session(onnx_export / "model.temporal.onnx")
+    for lengths in ([6, 3], [9, 1, 5, 9]):
+        feats = torch.randn(len(lengths), max(lengths), model.feature_dim)
+        lengths = torch.tensor(lengths)
+        got = temporal.run(None, {"features": feats.numpy(), "lengths": lengths.numpy()})
+        with torch.no_grad():
+            want = model.forward_features(feats, lengths)
+        for have, expected in zip(got, want):
+            close(have, expected)
+        assert np.all(got[2][1, 3:] == 0)  # no attention on padding
+
+
+def test_onnx_parts_chain_into_the_full_model_and_stream_chunk_by_chunk(onnx_export, model_dir):
+    model = load_model(model_dir)
+    frames = torch.rand(2, 7, 3, 32, 32)  # (B, T, 3, H, W)
+    encoder = session(onnx_export / "model.encoder.onnx")
+    (features,) = encoder.run(None, {"frames": frames.numpy(), "prev_frame": frames[:, 0].numpy()})
+    logits = session(onnx_export / "model.temporal.onnx").run(
+        ["logits"], {"features": features, "lengths": np.array([7, 7])})[0]
+    with torch.no_grad():
+        out = model(frames)
+    close(logits, out.logits)
+    # Streaming: chunks of 3, 3, 1 with the state carried equal the causal head over the whole clip.
+    stream = session(onnx_export / "model.stream.onnx")
+    h = c = np.zeros((1, 2, 32), np.float32)
+    steps, before = [], frames[:, 0]
+    for start in range(0, 7, 3):
+        chunk = frames[:, start:start + 3]
+        (feats,) = encoder.run(None, {"frames": chunk.numpy(), "prev_frame": before.numpy()})
+        step_logits, h, c = stream.run(None, {"features": feats, "h": h, "c": c})
+        steps.append(step_logits)
+        before = chunk[:, -1]
+    close(np.concatenate(steps, axis=1), out.causal_step_logits)
+
+
+@pytest.mark.slow
+def test_torch_export_programs_match_pytorch(model_dir, tmp_path, capsys):
+    import vidlstm.stages.export_graphs  # noqa: F401  registers the vidlstm::lstm operator the programs use
+
+    out = tmp_path / "exported"
+    assert main(["export", "--model", str(model_dir), "--format", "torch", "-o", str(out), "--threads", "1"]) == 0
+    assert "temporal" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.pt2", "export.json", "stream.pt2", "temporal.pt2"]
+    model = load_model(model_dir)
+    encoder = torch.export.load(out / "encoder.pt2").module()
+    temporal = torch.export.load(out / "temporal.pt2").module()
+    with torch.no_grad():
+        for lengths in ([5, 2], [1]):
+            frames = torch.rand(len(lengths), max(lengths), 3, 32, 32)
+            features = encoder(frames, frames[:, 0])
+            torch.testing.assert_close(features, model.encode_frames(frames), atol=ATOL, rtol=0)
+            got = temporal(features, torch.tensor(lengths))
+            want = model.forward_features(features, torch.tensor(lengths))
+            for have, expected in zip(got, want):
+                torch.testing.assert_close(have, expected, atol=ATOL, rtol=0)
+        stream = torch.export.load(out / "stream.pt2").module()
+        feats, state = torch.randn(1, 4, model.feature_dim), (torch.zeros(1, 1, 32), torch.zeros(1, 1, 32))
+        step_logits, h, c = stream(feats, *state)
+        want_logits, (want_h, want_c) = model.stream_step(feats, state)
+        torch.testing.assert_close(step_logits, want_logits, atol=ATOL, rtol=0)
+        torch.testing.assert_close(h, want_h, atol=ATOL, rtol=0)
+
+
+def test_rgb_model_without_causal_head_exports_encoder_and_temporal_only(tmp_path):
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32, num_frames=4, input_mode="rgb",
+                             proj_dim=16, hidden_size=16, causal_head=False))
+    model_dir = save_model(tmp_path / "rgb_model", model)
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["encoder.onnx", "export.json", "temporal.onnx"]
+    encoder = session(tmp_path / "out" / "encoder.onnx")
+    assert [i.name for i in encoder.get_inputs()] == ["frames"]
+    frames = torch.rand(1, 3, 3, 32, 32)
+    (features,) = encoder.run(None, {"frames": frames.numpy()})
+    with torch.no_grad():
+        close(features, model.eval().encode_frames(frames))
+    outputs = [o.name for o in session(tmp_path / "out" / "temporal.onnx").get_outputs()]
+    assert outputs == ["logits", "step_logits", "attention"]
+
+
+def test_bad_export_input_is_one_line_and_exit_code_2(model_dir, tmp_path, capsys):
+    assert main(["export", "--model", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such model folder" in err
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "missing" / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err and str(tmp_path / "missing") in err
+    (tmp_path / "a_file").write_text("x")
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "a_file")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", str(model_dir), "--format", "tflite", "-o", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err

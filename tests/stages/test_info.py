@@ -1,0 +1,72 @@
+"""`vidlstm info`: the model card's fields (labels, backbone, sampling, metrics, parameters, size), text and JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidlstm.checkpoint import save_model
+from vidlstm.cli import main
+from vidlstm.models import LRCN, ModelConfig
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["wave", "clap"], backbone="vidnet", image_size=48, num_frames=6,
+                             proj_dim=16, hidden_size=24, temperature=1.25))
+    folder = save_model(tmp_path_factory.mktemp("model"), model,
+                        metrics={"val_accuracy": 0.875, "epochs_run": 4, "val_ece": 0.0312})
+    return folder, model
+
+
+def test_info_json_fields(trained_dir, capsys):
+    folder, model = trained_dir
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["labels"] == ["wave", "clap"] and info["num_classes"] == 2
+    assert info["backbone"] == {"name": "vidnet", "pretrained": False, "feature_dim": model.feature_dim, "keypoints": 8}
+    assert info["input_mode"] == "rgb+diff"
+    assert info["sampling"] == {"frames": 6, "method": "segment", "image_size": 48}
+    assert info["temperature"] == 1.25
+    assert info["temporal"]["hidden_size"] == 24 and info["temporal"]["causal_head"] is True
+    params = info["parameters"]
+    assert params["backbone"] == sum(p.numel() for p in model.backbone.parameters())
+    assert params["causal_head"] == sum(p.numel() for p in model.causal.parameters())
+    assert params["total"] == sum(p.numel() for p in model.parameters())
+    assert params["backbone"] + params["temporal"] + params["causal_head"] == params["total"]
+    assert info["size_bytes"]["weights"] == (folder / "model.safetensors").stat().st_size
+    assert info["size_bytes"]["total"] == sum(p.stat().st_size for p in folder.iterdir())
+    assert info["metrics"] == {"val_accuracy": 0.875, "epochs_run": 4, "val_ece": 0.0312}
+
+
+def test_info_text_card(trained_dir, capsys):
+    folder, model = trained_dir
+    assert main(["info", str(folder)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["labels"].endswith("2: wave, clap")
+    assert "vidnet (trained from scratch, 8 keypoints)" in lines["backbone"]
+    assert "6 frames (segment), 48x48 px" in lines["sampling"]
+    assert f"{sum(p.numel() for p in model.parameters()):,}" in lines["parameters"]
+    assert lines["temperature"].split()[-1] == "1.25"
+    assert lines["val_accuracy"].split()[-1] == "0.875"
+    assert "MB" in lines["size"] or "KB" in lines["size"]
+
+
+def test_info_without_metrics_and_bad_folders(tiny_model_dir, tmp_path, capsys):
+    assert main(["info", str(tiny_model_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] is None
+    assert main(["info", str(tiny_model_dir)]) == 0
+    assert "none (no metrics.json)" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such model folder" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["info", str(tmp_path / "empty")]) == 2
+    assert "missing config.json" in capsys.readouterr().err
+    broken = save_model(tmp_path / "broken", LRCN(ModelConfig(labels=["a", "b"], image_size=32, proj_dim=8,
+                                                               hidden_size=8)))
+    (broken / "metrics.json").write_text("{not json")
+    assert main(["info", str(broken)]) == 2
+    assert "metrics.json: not valid JSON" in capsys.readouterr().err

@@ -1,0 +1,155 @@
+"""`vidlstm stream`: chunked streaming equals the one-pass causal head, state stays fixed-size, label changes print."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from vidlstm.checkpoint import load_model, save_model
+from vidlstm.cli import main
+from vidlstm.data.transforms import frames_to_tensor
+from vidlstm.models import LRCN, ModelConfig
+from vidlstm.stages.inference import Predictor
+from vidlstm.stages.stream import FrameSampler, LabelTracker, StreamClassifier, chunked, open_source
+
+ATOL = 1e-4  # chunked vs one pass: the same kernels on differently sized batches
+LINE = re.compile(r"^\[ *(\d+\.\d\d) s\] (\w+) \((\d\.\d\d)\)$")
+
+
+def read_stream(path, size: int, fps: float):
+    capture, rotation, live = open_source(str(path))
+    try:
+        return list(FrameSampler(capture, size, fps, rotation, live))
+    finally:
+        capture.release()
+
+
+def test_file_is_subsampled_to_the_requested_rate(make_video):
+    video = make_video("clip.mp4", num_frames=30, fps=25.0)
+    frames = read_stream(video, 32, fps=8.0)
+    # the first frame at or after each multiple of 1/8 s
+    assert [f.index for f in frames] == [math.ceil(k * 25 / 8) for k in range(10)]
+    assert [f.time for f in frames] == pytest.approx([f.index / 25 for f in frames])
+    assert frames[0].rgb.shape == (32, 32, 3) and frames[0].rgb.dtype == np.uint8
+    assert len(read_stream(video, 32, fps=0)) == 30  # fps 0: every frame
+
+
+def test_streamed_steps_equal_the_one_pass_causal_head_with_fixed_size_state(make_video, tiny_model_dir):
+    frames = read_stream(make_video("clip.mp4", num_frames=40, fps=25.0), 32, fps=12.5)  # every other frame
+    assert len(frames) == 20
+    predictor = Predictor(load_model(tiny_model_dir))
+    classifier = StreamClassifier(predictor)
+    steps, state_shapes = [], set()
+    for chunk in chunked(frames, 3):
+        steps += classifier.feed(chunk)
+        h, c = classifier.state
+        state_shapes.add((tuple(h.shape), tuple(c.shape), tuple(classifier.last_frame.shape)))
+    assert state_shapes == {((1, 1, 128), (1, 1, 128), (1, 3, 32, 32))}  # 7 chunks, one state size
+    clip = frames_to_tensor(np.stack([f.rgb for f in frames]))[None]  # (1, T, 3, H, W)
+    with torch.inference_mode():
+        one_pass = predictor.model(clip).causal_step_logits[0].numpy()  # (T, C)
+    np.testing.assert_allclose(np.stack([s.logits for s in steps]), one_pass, atol=ATOL, rtol=0)
+    assert [s.index for s in steps] == [f.index for f in frames]
+    np.testing.assert_allclose(np.stack([s.probs for s in steps]).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_label_tracker_reports_changes_and_smooths_them():
+    sequence = [(0.0, [0.9, 0.1]), (0.5, [0.8, 0.2]), (1.0, [0.3, 0.7]), (1.5, [0.4, 0.6])]
+    raw = LabelTracker(["a", "b"], smoothing=0)
+    events = [raw.update(t, np.array(p)) for t, p in sequence]
+    assert events == [{"event": "label", "time": 0.0, "label": "a", "score": 0.9}, None,
+                      {"event": "label", "time": 1.0, "label": "b", "score": 0.7}, None]
+    assert raw.segments == [{"label": "a", "start": 0.0, "end": 1.0}, {"label": "b", "start": 1.0, "end": 1.5}]
+    assert raw.overall() == ("a", 0.6)
+    smooth = LabelTracker(["a", "b"], smoothing=1.0)
+    events = [smooth.update(t, np.array(p)) for t, p in sequence + [(2.0, [0.1, 0.9]), (2.5, [0.1, 0.9])]]
+    alpha = 1 - math.exp(-0.5)  # steps 0.5 s apart, time constant 1 s
+    expected_a = 0.9
+    for _, p in sequence[1:3]:
+        expected_a = (1 - alpha) * expected_a + alpha * p[0]
+    assert events[2] is None and expected_a > 0.5  # the moving average still says "a" at 1.0 s
+    changes = [e for e in events if e]
+    assert [e["label"] for e in changes] == ["a", "b"] and changes[1]["time"] > 1.0
+
+
+@pytest.fixture
+def dark_then_bright(make_video, tmp_path):
+    """A 2 s clip, dark then bright, and a model whose causal head tells the two halves apart.
+
+    The model is random except for its causal classifier: a linear probe set from the causal LSTM's
+    own outputs on this clip (the direction from the dark mean to the bright mean, boundary half-way),
+    so the streamed label must turn from "dark" to "bright" after the cut.
+    """
+    rng = np.random.default_rng(0)
+    frames = np.concatenate([np.full((20, 48, 64, 3), 30, np.uint8), np.full((30, 48, 64, 3), 220, np.uint8)])
+    frames = np.clip(frames.astype(int) + rng.integers(-10, 11, frames.shape), 0, 255).astype(np.uint8)
+    video = make_video("dark_bright.mp4", frames=frames, fps=25.0)
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["dark", "bright"], backbone="vidnet", image_size=32, num_frames=8,
+                             proj_dim=16, hidden_size=16)).eval()
+    clip = frames_to_tensor(np.stack([f.rgb for f in read_stream(video, 32, fps=0)]))[None]  # (1, T, 3, H, W)
+    with torch.no_grad():
+        hidden = model.causal.lstm(model.projection(model.encode_frames(clip)))[0][0]  # (T, H)
+        dark, bright = hidden[5:20].mean(0), hidden[30:].mean(0)  # away from the cut: the LSTM needs a few steps
+        direction = (bright - dark) * 20 / (bright - dark).norm() ** 2  # margin +-10 at the two means
+        head = model.causal.classifier
+        head.weight.zero_()
+        head.bias.zero_()
+        head.weight[1] = direction
+        head.bias[1] = -direction @ (dark + bright) / 2
+    return video, save_model(tmp_path / "dark_bright_model", model)
+
+
+def test_cli_prints_label_changes_with_increasing_times_and_a_summary(dark_then_bright, capsys):
+    video, model_dir = dark_then_bright
+    args = ["stream", str(video), "--model", str(model_dir), "--fps", "0", "--chunk-frames", "4", "--smoothing", "0"]
+    assert main(args + ["--json", "--threads", "1"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    changes, end = events[:-1], events[-1]
+    assert changes[0]["time"] == 0.0 and changes[0]["event"] == "label" and 0.5 <= changes[0]["score"] <= 1
+    assert changes[-1]["label"] == "bright" and changes[-1]["time"] >= 0.8  # the cut is at 20 / 25 = 0.8 s
+    assert "dark" in [e["label"] for e in changes]
+    times = [e["time"] for e in changes]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert all(a["label"] != b["label"] for a, b in zip(changes, changes[1:]))
+    assert end["event"] == "end" and end["frames_read"] == 50 and end["frames_used"] == 50
+    assert end["time"] == pytest.approx(49 / 25)
+    assert [s["label"] for s in end["segments"]] == [e["label"] for e in changes]
+    assert end["label"] == "bright" and end["interrupted"] is False  # 30 of the 50 frames are bright
+
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    matched = [LINE.match(line) for line in lines[:len(changes)]]
+    assert all(matched), lines
+    assert [(float(m[1]), m[2]) for m in matched] == [(e["time"], e["label"]) for e in changes]
+    assert lines[len(changes)].startswith("end of stream at 1.96 s: 50 frames read, 50 classified")
+
+
+def test_max_seconds_stops_early(make_video, tiny_model_dir, capsys):
+    video = make_video("clip.mp4", num_frames=40, fps=25.0)
+    assert main(["stream", str(video), "--model", str(tiny_model_dir), "--max-seconds", "0.5", "--json"]) == 0
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["frames_used"] == 4 and end["time"] == pytest.approx(0.4)  # 8 fps: 0, 0.16, 0.28, 0.4 (0.52 is past)
+
+
+def test_bad_stream_input(make_video, tiny_model_dir, tmp_path, capsys):
+    video = make_video("clip.mp4", num_frames=10)
+    cases = [
+        ([str(tmp_path / "missing.mp4"), "--model", str(tiny_model_dir)], 2, "no such file"),
+        ([str(tmp_path), "--model", str(tiny_model_dir)], 2, "is a directory"),
+        ([str(video), "--model", str(tmp_path / "no_model")], 2, "no such model folder"),
+        ([str(video), "--model", str(tiny_model_dir), "--fps", "-1"], 2, "--fps must be >= 0"),
+    ]
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    cases.append(([str(tmp_path / "notes.mp4"), "--model", str(tiny_model_dir)], 1, "notes.mp4"))
+    no_causal = save_model(tmp_path / "no_causal", LRCN(ModelConfig(labels=["a", "b"], image_size=32, proj_dim=8,
+                                                                    hidden_size=8, causal_head=False)))
+    cases.append(([str(video), "--model", str(no_causal)], 2, "no causal head"))
+    for args, code, message in cases:
+        assert main(["stream", *args]) == code, args
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err

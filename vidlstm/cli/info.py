@@ -1,0 +1,62 @@
+"""`vidlstm info [DIR]`: print a model folder's card (labels, backbone, sampling, metrics, parameters, size); --json."""
+from __future__ import annotations
+
+import json
+
+
+def add_arguments(p):
+    p.add_argument("model", nargs="?", metavar="DIR", default=None,
+                   help="model folder (default: the shipped default model in weights/default)")
+    p.add_argument("--json", action="store_true", help="print the card as one JSON object")
+
+
+def human_bytes(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def format_card(info: dict) -> str:
+    """The card as aligned text lines."""
+    bb, sampling, temporal, params = info["backbone"], info["sampling"], info["temporal"], info["parameters"]
+    source = "ImageNet-pretrained" if bb["pretrained"] else "trained from scratch"
+    keypoints = f", {bb['keypoints']} keypoints" if bb["keypoints"] else ""
+    rows = [
+        ("model", info["path"]),
+        ("labels", f"{info['num_classes']}: {', '.join(info['labels'])}"),
+        ("backbone", f"{bb['name']} ({source}{keypoints}), {bb['feature_dim']} features per frame"),
+        ("input mode", info["input_mode"]),
+        ("sampling", f"{sampling['frames']} frames ({sampling['method']}), {sampling['image_size']}x"
+                     f"{sampling['image_size']} px"),
+        ("temporal", f"BiLSTM {temporal['num_layers']} x {temporal['hidden_size']} + attention"
+                     + (", causal head (streaming)" if temporal["causal_head"] else "")),
+        ("temperature", f"{info['temperature']:g}"),
+        ("parameters", f"{params['total']:,} (backbone {params['backbone']:,}, temporal {params['temporal']:,}, "
+                       f"causal head {params['causal_head']:,})"),
+        ("size", f"{human_bytes(info['size_bytes']['total'])} (weights {human_bytes(info['size_bytes']['weights'])})"),
+    ]
+    width = max(len(key) for key, _ in rows)
+    lines = [f"{key:<{width}}  {value}" for key, value in rows]
+    metrics = info["metrics"] or {}
+    lines.append(f"{'metrics':<{width}}  {'' if metrics else 'none (no metrics.json)'}".rstrip())
+    key_width = max((len(key) for key in metrics), default=0)
+    lines += [f"  {key:<{key_width}}  {format_value(value)}" for key, value in metrics.items()]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from vidlstm.defaults import default_model_dir
+    from vidlstm.stages.info import model_info
+
+    info = model_info(args.model or default_model_dir())
+    print(json.dumps(info, indent=2) if args.json else format_card(info))
+    return 0

@@ -1,0 +1,309 @@
+"""The export stage: a model folder -> ONNX or torch.export files (encoder, temporal, streaming step) + a JSON card.
+
+Layout of an export (``-o OUT``): when OUT ends in the format's suffix (``model.onnx``), the parts are
+written beside it as ``model.encoder.onnx``, ``model.temporal.onnx``, ``model.stream.onnx`` and the
+description as ``model.json``; otherwise OUT is a folder holding ``encoder.onnx``, ``temporal.onnx``,
+``stream.onnx`` and ``export.json``. The JSON says what each input and output is, the labels, the
+temperature and the preprocessing, so the ONNX files run without vidlstm (onnxruntime alone).
+
+Every written file is loaded back and checked against the PyTorch model on two batch sizes and two
+clip lengths other than the ones it was traced with; the differences are recorded in the JSON.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from vidlstm.checkpoint import load_model
+from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.models import LRCN
+from vidlstm.stages.export_graphs import ClipEncoderGraph, StreamStepGraph, TemporalGraph, graph_copy
+
+FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
+PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models with a causal head
+EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
+CHECK_SIZES = ({"batch": 1, "time": 1}, {"batch": 3, "time": 7})  # verified on these after writing
+ONNX_OPSET = 17
+LOAD_HINTS = {
+    "onnx": "onnxruntime.InferenceSession(file); inputs and outputs by the names below",
+    "torch": "import vidlstm.stages.export_graphs (registers the vidlstm::lstm operator), then "
+             "torch.export.load(file).module()(*inputs)",
+}
+ATOL, RTOL = 1e-4, 1e-4  # float32 exporters reorder sums: measured differences are ~1e-6
+
+
+@dataclass
+class ExportConfig:
+    """What `vidlstm export` writes."""
+
+    model_dir: str
+    out: str  # a folder, or a file name ending in the format's suffix (see the module docstring)
+    format: str = "onnx"  # "onnx" (onnxruntime, opset ONNX_OPSET) or "torch" (torch.export programs, .pt2)
+    verify: bool = True  # load each written file back and compare it with the PyTorch model
+
+
+@dataclass
+class TensorSpec:
+    """One graph input or output: name, shape (ints, or names of dynamic axes), dtype and meaning."""
+
+    name: str
+    shape: list
+    dtype: str
+    doc: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shape": self.shape, "dtype": self.dtype, "doc": self.doc}
+
+
+@dataclass
+class Part:
+    """One exported graph: the module to export, its interface, inputs to trace/check it, the eager reference."""
+
+    name: str
+    module: torch.nn.Module
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    make_inputs: Callable[[int, int, torch.Generator], tuple]  # (batch, time, generator) -> input tensors
+    reference: Callable[..., tuple]  # the LRCN's own method on the same inputs -> outputs
+    doc: str = ""
+    verified_max_abs_diff: float | None = None  # set by verify_part
+
+
+def build_parts(model: LRCN, custom_lstm: bool) -> list[Part]:
+    """The encoder, temporal and (with a causal head) streaming graphs of ``model``, with their interfaces.
+
+    ``custom_lstm``: LSTMs behind the ``vidlstm::lstm`` operator, for torch.export (see export_graphs);
+    False keeps nn.LSTM, for ONNX.
+    """
+    cfg = model.config
+    size, dim, classes = cfg.image_size, model.feature_dim, cfg.num_classes
+    layers, hidden = cfg.num_layers, cfg.hidden_size
+    graph_model = graph_copy(model, custom_lstm)
+    uses_prev = cfg.input_mode == "rgb+diff"
+
+    def encoder_inputs(batch, time, gen):
+        frames = torch.rand(batch, time, 3, size, size, generator=gen)  # (B, T, 3, H, W)
+        return (frames, torch.rand(batch, 3, size, size, generator=gen)) if uses_prev else (frames,)
+
+    def temporal_inputs(batch, time, gen):
+        lengths = torch.randint(1, time + 1, (batch,), generator=gen)  # (B,)
+        lengths[0] = time  # one full-length clip, the others padded
+        return torch.randn(batch, time, dim, generator=gen), lengths
+
+    def stream_inputs(batch, time, gen):
+        state = [0.1 * torch.randn(layers, batch, hidden, generator=gen) for _ in range(2)]  # (L, B, H) each
+        return (torch.randn(batch, time, dim, generator=gen), *state)
+
+    frames_spec = TensorSpec("frames", ["batch", "time", 3, size, size], "float32",
+                             f"consecutive RGB frames in [0, 1], resized to {size}x{size}")
+    features_spec = TensorSpec("features", ["batch", "time", dim], "float32", "per-frame backbone features")
+    encoder = Part(
+        "encoder", ClipEncoderGraph(graph_model),
+        [frames_spec] + ([TensorSpec("prev_frame", ["batch", 3, size, size], "float32",
+                                     "the frame just before frames[:, 0]; frames[:, 0] itself at a clip's start")]
+                         if uses_prev else []),
+        [features_spec], encoder_inputs,
+        lambda *inputs: (model.encode_frames(*inputs),),
+        doc="frames -> features; normalisation (mean/std) and frame differences happen inside")
+    temporal_outputs = [
+        TensorSpec("logits", ["batch", classes], "float32",
+                   "clip logits; probabilities = softmax(logits / temperature)"),
+        TensorSpec("step_logits", ["batch", "time", classes], "float32",
+                   "per-step logits (bidirectional); 0 on padding"),
+        TensorSpec("attention", ["batch", "time"], "float32",
+                   "attention weight of each step; sums to 1, 0 on padding"),
+    ]
+    if model.causal is not None:
+        temporal_outputs.append(TensorSpec("causal_step_logits", ["batch", "time", classes], "float32",
+                                           "per-step logits seeing only earlier frames; 0 on padding"))
+    temporal = Part(
+        "temporal", TemporalGraph(graph_model, custom_lstm=custom_lstm),
+        [features_spec, TensorSpec("lengths", ["batch"], "int64", "real steps of each clip, in [1, time]")],
+        temporal_outputs, temporal_inputs,
+        lambda feats, lengths: tuple(o for o in model.forward_features(feats, lengths) if o is not None),
+        doc="features of padded clips + their lengths -> clip logits, per-step logits, attention")
+    parts = [encoder, temporal]
+    if model.causal is not None:
+        state_specs = [TensorSpec(n, [layers, "batch", hidden], "float32", f"causal LSTM {n} state; zeros to start")
+                       for n in ("h", "c")]
+        parts.append(Part(
+            "stream", StreamStepGraph(graph_model), [features_spec, *state_specs],
+            [TensorSpec("step_logits", ["batch", "time", classes], "float32", "causal per-step logits of this chunk"),
+             *[TensorSpec(f"{s.name}_next", s.shape, "float32", "state to pass with the next chunk")
+               for s in state_specs]],
+            stream_inputs, lambda feats, h, c: _flatten_stream(model.stream_step(feats, (h, c))),
+            doc="one chunk of features + LSTM state -> causal per-step logits + next state (constant cost per frame)"))
+    return parts
+
+
+def _flatten_stream(result) -> tuple:
+    step_logits, (h, c) = result
+    return step_logits, h, c
+
+
+def dynamic_shapes(part: Part) -> tuple:
+    """torch.export dynamic_shapes for a part: every named axis of its inputs is a Dim (>= 1), shared by name."""
+    dims = {name: torch.export.Dim(name, min=1) for spec in part.inputs for name in spec.shape if isinstance(name, str)}
+    return tuple({axis: dims[name] for axis, name in enumerate(spec.shape) if isinstance(name, str)}
+                 for spec in part.inputs)
+
+
+def export_program(part: Part) -> torch.export.ExportedProgram:
+    """torch.export of one part with dynamic batch and time."""
+    example = part.make_inputs(EXAMPLE_SIZES["batch"], EXAMPLE_SIZES["time"], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return torch.export.export(part.module, example, dynamic_shapes=dynamic_shapes(part), strict=False)
+
+
+def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
+    """({part name: file}, JSON path) for ``-o OUT`` (see the module docstring); checks OUT's folder exists."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    suffix, out = FORMATS[fmt], Path(out)
+    if out.suffix.lower() == suffix:
+        folder, stem = out.parent, out.stem
+        files = {name: folder / f"{stem}.{name}{suffix}" for name in part_names}
+        card = folder / f"{stem}.json"
+    else:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: exists and is not a folder (give a folder, or a file name ending in {suffix})")
+        folder = out.parent if not out.is_dir() else out
+        files = {name: out / f"{name}{suffix}" for name in part_names}
+        card = out / "export.json"
+    if not folder.is_dir():
+        raise UsageError(f"{out}: the folder {folder} does not exist")
+    return files, card
+
+
+def run(config: ExportConfig) -> Path:
+    """Export the model folder; return the path of the JSON description."""
+    files, card = resolve_outputs(config.out, config.format, PART_NAMES)  # bad -o fails before any work
+    if config.format == "onnx":
+        _require_onnx()
+    model = load_model(config.model_dir).float().eval()
+    parts = build_parts(model, custom_lstm=config.format == "torch")
+    files[PART_NAMES[0]].parent.mkdir(exist_ok=True)
+    for part in parts:
+        if config.format == "onnx":
+            save_onnx(part, files[part.name])
+        else:
+            torch.export.save(export_program(part), files[part.name])
+        if config.verify:
+            part.verified_max_abs_diff = verify_part(part, files[part.name], config.format)
+    card.write_text(json.dumps(describe_export(model, parts, files, config), indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UsageError("ONNX export needs the 'export' extra (onnx is missing): "
+                         "pip install 'vidlstm[export]'") from None
+
+
+def save_onnx(part: Part, path: Path) -> None:
+    """ONNX via the TorchScript-based exporter (``dynamo=False``): it maps nn.LSTM to ONNX's LSTM operator,
+    keeping the time axis dynamic, which the torch.export-based exporter cannot yet (see export_graphs)."""
+    import warnings
+
+    example = part.make_inputs(EXAMPLE_SIZES["batch"], EXAMPLE_SIZES["time"], torch.Generator().manual_seed(0))
+    axes = {spec.name: {axis: name for axis, name in enumerate(spec.shape) if isinstance(name, str)}
+            for spec in [*part.inputs, *part.outputs]}
+    with warnings.catch_warnings(), torch.no_grad():
+        # The exporter warns that it is deprecated and that traced shapes may be constants; the
+        # check on other batch sizes and lengths after writing is what guards against the latter.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(part.module, example, str(path), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=[s.name for s in part.inputs], output_names=[s.name for s in part.outputs],
+                          dynamic_axes=axes, do_constant_folding=True)
+
+
+def load_runner(path: Path, fmt: str) -> Callable[..., tuple]:
+    """A callable running an exported file on torch tensors and returning a tuple of torch tensors."""
+    if fmt == "torch":
+        module = torch.export.load(path).module()
+
+        def run_program(*inputs):
+            outputs = module(*inputs)
+            return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+        return run_program
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("checking the ONNX files needs onnxruntime: pip install 'vidlstm[export]' "
+                         "(or skip the check with --no-verify)") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()  # share the cores as torch does
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run_onnx(*inputs):
+        outputs = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})
+        return tuple(torch.from_numpy(o) for o in outputs)
+
+    return run_onnx
+
+
+def verify_part(part: Part, path: Path, fmt: str) -> float:
+    """Max |exported - PyTorch| over the outputs on CHECK_SIZES; VidlstmError above the tolerance."""
+    runner = load_runner(path, fmt)
+    worst = 0.0
+    gen = torch.Generator().manual_seed(1)
+    for sizes in CHECK_SIZES:
+        inputs = part.make_inputs(sizes["batch"], sizes["time"], gen)
+        with torch.no_grad():
+            expected = part.reference(*inputs)
+            got = runner(*inputs)
+        for spec, want, have in zip(part.outputs, expected, got):
+            if tuple(have.shape) != tuple(want.shape):
+                raise VidlstmError(f"{path}: output {spec.name} has shape {tuple(have.shape)}, "
+                                   f"PyTorch gives {tuple(want.shape)} (batch {sizes['batch']}, time {sizes['time']})")
+            diff = (have.float() - want.float()).abs()
+            if bool((diff > ATOL + RTOL * want.float().abs()).any()):
+                raise VidlstmError(f"{path}: output {spec.name} differs from PyTorch by up to {float(diff.max()):.3g} "
+                                   f"(tolerance {ATOL:g} + {RTOL:g} * |value|)")
+            worst = max(worst, float(diff.max()))
+    return worst
+
+
+def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], config: ExportConfig) -> dict:
+    """The JSON card: enough to run the exported files without vidlstm."""
+    from vidlstm import __version__
+
+    cfg = model.config
+    return {
+        "vidlstm_version": __version__,
+        "format": config.format,
+        "source_model": str(Path(config.model_dir).resolve()),
+        "labels": list(cfg.labels),
+        "temperature": cfg.temperature,
+        "preprocessing": {
+            "decode": f"sample {cfg.num_frames} frames per clip ({cfg.sampling} sampling"
+                      + (f": the centre frame of each of {cfg.num_frames} equal segments" if cfg.sampling == "segment"
+                         else "") + "), or consecutive frames at a fixed rate when streaming",
+            "resize": f"{cfg.image_size}x{cfg.image_size} (area interpolation), no crop",
+            "color": "RGB (not BGR)",
+            "layout": "(batch, time, 3, height, width) float32 in [0, 1] (uint8 / 255)",
+            "normalization": {"mean": list(cfg.mean), "std": list(cfg.std),
+                              "note": "applied inside the encoder: do not normalise yourself"},
+            "input_mode": cfg.input_mode,
+        },
+        "postprocessing": "probabilities = softmax(logits / temperature)",
+        "load": LOAD_HINTS[config.format],
+        "pipeline": ("encoder(frames[, prev_frame]) -> features; temporal(features, lengths) -> logits "
+                     "(pad clips of different lengths with anything and pass their lengths); streaming: "
+                     "encoder on each chunk (prev_frame = last frame of the previous chunk), then "
+                     "stream(features, h, c) with zero h, c at the start"),
+        "parts": {p.name: {"file": files[p.name].name, "doc": p.doc,
+                           "inputs": [s.as_dict() for s in p.inputs],
+                           "outputs": [s.as_dict() for s in p.outputs],
+                           "verified_max_abs_diff": p.verified_max_abs_diff} for p in parts},
+        "verified_on": list(CHECK_SIZES) if config.verify else [],
+        "tolerance": {"atol": ATOL, "rtol": RTOL},
+    }

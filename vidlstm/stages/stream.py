@@ -1,0 +1,263 @@
+"""The stream stage: classify a video file, webcam or RTSP/HTTP stream as frames arrive, with the causal LSTM head.
+
+Frames are read in order with OpenCV, subsampled to a fixed rate, encoded chunk by chunk
+(``encode_frames`` with the previous chunk's last frame, so frame differences run on across chunks)
+and fed to ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk: the work per
+frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from vidlstm.errors import UsageError, VideoDecodeError
+from vidlstm.io.backend_base import BackendFailure, stored_size, turn_upright
+from vidlstm.io.opencv_backend import open_video
+from vidlstm.stages.inference import Predictor
+
+LIVE_FALLBACK_FPS = 30.0  # a camera that reports no frame rate
+
+
+@dataclass
+class StreamConfig:
+    """What `vidlstm stream` reads and how it classifies."""
+
+    source: str  # a video file, a webcam index ("0") or a URL OpenCV opens (rtsp://, http://)
+    model_dir: str | None = None  # None: the shipped default model
+    chunk_frames: int = 8  # sampled frames per model call: latency vs. per-call overhead
+    fps: float = 8.0  # frames per second fed to the model; 0 = every frame of the source
+    smoothing: float = 1.0  # time constant (s) of the exponential moving average of probabilities; 0 = none
+    max_seconds: float | None = None  # stop after this much stream time (live sources never end)
+    device: str | None = None
+
+    def __post_init__(self):
+        if self.chunk_frames < 1:
+            raise UsageError(f"--chunk-frames must be >= 1 (got {self.chunk_frames})")
+        if not (math.isfinite(self.fps) and self.fps >= 0):
+            raise UsageError(f"--fps must be >= 0 (got {self.fps})")
+        if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
+            raise UsageError(f"--smoothing must be >= 0 seconds (got {self.smoothing})")
+
+
+@dataclass
+class StreamFrame:
+    """One sampled frame: its index in the source, its time (s) and its pixels (H, W, 3) uint8 RGB."""
+
+    index: int
+    time: float
+    rgb: np.ndarray
+
+
+@dataclass
+class StepOutput:
+    """The causal head's output for one sampled frame."""
+
+    index: int
+    time: float
+    logits: np.ndarray  # (C,) causal step logits
+    probs: np.ndarray  # (C,) calibrated probabilities of this step alone
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def open_source(source: str):
+    """(capture, clockwise rotation, is_live) for a file path, a webcam index or a URL."""
+    if "://" in source:
+        capture, rotation, live = cv2.VideoCapture(source, cv2.CAP_FFMPEG), 0, True
+    elif source.isdigit() and not Path(source).exists():
+        capture, rotation, live = cv2.VideoCapture(int(source)), 0, True
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise UsageError(f"{source}: no such file (give a video file, a webcam index or a URL)")
+        if path.is_dir():
+            raise UsageError(f"{source}: is a directory, not a video")
+        try:
+            capture, rotation, turned_by_opencv = open_video(path, threads=0)
+        except BackendFailure as err:
+            raise VideoDecodeError(path, f"OpenCV cannot open it ({err})") from None
+        return capture, (0 if turned_by_opencv else rotation), False
+    if not capture.isOpened():
+        capture.release()
+        raise VideoDecodeError(source, "OpenCV cannot open this camera or stream")
+    return capture, rotation, live
+
+
+class FrameSampler:
+    """Iterate over a capture to its end, keeping the first frame of every 1/fps-second slot (all frames if fps is 0).
+
+    Times are frame index / the source's frame rate for files (exact, repeatable) and the wall clock
+    since the first frame for live sources (which may drop frames). Only kept frames are converted:
+    area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far.
+    """
+
+    def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = False):
+        self.capture, self.size, self.fps, self.rotation, self.live = capture, size, fps, rotation, live
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[StreamFrame]:
+        source_fps = self.capture.get(cv2.CAP_PROP_FPS)
+        if not (math.isfinite(source_fps) and source_fps > 0):
+            source_fps = LIVE_FALLBACK_FPS
+        target = stored_size((self.size, self.size), self.rotation)
+        started, last_slot = None, -1
+        while self.capture.grab():
+            index = self.frames_read
+            self.frames_read += 1
+            now = time.monotonic()
+            started = now if started is None else started
+            t = (now - started) if self.live else index / source_fps
+            slot = index if self.fps <= 0 else math.floor(t * self.fps + 1e-6)  # 1e-6: times exactly on a slot edge
+            if slot <= last_slot:
+                continue
+            ok, bgr = self.capture.retrieve()
+            if not ok or bgr is None:
+                continue  # a damaged frame of a live stream: skip it, the stream goes on
+            last_slot = slot
+            if bgr.shape[:2] != target:
+                bgr = cv2.resize(bgr, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+            yield StreamFrame(index, t, turn_upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.rotation))
+
+
+# --- the model --------------------------------------------------------------------------------------
+
+class StreamClassifier:
+    """Feeds chunks of consecutive sampled frames through encoder + causal head, carrying state between calls.
+
+    State is the LSTM's (h, c) (num_layers, 1, hidden) and the last frame (1, 3, H, W): fixed sizes.
+    """
+
+    def __init__(self, predictor: Predictor):
+        if predictor.model.causal is None:
+            raise UsageError("this model has no causal head (config causal_head is false): it cannot stream")
+        self.predictor = predictor
+        self.temperature = float(predictor.config.temperature or 1.0)
+        self.state = None  # (h, c) after the last chunk
+        self.last_frame = None  # (1, 3, H, W) the last frame of the last chunk
+        self.model_seconds = 0.0  # time spent in the model, for the per-frame cost in the summary
+
+    @torch.inference_mode()
+    def feed(self, frames: list[StreamFrame]) -> list[StepOutput]:
+        start = time.perf_counter()
+        pixels = np.stack([f.rgb for f in frames])  # (t, H, W, 3)
+        feats, self.last_frame = self.predictor.encode_chunk(pixels, prev_frame=self.last_frame)  # (t, D)
+        logits, self.state = self.predictor.model.stream_step(feats[None], self.state)  # (1, t, C)
+        logits = logits[0].float()  # (t, C)
+        probs = torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()  # (t, C)
+        logits = logits.cpu().numpy()
+        self.model_seconds += time.perf_counter() - start
+        return [StepOutput(f.index, f.time, logits[i], probs[i]) for i, f in enumerate(frames)]
+
+
+def chunked(frames, size: int) -> Iterator[list[StreamFrame]]:
+    """Consecutive lists of ``size`` frames; the last may be shorter."""
+    chunk: list[StreamFrame] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- what to report -------------------------------------------------------------------------------
+
+@dataclass
+class LabelTracker:
+    """Smooths step probabilities (EMA with time constant ``smoothing`` s) and notices when the top label changes.
+
+    Keeps only running sums and the list of label segments (one entry per change), so its memory
+    does not grow with the number of frames.
+    """
+
+    labels: list[str]
+    smoothing: float = 1.0
+    smoothed: np.ndarray | None = None
+    last_time: float | None = None
+    prob_sum: np.ndarray | None = None
+    steps: int = 0
+    segments: list[dict] = field(default_factory=list)  # {"label", "start", "end"}
+
+    def update(self, t: float, probs: np.ndarray) -> dict | None:
+        """Add one step; return a "label" event when the smoothed top label changes (and on the first step)."""
+        if self.smoothed is None:
+            self.smoothed, self.prob_sum = probs.astype(np.float64), np.zeros(len(probs))
+        else:
+            dt = max(t - self.last_time, 0.0)
+            alpha = 1.0 if self.smoothing == 0 else 1.0 - math.exp(-dt / self.smoothing)
+            self.smoothed = (1 - alpha) * self.smoothed + alpha * probs
+        self.last_time = t
+        self.prob_sum += probs
+        self.steps += 1
+        top = int(np.argmax(self.smoothed))
+        label = self.labels[top]
+        if self.segments:
+            self.segments[-1]["end"] = round(t, 3)
+            if self.segments[-1]["label"] == label:
+                return None
+        self.segments.append({"label": label, "start": round(t, 3), "end": round(t, 3)})
+        return {"event": "label", "time": round(t, 3), "label": label, "score": round(float(self.smoothed[top]), 4)}
+
+    def overall(self) -> tuple[str | None, float | None]:
+        """The top label of the mean step probabilities over the whole stream."""
+        if not self.steps:
+            return None, None
+        mean = self.prob_sum / self.steps
+        top = int(np.argmax(mean))
+        return self.labels[top], round(float(mean[top]), 4)
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+def stream_steps(frames, classifier: StreamClassifier, chunk_frames: int,
+                 max_seconds: float | None = None) -> Iterator[StepOutput]:
+    """Per-step outputs for an iterable of frames, fed to the model ``chunk_frames`` at a time."""
+    if max_seconds is not None:
+        frames = _until(frames, max_seconds)
+    for chunk in chunked(frames, chunk_frames):
+        yield from classifier.feed(chunk)
+
+
+def _until(frames, max_seconds: float) -> Iterator[StreamFrame]:
+    """Frames up to ``max_seconds``; stops reading the source there (a live one never ends by itself)."""
+    for frame in frames:
+        if frame.time > max_seconds:
+            return
+        yield frame
+
+
+def stream_events(config: StreamConfig) -> Iterator[dict]:
+    """Yield a {"event": "label", ...} dict whenever the smoothed top label changes, then one {"event": "end", ...}.
+
+    Ctrl-C ends the stream early; the summary still comes, with "interrupted": true.
+    """
+    predictor = Predictor.from_dir(config.model_dir, device=config.device)
+    classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
+    capture, rotation, live = open_source(config.source)
+    tracker = LabelTracker(predictor.labels, config.smoothing)
+    sampler = FrameSampler(capture, predictor.config.image_size, config.fps, rotation, live)
+    interrupted = False
+    try:
+        for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds):
+            event = tracker.update(step.time, step.probs)
+            if event is not None:
+                yield event
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        capture.release()
+    if tracker.steps == 0:
+        raise VideoDecodeError(config.source, "no frames could be read")
+    label, score = tracker.overall()
+    yield {"event": "end", "time": tracker.last_time, "frames_read": sampler.frames_read,
+           "frames_used": tracker.steps, "label": label, "score": score,
+           "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
+           "segments": tracker.segments, "interrupted": interrupted}
