@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -160,24 +159,3 @@ def explain_clip(path, clip, scores, labels, out_dir, top_classes: int = TOP_CLA
     json_path = out_dir / f"{stem}.json"
     _atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(explanation, indent=1) + "\n"))
     return {"explanation": str(json_path)}
-
-
-def classify_and_explain(predictor, paths, out_dir, top_k: int = 5):
-    """Like ``classify_paths`` (one record per path, in order, failures as error records), and each ok record
-    gets an explanation written to ``out_dir``; needs the clip and its scores, which records do not carry."""
-    from vidlstm.stages.inference import error_record
-
-    if top_k < 1:
-        raise UsageError(f"--top-k must be >= 1 (got {top_k})")
-    out_dir = prepare_explain_dir(out_dir)
-    for path in paths:
-        start = time.perf_counter()
-        try:
-            clip = predictor.load_clip(path)
-            scores = predictor.score_frames([clip.frames])[0]
-        except (VidlstmError, OSError, RuntimeError, ValueError) as err:  # one broken file costs only itself
-            yield error_record(path, err, time.perf_counter() - start)
-            continue
-        record = predictor.record(path, clip, scores, top_k, time.perf_counter() - start)
-        record.update(explain_clip(path, clip, scores, predictor.labels, out_dir))
-        yield record

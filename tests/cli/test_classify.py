@@ -83,3 +83,19 @@ def test_missing_model_folder_is_one_line_exit_2(make_video, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
+
+
+def test_min_score_labels_low_confidence_unknown(make_video, tiny_model_dir, capsys):
+    """An untrained 3-class model never reaches 0.99, so every clip is 'unknown'; top-k still says what it saw."""
+    path = make_video()
+    assert main(["classify", str(path), "--model", str(tiny_model_dir), "--json", "--min-score", "0.99"]) == 0
+    rec = _json_lines(capsys.readouterr().out)[0]
+    assert rec["label"] == "unknown"
+    assert rec["top_k"][0]["label"] in {"left", "right", "up"} and rec["score"] < 0.99
+    assert main(["classify", str(path), "--model", str(tiny_model_dir), "--json", "--min-score", "0"]) == 0
+    assert _json_lines(capsys.readouterr().out)[0]["label"] != "unknown"
+
+
+def test_min_score_out_of_range_exit_2(make_video, tiny_model_dir, capsys):
+    assert main(["classify", str(make_video()), "--model", str(tiny_model_dir), "--min-score", "1.5"]) == 2
+    assert "--min-score must be in [0, 1]" in capsys.readouterr().err

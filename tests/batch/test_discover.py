@@ -1,0 +1,47 @@
+"""File discovery: video suffixes case-insensitive, sorted, recursive only when asked, junk skipped."""
+from __future__ import annotations
+
+import pytest
+
+from vidlstm.batch.discover import find_videos, is_video_name
+from vidlstm.errors import UsageError
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_finds_videos_sorted_case_insensitive_and_skips_other_files(tmp_path):
+    for name in ["b.MP4", "a.avi", "c.MkV", "notes.txt", "._a.mp4", "sub/d.mp4"]:
+        _touch(tmp_path / name)
+    found = find_videos([tmp_path])
+    assert [f.key for f in found] == ["a.avi", "b.MP4", "c.MkV"]
+    assert [f.path for f in found] == [str(tmp_path / k) for k in ("a.avi", "b.MP4", "c.MkV")]
+
+
+def test_recursive_walks_subdirectories_but_not_hidden_ones(tmp_path):
+    for name in ["z.mp4", "sub/deeper/y.webm", "sub/x.mov", ".cache/w.mp4"]:
+        _touch(tmp_path / name)
+    keys = [f.key for f in find_videos([tmp_path], recursive=True)]
+    assert keys == ["sub/deeper/y.webm", "sub/x.mov", "z.mp4"]
+
+
+def test_explicit_files_taken_whatever_the_suffix_and_duplicates_dropped(tmp_path):
+    odd = _touch(tmp_path / "recording.bin")
+    clip = _touch(tmp_path / "clip.mp4")
+    found = find_videos([odd, clip, tmp_path])
+    assert [f.path for f in found] == [str(clip), str(odd)]
+    assert found[1].key == "recording.bin"
+
+
+def test_missing_input_is_a_usage_error_naming_it(tmp_path):
+    with pytest.raises(UsageError, match="nope.mp4: no such file or directory"):
+        find_videos([tmp_path / "nope.mp4"])
+
+
+@pytest.mark.parametrize("name, expected", [("A.MOV", True), ("x.gif", True), ("x.jpg", False),
+                                            ("._x.mp4", False), ("mp4", False)])
+def test_is_video_name(name, expected):
+    assert is_video_name(name) is expected

@@ -1,0 +1,70 @@
+"""The decode pool: a crashing, hanging or failing decoder costs only its own file; workers are replaced."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fault_decoders import fake_decode
+from vidlstm.batch.decode import DecodeRequest
+from vidlstm.batch.events import Failed, Finished, Piece
+from vidlstm.batch.inline import InlineDecoder
+from vidlstm.batch.pool import DecodePool
+
+
+def _requests(names):
+    return [DecodeRequest(i, f"/videos/{name}", 8, 32) for i, name in enumerate(names)]
+
+
+def _drain(source, requests):
+    source.submit(requests)
+    events = []
+    while source.unfinished:
+        events.extend(source.poll(block=True))
+    return events
+
+
+def _outcome(events):
+    """path -> "ok" / failure reason, checking each file ends exactly once."""
+    outcome = {}
+    for ev in events:
+        if isinstance(ev, (Finished, Failed)):
+            assert ev.request.path not in outcome, f"{ev.request.path} ended twice"
+            outcome[ev.request.path] = "ok" if isinstance(ev, Finished) else ev.reason
+    return outcome
+
+
+@pytest.mark.slow
+def test_crash_hang_and_exit_cost_only_their_own_file():
+    names = ["a.mp4", "crash.mp4", "b.mp4", "hang.mp4", "c.mp4", "exit.mp4", "broken.mp4", "d.mp4"]
+    with DecodePool(workers=2, timeout=1.5, decode_fn=fake_decode) as pool:
+        start = time.monotonic()
+        events = _drain(pool, _requests(names))
+        elapsed = time.monotonic() - start
+        assert pool.replaced == 3  # crash, hang and exit each cost one worker
+    outcome = _outcome(events)
+    assert outcome == {
+        "/videos/a.mp4": "ok", "/videos/b.mp4": "ok", "/videos/c.mp4": "ok", "/videos/d.mp4": "ok",
+        "/videos/crash.mp4": "decoder crashed (signal 11, SIGSEGV)",
+        "/videos/hang.mp4": "timed out after 1.5 s",
+        "/videos/exit.mp4": "decoder process exited unexpectedly (exit code 3)",
+        "/videos/broken.mp4": "cannot decode (test: broken on purpose)",
+    }
+    pieces = {ev.request.path: ev.value for ev in events if isinstance(ev, Piece)}
+    assert pieces["/videos/d.mp4"] == "piece:d.mp4"
+    assert elapsed < 15  # the hang was cut at its timeout, not waited out
+
+
+def test_pool_delivers_every_file_once_with_one_worker():
+    names = [f"v{i}.mp4" for i in range(12)]
+    with DecodePool(workers=1, timeout=30, decode_fn=fake_decode) as pool:
+        outcome = _outcome(_drain(pool, _requests(names)))
+    assert outcome == {f"/videos/{n}": "ok" for n in names}
+
+
+def test_inline_decoder_reports_failures_and_keeps_order():
+    names = ["a.mp4", "broken.mp4", "b.mp4"]
+    events = _drain(InlineDecoder(fake_decode), _requests(names))
+    kinds = [(type(ev).__name__, ev.request.path.rsplit("/", 1)[1]) for ev in events]
+    assert kinds == [("Piece", "a.mp4"), ("Finished", "a.mp4"), ("Failed", "broken.mp4"),
+                     ("Piece", "b.mp4"), ("Finished", "b.mp4")]

@@ -1,0 +1,105 @@
+"""Record files: one complete line per record, torn tails repaired on resume, CSV round trip, locking."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidlstm.batch.records import RecordFile, read_records, sort_and_dedup, write_records
+from vidlstm.errors import UsageError, VidlstmError
+
+
+def _ok(path, label="walk", score=0.75):
+    return {"path": path, "status": "ok", "label": label, "score": score,
+            "top_k": [{"label": label, "score": score}, {"label": "run", "score": 1 - score}],
+            "frames": 16, "decoder": "pyav", "seconds": 0.12, "duration_covered": 9.5, "duration": 10.0}
+
+
+def _error(path, reason="cannot decode"):
+    return {"path": path, "status": "error", "label": None, "score": None, "top_k": [], "frames": 0,
+            "decoder": None, "seconds": 0.01, "error": reason}
+
+
+def test_jsonl_torn_last_line_is_dropped_and_the_run_goes_on(tmp_path):
+    out = tmp_path / "preds.jsonl"
+    with RecordFile(out) as f:
+        assert f.open() == []
+        f.append(_ok("a.mp4"))
+        f.append(_ok("b.mp4"))
+    with open(out, "ab") as raw:  # what kill -9 in the middle of a write could leave
+        raw.write(b'{"path": "c.mp4", "status": "o')
+    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]  # readers ignore the torn tail
+    with RecordFile(out) as f:
+        assert [r["path"] for r in f.open()] == ["a.mp4", "b.mp4"]
+        assert f.repaired_bytes == len(b'{"path": "c.mp4", "status": "o')
+        f.append(_ok("c.mp4"))
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["path"] for line in lines] == ["a.mp4", "b.mp4", "c.mp4"]
+    assert out.read_bytes().endswith(b"\n")
+
+
+def test_csv_round_trip_keeps_types_and_nested_fields(tmp_path):
+    out = tmp_path / "preds.csv"
+    timeline = dict(_ok("t.mp4"), segments=[{"start": 0.0, "end": 2.5, "label": "walk", "score": 0.9}])
+    records = [_ok("a, with comma.mp4"), _error('b "quoted".mp4', "damaged stream: x"), timeline]
+    with RecordFile(out) as f:
+        f.open()
+        for r in records:
+            f.append(r)
+    back = read_records(out)
+    # A CSV has every column in every row, so absent fields come back as None.
+    assert back[0] == dict(_ok("a, with comma.mp4"), error=None)
+    assert back[1] == dict(_error('b "quoted".mp4', "damaged stream: x"), duration_covered=None, duration=None)
+    assert back[2]["segments"] == timeline["segments"]
+    assert out.read_text().splitlines()[0].startswith("path,status,label,score,top_k")
+
+
+def test_foreign_csv_and_garbage_jsonl_lines_are_refused_with_the_file_named(tmp_path):
+    foreign = tmp_path / "other.csv"
+    foreign.write_text("name,value\nx,1\n")
+    with pytest.raises(UsageError, match="other.csv: CSV header is not vidlstm's"):
+        RecordFile(foreign).open()
+    garbage = tmp_path / "g.jsonl"
+    garbage.write_text(json.dumps(_ok("a.mp4")) + "\nnot json\n")
+    with pytest.raises(VidlstmError, match="g.jsonl:2: not a JSON record"):
+        read_records(garbage)
+
+
+def test_unknown_suffix_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="must end in .jsonl or .csv"):
+        RecordFile(tmp_path / "preds.txt")
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
+    out = tmp_path / "preds.jsonl"
+    with RecordFile(out) as first:
+        first.open()
+        with pytest.raises(UsageError, match="another vidlstm predict is writing"):
+            RecordFile(out).open()
+    with RecordFile(out) as again:  # released on close
+        again.open()
+
+
+def test_rewrite_sorted_keeps_one_record_per_file_ok_beating_error(tmp_path):
+    out = tmp_path / "preds.jsonl"
+    with RecordFile(out) as f:
+        f.open()
+        for r in [_ok("c.mp4"), _error("a.mp4"), _ok("a.mp4", score=0.6), _ok("b.mp4"), _error("b.mp4")]:
+            f.append(r)
+        final = f.rewrite_sorted()
+    assert [(r["path"], r["status"]) for r in final] == [("a.mp4", "ok"), ("b.mp4", "ok"), ("c.mp4", "ok")]
+    assert read_records(out) == final
+    assert not list(tmp_path.glob(".*tmp*"))  # the temporary file was renamed into place
+
+
+def test_sort_and_dedup_later_error_replaces_earlier_error():
+    merged = sort_and_dedup([_error("x.mp4", "first"), _error("x.mp4", "second")])
+    assert [r["error"] for r in merged] == ["second"]
+
+
+def test_write_records_then_read_back_both_formats(tmp_path):
+    records = [_ok("a.mp4"), _error("b.mp4")]
+    for name in ("all.jsonl", "all.csv"):
+        write_records(tmp_path / name, records)
+        back = read_records(tmp_path / name)
+        assert [(r["path"], r["status"], r["score"]) for r in back] == [("a.mp4", "ok", 0.75), ("b.mp4", "error", None)]

@@ -1,0 +1,63 @@
+"""Sharded predict runs and `vidlstm merge`: shards are disjoint and cover all files; merged == unsharded."""
+from __future__ import annotations
+
+import pytest
+
+from batch.predict_helpers import comparable, tiny_model_dir, video_folder
+from vidlstm.batch.records import read_records
+from vidlstm.cli import main as cli_main
+from vidlstm.stages.predict import PredictConfig, run
+
+
+def _predict(videos, out, model_dir, shard=None):
+    return run(PredictConfig(inputs=[str(videos)], output=str(out), model_dir=str(model_dir), device="cpu",
+                             workers=0, threads=1, progress=False, shard=shard))
+
+
+@pytest.fixture
+def sharded_run(tmp_path, make_video, monkeypatch):
+    """7 videos and a broken one, predicted unsharded and as 3 shards (shard 2 chosen by torchrun's env)."""
+    model_dir = tiny_model_dir(tmp_path)
+    videos = video_folder(make_video, 7)
+    (videos / "broken.mp4").write_bytes(b"\0" * 64)
+    _predict(videos, tmp_path / "all.jsonl", model_dir)
+    parts = [_predict(videos, tmp_path / "preds.jsonl", model_dir, shard=f"{i}/3").output for i in range(2)]
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    parts.append(_predict(videos, tmp_path / "preds.jsonl", model_dir).output)
+    return tmp_path, parts
+
+
+def test_shards_are_disjoint_cover_all_files_and_merge_equals_unsharded(sharded_run, capsys):
+    tmp_path, parts = sharded_run
+    assert [p.name for p in parts] == [f"preds.part{i}-of-3.jsonl" for i in range(3)]
+    per_part = [[r["path"] for r in read_records(p)] for p in parts]
+    unsharded = read_records(tmp_path / "all.jsonl")
+    flat = [path for paths in per_part for path in paths]
+    assert sorted(flat) == [r["path"] for r in unsharded] and len(set(flat)) == len(flat) == 8
+    assert cli_main(["merge", *map(str, reversed(parts)), "-o", str(tmp_path / "merged.jsonl")]) == 0
+    assert "8 records (7 ok, 1 failed) from 3 parts" in capsys.readouterr().out
+    assert comparable(read_records(tmp_path / "merged.jsonl")) == comparable(unsharded)
+
+
+def test_merge_into_csv_and_duplicates_keep_the_ok_record(sharded_run):
+    tmp_path, parts = sharded_run
+    # The unsharded file overlaps every part: each file appears twice, and still comes out once.
+    assert cli_main(["merge", *map(str, parts), str(tmp_path / "all.jsonl"), "-o", str(tmp_path / "m.csv")]) == 0
+    merged = read_records(tmp_path / "m.csv")
+    unsharded = read_records(tmp_path / "all.jsonl")
+    assert [(r["path"], r["status"], r["label"]) for r in merged] == \
+           [(r["path"], r["status"], r["label"]) for r in unsharded]
+
+
+def test_merge_reports_missing_parts_with_exit_code_1(sharded_run, capsys):
+    tmp_path, parts = sharded_run
+    assert cli_main(["merge", str(parts[0]), str(parts[2]), "-o", str(tmp_path / "m.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "incomplete: missing" in err and "preds.part1-of-3.jsonl" in err
+    assert len(read_records(tmp_path / "m.jsonl")) == len(read_records(parts[0])) + len(read_records(parts[2]))
+
+
+def test_merge_of_a_missing_file_is_a_usage_error(tmp_path, capsys):
+    assert cli_main(["merge", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "m.jsonl")]) == 2
+    assert "nope.jsonl: no such file" in capsys.readouterr().err

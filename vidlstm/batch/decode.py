@@ -1,0 +1,82 @@
+"""What a decode worker does with one file: probe, sample, read frames at model size (one clip, or timeline chunks)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from vidlstm.data.clips import Clip, load_clip
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One file to decode; ``timeline_fps`` switches from one segment-sampled clip to fixed-fps chunks."""
+
+    task_id: int
+    path: str
+    num_frames: int
+    image_size: int
+    timeline_fps: float | None = None
+    chunk_frames: int = 64
+    backends: tuple[str, ...] | None = None
+    threads: int = 1
+
+
+@dataclass
+class DecodedClip:
+    """The sampled clip of one file, and the wall and CPU seconds its decoding took."""
+
+    clip: Clip
+    seconds: float
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class DecodedChunk:
+    """``frames`` (t, H, W, 3) uint8 of a timeline, in order; the next chunk continues where this one ends."""
+
+    frames: np.ndarray
+    indices: np.ndarray
+
+
+@dataclass
+class DecodedTimeline:
+    """Sent after the last chunk: what the whole timeline covered."""
+
+    info: object  # vidlstm.io.VideoInfo
+    indices: np.ndarray  # (T,) every frame index sampled, in order
+    backend: str
+    seconds: float
+    cpu_seconds: float = 0.0
+
+
+def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:
+    """Decode ``request``; exceptions (VideoDecodeError, OSError ...) propagate and become the file's error record."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    if request.timeline_fps is None:
+        clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
+                         threads=request.threads)
+        yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu)
+        return
+    yield from _decode_timeline(request, start, start_cpu)
+
+
+def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
+    from vidlstm.io import probe, read_frames
+    from vidlstm.io.sampling import sample_fixed_fps_indices
+
+    info = probe(request.path, backends=request.backends)
+    indices = np.asarray(sample_fixed_fps_indices(info.num_frames, info.fps, request.timeline_fps))  # (T,)
+    size = (request.image_size, request.image_size)
+    backend = None
+    # Chunk by chunk so a 60-minute video never holds more than chunk_frames decoded frames here.
+    for first in range(0, len(indices), request.chunk_frames):
+        chunk = indices[first:first + request.chunk_frames]
+        result = read_frames(request.path, chunk, size=size, info=info, backends=request.backends,
+                             threads=request.threads)
+        backend = backend or result.backend
+        yield DecodedChunk(result.frames, chunk)
+    yield DecodedTimeline(info, indices, backend or "none", time.perf_counter() - start,
+                          time.process_time() - start_cpu)

@@ -1,0 +1,68 @@
+"""Find the video files under the paths given to `vidlstm predict`, in a deterministic (sorted) order."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+
+# Lower-case suffixes; matching is case-insensitive so "CLIP.MP4" from a camera card is found too.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".mts", ".m2ts",
+    ".ts", ".3gp", ".3g2", ".ogv", ".gif", ".mxf", ".vob", ".asf", ".divx", ".y4m",
+})
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """A video to process: ``path`` as it goes into the record, ``key`` its path relative to the input it came from.
+
+    The key, not the absolute path, decides the shard, so machines that mount the same data at different
+    places still split it the same way.
+    """
+
+    path: str
+    key: str
+
+
+def is_video_name(name: str) -> bool:
+    # "._clip.mp4" files are macOS AppleDouble metadata, not videos, although they carry the suffix.
+    return not name.startswith("._") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+
+
+def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:
+    """Expand files and directories into a sorted, duplicate-free list of videos.
+
+    A file named on the command line is taken whatever its suffix (the user asked for it); inside a
+    directory only video suffixes count, and sub-directories only with ``recursive``.
+    """
+    found: dict[str, VideoFile] = {}
+    for raw in inputs:
+        root = Path(raw)
+        if root.is_dir():
+            for path in _walk(root, recursive):
+                found.setdefault(str(path), VideoFile(str(path), path.relative_to(root).as_posix()))
+        elif root.exists():
+            found.setdefault(str(root), VideoFile(str(root), root.name))
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    return [found[p] for p in sorted(found)]
+
+
+def _walk(root: Path, recursive: bool):
+    if not recursive:
+        with os.scandir(root) as entries:
+            for entry in entries:
+                if entry.is_file() and is_video_name(entry.name):
+                    yield root / entry.name
+        return
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # skip .git, .cache and friends
+        for name in filenames:
+            if is_video_name(name):
+                yield Path(dirpath) / name
+
+
+def _raise_walk_error(err: OSError):
+    raise UsageError(f"{err.filename}: cannot list directory ({err.strerror})")

@@ -1,0 +1,57 @@
+"""Join the part files of a sharded predict run into one record file, as an unsharded run would have written it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidlstm.batch.records import read_records, record_format, sort_and_dedup, write_records
+from vidlstm.batch.shard import Shard, part_of
+from vidlstm.errors import UsageError
+
+
+@dataclass
+class MergeResult:
+    output: Path
+    parts: int = 0
+    records: int = 0  # records written (one per file)
+    ok: int = 0
+    failed: int = 0
+    duplicates: int = 0  # records dropped because another part had the same file
+    missing_parts: list[str] = field(default_factory=list)  # part files the names say exist but were not given
+
+
+def missing_parts(parts) -> list[str]:
+    """Part files implied by the names of ``parts`` (``X.partI-of-N.jsonl``) that are not among them."""
+    given = {Path(p).resolve() for p in parts}
+    missing = set()
+    for part in parts:
+        position = part_of(part)
+        if position is None:
+            continue
+        _, count = position
+        stem = Path(part).stem
+        base = Path(part).with_name(stem[: stem.rindex(".part")] + Path(part).suffix)
+        for index in range(count):
+            sibling = Shard(index, count).part_path(base)
+            if sibling.resolve() not in given:
+                missing.add(str(sibling))
+    return sorted(missing)
+
+
+def merge_parts(parts, output) -> MergeResult:
+    """Read every part (a torn last line is ignored), keep one record per file (``ok`` wins over ``error``),
+    sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the output's suffix decides.
+    """
+    if not parts:
+        raise UsageError("no part files given")
+    record_format(output)
+    records = []
+    for part in parts:
+        if not Path(part).is_file():
+            raise UsageError(f"{part}: no such file")
+        records.extend(read_records(part))
+    merged = sort_and_dedup(records)
+    write_records(output, merged)
+    ok = sum(r.get("status") == "ok" for r in merged)
+    return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
+                       duplicates=len(records) - len(merged), missing_parts=missing_parts(parts))

@@ -1,0 +1,21 @@
+"""`vidlstm merge PART... -o OUT`: join the part files of a sharded `vidlstm predict` run."""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(p):
+    p.add_argument("parts", nargs="+", metavar="PART", help="part files (.jsonl or .csv) written by predict --shard")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="merged file, .jsonl or .csv")
+
+
+def run(args) -> int:
+    from vidlstm.stages.merge import MergeConfig, run as run_merge
+
+    result = run_merge(MergeConfig(parts=args.parts, output=args.output))
+    print(f"{result.records} records ({result.ok} ok, {result.failed} failed) from {result.parts} parts, "
+          f"{result.duplicates} duplicates dropped -> {result.output}")
+    if result.missing_parts:
+        print(f"vidlstm merge: error: incomplete: missing {', '.join(result.missing_parts)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,70 @@
+"""`vidlstm predict PATH... -o OUT.{jsonl,csv}`: batch-classify files and directories, resumable, one record per file."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vidlstm.cli.common import add_model_arguments, positive_int
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_arguments(p):
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files and/or directories")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="record file, .jsonl or .csv; re-running the same command resumes it")
+    add_model_arguments(p)
+    p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-directories")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="decode processes (default: half the cores on CPU, all but one with a GPU; "
+                        "0 = decode in this process, without crash/hang isolation)")
+    p.add_argument("--batch-size", type=positive_int, default=4, metavar="B", help="clips per forward pass (default 4)")
+    p.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                   help="a decoder silent this long on one file is killed and the file fails (default 60)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels kept per record (default 5)")
+    p.add_argument("--timeline", action="store_true",
+                   help="look at the whole video and add segments [{start, end, label, score}]")
+    p.add_argument("--timeline-fps", type=positive_float, default=2.0, metavar="FPS",
+                   help="frames per second of video looked at with --timeline (default 2)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="process again the files whose earlier record in OUT is an error")
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="process shard I of N (0-based) into OUT.partI-of-N.SUFFIX; under torchrun RANK/WORLD_SIZE "
+                        "choose it; join the parts with `vidlstm merge`")
+    p.add_argument("--backends", metavar="LIST", default=None,
+                   help="decoders to try in order, e.g. pyav,decord,opencv (default: $VIDLSTM_BACKENDS or vidlstm.io's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from vidlstm.stages.predict import PredictConfig, run as run_predict
+
+    summary = run_predict(PredictConfig(
+        inputs=args.paths, output=args.output, model_dir=args.model, device=args.device, recursive=args.recursive,
+        workers=args.workers, batch_size=args.batch_size, timeout=args.timeout, top_k=args.top_k,
+        timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors, shard=args.shard,
+        threads=args.threads, progress=not args.no_progress,
+        backends=tuple(args.backends.split(",")) if args.backends else None))
+    if summary.repaired_bytes:
+        print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
+              f"in {summary.output}", file=sys.stderr)
+    for path, reason in summary.failures:
+        print(f"vidlstm predict: error: {path}: {reason}", file=sys.stderr)
+    if summary.failed > len(summary.failures):
+        print(f"vidlstm predict: ... and {summary.failed - len(summary.failures)} more errors in {summary.output}",
+              file=sys.stderr)
+    done = summary.ok + summary.failed
+    rate = done / summary.seconds if summary.seconds > 0 else 0.0
+    skipped = f", {summary.skipped} skipped (already in the output"
+    skipped += f", {summary.skipped_failed} of them errors)" if summary.skipped_failed else ")"
+    print(f"{summary.ok} ok, {summary.failed} failed{skipped} in {summary.seconds:.1f} s "
+          f"({rate:.2f} files/s, {summary.workers} decode workers) -> {summary.output}")
+    return summary.exit_code

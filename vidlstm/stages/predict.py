@@ -1,0 +1,172 @@
+"""The predict stage: classify every video under some paths into a resumable JSONL/CSV file, one record per file."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidlstm.batch.decode import decode_request
+from vidlstm.batch.discover import find_videos
+from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
+from vidlstm.batch.records import RecordFile, record_format
+from vidlstm.batch.shard import resolve_shard, select_shard
+from vidlstm.errors import UsageError
+
+MAX_LISTED_FAILURES = 20
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(device: str = "cpu") -> int:
+    """Decode processes when --workers is not given.
+
+    On a CPU the CNN needs cores too: measured on 2 cores (benchmarks/RESULTS.md, "Batch inference"),
+    one decode worker beside the CNN beat two. With a GPU doing the CNN, every core but one decodes.
+    """
+    cores = available_cores()
+    if str(device).startswith("cuda"):
+        return max(1, cores - 1)
+    return max(1, cores // 2)
+
+
+def default_torch_threads(workers: int) -> int:
+    """CNN threads on a CPU: the cores the decode workers leave free, at least one.
+
+    Measured here (2 cores, one busy decoder): resnet18 runs 65 frames/s on 1 thread but 26-34 on 2,
+    because an OpenMP thread sharing its core with a decoder keeps the other one waiting at every barrier.
+    """
+    return max(1, available_cores() - workers)
+
+
+@dataclass
+class PredictConfig:
+    """One `vidlstm predict` run."""
+
+    inputs: list[str]
+    """Video files and/or directories."""
+    output: str
+    """The record file, .jsonl or .csv (a shard writes OUT.partI-of-N.SUFFIX beside it)."""
+    model_dir: str | None = None
+    """Model folder (None: the shipped default model)."""
+    device: str | None = None
+    """"cpu", "cuda", "cuda:1" ... (None: cuda if available; under torchrun cuda:LOCAL_RANK)."""
+    recursive: bool = False
+    """Also look in sub-directories of directory inputs."""
+    workers: int | None = None
+    """Decode processes; 0 = decode in the main process; None = default_workers()."""
+    batch_size: int = 4
+    """Clips per forward pass."""
+    timeout: float = 60.0
+    """Seconds a decoder may go silent on one file before that file fails and the worker is replaced."""
+    top_k: int = 5
+    """Labels kept per record."""
+    timeline: bool = False
+    """Sample the whole video at ``timeline_fps`` and add per-segment labels."""
+    timeline_fps: float = 2.0
+    """Frames per second of video looked at in timeline mode."""
+    retry_errors: bool = False
+    """Process again the files whose earlier record is an error (the new record replaces it)."""
+    shard: str | None = None
+    """"I/N": process only shard I of N (else RANK/WORLD_SIZE under torchrun, else everything)."""
+    threads: int = 0
+    """torch CPU threads for the CNN (0: default_torch_threads(workers))."""
+    progress: bool = True
+    """Show a progress bar on a terminal."""
+    backends: tuple[str, ...] | None = None
+    """Decoder backends to try, in order (None: vidlstm.io's default chain)."""
+
+    def __post_init__(self):
+        if not self.inputs:
+            raise UsageError("no input paths given")
+        record_format(self.output)  # UsageError for a suffix that is neither .jsonl nor .csv
+        checks = {"batch_size": self.batch_size >= 1, "top_k": self.top_k >= 1, "timeout": self.timeout > 0,
+                  "timeline_fps": self.timeline_fps > 0, "workers": self.workers is None or self.workers >= 0}
+        for name, ok in checks.items():
+            if not ok:
+                raise UsageError(f"--{name.replace('_', '-')} out of range (got {getattr(self, name)})")
+
+
+@dataclass
+class PredictSummary:
+    """What a run did: counts, where it wrote, and the failures of this run."""
+
+    output: Path
+    files: int = 0  # videos in this run's file list (its shard, when sharded)
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0  # already in the output from an earlier run
+    skipped_failed: int = 0  # of the skipped, those whose earlier record is an error
+    seconds: float = 0.0
+    workers: int = 0
+    repaired_bytes: int = 0  # torn last line of an interrupted earlier run, dropped
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first few
+    stats: EngineStats = field(default_factory=EngineStats)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any file of the list has an error record (now or from an earlier run), else 0."""
+        return 1 if self.failed or self.skipped_failed else 0
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return device
+    if torch.cuda.is_available():
+        # Under torchrun each local rank takes its own GPU.
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
+def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
+    """Classify the files of ``config`` into its output file; files already recorded there are skipped."""
+    from tqdm import tqdm
+
+    from vidlstm.defaults import configure_torch_threads
+    from vidlstm.stages.inference import Predictor
+
+    start = time.perf_counter()
+    shard = resolve_shard(config.shard)
+    files = select_shard(find_videos(config.inputs, recursive=config.recursive), shard)
+    output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
+    if not files and (shard is None or shard.count == 1):
+        hint = "" if config.recursive else " (add --recursive to look in sub-directories)"
+        raise UsageError(f"no video files found in {', '.join(map(str, config.inputs))}{hint}")
+    device = _resolve_device(config.device)
+    predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
+    predictor.fold_batch_norm()
+    workers = default_workers(device) if config.workers is None else config.workers
+    if device == "cpu" or config.threads:
+        configure_torch_threads(config.threads or default_torch_threads(workers))
+    summary = PredictSummary(output=output, files=len(files), workers=workers)
+    with RecordFile(output) as out:
+        earlier = {r["path"]: r.get("status") for r in out.open()}
+        summary.repaired_bytes = out.repaired_bytes
+        redo = {"error"} if config.retry_errors else set()
+        todo = [f.path for f in files if f.path not in earlier or earlier[f.path] in redo]
+        summary.skipped = len(files) - len(todo)
+        summary.skipped_failed = sum(earlier.get(f.path) == "error" and "error" not in redo for f in files)
+        options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
+                                timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
+                                backends=config.backends)
+        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=None if config.progress else True,
+                   dynamic_ncols=True)
+        with bar:
+            for record in predict_records(predictor, todo, options, decode_fn=decode_fn, stats=summary.stats):
+                out.append(record)
+                if record["status"] == "ok":
+                    summary.ok += 1
+                else:
+                    summary.failed += 1
+                    if len(summary.failures) < MAX_LISTED_FAILURES:
+                        summary.failures.append((record["path"], record.get("error") or ""))
+                    bar.set_postfix(failed=summary.failed, refresh=False)
+                bar.update(1)
+        # Finished: the file's final form is sorted by path with one record per file, like a merged run.
+        out.rewrite_sorted()
+    summary.seconds = time.perf_counter() - start
+    return summary
