@@ -4,9 +4,10 @@ Each decoder runs in its own process (decord2 installs under the same module nam
 cold process is what a batch worker is), single-threaded (``threads=1``, as batch workers decode), on
 the same clips: 640x480 and 1280x720, keyframes every 2 s (cameras, streaming) and every 10 s
 (x264's default keyint=250). Printed: milliseconds per clip (median of 5 after one warm-up read), and
-the full sequential read-every-frame that a naive loader does, for scale. Also measured: sampling
-the keyframe nearest each segment's centre ("keyframe-snapped"; any frame of a segment is a fair
-sample, training draws a random one): a keyframe decodes without decoding the frames before it.
+the full sequential read-every-frame that a naive loader does, for scale. The vidlstm.io rows run
+``load_clip`` as inference does: exact segment centres, and keyframe-snapped (the keyframe nearest each
+segment's centre, inference's default; any frame of a segment is a fair sample, training draws a random
+one): a keyframe decodes without decoding the frames before it.
 CPU milliseconds are reported besides wall time: with one decoder thread they are what the clip
 costs on an idle core, and they stay comparable when other work shares the machine.
 
@@ -32,8 +33,8 @@ METHODS = {
     "vidlstm.io decord": ("io", "decord", None),
     "vidlstm.io pyav": ("io", "pyav", None),
     "vidlstm.io opencv": ("io", "opencv", None),
-    "decord, keyframe-snapped (raw)": ("decord_keyframes", None, None),
-    "pyav, keyframe-snapped (raw)": ("pyav_keyframes", None, None),
+    "vidlstm.io decord, keyframe-snapped": ("io_keyframes", "decord", None),
+    "vidlstm.io pyav, keyframe-snapped": ("io_keyframes", "pyav", None),
     "decord2 (raw)": ("decord_raw", None, "decord2"),
     "torchcodec (raw)": ("torchcodec_raw", None, "torchcodec"),
     "opencv read all + resize": ("read_all", None, None),
@@ -48,29 +49,16 @@ def sample_indices(num_frames: int):
 
 def _decode_once(kind: str, backend: str | None, path: str):
     """Decode 16 sampled frames of ``path`` at 112x112 the ``kind`` way; returns the frame array shape."""
-    if kind == "io":
-        from vidlstm.io import probe, read_frames
+    if kind in ("io", "io_keyframes"):
+        from vidlstm.data.clips import load_clip
 
-        info = probe(path, backends=(backend,), threads=1)
-        return read_frames(path, sample_indices(info.num_frames), size=(SIZE, SIZE), info=info,
-                           backends=(backend,), threads=1).frames.shape
+        return load_clip(path, NUM_FRAMES, SIZE, backends=(backend,), threads=1,
+                         keyframe_snap=kind == "io_keyframes").frames.shape
     if kind == "decord_raw":
         import decord
 
         reader = decord.VideoReader(path, ctx=decord.cpu(0), width=SIZE, height=SIZE, num_threads=1)
         return reader.get_batch(sample_indices(len(reader)).tolist()).asnumpy().shape
-    if kind == "decord_keyframes":
-        import decord
-
-        from keyframe_sampling import snap_to_keyframes
-
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), width=SIZE, height=SIZE, num_threads=1)
-        wanted = snap_to_keyframes(len(reader), NUM_FRAMES, reader.get_key_indices())
-        return reader.get_batch(wanted).asnumpy().shape
-    if kind == "pyav_keyframes":
-        from keyframe_sampling import read_keyframe_snapped
-
-        return read_keyframe_snapped(path, NUM_FRAMES, SIZE)[0].shape
     if kind == "torchcodec_raw":
         import torch
         from torchcodec.decoders import VideoDecoder

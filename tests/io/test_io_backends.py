@@ -164,4 +164,9 @@ def test_pyav_decodes_only_from_the_keyframe_before_each_wanted_frame(make_h264,
     frames, _ = pyav_backend.read(path, [2, 5, 33, 58], (32, 64), threads=1)
     assert [read_frame_number(frame) for frame in frames] == [2, 5, 33, 58]
     assert seeks == [0, 30, 50]  # 2 and 5 share a keyframe; 33 and 58 each skip ahead
-    assert decoded == [0, 1, 2, 3, 4, 5, 30, 31, 32, 33, 50, 51, 52, 53, 54, 55, 56, 57, 58]
+    # Only frames between each keyframe and its wanted frame come out, in order; non-reference frames
+    # that nobody asked for are not decoded at all (skip_frame=NONREF), so some of those are missing.
+    walked = [0, 1, 2, 3, 4, 5, 30, 31, 32, 33, 50, 51, 52, 53, 54, 55, 56, 57, 58]
+    assert decoded == sorted(set(decoded)) and set(decoded) <= set(walked)
+    assert {0, 2, 5, 30, 33, 50, 58} <= set(decoded)
+    assert len(decoded) < len(walked)

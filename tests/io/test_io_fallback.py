@@ -33,10 +33,12 @@ def break_backend(monkeypatch, name, error=RuntimeError("simulated crash inside 
 
     monkeypatch.setattr(module, "read", fail)
     monkeypatch.setattr(module, "probe", fail)
+    if hasattr(module, "read_sampled"):
+        monkeypatch.setattr(module, "read_sampled", fail)
 
 
-def test_default_order_is_decord_opencv_pyav():
-    assert DEFAULT_BACKENDS == ("decord", "opencv", "pyav")
+def test_default_order_is_pyav_decord_opencv():
+    assert DEFAULT_BACKENDS == ("pyav", "decord", "opencv")
     assert registry.requested_backends() == DEFAULT_BACKENDS
     assert set(BACKENDS) <= set(DEFAULT_BACKENDS)
 

@@ -1,6 +1,7 @@
 """What a decode worker does with one file: probe, sample, read frames at model size (one clip, or timeline chunks)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -22,6 +23,7 @@ class DecodeRequest:
     chunk_frames: int = 64
     backends: tuple[str, ...] | None = None
     threads: int = 1
+    keyframe_snap: bool = False  # clip mode: each segment's keyframe nearest its centre (data.clips.load_clip)
 
 
 @dataclass
@@ -57,7 +59,7 @@ def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChun
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:
         clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
-                         threads=request.threads)
+                         threads=request.threads, keyframe_snap=request.keyframe_snap)
         yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu)
         return
     yield from _decode_timeline(request, start, start_cpu)
@@ -80,3 +82,8 @@ def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
         yield DecodedChunk(result.frames, chunk)
     yield DecodedTimeline(info, indices, backend or "none", time.perf_counter() - start,
                           time.process_time() - start_cpu)
+
+
+def decode_request_exact(request: DecodeRequest):
+    """``decode_request`` with each segment's centre frame, never its keyframe (`--exact-frames`)."""
+    return decode_request(dataclasses.replace(request, keyframe_snap=False))

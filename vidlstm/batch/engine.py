@@ -33,6 +33,8 @@ class EngineOptions:
     """Timeline frames decoded and encoded at a time: bounds memory for any video length."""
     backends: tuple[str, ...] | None = None
     """Decoder backends to try, in order (None: vidlstm.io's default chain)."""
+    exact_frames: bool = False
+    """Take each segment's centre frame; False (default): its keyframe nearest the centre, several times cheaper."""
 
 
 @dataclass
@@ -65,7 +67,8 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     config = predictor.config
     threads = 1 if options.workers else 0  # workers share the cores with the CNN: one decoder thread each
     requests = [DecodeRequest(i, str(p), config.num_frames, config.image_size, options.timeline_fps,
-                              options.chunk_frames, options.backends, threads) for i, p in enumerate(paths)]
+                              options.chunk_frames, options.backends, threads,
+                              keyframe_snap=not options.exact_frames) for i, p in enumerate(paths)]
     source = (InlineDecoder(decode_fn) if options.workers == 0
               else DecodePool(options.workers, options.timeout, decode_fn))
     batch: list[tuple[DecodeRequest, DecodedClip]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from vidlstm.cli.common import add_model_arguments, positive_int
+from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
 
 
 def add_arguments(p):
@@ -16,6 +16,7 @@ def add_arguments(p):
                    help="label a clip 'unknown' when its best calibrated score is below P (default 0: always guess)")
     p.add_argument("--explain", metavar="DIR", default=None,
                    help="also write per video the attention of every frame (JSON) and a PNG strip into DIR")
+    add_sampling_argument(p)
     p.add_argument("--workers", type=int, choices=(0, 1), default=1, metavar="N",
                    help="1 (default): decode in a worker process, so a decoder crash or hang costs one file; "
                         "0: decode in this process (starts ~0.5 s sooner, but a decoder crash ends the command)")
@@ -40,7 +41,7 @@ def run(args) -> int:
     predictor = Predictor.from_dir(args.model, device=args.device)
     failed = 0
     records = classify_paths(predictor, args.files, top_k=args.top_k, min_score=args.min_score,
-                             explain_dir=args.explain, workers=args.workers)
+                             explain_dir=args.explain, workers=args.workers, exact_frames=args.exact_frames)
     for rec in records:
         if rec["status"] != "ok":
             failed += 1

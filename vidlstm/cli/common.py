@@ -14,6 +14,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
+    """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
+    parser.add_argument("--exact-frames", action="store_true",
+                        help="use each segment's centre frame, not its keyframe nearest the centre (default: "
+                             "keyframes, several times less decoding; JSON records say which in 'sampling')")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR", default=None,
                         help="model folder (default: the shipped default model in weights/default)")

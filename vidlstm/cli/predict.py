@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vidlstm.cli.common import add_model_arguments, positive_int
+from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
 
 
 def positive_float(text: str) -> float:
@@ -41,10 +41,12 @@ def add_arguments(p):
                         "choose it; join the parts with `vidlstm merge`")
     p.add_argument("--backends", metavar="LIST", default=None,
                    help="decoders to try in order, e.g. pyav,decord,opencv (default: $VIDLSTM_BACKENDS or vidlstm.io's)")
+    add_sampling_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    from vidlstm.batch.decode import decode_request, decode_request_exact
     from vidlstm.stages.predict import PredictConfig, run as run_predict
 
     summary = run_predict(PredictConfig(
@@ -52,7 +54,8 @@ def run(args) -> int:
         workers=args.workers, batch_size=args.batch_size, timeout=args.timeout, top_k=args.top_k,
         timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
-        backends=tuple(args.backends.split(",")) if args.backends else None))
+        backends=tuple(args.backends.split(",")) if args.backends else None),
+        decode_fn=decode_request_exact if args.exact_frames else decode_request)
     if summary.repaired_bytes:
         print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
               f"in {summary.output}", file=sys.stderr)

@@ -22,14 +22,15 @@ def probe(path, threads: int = 0) -> VideoInfo:
     return make_info(path, len(reader), reader.get_avg_fps(), stream_tags(path, reader))
 
 
-def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None) -> tuple[np.ndarray, VideoInfo]:
+def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None,
+         reader=None) -> tuple[np.ndarray, VideoInfo]:
     """Decode ``indices`` (any order, duplicates allowed) as (T, H, W, 3) uint8 RGB, upright, resized to ``size``.
 
     decord 0.6 turns rotated videos upright itself (a transpose filter ahead of its scaler, so
     ``width``/``height`` are the upright output size): nothing to turn here.
     """
     wanted, inverse = unique_sorted_indices(indices)
-    reader = open_video(path, threads, size)
+    reader = reader if reader is not None else open_video(path, threads, size)
     num_frames = len(reader)
     if num_frames <= 0:
         raise BackendFailure("no frames")
@@ -41,6 +42,28 @@ def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None) -
     if info is None:
         info = make_info(path, num_frames, reader.get_avg_fps(), stream_tags(path, reader if size is None else None))
     return np.ascontiguousarray(batch[inverse]), info
+
+
+def read_sampled(path, choose, size, threads: int = 0) -> tuple[np.ndarray, VideoInfo, np.ndarray]:
+    """One reader for everything: ``choose(info, keyframes)`` picks indices from decord's count and key indices."""
+    reader = open_video(path, threads, size)
+    num_frames = len(reader)
+    if num_frames <= 0:
+        raise BackendFailure("no frames")
+    info = make_info(path, num_frames, reader.get_avg_fps(), stream_tags(path, reader if size is None else None))
+    indices = np.asarray(choose(info, keyframe_positions(reader)), dtype=np.int64)  # (T,)
+    frames, _ = read(path, indices, size, threads, info, reader=reader)
+    return frames, info, indices
+
+
+def keyframe_positions(path_or_reader) -> np.ndarray | None:
+    """(K,) int64 keyframe indices from decord's packet index (None where it has none)."""
+    reader = path_or_reader if isinstance(path_or_reader, decord.VideoReader) else open_video(path_or_reader, 1, None)
+    try:
+        keys = np.asarray(reader.get_key_indices(), dtype=np.int64)
+    except Exception:  # noqa: BLE001 - no key index just means no snapping
+        return None
+    return keys if keys.size else None
 
 
 def open_video(path, threads: int, size):

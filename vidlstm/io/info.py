@@ -36,3 +36,4 @@ class DecodeResult:
     frames: np.ndarray  # (T, H, W, 3) uint8 RGB
     backend: str
     info: VideoInfo
+    indices: np.ndarray | None = None  # (T,) int64 frame indices decoded, where the reader chose them (read_sampled)

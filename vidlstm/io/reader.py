@@ -51,13 +51,60 @@ def read_frames(path, indices, size=(112, 112), info: VideoInfo | None = None, b
 
     def read(backend) -> DecodeResult:
         frames, found = backend.read(path, asked, size, threads, info)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[: len(expected)] != expected or frames.shape[-1] != 3:
-            raise BackendFailure(f"returned {frames.dtype} frames of shape {frames.shape}, not {expected} + (..., 3)")
+        _check_frames(frames, expected)
         if info is None:
             found = dataclasses.replace(found, path=given)
         return DecodeResult(frames=frames, backend=backend.NAME, info=found)
 
     return _first_success(given, backends, read)
+
+
+def read_sampled(path, choose, size=(112, 112), backends=None, threads: int = 0) -> DecodeResult:
+    """Open the video once, let ``choose(info, keyframes)`` pick frame indices, decode them.
+
+    ``choose`` gets the VideoInfo and the (K,) int64 keyframe positions (None where the backend cannot
+    tell, e.g. OpenCV) and returns the indices to decode; the result carries them in ``indices``.
+    One open instead of ``probe`` + ``read_frames`` (two opens, two demuxes), and the sampler can
+    favour keyframes. Raises VideoDecodeError(path, reason) when no backend can decode the frames.
+    """
+    given, path = str(path), check_video_file(path)
+    size = check_output_size(size)
+
+    def read(backend) -> DecodeResult:
+        if hasattr(backend, "read_sampled"):
+            frames, info, indices = backend.read_sampled(path, choose, size, threads)
+        else:  # probe, then read: the backend knows no keyframes
+            info = backend.probe(path, threads)
+            indices = np.asarray(choose(info, None), dtype=np.int64)
+            frames, _ = backend.read(path, indices, size, threads, info)
+        _check_frames(frames, (len(indices),) + (size if size is not None else ()))
+        return DecodeResult(frames=frames, backend=backend.NAME, info=dataclasses.replace(info, path=given),
+                            indices=np.asarray(indices, dtype=np.int64))
+
+    return _first_success(given, backends, read)
+
+
+def keyframe_positions(path, backends=None) -> np.ndarray | None:
+    """(K,) int64 presentation indices of the video's keyframes, from the first backend that indexes them.
+
+    Demuxing only (PyAV's packet index, decord's key indices): no frame is decoded. None when no
+    installed backend can tell (OpenCV cannot). Raises VideoDecodeError when no backend opens the file.
+    """
+    given, path = str(path), check_video_file(path)
+    names = [name for name in requested_backends(backends) if hasattr(load_backend(name), "keyframe_positions")]
+    if not names:
+        return None
+    try:
+        return _first_success(given, tuple(names), lambda backend: backend.keyframe_positions(path))
+    except VideoDecodeError as err:
+        if "no decoder backend installed" in err.reason:
+            return None
+        raise
+
+
+def _check_frames(frames: np.ndarray, expected: tuple) -> None:
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[: len(expected)] != expected or frames.shape[-1] != 3:
+        raise BackendFailure(f"returned {frames.dtype} frames of shape {frames.shape}, not {expected} + (..., 3)")
 
 
 def check_video_file(path) -> Path:

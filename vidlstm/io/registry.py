@@ -8,7 +8,9 @@ from types import ModuleType
 
 from vidlstm.errors import UsageError
 
-DEFAULT_BACKENDS = ("decord", "opencv", "pyav")
+# Measured (benchmarks/RESULTS.md, "Batch inference"): PyAV decodes sparse samples with the least CPU and its
+# wall time holds up under load; decord next (it can abort on damaged files, so it is not first); OpenCV last.
+DEFAULT_BACKENDS = ("pyav", "decord", "opencv")
 BACKENDS_ENV = "VIDLSTM_BACKENDS"
 # backend name -> (its module here, the package it needs)
 BACKEND_MODULES = {

@@ -6,25 +6,63 @@ import math
 import numpy as np
 
 
-def sample_segment_indices(num_frames: int, num_segments: int, train: bool = False, rng=None) -> np.ndarray:
+def sample_segment_indices(num_frames: int, num_segments: int, train: bool = False, rng=None,
+                           keyframes=None) -> np.ndarray:
     """TSN-style sampling: split [0, num_frames) into ``num_segments`` equal segments, one frame from each.
 
     Evaluating takes each segment's centre frame (deterministic); training takes a uniformly
     random frame inside each segment (``rng``: a numpy Generator or seed). With fewer frames than
-    segments, segments share frames, so frames repeat. Returns (num_segments,) int64, sorted.
+    segments, segments share frames, so frames repeat. ``keyframes`` (evaluation only): snap each
+    segment's frame to its keyframe nearest the centre, see ``snap_to_keyframes``.
+    Returns (num_segments,) int64, sorted.
     """
+    if train and keyframes is not None:
+        # Training must see every frame of a segment with equal chance, or it learns keyframe statistics.
+        raise ValueError("keyframe snapping is for evaluation only: training draws a random frame per segment")
+    starts, ends, centres = _segment_bounds(num_frames, num_segments)
+    if train:
+        rng = np.random.default_rng(rng)
+        indices = rng.integers(starts, ends)  # (T,) one draw per segment
+    else:
+        indices = np.clip(centres, starts, ends - 1)
+    indices = np.minimum(indices, num_frames - 1).astype(np.int64)
+    if keyframes is not None:
+        indices = snap_to_keyframes(indices, num_frames, num_segments, keyframes)
+    return indices
+
+
+def snap_to_keyframes(indices, num_frames: int, num_segments: int, keyframes) -> np.ndarray:
+    """Replace each segment's frame by the keyframe nearest the segment's centre, where the segment holds one.
+
+    A keyframe decodes on its own, while any other frame needs every frame since the keyframe before
+    it (with a keyframe every 2 s, ~25 frames on average): this is what makes sparse decoding cheap.
+    Training draws a uniformly random frame per segment, so any frame of a segment is a fair sample.
+    A segment without a keyframe keeps its frame from ``indices`` (one per segment, as
+    ``sample_segment_indices`` gives). Returns (num_segments,) int64, sorted, each inside its segment.
+    """
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if indices.size != num_segments:
+        raise ValueError(f"expected one index per segment ({num_segments}), got {indices.size}")
+    keyframes = np.unique(np.asarray(keyframes, dtype=np.int64).reshape(-1))  # sorted, distinct
+    starts, ends, centres = _segment_bounds(num_frames, num_segments)
+    first = np.searchsorted(keyframes, starts, side="left")  # (T,) first keyframe >= start
+    stop = np.searchsorted(keyframes, ends, side="left")  # (T,) first keyframe >= end
+    snapped = indices.copy()
+    for segment in np.nonzero(stop > first)[0]:
+        inside = keyframes[first[segment]:stop[segment]]
+        snapped[segment] = inside[np.argmin(np.abs(inside - centres[segment]))]  # ties: the earlier one
+    return np.minimum(snapped, num_frames - 1)
+
+
+def _segment_bounds(num_frames: int, num_segments: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, exclusive ends, centres) of the ``num_segments`` equal segments of [0, num_frames), each (T,) int64."""
     _check_positive(num_frames=num_frames, num_segments=num_segments)
     edges = np.arange(num_segments + 1, dtype=np.float64) * (num_frames / num_segments)
     starts = np.floor(edges[:-1]).astype(np.int64)  # (T,)
     # A segment shorter than one frame still owns the frame it starts in.
     ends = np.maximum(np.floor(edges[1:]).astype(np.int64), starts + 1)  # (T,) exclusive
-    if train:
-        rng = np.random.default_rng(rng)
-        indices = rng.integers(starts, ends)  # (T,) one draw per segment
-    else:
-        centres = np.floor((edges[:-1] + edges[1:]) / 2).astype(np.int64)
-        indices = np.clip(centres, starts, ends - 1)
-    return np.minimum(indices, num_frames - 1).astype(np.int64)
+    centres = np.floor((edges[:-1] + edges[1:]) / 2).astype(np.int64)  # (T,)
+    return starts, ends, centres
 
 
 def sample_fixed_fps_indices(num_frames: int, fps: float, target_fps: float, max_frames: int | None = None) -> np.ndarray:

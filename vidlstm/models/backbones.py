@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torchvision
 from torch import nn
 
 from vidlstm.errors import ModelLoadError, UsageError
-from vidlstm.models.pretrained import default_weights, load_imagenet_state_dict, replace_first_conv
 from vidlstm.models.vidnet import VIDNET_DEFAULT_KEYPOINTS, VidNet
+
+# torchvision (and vidlstm.models.pretrained, which needs it) are imported where a torchvision model is
+# built: importing them costs ~1-4 s of a cold start, and vidnet models never use them.
 
 
 @dataclass
@@ -83,6 +84,8 @@ def backbone_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, .
 
 def torchvision_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) from the torchvision weights enum's own preprocessing transform."""
+    from vidlstm.models.pretrained import default_weights
+
     transform = default_weights(name).transforms()
     return tuple(float(m) for m in transform.mean), tuple(float(s) for s in transform.std)
 
@@ -174,6 +177,10 @@ TORCHVISION_LAYOUTS = {
 def build_torchvision(name: str, layout: TorchvisionLayout, *, pretrained: bool, in_channels: int,
                       weights_file, keypoints: int) -> Backbone:
     """A torchvision classifier with its head replaced by identity (and its first conv widened if asked)."""
+    import torchvision
+
+    from vidlstm.models.pretrained import default_weights, load_imagenet_state_dict, replace_first_conv
+
     model = torchvision.models.get_model(name, weights=None)
     weights_name, source_file = None, None
     if pretrained:

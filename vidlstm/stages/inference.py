@@ -57,9 +57,11 @@ class Predictor:
         self.model.backbone = fused.to(memory_format=torch.channels_last)
         return True
 
-    def load_clip(self, path, backends=None, threads: int = 0, offset_fraction: float | None = None) -> Clip:
+    def load_clip(self, path, backends=None, threads: int = 0, offset_fraction: float | None = None,
+                  exact_frames: bool = False) -> Clip:
+        """The clip the model sees; keyframe-snapped sampling unless ``exact_frames`` (or an ``offset_fraction``)."""
         return load_clip(path, self.config.num_frames, self.config.image_size, backends=backends,
-                         threads=threads, offset_fraction=offset_fraction)
+                         threads=threads, offset_fraction=offset_fraction, keyframe_snap=not exact_frames)
 
     @torch.inference_mode()
     def score_frames(self, frames: list[np.ndarray]) -> list[ClipScores]:
@@ -104,8 +106,10 @@ class Predictor:
 
     def record(self, path, clip: Clip, scores: ClipScores, top_k: int, seconds: float) -> dict:
         """The per-file prediction record (JSON-serialisable), shared by classify and predict."""
-        return self.make_record(path, probs=scores.probs, indices=clip.indices, info=clip.info,
-                                backend=clip.backend, top_k=top_k, seconds=seconds)
+        record = self.make_record(path, probs=scores.probs, indices=clip.indices, info=clip.info,
+                                  backend=clip.backend, top_k=top_k, seconds=seconds)
+        record["sampling"] = clip.sampling  # "keyframes" or "exact": which frame of each segment was used
+        return record
 
     def make_record(self, path, *, probs: np.ndarray, indices: np.ndarray, info, backend: str, top_k: int,
                     seconds: float) -> dict:
@@ -138,7 +142,7 @@ UNKNOWN_LABEL = "unknown"
 
 
 def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, min_score: float = 0.0,
-                   explain_dir=None, workers: int = 1):
+                   explain_dir=None, workers: int = 1, exact_frames: bool = False):
     """Yield one record per path, in order; a file that fails yields an error record and the rest go on.
 
     The batch engine of `vidlstm predict` with one clip per forward pass, so records come out in the order
@@ -147,6 +151,7 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     decodes in this process, ~0.5 s sooner to start, without that guard. A record whose best score
     is below ``min_score`` is labelled "unknown" (its top-k still says what the model saw); with
     ``explain_dir``, each ok record also gets an explanation (attention JSON + PNG strip) written there.
+    Each segment contributes its keyframe nearest the centre unless ``exact_frames`` (the centre frame).
     """
     # Imported here: the engine builds on this module (Predictor, error_record).
     from vidlstm.batch.engine import EngineOptions, predict_records
@@ -172,7 +177,7 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     paths = [str(p) for p in paths]
     # At most one worker: more would not help one clip per forward pass, only finish files out of order.
     options = EngineOptions(top_k=top_k, batch_size=1, workers=min(workers, 1),
-                            backends=tuple(backends) if backends else None)
+                            backends=tuple(backends) if backends else None, exact_frames=exact_frames)
     yield from _in_given_order(predict_records(predictor, paths, options, annotate=annotate), paths)
 
 
