@@ -43,7 +43,7 @@ def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:
         if root.is_dir():
             for path in _walk(root, recursive):
                 found.setdefault(str(path), VideoFile(str(path), path.relative_to(root).as_posix()))
-        elif root.exists():
+        elif os.path.lexists(root):  # lexists: a broken link or a link loop still gets its error record
             found.setdefault(str(root), VideoFile(str(root), root.name))
         else:
             raise UsageError(f"{raw}: no such file or directory")
@@ -54,7 +54,9 @@ def _walk(root: Path, recursive: bool):
     if not recursive:
         with os.scandir(root) as entries:
             for entry in entries:
-                if entry.is_file() and is_video_name(entry.name):
+                # Anything with a video name that is not a directory is the user's file: a link loop or a
+                # dangling link gets an error record from the decoder rather than vanishing or crashing.
+                if is_video_name(entry.name) and not _is_dir(entry):
                     yield root / entry.name
         return
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
@@ -62,6 +64,13 @@ def _walk(root: Path, recursive: bool):
         for name in filenames:
             if is_video_name(name):
                 yield Path(dirpath) / name
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # ELOOP and friends: not a directory we could walk
+        return False
 
 
 def _raise_walk_error(err: OSError):

@@ -107,11 +107,17 @@ def read_records(path) -> list[dict]:
     return parse_records(complete_part(data).decode("utf-8"), record_format(path), path)
 
 
+def check_output_folder(path: Path) -> None:
+    """An output in a folder that does not exist is a usage error (a typo should not create directories)."""
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: output folder {path.parent} does not exist")
+
+
 def write_records(path, records) -> Path:
     """Write ``records`` to ``path`` atomically (temporary file, fsync, rename): readers see old or new, never half."""
     path = Path(path)
     fmt = record_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8", newline="") as f:
         if fmt == "csv":
@@ -160,7 +166,7 @@ class RecordFile:
         self._fd: int | None = None
 
     def open(self) -> list[dict]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_output_folder(self.path)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as err:
