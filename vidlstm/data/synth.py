@@ -68,7 +68,7 @@ def render_clip(label: str, num_frames: int, height: int, width: int, rng: np.ra
     bg = _background(rng, height, width)
     colour = tuple(int(v) for v in rng.integers(0, 256, 3))
     shape = str(rng.choice(["circle", "square", "triangle", "pentagon"]))
-    base_r = height * rng.uniform(0.08, 0.14)
+    base_r = height * rng.uniform(0.10, 0.16)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     # Translation: travel 35-70% of the frame along the axis, from a random start that keeps it in view.
     travel = rng.uniform(0.35, 0.7)
@@ -107,13 +107,13 @@ def render_clip(label: str, num_frames: int, height: int, width: int, rng: np.ra
             # An arm with a knob at its tip: rotation is visible whatever the object's symmetry.
             r = height * 0.3
             tip = (xs[t] + r * math.cos(angles[t]), ys[t] + r * math.sin(angles[t]))
-            cv2.line(img, (int(xs[t]), int(ys[t])), (int(tip[0]), int(tip[1])), colour, max(2, height // 24), cv2.LINE_AA)
-            _draw_shape(img, "circle", tip, height * 0.07, 0.0, colour)
+            cv2.line(img, (int(xs[t]), int(ys[t])), (int(tip[0]), int(tip[1])), colour, max(2, height // 16), cv2.LINE_AA)
+            _draw_shape(img, "circle", tip, height * 0.09, 0.0, colour)
         else:
             _draw_shape(img, shape, (xs[t], ys[t]), radii[t], angles[t], colour)
         frames[t] = img
     # Sensor noise, so that frames are never pixel-identical and codecs see texture.
-    noise = rng.normal(0, 4, frames.shape)
+    noise = rng.normal(0, 2, frames.shape)
     return np.clip(frames + noise, 0, 255).astype(np.uint8)
 
 
