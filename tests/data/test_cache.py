@@ -1,0 +1,64 @@
+"""The content-addressed tensor cache: hashing once, keys that change with spec and content, atomic entries."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import torch
+
+import vidlstm.data.cache as cache_mod
+from vidlstm.data.cache import ContentHasher, TensorCache, module_fingerprint, sha256_file, spec_digest
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    data = os.urandom(3 * (1 << 20) + 17)  # more than one read chunk
+    path = tmp_path / "v.mp4"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_content_hasher_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(b"first")
+    calls = []
+    real = cache_mod.sha256_file
+    monkeypatch.setattr(cache_mod, "sha256_file", lambda p: calls.append(p) or real(p))
+    hasher = ContentHasher(tmp_path / "index.json")
+    first = hasher.digest(path)
+    assert hasher.digest(path) == first and len(calls) == 1
+    hasher.save()
+    assert ContentHasher(tmp_path / "index.json").digest(path) == first and len(calls) == 1  # index persisted
+    path.write_bytes(b"second, longer")
+    assert hasher.digest(path) == hashlib.sha256(b"second, longer").hexdigest() and len(calls) == 2
+
+
+def test_tensor_cache_hit_miss_and_spec_separation(tmp_path):
+    sha = "ab" * 32
+    cache = TensorCache(tmp_path, "features", {"backbone": "vidnet", "image_size": 64})
+    assert cache.get(sha, 0) is None
+    cache.put(sha, 0, {"features": torch.arange(6.0).view(2, 3)})
+    got = cache.get(sha, 0)
+    assert torch.equal(got["features"], torch.arange(6.0).view(2, 3))
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache.get(sha, 1) is None  # another view is another entry
+    other = TensorCache(tmp_path, "features", {"backbone": "vidnet", "image_size": 96})
+    assert other.get(sha, 0) is None and other.folder != cache.folder
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporary files
+    assert (cache.folder / "spec.json").is_file()
+
+
+def test_damaged_entry_is_a_miss(tmp_path):
+    cache = TensorCache(tmp_path, "clips", {"n": 1})
+    path = cache.put("cd" * 32, 0, {"frames": torch.zeros(2, 2, dtype=torch.uint8)})
+    path.write_bytes(b"garbage")
+    assert cache.get("cd" * 32, 0) is None
+
+
+def test_spec_digest_ignores_key_order_and_fingerprint_tracks_weights():
+    assert spec_digest({"a": 1, "b": 2}) == spec_digest({"b": 2, "a": 1})
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    before = module_fingerprint(net)
+    assert module_fingerprint(net) == before
+    with torch.no_grad():
+        net[0].weight[0, 0, 0, 0] += 1e-3
+    assert module_fingerprint(net) != before

@@ -1,0 +1,71 @@
+"""discover_dataset: folder-per-class and CSV manifests, and the one-line errors for bad input."""
+from __future__ import annotations
+
+import pytest
+
+from vidlstm.data.datasets import discover_dataset
+from vidlstm.errors import UsageError
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not decoded here")
+    return path
+
+
+def test_class_folders_are_walked_recursively_with_case_insensitive_extensions(tmp_path):
+    touch(tmp_path / "wave" / "a.MP4")
+    touch(tmp_path / "wave" / "session2" / "b.avi")
+    touch(tmp_path / "wave" / "notes.txt")
+    touch(tmp_path / "wave" / ".hidden.mp4")
+    touch(tmp_path / "clap" / "c.MoV")
+    touch(tmp_path / ".git" / "x.mp4")  # hidden folders are not classes
+    ds = discover_dataset(tmp_path)
+    assert ds.labels == ["clap", "wave"]
+    assert [(ds.relative_name(i), i.label) for i in ds.items] == [
+        ("clap/c.MoV", "clap"), ("wave/a.MP4", "wave"), ("wave/session2/b.avi", "wave")]
+    assert not ds.has_groups and ds.groups() is None
+    assert ds.targets().tolist() == [0, 1, 1]
+
+
+def test_csv_manifest_with_groups_resolves_paths_against_its_folder(tmp_path):
+    touch(tmp_path / "v" / "1.mp4")
+    touch(tmp_path / "v" / "2.mp4")
+    touch(tmp_path / "v" / "3.mp4")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path, label, group\nv/1.mp4,up,ann\nv/2.mp4,down,bob\nv/3.mp4,up,bob\n")
+    ds = discover_dataset(manifest)
+    assert ds.labels == ["down", "up"]
+    assert ds.items[0].path == tmp_path / "v" / "1.mp4"
+    assert ds.groups().tolist() == ["ann", "bob", "bob"]
+    assert ds.class_counts() == {"down": 1, "up": 2}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("path,label,actor\nv/1.mp4,up,x\n", "unknown column(s) 'actor'"),
+    ("file,label\nv/1.mp4,up\n", "the header must be path,label[,group]"),
+    ("path,label\n", "lists no videos"),
+    ("path,label\nv/1.mp4,\n", "line 2 has an empty path or label"),
+    ("path,label\nv/1.mp4,up\ngone/a.mp4,down\ngone/b.mp4,down\n", "2 listed file(s) are missing (first: gone/a.mp4)"),
+    ("path,label\nv/1.mp4,up\n", "needs at least 2 classes to train a classifier, found up"),
+])
+def test_bad_manifests_give_one_line_usage_errors(tmp_path, content, message):
+    touch(tmp_path / "v" / "1.mp4")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(content)
+    with pytest.raises(UsageError) as info:
+        discover_dataset(manifest)
+    text = str(info.value)
+    assert message in text and str(manifest) in text and "\n" not in text
+
+
+def test_bad_folders_give_one_line_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no such file or folder"):
+        discover_dataset(tmp_path / "missing")
+    with pytest.raises(UsageError, match="no class folders"):
+        discover_dataset(tmp_path)
+    touch(tmp_path / "a" / "x.mp4")
+    (tmp_path / "b").mkdir()
+    touch(tmp_path / "b" / "readme.txt")
+    with pytest.raises(UsageError, match=r"b: class folder has no video files"):
+        discover_dataset(tmp_path)

@@ -1,0 +1,77 @@
+"""Splits: stratified, group-aware (no group on both sides), reproducible, saved and reloaded by name."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidlstm.data.datasets import LabelledVideos, VideoItem
+from vidlstm.data.splits import cross_validation_folds, load_split, save_split, train_val_split
+from vidlstm.errors import UsageError
+
+
+def make_dataset(n_per_class=20, labels=("a", "b", "c"), groups_per_class=None, root=Path("/data")):
+    items = []
+    for label in labels:
+        for i in range(n_per_class):
+            group = f"actor{i % groups_per_class}" if groups_per_class else None
+            items.append(VideoItem(root / label / f"{i}.mp4", label, group))
+    return LabelledVideos(items, list(labels), root)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_group_aware_split_never_shares_a_group(seed):
+    ds = make_dataset(n_per_class=24, groups_per_class=8)
+    train, val = train_val_split(ds, val_fraction=0.25, seed=seed)
+    groups = ds.groups()
+    assert set(groups[train]).isdisjoint(groups[val])
+    assert len(train) + len(val) == len(ds.items) and len(val) > 0
+    assert set(np.concatenate([train, val]).tolist()) == set(range(len(ds.items)))
+
+
+def test_stratified_split_keeps_class_proportions_and_is_reproducible():
+    ds = make_dataset(n_per_class=20)
+    train, val = train_val_split(ds, val_fraction=0.2, seed=3)
+    assert len(val) == 12
+    assert np.bincount(ds.targets()[val]).tolist() == [4, 4, 4]
+    again = train_val_split(ds, val_fraction=0.2, seed=3)
+    assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
+    assert not np.array_equal(val, train_val_split(ds, val_fraction=0.2, seed=4)[1])
+
+
+def test_no_validation_when_fraction_is_zero():
+    ds = make_dataset(n_per_class=3)
+    train, val = train_val_split(ds, val_fraction=0.0)
+    assert len(train) == 9 and len(val) == 0
+
+
+def test_cross_validation_folds_cover_every_item_once_and_respect_groups():
+    ds = make_dataset(n_per_class=20, groups_per_class=10)
+    folds = cross_validation_folds(ds, folds=5, seed=0)
+    assert len(folds) == 5
+    seen = np.concatenate([val for _, val in folds])
+    assert sorted(seen.tolist()) == list(range(len(ds.items)))
+    groups = ds.groups()
+    for train, val in folds:
+        assert set(groups[train]).isdisjoint(groups[val])
+
+
+def test_too_small_data_is_a_usage_error():
+    ds = make_dataset(n_per_class=1, labels=("a", "b"))
+    with pytest.raises(UsageError, match="class 'a' has 1 clip"):
+        train_val_split(ds, 0.2)
+    grouped = make_dataset(n_per_class=4, groups_per_class=2)
+    with pytest.raises(UsageError, match="2 groups are too few"):
+        train_val_split(grouped, 0.2)
+
+
+def test_saved_split_reloads_onto_the_same_items(tmp_path):
+    ds = make_dataset(n_per_class=10, root=tmp_path)
+    train, val = train_val_split(ds, 0.3, seed=1)
+    path = save_split(tmp_path / "split.json", ds, train, val, seed=1, val_fraction=0.3)
+    loaded = load_split(path, ds)
+    assert np.array_equal(loaded["train"], train) and np.array_equal(loaded["val"], val)
+    smaller = ds.subset(range(5))
+    with pytest.raises(UsageError, match="not in the data"):
+        load_split(path, smaller)

@@ -1,0 +1,86 @@
+"""The feature cache through `extract` and `train`: hits, and invalidation when any part of the key changes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidlstm.data.cache import sha256_file
+from vidlstm.data.synth import SynthConfig, generate_dataset, render_clip
+from vidlstm.data.transforms import frames_to_tensor
+from vidlstm.data.views import decode_views
+from vidlstm.io.encode import write_video
+from vidlstm.stages import extract
+from vidlstm.stages.extract import ExtractConfig
+from vidlstm.training.model_setup import fresh_model
+
+BASE = dict(num_frames=4, image_size=32, views=2, progress=False)
+
+
+@pytest.fixture
+def data(tmp_path):
+    return generate_dataset(tmp_path / "data", SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=2),
+                            classes=("left", "right"))
+
+
+def entries(folder):
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*.safetensors")}
+
+
+def test_second_extract_is_all_hits_and_features_are_the_models(data, tmp_path):
+    cache = tmp_path / "cache"
+    first = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    assert (first.videos, first.already_cached, first.failed) == (4, 0, [])
+    written = entries(first.feature_folder)
+    assert len(written) == 4 * 2  # videos x views
+    second = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    assert second.already_cached == 4 and second.feature_folder == first.feature_folder
+    assert entries(second.feature_folder) == written  # nothing rewritten
+
+    # The stored features are what the model computes for that view of that file.
+    from safetensors.torch import load_file
+
+    path = sorted(data.rglob("*.mp4"))[0]
+    sha = sha256_file(path)
+    model = fresh_model(["left", "right"], seed=0, num_frames=4, image_size=32).eval()
+    views = decode_views(path, sha, 4, 32, 2)
+    with torch.inference_mode():
+        expected = model.encode_frames(frames_to_tensor(views[1])[None])[0]  # (T, D)
+    stored = load_file(first.feature_folder / sha[:2] / f"{sha}.v1.safetensors")["features"]
+    assert torch.allclose(stored, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("change", [
+    {"num_frames": 6}, {"image_size": 48}, {"input_mode": "rgb"}, {"seed": 1}, {"backbone": "mobilenet_v3_small"},
+])
+def test_any_change_to_the_key_misses_the_cache(data, tmp_path, change):
+    cache = tmp_path / "cache"
+    first = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    changed = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **{**BASE, **change}))
+    assert changed.already_cached == 0 and changed.feature_folder != first.feature_folder
+    assert entries(first.feature_folder)  # the old entries are still there for the old settings
+
+
+def test_changed_file_content_is_re_extracted(data, tmp_path):
+    cache = tmp_path / "cache"
+    extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    victim = sorted(data.rglob("*.mp4"))[0]
+    write_video(victim, render_clip("right", 7, 32, 42, np.random.default_rng(99)), fps=25)
+    again = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    assert again.already_cached == 3
+    assert (again.feature_folder / sha256_file(victim)[:2] / f"{sha256_file(victim)}.v0.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_frozen_training_reads_what_extract_wrote(data, tmp_path):
+    from vidlstm.stages import train
+    from vidlstm.training.config import TrainConfig
+
+    cache = tmp_path / "cache"
+    ext = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    before = entries(ext.feature_folder)
+    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), cache_dir=str(cache),
+                                    train_backbone="frozen", epochs=2, val_fraction=0.5, batch_size=4, **BASE))
+    assert entries(ext.feature_folder) == before  # every feature came from the cache
+    assert not (cache / "clips").exists()  # and no video was decoded into the clip cache
+    assert (run_dir / "model" / "model.safetensors").is_file()

@@ -1,0 +1,76 @@
+"""The evaluate stage: metrics agree with the per-file predictions it writes; broken files cost only themselves."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidlstm.checkpoint import save_model
+from vidlstm.data.synth import SynthConfig, generate_dataset
+from vidlstm.errors import UsageError
+from vidlstm.models import LRCN, ModelConfig
+from vidlstm.stages.evaluate import EvaluateConfig, clip_offsets, run
+
+
+@pytest.fixture(scope="module")
+def data_and_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data = generate_dataset(root / "data", SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=5),
+                            classes=("left", "right", "up"))
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["left", "right", "up", "down"], num_frames=4, image_size=32))
+    return data, save_model(root / "model", model)
+
+
+def read_predictions(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_outputs_and_metrics_match_the_predictions(data_and_model, tmp_path):
+    data, model_dir = data_and_model
+    out = run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), clips=2,
+                             top_k=2, progress=False))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "classification_report.txt", "confusion_matrix.png", "metrics.json", "predictions.csv"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = read_predictions(out / "predictions.csv")
+    assert len(rows) == metrics["n"] == 6 and metrics["failed"] == 0
+    assert metrics["accuracy"] == pytest.approx(np.mean([int(r["correct"]) for r in rows]))
+    top2 = np.mean([r["label"] in [t.split(":")[0] for t in r["top_k"].split()] for r in rows])
+    assert metrics["top2_accuracy"] == pytest.approx(top2)
+    assert all(r["predicted"] == r["top_k"].split()[0].split(":")[0] for r in rows)
+    report = (out / "classification_report.txt").read_text()
+    for label in ("left", "right", "up", "down"):
+        assert label in report
+    assert metrics["clips_per_video"] == 2 and 0.0 <= metrics["ece"] <= 1.0
+
+
+def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_path):
+    data, model_dir = data_and_model
+    manifest = tmp_path / "m.csv"
+    (tmp_path / "broken.mp4").write_bytes(b"this is not a video")
+    rows = [f"{data / 'left' / 'left_000.mp4'},left", f"{data / 'up' / 'up_000.mp4'},up", "broken.mp4,up"]
+    manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+    out = run(EvaluateConfig(data=str(manifest), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"),
+                             progress=False))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["failed"] == 1
+    broken = [r for r in read_predictions(out / "predictions.csv") if r["status"] == "error"]
+    assert [r["path"] for r in broken] == ["broken.mp4"] and broken[0]["error"]
+
+
+def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path):
+    data, _ = data_and_model
+    torch.manual_seed(0)
+    other = save_model(tmp_path / "m", LRCN(ModelConfig(labels=["left", "right"], num_frames=4, image_size=32)))
+    with pytest.raises(UsageError, match="label.s. up are not known to the model"):
+        run(EvaluateConfig(data=str(data), model_dir=str(other), out_dir=str(tmp_path / "ev"), progress=False))
+
+
+def test_clip_offsets_spread_views_inside_each_segment():
+    assert clip_offsets(1) == [None]
+    assert clip_offsets(4) == [0.125, 0.375, 0.625, 0.875]

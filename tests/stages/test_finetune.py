@@ -1,0 +1,61 @@
+"""finetune --from MODEL: a new label set gets new heads on the kept backbone; the same set continues."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidlstm.checkpoint import load_model, save_model
+from vidlstm.data.synth import SynthConfig, generate_dataset
+from vidlstm.errors import ModelLoadError
+from vidlstm.models import LRCN, ModelConfig
+from vidlstm.stages import finetune
+from vidlstm.training.config import TrainConfig
+
+TINY = dict(epochs=2, batch_size=4, views=2, val_fraction=0.5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ft")
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["left", "right"], num_frames=4, image_size=32))
+    return save_model(root / "base", model)
+
+
+def make_data(root, classes):
+    return generate_dataset(root, SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=4), classes=classes)
+
+
+@pytest.mark.slow
+def test_new_label_set_gets_new_heads_and_keeps_the_backbone(base_model, tmp_path):
+    data = make_data(tmp_path / "data", ("up", "down", "grow"))
+    run_dir = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base_model), **TINY))
+    base, tuned = load_model(base_model), load_model(run_dir / "model")
+    assert tuned.config.labels == ["down", "grow", "up"]
+    assert tuned.classifier.out_features == 3 and tuned.causal.classifier.out_features == 3
+    assert all(torch.equal(a, b) for a, b in zip(base.backbone.state_dict().values(),
+                                                 tuned.backbone.state_dict().values()))  # frozen by default
+    assert not torch.equal(base.temporal.lstm.weight_ih_l0, tuned.temporal.lstm.weight_ih_l0)  # the LSTM trained
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["new_heads"] is True and metrics["train_backbone"] == "frozen"
+    assert metrics["base_labels"] == ["left", "right"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["num_frames"], config["image_size"], config["init_from"]) == (4, 32, str(base_model))
+
+
+@pytest.mark.slow
+def test_same_label_set_continues_with_the_models_heads(base_model, tmp_path):
+    data = make_data(tmp_path / "data", ("right", "left"))
+    run_dir = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base_model),
+                                       train_backbone="all", **TINY))
+    tuned = load_model(run_dir / "model")
+    assert tuned.config.labels == ["left", "right"]
+    assert json.loads((run_dir / "model" / "metrics.json").read_text())["new_heads"] is False
+
+
+def test_missing_base_model_is_a_model_load_error(tmp_path):
+    data = make_data(tmp_path / "data", ("up", "down"))
+    with pytest.raises(ModelLoadError, match="no such model folder"):
+        finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(tmp_path / "nope"), **TINY))

@@ -1,0 +1,144 @@
+"""The train stage end to end on an easy synthetic task: exact output files, learning, exact resume."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vidlstm.checkpoint import load_model, load_train_state
+from vidlstm.errors import UsageError
+from vidlstm.io.encode import write_video
+from vidlstm.stages import train
+from vidlstm.training.config import TrainConfig
+
+TINY = dict(num_frames=8, image_size=32, batch_size=8, views=2, progress=False)
+
+
+def moving_square(direction: str, rng, steps: int = 10, size: int = 32) -> np.ndarray:
+    """(T, H, W, 3) uint8: a bright square crossing a noisy frame to the left or to the right."""
+    side = size // 3
+    frames = rng.integers(0, 60, (steps, size, size, 3)).astype(np.uint8)
+    y = int(rng.integers(0, size - side))
+    xs = np.linspace(0, size - side, steps).astype(int)
+    xs = xs[::-1] if direction == "left" else xs
+    colour = rng.integers(150, 256, 3)
+    for t, x in enumerate(xs):
+        frames[t, y:y + side, x:x + side] = colour
+    return frames
+
+
+@pytest.fixture(scope="module")
+def easy_data(tmp_path_factory):
+    """12 clips of a square moving left and 12 moving right: only the direction of motion tells them apart."""
+    root = tmp_path_factory.mktemp("easy")
+    rng = np.random.default_rng(0)
+    for label in ("left", "right"):
+        for i in range(12):
+            write_video(root / "data" / label / f"{label}_{i:02d}.mp4", moving_square(label, rng), fps=10)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(easy_data):
+    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(easy_data / "run"), epochs=10, patience=0,
+                         cache_dir=str(easy_data / "cache"), **TINY)
+    return config, train.run(config)
+
+
+@pytest.mark.slow
+def test_training_writes_exactly_the_run_files(trained_run):
+    config, run_dir = trained_run
+    files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+                   if p.is_file() and not p.is_relative_to(run_dir / "tensorboard"))
+    assert files == ["config.json", "curves.png", "last/train_state.pt", "metrics.csv", "model/README.md",
+                     "model/config.json", "model/labels.json", "model/metrics.json", "model/model.safetensors",
+                     "split.json"]
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    has_tensorboard = True
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        has_tensorboard = False
+    assert any((run_dir / "tensorboard").glob("events.out.tfevents.*")) == has_tensorboard
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["train_backbone"] == "all" and saved["num_frames"] == 8  # the resolved config
+    split = json.loads((run_dir / "split.json").read_text())
+    assert len(split["train"]) == 19 and len(split["val"]) == 5 and not set(split["train"]) & set(split["val"])
+
+
+@pytest.mark.slow
+def test_validation_accuracy_rises_well_above_chance(trained_run):
+    config, run_dir = trained_run
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(10))
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["val_accuracy"] >= 0.8  # chance is 0.5
+    assert metrics["train_clips"] == 19 and metrics["skipped_files"] == []
+    model = load_model(run_dir / "model")
+    assert model.config.temperature == pytest.approx(metrics["temperature"], rel=1e-5)
+    assert model.config.labels == ["left", "right"]
+    assert 0.0 <= metrics["val_ece"] <= 1.0
+
+
+@pytest.mark.slow
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(easy_data, tmp_path):
+    common = dict(data=str(easy_data / "data"), epochs=4, patience=0, cache_dir=str(easy_data / "cache"), **TINY)
+    full = train.run(TrainConfig(out_dir=str(tmp_path / "full"), **common))
+
+    def interrupt(epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.run(TrainConfig(out_dir=str(tmp_path / "part"), **common), on_epoch_end=interrupt)
+    assert load_train_state(tmp_path / "part" / "last" / "train_state.pt")["epoch"] == 1
+    with pytest.raises(UsageError, match="already holds a training run"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "part"), **common))
+    resumed = train.run(TrainConfig(out_dir=str(tmp_path / "part"), resume=True, **common))
+
+    a, b = load_file(full / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    state_a = load_train_state(full / "last" / "train_state.pt")
+    state_b = load_train_state(resumed / "last" / "train_state.pt")
+    assert state_a["epoch"] == state_b["epoch"] == 3
+    assert all(torch.equal(state_a["model"][k], state_b["model"][k]) for k in state_a["model"])
+
+    def metric_rows(run_dir):
+        with open(run_dir / "metrics.csv", newline="") as f:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+    assert metric_rows(full) == metric_rows(resumed) and len(metric_rows(full)) == 4
+    assert (json.loads((full / "model" / "metrics.json").read_text())["temperature"]
+            == json.loads((resumed / "model" / "metrics.json").read_text())["temperature"])
+
+
+def test_resume_without_a_saved_state_is_a_usage_error(easy_data, tmp_path):
+    with pytest.raises(UsageError, match="no resume state"):
+        train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "r"), resume=True, **TINY))
+
+
+def test_bad_options_are_usage_errors():
+    with pytest.raises(UsageError, match="--train-backbone must be one of frozen, last, all"):
+        TrainConfig(data="d", out_dir="o", train_backbone="some")
+    with pytest.raises(UsageError, match="--val-fraction"):
+        TrainConfig(data="d", out_dir="o", val_fraction=1.5)
+
+
+@pytest.mark.slow
+def test_an_undecodable_training_video_is_skipped_and_reported(easy_data, tmp_path):
+    data = easy_data / "data"
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
+    rows = [f"{p},{p.parent.name}" for p in sorted(data.rglob("*.mp4"))[::2]] + ["broken.mp4,left"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+    run_dir = train.run(TrainConfig(data=str(manifest), out_dir=str(tmp_path / "run"), epochs=1, val_fraction=0,
+                                    cache_dir=str(easy_data / "cache"), **TINY))
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["skipped_files"] == ["broken.mp4"] and metrics["train_clips"] == 12
+    assert metrics["temperature"] == 1.0 and "val_accuracy" not in metrics  # no validation split asked for

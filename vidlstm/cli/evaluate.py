@@ -1,0 +1,38 @@
+"""`vidlstm evaluate DATA --model DIR [-o OUT_DIR]`: accuracy, report, confusion matrix, per-file predictions."""
+from __future__ import annotations
+
+from vidlstm.cli.common import add_model_arguments, positive_int
+
+
+def add_arguments(p):
+    p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest")
+    add_model_arguments(p)
+    p.add_argument("-o", "--out", default="evaluation", metavar="OUT_DIR", help="output folder (default ./evaluation)")
+    p.add_argument("--clips", type=positive_int, default=1, help="temporal views averaged per video (default 1)")
+    p.add_argument("--top-k", type=positive_int, default=5)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--split", default=None, metavar="SPLIT_JSON", help="a run's split.json: evaluate one subset of it")
+    p.add_argument("--subset", choices=("val", "train"), default="val", help="with --split (default val)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    import json
+
+    from vidlstm.defaults import configure_torch_threads
+    from vidlstm.stages.evaluate import EvaluateConfig, run as evaluate
+
+    configure_torch_threads(args.threads)
+    out = evaluate(EvaluateConfig(data=args.data, model_dir=args.model, out_dir=args.out, clips=args.clips,
+                                  top_k=args.top_k, batch_size=args.batch_size, split_file=args.split,
+                                  subset=args.subset, device=args.device, progress=not args.no_progress))
+    m = json.loads((out / "metrics.json").read_text())
+    if m["n"]:
+        top_k = m[f"top{m['top_k']}_accuracy"]
+        print(f"{m['n']} videos: accuracy {m['accuracy']:.4f}, top-{m['top_k']} {top_k:.4f}, "
+              f"mean class accuracy {m['mean_class_accuracy']:.4f}, ECE {m['ece']:.4f}")
+    print((out / "classification_report.txt").read_text().rstrip())
+    print(f"wrote {out}/ (metrics.json, classification_report.txt, confusion_matrix.png, predictions.csv)")
+    if m["failed"]:
+        print(f"{m['failed']} video(s) could not be decoded (see predictions.csv)")
+    return 1 if m["failed"] else 0

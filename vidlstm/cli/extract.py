@@ -1,0 +1,46 @@
+"""`vidlstm extract DATA --cache DIR`: compute frozen-backbone features for every video ahead of training."""
+from __future__ import annotations
+
+from vidlstm.cli.common import positive_int
+
+
+def add_arguments(p):
+    from vidlstm.stages.extract import ExtractConfig
+
+    d = ExtractConfig(data="", cache_dir="")
+    p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest")
+    p.add_argument("--cache", required=True, metavar="DIR", help="the feature cache folder (train --cache DIR reads it)")
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="use this model's backbone (what `finetune --from DIR` will train on)")
+    p.add_argument("--backbone", default=d.backbone)
+    p.add_argument("--pretrained", action="store_true")
+    p.add_argument("--weights-file", default=None)
+    p.add_argument("--input-mode", choices=("rgb", "rgb+diff"), default=d.input_mode)
+    p.add_argument("--frames", type=positive_int, default=d.num_frames)
+    p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (64 for vidnet, else 112)")
+    p.add_argument("--views", type=positive_int, default=d.views, help=f"temporal views per video (default {d.views})")
+    p.add_argument("--seed", type=int, default=d.seed, help="initialisation seed of a random backbone (match train's)")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--decode-workers", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    from vidlstm.defaults import configure_torch_threads
+    from vidlstm.stages.extract import ExtractConfig, run as extract
+
+    configure_torch_threads(args.threads)
+    summary = extract(ExtractConfig(
+        data=args.data, cache_dir=args.cache, model_dir=args.model, backbone=args.backbone,
+        pretrained=args.pretrained, weights_file=args.weights_file, input_mode=args.input_mode,
+        num_frames=args.frames, image_size=args.image_size, views=args.views, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, decode_workers=args.decode_workers,
+        progress=not args.no_progress))
+    new = summary.videos - summary.already_cached - len(summary.failed)
+    print(f"{summary.videos} videos: {summary.already_cached} already cached, {new} extracted, "
+          f"{len(summary.failed)} failed ({summary.seconds:.1f} s); features in {summary.feature_folder}")
+    for name in summary.failed[:5]:
+        print(f"  failed: {name}")
+    return 1 if summary.failed else 0

@@ -1,0 +1,121 @@
+"""Content-addressed on-disk tensor cache (decoded clips, frozen-backbone features), written atomically.
+
+An entry's key is the sha256 of the video file's bytes plus a digest of everything that changes the
+stored tensor (the "spec": backbone, weights fingerprint, frames, size, mean/std, ...) and the view
+index. Changing any part of the key, or the file's content, can never return a stale entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB chunks (videos can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def spec_digest(spec: dict) -> str:
+    """A stable hex digest of a JSON-serialisable spec (key order does not matter)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """Hex sha256 over a module's parameters and buffers (names, shapes, dtypes, bytes): the weights' identity."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+class ContentHasher:
+    """sha256 of files, remembered in ``index_path`` by (absolute path, size, mtime) so unchanged files are
+    never read twice. A changed size or mtime re-hashes; the index is rewritten atomically."""
+
+    def __init__(self, index_path):
+        self.index_path = Path(index_path)
+        self._lock = threading.Lock()
+        self._dirty = False
+        try:
+            self._index = json.loads(self.index_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            self._index = {}  # missing or torn index: hashes are recomputed, never trusted blindly
+
+    def digest(self, path) -> str:
+        path = Path(path).resolve()
+        stat = path.stat()
+        key = str(path)
+        entry = self._index.get(key)
+        if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
+            return entry["sha256"]
+        value = sha256_file(path)
+        with self._lock:
+            self._index[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}
+            self._dirty = True
+        return value
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(self.index_path, json.dumps(self._index))
+        self._dirty = False
+
+
+class TensorCache:
+    """Entries of named tensors under ``root/<kind>/<spec digest>/<sha[:2]>/<sha>.v<view>.safetensors``."""
+
+    def __init__(self, root, kind: str, spec: dict):
+        self.root = Path(root)
+        self.spec = dict(spec, kind=kind)
+        self.folder = self.root / kind / spec_digest(self.spec)[:24]
+        self.hasher = ContentHasher(self.root / "content_hashes.json")
+        self.hits = 0
+        self.misses = 0
+
+    def entry_path(self, content_sha: str, view: int) -> Path:
+        return self.folder / content_sha[:2] / f"{content_sha}.v{view}.safetensors"
+
+    def get(self, content_sha: str, view: int) -> dict[str, torch.Tensor] | None:
+        path = self.entry_path(content_sha, view)
+        try:
+            tensors = load_file(path)
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except (SafetensorError, OSError):  # a damaged entry is a miss and gets rewritten
+            self.misses += 1
+            return None
+        self.hits += 1
+        return tensors
+
+    def put(self, content_sha: str, view: int, tensors: dict[str, torch.Tensor]) -> Path:
+        path = self.entry_path(content_sha, view)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / "spec.json").exists():
+            _atomic_write_text(self.folder / "spec.json", json.dumps(self.spec, indent=1, sort_keys=True, default=str))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, path)  # readers see the old entry or the whole new one, never half a file
+        return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

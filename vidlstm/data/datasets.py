@@ -1,0 +1,129 @@
+"""Find labelled videos: a folder per class, or a CSV manifest ``path,label[,group]`` -> items + sorted labels."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidlstm.errors import UsageError
+
+# Lower-case suffixes that count as videos when walking a class folder (matched case-insensitively).
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ts", ".gif", ".ogv",
+})
+MANIFEST_COLUMNS = ("path", "label", "group")
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One labelled video. ``group`` (actor, session, device...) keeps related clips on one side of a split."""
+
+    path: Path
+    label: str
+    group: str | None = None
+
+
+@dataclass
+class LabelledVideos:
+    """What ``discover_dataset`` found: the items in a stable order and the sorted label list."""
+
+    items: list[VideoItem]
+    labels: list[str]
+    root: Path  # relative names (split files, prediction CSVs) are written against this folder
+
+    @property
+    def has_groups(self) -> bool:
+        return any(item.group is not None for item in self.items)
+
+    def targets(self, labels: list[str] | None = None) -> np.ndarray:
+        """(N,) int64 class index of each item in ``labels`` (default: this dataset's labels)."""
+        index = {name: i for i, name in enumerate(labels or self.labels)}
+        return np.array([index[item.label] for item in self.items], dtype=np.int64)
+
+    def groups(self) -> np.ndarray | None:
+        """(N,) group name of each item, or None when the data has no groups."""
+        return np.array([item.group or "" for item in self.items]) if self.has_groups else None
+
+    def relative_name(self, item: VideoItem) -> str:
+        """The item's path relative to the dataset root (POSIX), or the absolute path when outside it."""
+        try:
+            return item.path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return item.path.as_posix()
+
+    def subset(self, indices) -> "LabelledVideos":
+        return LabelledVideos([self.items[i] for i in indices], list(self.labels), self.root)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(item.label for item in self.items)
+        return {label: counts.get(label, 0) for label in self.labels}
+
+
+def is_video_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+
+
+def discover_dataset(data, min_classes: int = 2) -> LabelledVideos:
+    """Read DATA: a folder with one sub-folder of videos per class, or a CSV manifest.
+
+    Raises UsageError (one line naming DATA) for anything a person must fix: a missing path, unknown
+    CSV columns, missing files, an empty class folder, fewer than ``min_classes`` classes.
+    """
+    data = Path(data)
+    if not data.exists():
+        raise UsageError(f"{data}: no such file or folder (expected a folder per class or a CSV manifest)")
+    dataset = _read_manifest(data) if data.is_file() else _walk_class_folders(data)
+    if len(dataset.labels) < min_classes:
+        found = ", ".join(dataset.labels) or "none"
+        raise UsageError(f"{data}: needs at least {min_classes} classes to train a classifier, found {found}")
+    return dataset
+
+
+def _walk_class_folders(root: Path) -> LabelledVideos:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not class_dirs:
+        raise UsageError(f"{root}: no class folders (expected {root}/<class>/<video files>, or a CSV manifest)")
+    items: list[VideoItem] = []
+    for class_dir in class_dirs:
+        videos = sorted(p for p in class_dir.rglob("*") if is_video_file(p))
+        if not videos:
+            raise UsageError(f"{class_dir}: class folder has no video files "
+                             f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        items.extend(VideoItem(path, class_dir.name) for path in videos)
+    return LabelledVideos(items, [d.name for d in class_dirs], root)
+
+
+def _read_manifest(manifest: Path) -> LabelledVideos:
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            reader.fieldnames = columns  # tolerate "path, label" with spaces after the commas
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise UsageError(f"{manifest}: cannot read the CSV manifest ({err})") from None
+    unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+    if unknown or "path" not in columns or "label" not in columns:
+        detail = f"unknown column(s) {', '.join(map(repr, unknown))}; " if unknown else ""
+        raise UsageError(f"{manifest}: {detail}the header must be path,label[,group] (found {','.join(columns)})")
+    if not rows:
+        raise UsageError(f"{manifest}: the manifest lists no videos")
+    items, missing = [], []
+    for line, row in enumerate(rows, start=2):
+        rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        if not rel or not label:
+            raise UsageError(f"{manifest}: line {line} has an empty path or label")
+        path = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
+        if not path.is_file():
+            missing.append(rel)
+        group = (row.get("group") or "").strip() or None
+        items.append(VideoItem(path, label, group))
+    if missing:
+        raise UsageError(f"{manifest}: {len(missing)} listed file(s) are missing (first: {missing[0]})")
+    if "group" in columns and any(item.group is None for item in items):
+        empty = sum(item.group is None for item in items)
+        raise UsageError(f"{manifest}: {empty} row(s) have an empty group; give every row a group or drop the column")
+    return LabelledVideos(items, sorted({item.label for item in items}), manifest.parent)

@@ -1,0 +1,101 @@
+"""Train/validation splits and cross-validation folds (scikit-learn), group-aware when items have groups."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+
+from vidlstm.data.datasets import LabelledVideos
+from vidlstm.errors import UsageError
+
+
+def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, val indices), stratified by label; no group ever lands on both sides.
+
+    With groups, StratifiedGroupKFold with round(1 / val_fraction) folds gives the first fold as
+    validation (sizes follow the groups, so they are approximate). ``val_fraction == 0`` -> no validation.
+    """
+    n = len(dataset.items)
+    if val_fraction <= 0:
+        return np.arange(n), np.array([], dtype=np.int64)
+    if not 0 < val_fraction < 1:
+        raise UsageError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    targets, groups = dataset.targets(), dataset.groups()
+    if groups is not None:
+        folds = max(2, round(1 / val_fraction))
+        return _first_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed), targets, groups, dataset)
+    n_val = max(len(dataset.labels), int(round(val_fraction * n)))
+    _require_members(targets, 2, dataset, "a train/validation split")
+    if n - n_val < len(dataset.labels):
+        raise UsageError(f"{dataset.root}: {n} clips are too few for {len(dataset.labels)} classes with a "
+                         f"validation split; add clips or pass --val-fraction 0")
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+    train, val = next(splitter.split(np.zeros(n), targets))
+    return np.sort(train), np.sort(val)
+
+
+def cross_validation_folds(dataset: LabelledVideos, folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` (train, val) index pairs covering every item once as validation; group-aware when grouped."""
+    targets, groups = dataset.targets(), dataset.groups()
+    _require_members(targets, folds if groups is None else 1, dataset, f"{folds}-fold cross-validation")
+    if groups is not None:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        pairs = splitter.split(np.zeros(len(targets)), targets, groups)
+    else:
+        pairs = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(targets)), targets)
+    return [(np.sort(tr), np.sort(va)) for tr, va in pairs]
+
+
+def _first_fold(splitter, targets, groups, dataset):
+    n_groups = len(set(groups.tolist()))
+    if n_groups < splitter.n_splits:
+        raise UsageError(f"{dataset.root}: {n_groups} groups are too few for a group-aware split into "
+                         f"{splitter.n_splits} folds; add groups or raise --val-fraction")
+    train, val = next(splitter.split(np.zeros(len(targets)), targets, groups))
+    return np.sort(train), np.sort(val)
+
+
+def _require_members(targets: np.ndarray, minimum: int, dataset: LabelledVideos, purpose: str) -> None:
+    counts = np.bincount(targets, minlength=len(dataset.labels))
+    if counts.min() < minimum:
+        label = dataset.labels[int(counts.argmin())]
+        raise UsageError(f"{dataset.root}: class {label!r} has {int(counts.min())} clip(s); "
+                         f"{purpose} needs at least {minimum} per class")
+
+
+def save_split(path, dataset: LabelledVideos, train: np.ndarray, val: np.ndarray, seed: int, val_fraction: float) -> Path:
+    """Write the split as relative file names so resume and evaluate reuse exactly these clips."""
+    path = Path(path)
+    payload = {
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "labels": dataset.labels,
+        "train": [dataset.relative_name(dataset.items[i]) for i in train],
+        "val": [dataset.relative_name(dataset.items[i]) for i in val],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
+    """Map a saved split back onto ``dataset``: {"train": indices, "val": indices}; files must still be there."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path}: cannot read the split file ({err})") from None
+    index = {dataset.relative_name(item): i for i, item in enumerate(dataset.items)}
+    subsets = {}
+    for name in ("train", "val"):
+        names = payload.get(name, [])
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise UsageError(f"{path}: {len(missing)} clip(s) of the saved {name} split are not in the data "
+                             f"(first: {missing[0]}); pass the same DATA as the run used")
+        subsets[name] = np.array([index[n] for n in names], dtype=np.int64)
+    return subsets

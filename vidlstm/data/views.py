@@ -1,0 +1,39 @@
+"""Temporal views of a video: the centre sampling plus reproducible random-offset samplings, decoded in one pass.
+
+View 0 is the evaluation sampling (centre of each segment). Views 1..V-1 are TSN training samplings
+with random offsets drawn from a generator seeded by the file's content hash and the view index, so
+the same file always yields the same views (which is what lets them be cached).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vidlstm.io import probe, read_frames
+from vidlstm.io.sampling import sample_segment_indices
+
+
+def view_indices(num_frames_in_video: int, num_frames: int, view: int, content_sha: str) -> np.ndarray:
+    """(T,) frame indices of ``view`` for a video of ``num_frames_in_video`` frames."""
+    if view == 0:
+        return sample_segment_indices(num_frames_in_video, num_frames, train=False)
+    rng = np.random.default_rng([int(content_sha[:16], 16), view])
+    return sample_segment_indices(num_frames_in_video, num_frames, train=True, rng=rng)
+
+
+def decode_views(path, content_sha: str, num_frames: int, image_size: int, views: int,
+                 threads: int = 0) -> np.ndarray:
+    """(V, T, S, S, 3) uint8 RGB: every view of ``path``, decoded with one ``read_frames`` call.
+
+    Raises VideoDecodeError when no backend can read the file.
+    """
+    info = probe(path)
+    wanted = [view_indices(info.num_frames, num_frames, v, content_sha) for v in range(views)]
+    # One sorted, de-duplicated read: views overlap a lot, and decoders are fastest going forward once.
+    unique, inverse = np.unique(np.concatenate(wanted), return_inverse=True)
+    frames = read_frames(path, unique, size=(image_size, image_size), info=info, threads=threads).frames  # (U, S, S, 3)
+    return frames[inverse].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
+
+
+def clip_spec(num_frames: int, image_size: int) -> dict:
+    """Everything that changes decoded views (the clip cache's spec; the view index is part of the entry name)."""
+    return {"num_frames": num_frames, "image_size": image_size, "sampling": "segment", "view_rule": 1}

@@ -1,0 +1,23 @@
+"""The finetune stage: adapt an existing model folder to new clips (same labels: continue; new labels: new heads)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from vidlstm.checkpoint import load_config
+from vidlstm.errors import UsageError
+from vidlstm.stages import train
+from vidlstm.training.config import TrainConfig
+
+
+def run(config: TrainConfig, on_epoch_end=None) -> Path:
+    """Train from ``config.init_from``. The model's own backbone, input mode, frames and size are used (recorded
+    in config.json); the backbone stays frozen unless ``train_backbone`` says otherwise, so epochs run
+    on cached features in seconds."""
+    if not config.init_from:
+        raise UsageError("finetune needs --from MODEL_DIR (the model to start from)")
+    base = load_config(config.init_from)  # ModelLoadError naming the folder when it is not a model
+    resolved = replace(config, backbone=base.backbone, pretrained=base.pretrained, input_mode=base.input_mode,
+                       num_frames=base.num_frames, image_size=base.image_size, hidden_size=base.hidden_size,
+                       dropout=base.dropout)
+    return train.run(resolved, on_epoch_end=on_epoch_end)

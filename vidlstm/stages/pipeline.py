@@ -1,0 +1,138 @@
+"""The pipeline stage: run a TOML recipe of command steps (e.g. extract -> train -> evaluate) with ${var} paths.
+
+A recipe::
+
+    [vars]
+    data = ""                      # empty: must be given, `vidlstm run recipe.toml --set data=clips/`
+    run = "runs/finetune"
+
+    [[steps]]
+    command = "train"              # any vidlstm command
+    args = ["${data}"]             # positional arguments
+    options = { out = "${run}", epochs = 20, hflip = false }   # the command's own options
+
+Options become ``--name value`` (``_`` -> ``-``); ``true`` is a bare flag; ``false`` and ``""`` are left out.
+Built-in variables: ``recipe_dir`` (the recipe's folder) and ``cwd``.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
+    import tomli as tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from vidlstm.errors import UsageError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class PipelineConfig:
+    recipe: str
+    overrides: dict[str, str] = field(default_factory=dict)  # --set name=value
+    dry_run: bool = False  # print the steps, run nothing
+
+
+@dataclass
+class Step:
+    name: str
+    argv: list[str]  # the command line after `vidlstm`
+
+    def __str__(self) -> str:
+        return "vidlstm " + shlex.join(self.argv)
+
+
+def resolve_vars(recipe: Path, declared: dict, overrides: dict[str, str]) -> dict[str, str]:
+    """Variables with ${...} references between them expanded; unknown names are refused."""
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise UsageError(f"{recipe}: --set {unknown[0]}=... names no variable of the recipe "
+                         f"(it has: {', '.join(sorted(declared)) or 'none'})")
+    values = {"recipe_dir": str(recipe.parent), "cwd": str(Path.cwd())}
+    values.update({k: str(v) for k, v in declared.items()})
+    values.update(overrides)
+    for _ in range(len(values) + 1):  # each pass expands one level of nesting
+        expanded = {k: substitute(v, values, recipe) for k, v in values.items()}
+        if expanded == values:
+            break
+        values = expanded
+    looping = sorted(k for k, v in values.items() if _VAR.search(v))
+    if looping:  # still unexpanded after the fixed point: the references go round in a cycle
+        raise UsageError(f"{recipe}: variables {', '.join(looping)} refer to each other in a cycle")
+    return values
+
+
+def substitute(text: str, values: dict[str, str], recipe: Path) -> str:
+    def repl(match):
+        name = match.group(1)
+        if name not in values:
+            raise UsageError(f"{recipe}: ${{{name}}} is not a variable of the recipe")
+        return values[name]
+
+    return _VAR.sub(repl, text)
+
+
+def option_args(name: str, value) -> list[str]:
+    flag = "--" + name.replace("_", "-")
+    if value is True:
+        return [flag]
+    if value is False or value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [flag, *map(str, value)] if value else []
+    return [flag, str(value)]
+
+
+def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
+    recipe = Path(path)
+    try:
+        data = tomllib.loads(recipe.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{recipe}: no such recipe file") from None
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"{recipe}: cannot read the recipe ({err})") from None
+    values = resolve_vars(recipe, data.get("vars", {}), overrides or {})
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise UsageError(f"{recipe}: the recipe has no [[steps]]")
+    result = []
+    for number, step in enumerate(steps, start=1):
+        command = step.get("command")
+        if not command:
+            raise UsageError(f"{recipe}: step {number} has no command")
+        argv = [command]
+        for arg in step.get("args", []):
+            text = substitute(str(arg), values, recipe)
+            if text == "":
+                missing = _VAR.findall(str(arg))
+                raise UsageError(f"{recipe}: step {number} ({command}) needs "
+                                 f"{'${' + missing[0] + '}' if missing else 'an argument'}; "
+                                 f"pass --set {missing[0] if missing else 'NAME'}=VALUE")
+            argv.append(text)
+        for key, value in step.get("options", {}).items():
+            value = substitute(value, values, recipe) if isinstance(value, str) else value
+            if isinstance(value, list):
+                value = [substitute(v, values, recipe) if isinstance(v, str) else v for v in value]
+            argv.extend(option_args(key, value))
+        result.append(Step(step.get("name", command), argv))
+    return result
+
+
+def run(config: PipelineConfig, runner: Callable[[list[str]], int], echo: Callable[[str], None] = print) -> int:
+    """Run every step through ``runner`` (the CLI's main), printing each; stop at the first failing step.
+    Returns the exit code of the pipeline (that of the failing step, or 0)."""
+    steps = load_recipe(config.recipe, config.overrides)
+    for number, step in enumerate(steps, start=1):
+        echo(f"[{number}/{len(steps)}] {step.name}: {step}")
+        if config.dry_run:
+            continue
+        code = int(runner(step.argv) or 0)
+        if code != 0:
+            echo(f"[{number}/{len(steps)}] {step.name} failed with exit code {code}; stopping")
+            return code
+    return 0

@@ -1,0 +1,211 @@
+"""The train stage: DATA -> RUN_DIR (best model, resume state, metrics.csv, config.json, split.json, curves.png).
+
+Also the engine of fine-tuning (``config.init_from``) and of DDP runs under torchrun.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from vidlstm.checkpoint import load_train_state, save_model, save_train_state
+from vidlstm.data.augment import AugmentConfig, ClipAugmenter
+from vidlstm.data.datasets import LabelledVideos, discover_dataset
+from vidlstm.data.loaders import CachedViewDataset
+from vidlstm.data.splits import load_split, save_split, train_val_split
+from vidlstm.errors import UsageError
+from vidlstm.models import set_backbone_trainable
+from vidlstm.training.config import TrainConfig
+from vidlstm.training.distributed import DistContext, barrier, broadcast_flag, cleanup, init_distributed
+from vidlstm.training.early_stopping import EarlyStopping
+from vidlstm.training.finalize import finalize_run
+from vidlstm.training.logs import MetricsLog, TensorBoardLog
+from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
+from vidlstm.training.losses import LRCNLoss, balanced_class_weights
+from vidlstm.training.model_setup import model_for_run
+from vidlstm.training.optim import build_optimizer
+from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches
+from vidlstm.training.schedule import warmup_cosine_schedule
+from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
+
+
+@dataclass
+class RunData:
+    """The clips a run trains and validates on, as cached-view datasets."""
+
+    dataset: LabelledVideos
+    train_set: CachedViewDataset
+    val_set: CachedViewDataset
+    skipped: list[str]
+
+
+def run(config: TrainConfig, on_epoch_end=None) -> Path:
+    """Train (or fine-tune) and return the run folder. ``on_epoch_end(epoch, row)`` is called after each
+    epoch's state is saved (tests use it to interrupt a run)."""
+    ctx = init_distributed(config.device)
+    try:
+        return _train(config, ctx, on_epoch_end)
+    finally:
+        cleanup(ctx)
+
+
+def _check_run_dir(config: TrainConfig) -> Path:
+    state_path = config.run_dir / "last" / "train_state.pt"
+    if config.resume and not state_path.is_file():
+        raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
+    if not config.resume and state_path.exists():
+        raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
+                         f"or choose another -o")
+    return state_path
+
+
+def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos, model) -> RunData:
+    labels = list(model.config.labels)
+    split_path = config.run_dir / "split.json"
+    if config.resume and split_path.exists():
+        split = load_split(split_path, dataset)
+        train_idx, val_idx = split["train"], split["val"]
+    else:
+        train_idx, val_idx = train_val_split(dataset, config.val_fraction, config.seed)
+        if ctx.is_main:
+            save_split(split_path, dataset, train_idx, val_idx, config.seed, config.val_fraction)
+    cache_root = config.resolved_cache_dir
+    if ctx.is_main:  # rank 0 hashes first; the others then read its hash index instead of re-reading videos
+        shas = content_hashes(dataset.items, cache_root)
+    barrier(ctx)
+    if not ctx.is_main:
+        shas = content_hashes(dataset.items, cache_root)
+    from_features = config.backbone_mode() == "frozen"
+    cfg = model.config
+    clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size)
+    feats = feature_cache(cache_root, model) if from_features else None
+    usable = fill_caches(dataset.items, shas, ctx, clips=clips, features=feats, model=model,
+                         num_frames=cfg.num_frames, image_size=cfg.image_size, views=config.views,
+                         batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
+    skipped = [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok]
+    train_idx = [i for i in train_idx if usable[i]]
+    val_idx = [i for i in val_idx if usable[i]]
+    if not train_idx:
+        raise UsageError(f"{config.data}: none of the training videos could be decoded")
+    targets = dataset.targets(labels)
+    cache, key = (feats, "features") if from_features else (clips, "frames")
+    augmenter = ClipAugmenter(AugmentConfig(hflip=config.hflip)) if config.augment and not from_features else None
+
+    def subset(indices, train):
+        return CachedViewDataset(cache, [shas[i] for i in indices], targets[indices], key=key, views=config.views,
+                                 train=train, augmenter=augmenter, seed=config.seed)
+
+    return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped)
+
+
+def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
+    run_dir = config.run_dir
+    state_path = _check_run_dir(config)
+    if ctx.is_main:
+        (run_dir / "last").mkdir(parents=True, exist_ok=True)
+    barrier(ctx)
+    seed_everything(config.seed)
+    dataset = discover_dataset(config.data)
+    model, origin = model_for_run(config, dataset.labels)
+    labels = list(model.config.labels)  # fine-tuning on the same label set keeps the model's order
+    mode = config.backbone_mode()
+    set_backbone_trainable(model, mode)
+    model.to(ctx.device)
+    data = _prepare_data(config, ctx, dataset, model)
+
+    sampler = DistributedSampler(data.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                 seed=config.seed)
+    train_loader = DataLoader(data.train_set, batch_size=config.batch_size, sampler=sampler,
+                              num_workers=config.workers, persistent_workers=config.workers > 0)
+    val_loader = DataLoader(data.val_set, batch_size=config.batch_size * 2, shuffle=False, num_workers=config.workers)
+    net = InputAdapter(model, from_features=mode == "frozen")
+    if ctx.enabled:
+        net = DistributedDataParallel(net, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None)
+    optimizer = build_optimizer(model, config.lr, config.weight_decay)
+    steps_per_epoch = len(train_loader)
+    scheduler = warmup_cosine_schedule(optimizer, round(config.warmup_epochs * steps_per_epoch),
+                                       config.epochs * steps_per_epoch)
+    amp = config.amp and ctx.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    weights = balanced_class_weights(data.train_set.targets, len(labels)) if config.class_weights else None
+    loss_fn = LRCNLoss(weights, config.label_smoothing, config.step_loss_weight, config.causal_loss_weight)
+    stopper = EarlyStopping(config.monitor, config.patience)
+
+    start_epoch = _resume(state_path, labels, model, optimizer, scheduler, scaler, stopper) if config.resume else 0
+    has_val = len(data.val_set) > 0
+    log = tb = None
+    if ctx.is_main:
+        config.save(run_dir / "config.json")
+        log = MetricsLog(run_dir / "metrics.csv", keep_epochs_below=start_epoch if config.resume else None)
+        tb = TensorBoardLog(run_dir / "tensorboard")
+    show = config.progress and ctx.is_main
+    bar = tqdm(total=config.epochs, initial=start_epoch, desc="epochs", disable=not show, dynamic_ncols=True)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        if stopper.should_stop:
+            break  # resumed a run that had already stopped early
+        sampler.set_epoch(epoch)
+        data.train_set.set_epoch(epoch)
+        tick = time.perf_counter()
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0]}
+        row.update(train_one_epoch(net, train_loader, loss_fn, optimizer, scheduler, ctx, scaler=scaler,
+                                   grad_clip=config.grad_clip, amp=amp, desc=f"epoch {epoch + 1}", progress=show))
+        val = evaluate(InputAdapter(model, mode == "frozen"), val_loader, ctx.device, amp) if has_val else {}
+        row.update(val_loss=val.get("val_loss", float("nan")), val_acc=val.get("val_acc", float("nan")),
+                   seconds=round(time.perf_counter() - tick, 3))
+        improved = stopper.update(epoch, row) if has_val else True
+        if ctx.is_main:
+            log.append(row)
+            tb.log(row, epoch)
+            if improved:
+                save_model(config.resolved_model_dir, model, metrics={"epoch": epoch, "val_loss": row["val_loss"],
+                                                                       "val_acc": row["val_acc"]})
+            save_train_state(state_path, {
+                "epoch": epoch, "labels": labels, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "early_stopping": stopper.state_dict(), "rng": capture_rng_state(), "config": config.to_dict(),
+            })  # everything an uninterrupted run would carry into the next epoch
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.2f}",
+                            val_acc=f"{row['val_acc']:.2f}")
+            tqdm.write(_epoch_line(row, config.epochs, improved and has_val))  # a log line, with or without bars
+        barrier(ctx)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+        if broadcast_flag(ctx, stopper.should_stop):
+            if ctx.is_main:
+                tqdm.write(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
+                           f"(best epoch {stopper.best_epoch + 1})")
+            break
+    bar.close()
+    if ctx.is_main:
+        tb.close()
+        finalize_run(config, data, log.rows, stopper, origin, seconds=time.perf_counter() - started,
+                     device=ctx.device)
+    barrier(ctx)
+    return run_dir
+
+
+def _resume(state_path: Path, labels, model, optimizer, scheduler, scaler, stopper) -> int:
+    """Load the saved state into the run's objects; returns the first epoch still to train."""
+    state = load_train_state(state_path)
+    if list(state["labels"]) != labels:
+        raise UsageError(f"{state_path}: the saved run has labels {state['labels']}, the data gives {labels}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    stopper.load_state_dict(state["early_stopping"])
+    restore_rng_state(state["rng"])
+    return int(state["epoch"]) + 1
+
+
+def _epoch_line(row: dict, epochs: int, best: bool) -> str:
+    return (f"epoch {row['epoch'] + 1:>3}/{epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.3f}  "
+            f"| val loss {row['val_loss']:.4f}  acc {row['val_acc']:.3f}  ({row['seconds']:.1f} s){'  *' if best else ''}")
+

@@ -1,0 +1,1 @@
+"""Training-loop pieces (epoch functions, schedule, losses, early stopping, calibration, DDP, logs, plots)."""

@@ -1,0 +1,61 @@
+"""End of a training run: calibrate the best model's temperature on validation, save it with its metrics, plot."""
+from __future__ import annotations
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from vidlstm.checkpoint import load_model, save_model
+from vidlstm.training.calibration import fit_temperature
+from vidlstm.training.loop import InputAdapter, evaluate
+from vidlstm.training.metrics import classification_metrics, expected_calibration_error, softmax
+from vidlstm.training.plots import plot_training_curves
+
+# A temperature fitted on a handful of clips is noise (it can swing to 0.1 or 10); keep T = 1 below this.
+MIN_CALIBRATION_CLIPS = 20
+
+
+def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds: float, device) -> dict:
+    """Reload the best model, fit its temperature on the validation logits, save it with metrics.json.
+
+    Returns the metrics written. Without a validation set the last epoch's model is kept with T = 1.
+    """
+    model_dir = config.resolved_model_dir
+    model = load_model(model_dir, device=device)
+    labels = list(model.config.labels)
+    counts = np.bincount(data.train_set.targets, minlength=len(labels))
+    metrics: dict = {
+        "train_backbone": config.backbone_mode(),
+        "epochs_run": len(rows),
+        "best_epoch": stopper.best_epoch + 1 if stopper.best_epoch >= 0 else len(rows),
+        "train_clips": len(data.train_set),
+        "val_clips": len(data.val_set),
+        "train_class_counts": {label: int(c) for label, c in zip(labels, counts)},
+        "skipped_files": data.skipped,
+        "train_seconds": round(seconds, 1),
+        **origin,
+    }
+    temperature = 1.0
+    if len(data.val_set):
+        loader = DataLoader(data.val_set, batch_size=config.batch_size * 2, shuffle=False)
+        val = evaluate(InputAdapter(model, from_features=config.backbone_mode() == "frozen"), loader, device)
+        if len(data.val_set) >= MIN_CALIBRATION_CLIPS:
+            temperature = fit_temperature(val["logits"], val["targets"])
+        else:
+            metrics["temperature_note"] = f"not fitted: {len(data.val_set)} validation clips (< {MIN_CALIBRATION_CLIPS})"
+        calibrated = classification_metrics(softmax(val["logits"], temperature), val["targets"], len(labels))
+        metrics.update(
+            val_loss=round(val["val_loss"], 6),
+            val_accuracy=round(calibrated["accuracy"], 6),
+            val_mean_class_accuracy=round(calibrated["mean_class_accuracy"], 6),
+            val_ece_uncalibrated=round(expected_calibration_error(softmax(val["logits"]), val["targets"]), 6),
+            val_ece=round(calibrated["ece"], 6),
+        )
+    metrics["temperature"] = round(temperature, 6)
+    model.config.temperature = temperature
+    model.config.extra = dict(model.config.extra or {}, training={
+        "data": str(config.data), "train_backbone": config.backbone_mode(), "epochs": len(rows),
+        "best_epoch": metrics["best_epoch"], "seed": config.seed, "init": origin.get("init"),
+    })
+    save_model(model_dir, model.cpu(), metrics=metrics)
+    plot_training_curves(rows, config.run_dir / "curves.png")
+    return metrics

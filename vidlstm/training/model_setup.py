@@ -1,0 +1,47 @@
+"""Build the model a run trains: a fresh LRCN from the TrainConfig, or an existing model adapted to new labels."""
+from __future__ import annotations
+
+import torch
+
+from vidlstm.checkpoint import load_model
+from vidlstm.models import LRCN, ModelConfig
+
+# Parameters that depend on the label set; everything else (backbone, projection, LSTMs, attention) is kept.
+HEAD_PREFIXES = ("classifier.", "causal.classifier.")
+
+
+def fresh_model(labels: list[str], *, seed: int, weights_file=None, **settings) -> LRCN:
+    """A new LRCN from ModelConfig ``settings``, initialised from ``seed``.
+
+    The backbone is built first, from the seed alone, so ``vidlstm extract`` and ``vidlstm train`` with
+    the same seed and backbone settings get identical backbones (and share feature-cache entries).
+    """
+    torch.manual_seed(seed)
+    return LRCN(ModelConfig(labels=list(labels), **settings), weights_file=weights_file)
+
+
+def adapt_to_labels(base: LRCN, labels: list[str], seed: int = 0) -> tuple[LRCN, bool]:
+    """(model, heads_replaced). The same label set keeps the model (and its label order) as it is; a
+    different one gets new, freshly initialised classifier heads on top of the kept backbone and LSTMs."""
+    if set(labels) == set(base.config.labels):
+        return base, False
+    settings = base.config.to_dict()
+    settings.update(labels=list(labels), temperature=1.0)  # the old calibration belongs to the old heads
+    torch.manual_seed(seed)
+    model = LRCN(ModelConfig.from_dict(settings), load_pretrained=False)
+    kept = {k: v for k, v in base.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    assert not unexpected and all(k.startswith(HEAD_PREFIXES) for k in missing), (missing, unexpected)
+    return model, True
+
+
+def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
+    """The model to train and a note of where it came from (stored in the run's metrics)."""
+    if not config.init_from:
+        model = fresh_model(labels, seed=config.seed, weights_file=config.weights_file, backbone=config.backbone,
+                            pretrained=config.pretrained, input_mode=config.input_mode, num_frames=config.num_frames,
+                            image_size=config.image_size, hidden_size=config.hidden_size, dropout=config.dropout)
+        return model, {"init": "imagenet" if config.pretrained else "scratch"}
+    base = load_model(config.init_from, device="cpu")
+    model, replaced = adapt_to_labels(base, labels, config.seed)
+    return model, {"init": str(config.init_from), "new_heads": replaced, "base_labels": list(base.config.labels)}

@@ -1,0 +1,55 @@
+"""PNG figures of a run (matplotlib, Agg backend): training curves and the confusion matrix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers, CI or inside DDP workers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training_curves(rows: list[dict], path) -> Path:
+    """Loss and accuracy per epoch (train and validation) side by side."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, style in (("train_loss", "-"), ("val_loss", "--")):
+        ax_loss.plot(epochs, [r.get(key, np.nan) for r in rows], style, marker="o", ms=3, label=key)
+    for key, style in (("train_acc", "-"), ("val_acc", "--")):
+        ax_acc.plot(epochs, [r.get(key, np.nan) for r in rows], style, marker="o", ms=3, label=key)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path, title: str = "confusion matrix") -> Path:
+    """Rows are true labels, columns predictions; each cell shows its count."""
+    plt = _pyplot()
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                    color="white" if matrix[i, j] > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
