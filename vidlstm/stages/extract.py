@@ -5,12 +5,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidlstm.checkpoint import load_model
-from vidlstm.data.datasets import discover_dataset
-from vidlstm.training.distributed import DistContext, cleanup, init_distributed
-from vidlstm.training.config import TrainConfig
-from vidlstm.training.model_setup import fresh_model
-from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
+from vidlstm.training.config import TrainConfig  # torch-free: `vidlstm --help` must not import torch
 
 
 @dataclass
@@ -50,6 +45,8 @@ class ExtractSummary:
 
 
 def run(config: ExtractConfig) -> ExtractSummary:
+    from vidlstm.training.distributed import cleanup, init_distributed
+
     ctx = init_distributed(config.device)  # under torchrun, each rank extracts its slice of the videos
     try:
         return _extract(config, ctx)
@@ -57,7 +54,12 @@ def run(config: ExtractConfig) -> ExtractSummary:
         cleanup(ctx)
 
 
-def _extract(config: ExtractConfig, ctx: DistContext) -> ExtractSummary:
+def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
+    from vidlstm.checkpoint import load_model
+    from vidlstm.data.datasets import discover_dataset
+    from vidlstm.training.model_setup import fresh_model
+    from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
+
     start = time.perf_counter()
     dataset = discover_dataset(config.data, min_classes=1)
     if config.model_dir:
