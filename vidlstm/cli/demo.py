@@ -6,7 +6,7 @@ from vidlstm.cli.common import add_model_arguments, positive_int
 
 def add_arguments(p):
     add_model_arguments(p)
-    p.add_argument("--per-class", type=positive_int, default=3, help="fresh clips per class (default 3)")
+    p.add_argument("--per-class", type=positive_int, default=10, help="fresh clips per class (default 10)")
     p.add_argument("--seed", type=int, default=12345, help="generation seed (default 12345)")
     p.add_argument("--keep", metavar="DIR", default=None, help="keep the generated clips in DIR")
 

@@ -15,7 +15,7 @@ class DemoConfig:
     """What `vidlstm demo` generates and which model classifies it."""
 
     model_dir: str | None = None  # None: the shipped default model
-    per_class: int = 3  # fresh clips per class
+    per_class: int = 10  # fresh clips per class (80 for the 8 motion classes)
     seed: int = 12345  # generation seed; the default model was trained on other seeds
     out_dir: str | None = None  # keep the clips here (default: a temporary folder, removed after)
     device: str | None = None
