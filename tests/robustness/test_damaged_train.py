@@ -77,8 +77,6 @@ def test_train_survives_a_decoder_that_aborts(real_damaged_corpus, tmp_path):
     check_every_file_accounted_for(run, tmp_path / "run", placed)
 
 
-@pytest.mark.xfail(strict=True, reason="vidlstm/stages/train.py _prepare_data checks only that some training "
-                   "clip decodes: a class whose every clip fails trains anyway (train_class_counts b: 0, exit 0)")
 def test_class_whose_clips_all_fail_is_a_usage_error(damaged_corpus, tmp_path, capfd):
     unreadable = [i for i in damaged_corpus if i.kind in ("empty", "header-only")]
     class_folders(unreadable, tmp_path / "data", classes=("b",), clean_per_class=0)

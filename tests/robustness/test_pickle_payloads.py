@@ -115,10 +115,6 @@ def test_cache_entries_holding_a_payload_are_read_as_misses(trained_cache):
     assert reader.misses == len(entries) and not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="vidlstm/training/prepare.py fill_caches counts an entry as cached when its "
-                   "file exists (_has_all_views), so an unreadable entry is never rebuilt and "
-                   "vidlstm/data/loaders.py CachedViewDataset._read raises RuntimeError 'cache entry missing' "
-                   "(a traceback)")
 def test_training_rebuilds_cache_entries_holding_a_payload(trained_cache, tmp_path, capfd):
     data, cache, entries, marker = trained_cache
     run = run_in_process(capfd, "train", data, "-o", tmp_path / "second", "--cache", cache, *TINY_TRAINING)

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 _CHUNK = 1 << 20
@@ -90,6 +90,14 @@ class TensorCache:
 
     def entry_path(self, content_sha: str, view: int) -> Path:
         return self.folder / content_sha[:2] / f"{content_sha}.v{view}.safetensors"
+
+    def has(self, content_sha: str, view: int) -> bool:
+        """Whether a readable entry exists (its safetensors header parses); a damaged one counts as absent."""
+        try:
+            with safe_open(self.entry_path(content_sha, view), framework="pt"):
+                return True
+        except (SafetensorError, OSError):
+            return False
 
     def get(self, content_sha: str, view: int) -> dict[str, torch.Tensor] | None:
         path = self.entry_path(content_sha, view)

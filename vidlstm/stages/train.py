@@ -93,6 +93,12 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     if not train_idx:
         raise UsageError(f"{config.data}: none of the training videos could be decoded")
     targets = dataset.targets(labels)
+    # A class of the data whose every training clip failed to decode would be trained as absent: refuse.
+    empty = [label for label in dataset.labels
+             if label in labels and not any(targets[i] == labels.index(label) for i in train_idx)]
+    if empty:
+        raise UsageError(f"{config.data}: no decodable training clip for class {', '.join(map(repr, empty))} "
+                         f"({len(skipped)} file(s) skipped)")
     cache, key = (feats, "features") if from_features else (clips, "frames")
     augmenter = ClipAugmenter(AugmentConfig(hflip=config.hflip)) if config.augment and not from_features else None
 

@@ -45,7 +45,7 @@ def feature_cache(cache_root, model) -> TensorCache:
 
 
 def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
-    return all(cache.entry_path(sha, v).exists() for v in range(views))
+    return all(cache.has(sha, v) for v in range(views))  # a damaged entry is rebuilt
 
 
 def _decode_job(path: str, sha: str, num_frames: int, image_size: int, views: int, in_worker: bool = True):
