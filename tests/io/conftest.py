@@ -8,6 +8,8 @@ import pytest
 
 av = pytest.importorskip("av")
 
+from vidlstm.io.encode import write_video  # noqa: E402  (after the importorskip)
+
 
 @pytest.fixture
 def make_h264(tmp_path):
@@ -18,22 +20,10 @@ def make_h264(tmp_path):
     """
 
     def _make(frames: np.ndarray, clockwise: int = 0, keyframe_interval: int | None = None, name: str = "clip.mp4"):
-        path = tmp_path / name
-        height, width = frames.shape[1:3]
-        with av.open(str(path), mode="w") as container:
-            stream = container.add_stream("libx264", rate=25)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.codec_context.thread_count = 1
-            if keyframe_interval:
-                stream.options = {"g": str(keyframe_interval), "keyint_min": str(keyframe_interval), "sc_threshold": "0"}
-            if clockwise:
-                stream.set_display_rotation(-clockwise)  # PyAV takes the counter-clockwise angle FFmpeg stores
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return path
+        options = ({"g": str(keyframe_interval), "keyint_min": str(keyframe_interval), "sc_threshold": "0"}
+                   if keyframe_interval else None)
+        return write_video(tmp_path / name, frames, fps=25, codec="libx264", options=options,
+                           display_rotation=clockwise)
 
     return _make
 

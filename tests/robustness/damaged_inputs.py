@@ -41,23 +41,10 @@ def encode_exact(path, frames: np.ndarray, fps: float = 25.0, codec: str = "libx
                  pix_fmt: str = "yuv444p") -> Path:
     """Encode (T, H, W, 3) uint8 at exactly its size with any FFmpeg encoder (GIF too). vidlstm.io's
     write_video pads to even sizes for yuv420p; yuv444p needs no padding, so 1x1 stays 1x1."""
-    import av
+    from vidlstm.io.encode import write_video
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames.shape[1:3]
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.codec_context.thread_count = 1
-        if codec == "libx264":
-            stream.options = {"preset": "ultrafast"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    options = {"preset": "ultrafast"} if codec == "libx264" else None
+    return write_video(path, frames, fps=fps, codec=codec, pix_fmt=pix_fmt, options=options)
 
 
 def write_zero_frame_clip(path, width: int = 32, height: int = 32) -> Path:

@@ -15,11 +15,15 @@ _PYAV_CODECS = {
 }
 
 
-def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: int = 23) -> Path:
+def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: int = 23, *,
+                pix_fmt: str | None = None, options: dict | None = None, display_rotation: int = 0) -> Path:
     """Encode ``frames`` (T, H, W, 3) uint8 RGB into ``path``; the container follows the suffix.
 
     H.264 (libx264) for .mp4/.mkv/.mov, MPEG-4 Part 2 for .avi, VP8 for .webm; ``codec`` overrides.
-    Odd sizes are fine for OpenCV but yuv420p needs even sizes, so PyAV pads by one pixel if needed.
+    Odd sizes are fine for OpenCV but yuv420p needs even sizes, so PyAV pads by one pixel if needed
+    (``pix_fmt="yuv444p"`` keeps any size, 1x1 included). ``options`` go to the encoder (e.g. x264's
+    ``{"g": "10"}`` for a keyframe every 10 frames); ``display_rotation`` writes a display matrix
+    saying "turn this many degrees clockwise to show upright", as phones do.
     """
     path = Path(path)
     frames = np.asarray(frames)
@@ -32,8 +36,8 @@ def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: 
     import av
     from fractions import Fraction
 
-    name, pix_fmt = _PYAV_CODECS.get(suffix, ("libx264", "yuv420p"))
-    name = codec or name
+    name, default_pix_fmt = _PYAV_CODECS.get(suffix, ("libx264", "yuv420p"))
+    name, pix_fmt = codec or name, pix_fmt or default_pix_fmt
     h, w = frames.shape[1:3]
     if pix_fmt == "yuv420p" and (h % 2 or w % 2):
         frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
@@ -42,9 +46,11 @@ def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(name, rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        if name == "libx264":
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+        encoder_options = {"crf": str(crf), "preset": "veryfast"} if name == "libx264" else {}
+        stream.options = {**encoder_options, **(options or {})}
         stream.codec_context.thread_count = 1
+        if display_rotation:
+            stream.set_display_rotation(-display_rotation)  # PyAV takes the counter-clockwise angle FFmpeg stores
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                 container.mux(packet)
