@@ -173,3 +173,21 @@ def test_a_decoder_that_delivers_nothing_gives_an_error_record(tmp_path, make_vi
     summary = run(_config([videos], tmp_path / "p.jsonl", model_dir), decode_fn=empty_decode)
     assert (summary.ok, summary.failed) == (0, 2)
     assert {r["error"] for r in read_records(tmp_path / "p.jsonl")} == {"the decoder returned no frames"}
+
+
+def test_predict_min_score_and_explain(make_video, tiny_model_dir, tmp_path):
+    """--min-score labels low-confidence clips 'unknown'; --explain writes one explanation per ok file."""
+    import json
+
+    from vidlstm.cli import main
+
+    videos = [make_video(f"v{i}.mp4", seed=i) for i in range(2)]
+    out = tmp_path / "preds.jsonl"
+    code = main(["predict", *map(str, videos), "-o", str(out), "--model", str(tiny_model_dir), "--workers", "0",
+                 "--min-score", "0.99", "--explain", str(tmp_path / "explain"), "--no-progress"])
+    assert code == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["label"] for r in records] == ["unknown", "unknown"]  # an untrained 3-class model is never sure
+    assert all(r["top_k"][0]["label"] in {"left", "right", "up"} for r in records)
+    assert len(list((tmp_path / "explain").glob("*.json"))) == 2
+    assert len(list((tmp_path / "explain").glob("*.png"))) == 2

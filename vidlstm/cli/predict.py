@@ -34,6 +34,10 @@ def add_arguments(p):
                    help="look at the whole video and add segments [{start, end, label, score}]")
     p.add_argument("--timeline-fps", type=positive_float, default=2.0, metavar="FPS",
                    help="frames per second of video looked at with --timeline (default 2)")
+    p.add_argument("--min-score", type=float, default=0.0, metavar="P",
+                   help="label a clip 'unknown' when its best calibrated score is below P (default 0: always guess)")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="also write per video the attention of every frame (JSON) and a PNG strip into DIR")
     p.add_argument("--retry-errors", action="store_true",
                    help="process again the files whose earlier record in OUT is an error")
     p.add_argument("--shard", metavar="I/N", default=None,
@@ -52,7 +56,8 @@ def run(args) -> int:
     summary = run_predict(PredictConfig(
         inputs=args.paths, output=args.output, model_dir=args.model, device=args.device, recursive=args.recursive,
         workers=args.workers, batch_size=args.batch_size, timeout=args.timeout, top_k=args.top_k,
-        timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors, shard=args.shard,
+        timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors,
+        min_score=args.min_score, explain_dir=args.explain, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
         backends=tuple(args.backends.split(",")) if args.backends else None),
         decode_fn=decode_request_exact if args.exact_frames else decode_request)

@@ -141,6 +141,26 @@ def error_record(path, err: BaseException | str, seconds: float) -> dict:
 UNKNOWN_LABEL = "unknown"
 
 
+def make_annotator(predictor: Predictor, min_score: float = 0.0, explain_dir=None):
+    """``annotate(record, clip, scores)`` for the batch engine: 'unknown' below ``min_score`` (its top-k still
+    says what the model saw) and, with ``explain_dir``, an explanation (attention JSON + PNG strip) written there."""
+    if not 0.0 <= min_score <= 1.0:
+        raise UsageError(f"--min-score must be in [0, 1] (got {min_score})")
+    out_dir = None
+    if explain_dir is not None:
+        from vidlstm.explain import explain_clip, prepare_explain_dir
+
+        out_dir = prepare_explain_dir(explain_dir)
+
+    def annotate(record: dict, clip: Clip, scores: ClipScores) -> None:
+        if record["score"] < min_score:
+            record["label"] = UNKNOWN_LABEL
+        if out_dir is not None:
+            record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+
+    return annotate
+
+
 def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, min_score: float = 0.0,
                    explain_dir=None, workers: int = 1, exact_frames: bool = False):
     """Yield one record per path, in order; a file that fails yields an error record and the rest go on.
@@ -158,21 +178,9 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
 
     if top_k < 1:
         raise UsageError(f"--top-k must be >= 1 (got {top_k})")
-    if not 0.0 <= min_score <= 1.0:
-        raise UsageError(f"--min-score must be in [0, 1] (got {min_score})")
     if workers < 0:
         raise UsageError(f"--workers must be >= 0 (got {workers})")
-    out_dir = None
-    if explain_dir is not None:
-        from vidlstm.explain import explain_clip, prepare_explain_dir
-
-        out_dir = prepare_explain_dir(explain_dir)
-
-    def annotate(record: dict, clip: Clip, scores: ClipScores) -> None:
-        if record["score"] < min_score:
-            record["label"] = UNKNOWN_LABEL
-        if out_dir is not None:
-            record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+    annotate = make_annotator(predictor, min_score, explain_dir)
 
     paths = [str(p) for p in paths]
     # At most one worker: more would not help one clip per forward pass, only finish files out of order.

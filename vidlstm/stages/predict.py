@@ -67,6 +67,10 @@ class PredictConfig:
     """Sample the whole video at ``timeline_fps`` and add per-segment labels."""
     timeline_fps: float = 2.0
     """Frames per second of video looked at in timeline mode."""
+    min_score: float = 0.0
+    """Label a clip 'unknown' when its best calibrated score is below this (0: always guess)."""
+    explain_dir: str | None = None
+    """Write each clip's explanation (attention per frame JSON + PNG strip) into this folder."""
     retry_errors: bool = False
     """Process again the files whose earlier record is an error (the new record replaces it)."""
     shard: str | None = None
@@ -127,7 +131,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     from tqdm import tqdm
 
     from vidlstm.defaults import configure_torch_threads
-    from vidlstm.stages.inference import Predictor
+    from vidlstm.stages.inference import Predictor, make_annotator
 
     start = time.perf_counter()
     shard = resolve_shard(config.shard)
@@ -139,6 +143,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     device = _resolve_device(config.device)
     predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
     predictor.fold_batch_norm()
+    annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
     workers = default_workers(device) if config.workers is None else config.workers
     if device == "cpu" or config.threads:
         configure_torch_threads(config.threads or default_torch_threads(workers))
@@ -156,7 +161,8 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         bar = tqdm(total=len(todo), unit="file", desc="predict", disable=None if config.progress else True,
                    dynamic_ncols=True)
         with bar:
-            for record in predict_records(predictor, todo, options, decode_fn=decode_fn, stats=summary.stats):
+            for record in predict_records(predictor, todo, options, decode_fn=decode_fn, stats=summary.stats,
+                                          annotate=annotate):
                 out.append(record)
                 if record["status"] == "ok":
                     summary.ok += 1
