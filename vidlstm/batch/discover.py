@@ -6,12 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlstm.errors import UsageError
+from vidlstm.io.info import VIDEO_EXTENSIONS
 
-# Lower-case suffixes; matching is case-insensitive so "CLIP.MP4" from a camera card is found too.
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".mts", ".m2ts",
-    ".ts", ".3gp", ".3g2", ".ogv", ".gif", ".mxf", ".vob", ".asf", ".divx", ".y4m",
-})
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from vidlstm.errors import UsageError
+from vidlstm.io.info import VIDEO_EXTENSIONS
 
-# Lower-case suffixes that count as videos when walking a class folder (matched case-insensitively).
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ts", ".gif", ".ogv",
-})
 MANIFEST_COLUMNS = ("path", "label", "group")
 
 

@@ -37,3 +37,11 @@ class DecodeResult:
     backend: str
     info: VideoInfo
     indices: np.ndarray | None = None  # (T,) int64 frame indices decoded, where the reader chose them (read_sampled)
+
+
+# Lower-case suffixes that count as videos when walking folders (matched case-insensitively, so "CLIP.MP4"
+# from a camera card is found too). One list for predict's directory walk and training's class folders.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".mts", ".m2ts",
+    ".ts", ".3gp", ".3g2", ".ogv", ".gif", ".mxf", ".vob", ".asf", ".divx", ".y4m",
+})
