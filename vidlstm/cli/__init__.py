@@ -62,3 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vidlstm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again (the recipe in Python's signal docs).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
