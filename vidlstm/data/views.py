@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidlstm.io import probe, read_frames
+from vidlstm.io import read_sampled
 from vidlstm.io.sampling import sample_segment_indices
 
 
@@ -22,16 +22,18 @@ def view_indices(num_frames_in_video: int, num_frames: int, view: int, content_s
 
 def decode_views(path, content_sha: str, num_frames: int, image_size: int, views: int,
                  threads: int = 0) -> np.ndarray:
-    """(V, T, S, S, 3) uint8 RGB: every view of ``path``, decoded with one ``read_frames`` call.
+    """(V, T, S, S, 3) uint8 RGB: every view of ``path``, decoded in one open of the file.
 
     Raises VideoDecodeError when no backend can read the file.
     """
-    info = probe(path)
-    wanted = [view_indices(info.num_frames, num_frames, v, content_sha) for v in range(views)]
+    def all_views(total: int) -> np.ndarray:  # (V * T,) indices, view after view
+        return np.concatenate([view_indices(total, num_frames, v, content_sha) for v in range(views)])
+
     # One sorted, de-duplicated read: views overlap a lot, and decoders are fastest going forward once.
-    unique, inverse = np.unique(np.concatenate(wanted), return_inverse=True)
-    frames = read_frames(path, unique, size=(image_size, image_size), info=info, threads=threads).frames  # (U, S, S, 3)
-    return frames[inverse].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
+    result = read_sampled(path, lambda info, keyframes: np.unique(all_views(info.num_frames)),
+                          size=(image_size, image_size), threads=threads)
+    position = np.searchsorted(result.indices, all_views(result.info.num_frames))  # into the unique indices
+    return result.frames[position].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
 
 
 def clip_spec(num_frames: int, image_size: int) -> dict:
