@@ -1,4 +1,4 @@
 """`python -m vidlstm` is the `vidlstm` command."""
-from vidlstm.cli import main
+from vidlstm.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -54,6 +54,17 @@ class DecodedTimeline:
     cpu_seconds: float = 0.0
 
 
+def build_requests(paths: list[str], num_frames: int, image_size: int, *, workers: int,
+                   timeline_fps: float | None = None, chunk_frames: int = 64, backends=None,
+                   exact_frames: bool = False) -> list[DecodeRequest]:
+    """One request per path (task ids 0..n-1); decoders in worker processes get one thread each, so
+    workers plus the CNN never oversubscribe the cores (0: the calling process's own default)."""
+    threads = 1 if workers else 0
+    backends = tuple(backends) if backends else None
+    return [DecodeRequest(i, str(p), num_frames, image_size, timeline_fps, chunk_frames, backends, threads,
+                          keyframe_snap=not exact_frames) for i, p in enumerate(paths)]
+
+
 def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:
     """Decode ``request``; exceptions (VideoDecodeError, OSError ...) propagate and become the file's error record."""
     start, start_cpu = time.perf_counter(), time.process_time()

@@ -7,7 +7,8 @@ from typing import Iterator
 
 import numpy as np
 
-from vidlstm.batch.decode import DecodedChunk, DecodedClip, DecodedTimeline, DecodeRequest, decode_request
+from vidlstm.batch.decode import (DecodedChunk, DecodedClip, DecodedTimeline, DecodeRequest, build_requests,
+                                  decode_request)
 from vidlstm.batch.events import Failed, Finished, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
@@ -57,25 +58,32 @@ class _Timeline:
 
 
 def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_fn=decode_request,
-                    stats: EngineStats | None = None, annotate=None) -> Iterator[dict]:
+                    stats: EngineStats | None = None, annotate=None, early=None) -> Iterator[dict]:
     """Yield one record per path as files complete (in order when ``workers == 0``); failures become error records.
 
     ``annotate(record, clip, scores)``, if given, may add to each ok clip record before it is yielded
     (classify uses it for --min-score and --explain, which need the frames and scores records do not keep).
+    ``early`` (vidlstm.batch.early.EarlyDecoding): a pool already decoding ``paths``, started before the
+    model loaded; used when its requests are the ones built here (same sampling), else closed.
     """
     stats = stats if stats is not None else EngineStats()
     config = predictor.config
-    threads = 1 if options.workers else 0  # workers share the cores with the CNN: one decoder thread each
-    requests = [DecodeRequest(i, str(p), config.num_frames, config.image_size, options.timeline_fps,
-                              options.chunk_frames, options.backends, threads,
-                              keyframe_snap=not options.exact_frames) for i, p in enumerate(paths)]
-    source = (InlineDecoder(decode_fn) if options.workers == 0
-              else DecodePool(options.workers, options.timeout, decode_fn))
+    requests = build_requests(list(paths), config.num_frames, config.image_size, workers=options.workers,
+                              timeline_fps=options.timeline_fps, chunk_frames=options.chunk_frames,
+                              backends=options.backends, exact_frames=options.exact_frames)
+    if early is not None and early.requests == requests and decode_fn is decode_request:
+        source, submitted = early.source, True  # already decoding these paths since before the model loaded
+    else:
+        if early is not None:
+            early.close()  # it samples differently from this model: start afresh
+        source, submitted = (InlineDecoder(decode_fn) if options.workers == 0
+                             else DecodePool(options.workers, options.timeout, decode_fn)), False
     batch: list[tuple[DecodeRequest, DecodedClip]] = []
     timelines: dict[int, _Timeline] = {}
     delivered: set[int] = set()  # files whose clip or timeline arrived; any other that finishes gets an error
     with source:
-        source.submit(requests)
+        if not submitted:
+            source.submit(requests)
         while source.unfinished or batch:
             start = time.perf_counter()
             events = source.poll(block=not batch)

@@ -89,7 +89,8 @@ class DecodePool:
 
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> "DecodePool":
-        self._slots = [self._spawn() for _ in range(self.workers)]
+        if not self._slots:  # idempotent: a pool started early (vidlstm.batch.early) is entered again later
+            self._slots = [self._spawn() for _ in range(self.workers)]
         return self
 
     def _spawn(self) -> _Slot:
@@ -124,6 +125,8 @@ class DecodePool:
     # -- work -----------------------------------------------------------------------------------------
     def submit(self, requests) -> None:
         self._pending.extend(requests)
+        if self._slots:
+            self._dispatch()  # started workers begin at once, before the first poll
 
     @property
     def unfinished(self) -> int:

@@ -51,6 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose work is all written and closed when run() returns: the console command skips the
+# interpreter's teardown for them, which after importing torch takes 0.4-1 s here (measured on classify).
+FAST_EXIT = {"classify", "predict", "info", "merge", "evaluate", "export", "report", "stream", "demo"}
+
+
+def entry() -> None:
+    """The console command: main(), then exit; after the commands in FAST_EXIT without the slow teardown."""
+    import os
+
+    argv = sys.argv[1:]
+    code = main(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in FAST_EXIT:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

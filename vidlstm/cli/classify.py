@@ -34,17 +34,27 @@ def format_record(rec: dict) -> str:
 
 
 def run(args) -> int:
-    from vidlstm.defaults import configure_torch_threads
-    from vidlstm.stages.inference import Predictor, classify_paths
+    from vidlstm.batch.early import start_early_decoding
 
-    configure_torch_threads(args.threads)
-    predictor = Predictor.from_dir(args.model, device=args.device)
-    failed = 0
-    records = classify_paths(predictor, args.files, top_k=args.top_k, min_score=args.min_score,
-                             explain_dir=args.explain, workers=args.workers, exact_frames=args.exact_frames)
-    for rec in records:
-        if rec["status"] != "ok":
-            failed += 1
-            print(f"vidlstm classify: error: {rec['path']}: {rec['error']}", file=sys.stderr)
-        print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+    # The decode worker starts before torch is imported (~2-3 s here) and decodes meanwhile.
+    early = (start_early_decoding(args.model, args.files, exact_frames=args.exact_frames)
+             if args.workers == 1 else None)
+    try:
+        from vidlstm.defaults import configure_torch_threads
+        from vidlstm.stages.inference import Predictor, classify_paths
+
+        configure_torch_threads(args.threads)
+        predictor = Predictor.from_dir(args.model, device=args.device)
+        failed = 0
+        records = classify_paths(predictor, args.files, top_k=args.top_k, min_score=args.min_score,
+                                 explain_dir=args.explain, workers=args.workers, exact_frames=args.exact_frames,
+                                 early=early)
+        for rec in records:
+            if rec["status"] != "ok":
+                failed += 1
+                print(f"vidlstm classify: error: {rec['path']}: {rec['error']}", file=sys.stderr)
+            print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+    finally:
+        if early is not None:
+            early.close()  # a no-op when the engine already closed it
     return 1 if failed else 0

@@ -162,7 +162,7 @@ def make_annotator(predictor: Predictor, min_score: float = 0.0, explain_dir=Non
 
 
 def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, min_score: float = 0.0,
-                   explain_dir=None, workers: int = 1, exact_frames: bool = False):
+                   explain_dir=None, workers: int = 1, exact_frames: bool = False, early=None):
     """Yield one record per path, in order; a file that fails yields an error record and the rest go on.
 
     The batch engine of `vidlstm predict` with one clip per forward pass, so records come out in the order
@@ -172,10 +172,14 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     is below ``min_score`` is labelled "unknown" (its top-k still says what the model saw); with
     ``explain_dir``, each ok record also gets an explanation (attention JSON + PNG strip) written there.
     Each segment contributes its keyframe nearest the centre unless ``exact_frames`` (the centre frame).
+    ``early``: a vidlstm.batch.early.EarlyDecoding started on ``paths`` before the model loaded.
     """
     # Imported here: the engine builds on this module (Predictor, error_record).
     from vidlstm.batch.engine import EngineOptions, predict_records
 
+    if top_k < 1 or workers < 0:
+        if early is not None:
+            early.close()
     if top_k < 1:
         raise UsageError(f"--top-k must be >= 1 (got {top_k})")
     if workers < 0:
@@ -186,7 +190,7 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     # At most one worker: more would not help one clip per forward pass, only finish files out of order.
     options = EngineOptions(top_k=top_k, batch_size=1, workers=min(workers, 1),
                             backends=tuple(backends) if backends else None, exact_frames=exact_frames)
-    yield from _in_given_order(predict_records(predictor, paths, options, annotate=annotate), paths)
+    yield from _in_given_order(predict_records(predictor, paths, options, annotate=annotate, early=early), paths)
 
 
 def _in_given_order(records, paths: list[str]):
