@@ -216,11 +216,12 @@ def main() -> None:
     # What a user running `vidlstm predict` with no --model gets: the shipped vidnet model (8 frames, 64 px).
     from vidlstm.defaults import default_model_dir
 
-    seconds, cpu, _ = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
-                                  args.workers[0], args.batch_size, decode_request)
-    row(f"(a) vidlstm predict --workers {args.workers[0]}, shipped default model (vidnet, 8 frames, 64 px)",
-        f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",
-        f"{base_cpu / cpu:.1f}x")
+    for workers in args.workers:
+        seconds, cpu, _ = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
+                                      workers, args.batch_size, decode_request)
+        row(f"(a) vidlstm predict --workers {workers}, shipped default model (vidnet, 8 frames, 64 px)",
+            f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",
+            f"{base_cpu / cpu:.1f}x")
     # The CNN runs on the cores the decoders leave it (predict's default_torch_threads): compare like with like.
     cnn_threads = torch.get_num_threads()
     reference = resnet18_reference_rate(cnn_threads)

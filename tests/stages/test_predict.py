@@ -191,3 +191,28 @@ def test_predict_min_score_and_explain(make_video, tiny_model_dir, tmp_path):
     assert all(r["top_k"][0]["label"] in {"left", "right", "up"} for r in records)
     assert len(list((tmp_path / "explain").glob("*.json"))) == 2
     assert len(list((tmp_path / "explain").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("cores, device, cnn, frames, expected", [
+    (2, "cpu", 0.01, 8, 2),      # a cheap CNN (the shipped vidnet): decoding is the work, every core decodes
+    (2, "cpu", 0.25, 16, 1),     # resnet18 at 112 px: the CNN needs a core of its own
+    (16, "cpu", 0.25, 16, 8),    # 0.24 s of decoding vs 0.25 s of CNN per clip: half the cores each
+    (16, "cpu", 5.0, 16, 1),     # a very heavy CNN still leaves one decoder
+    (2, "cpu", None, 16, 1),     # nothing measured: half the cores
+    (16, "cuda:0", 0.25, 16, 15),  # the GPU runs the CNN: all cores but one decode
+])
+def test_default_workers_share_cores_by_measured_cost(monkeypatch, cores, device, cnn, frames, expected):
+    import vidlstm.stages.predict as predict_stage
+
+    monkeypatch.setattr(predict_stage, "available_cores", lambda: cores)
+    assert predict_stage.default_workers(device, cnn, frames) == expected
+
+
+def test_cnn_cost_is_measured_on_one_thread_and_restores_the_thread_count(model_dir):
+    import torch
+
+    from vidlstm.stages.predict import cnn_seconds_per_clip
+
+    before = torch.get_num_threads()
+    seconds = cnn_seconds_per_clip(Predictor.from_dir(model_dir, device="cpu"))
+    assert 0 < seconds < 5 and torch.get_num_threads() == before

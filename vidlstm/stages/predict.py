@@ -20,16 +20,45 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_workers(device: str = "cpu") -> int:
+DECODE_CPU_SECONDS_PER_FRAME = 0.015
+"""Sparse keyframe-snapped decoding of one sampled frame, CPU seconds: measured 0.12 s per 8-frame and
+0.25 s per 16-frame clip on the benchmark mix (H.264, 320x240 to 1280x720; benchmarks/RESULTS.md)."""
+
+
+def default_workers(device: str = "cpu", cnn_seconds_per_clip: float | None = None, num_frames: int = 16) -> int:
     """Decode processes when --workers is not given.
 
-    On a CPU the CNN needs cores too: measured on 2 cores (benchmarks/RESULTS.md, "Batch inference"),
-    one decode worker beside the CNN beat two. With a GPU doing the CNN, every core but one decodes.
+    With a GPU doing the CNN, every core but one decodes. On a CPU, decoders and the CNN share the cores:
+    each gets the share of them its CPU time per clip asks for (``cnn_seconds_per_clip`` measured on one
+    thread, decoding estimated from ``num_frames``). Measured on 2 cores: the shipped vidnet model (8
+    frames, 64 px, ~0.01 s of CNN per clip) runs 1.5x faster with 2 workers than 1; resnet18 (16 frames at
+    112 px, ~0.25 s) is as fast or faster with 1 under load. Without a measurement: half the cores.
     """
     cores = available_cores()
     if str(device).startswith("cuda"):
         return max(1, cores - 1)
-    return max(1, cores // 2)
+    if cnn_seconds_per_clip is None:
+        return max(1, cores // 2)
+    decode = DECODE_CPU_SECONDS_PER_FRAME * num_frames
+    return min(cores, max(1, round(cores * decode / (decode + cnn_seconds_per_clip))))
+
+
+def cnn_seconds_per_clip(predictor) -> float:
+    """CPU seconds the model takes for one clip on one thread (a warm-up pass, then one timed pass)."""
+    import torch
+
+    cfg = predictor.config
+    clip = torch.zeros(1, cfg.num_frames, 3, cfg.image_size, cfg.image_size)  # (1, T, 3, S, S)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            predictor.model(clip)
+            start = time.process_time()
+            predictor.model(clip)
+            return time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
 
 
 def default_torch_threads(workers: int) -> int:
@@ -144,7 +173,12 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
     predictor.fold_batch_norm()
     annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
-    workers = default_workers(device) if config.workers is None else config.workers
+    if config.workers is not None:
+        workers = config.workers
+    elif device == "cpu":
+        workers = default_workers(device, cnn_seconds_per_clip(predictor), predictor.config.num_frames)
+    else:
+        workers = default_workers(device)
     if device == "cpu" or config.threads:
         configure_torch_threads(config.threads or default_torch_threads(workers))
     summary = PredictSummary(output=output, files=len(files), workers=workers)
