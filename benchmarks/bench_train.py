@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py                      # ../shared/data/pushfit, 5 folds
     python benchmarks/bench_train.py --folds 3 --epochs 15 --speed-clips 40
+    python benchmarks/bench_train.py --skip-cv --speed-backbones vidnet resnet18 --threads 1
 
 Prints two tables (Markdown) and, with --out, writes them to a file. Every setup trains through the
 real train stage (vidlstm.stages.train.run) on each fold's training clips (with its own inner
@@ -109,10 +110,10 @@ def epoch_from_cache(model, cache: TensorCache, shas, targets, batch_size: int, 
     return (time.perf_counter() - start) / epochs
 
 
-def speed_table(dataset: LabelledVideos, clips: int, batch_size: int, work: Path) -> list[str]:
+def speed_rows(dataset: LabelledVideos, indices, backbone: str, batch_size: int, work: Path) -> tuple[str, list[str]]:
+    """One backbone's rows: a from-video epoch, a cached-feature epoch and the one-off extraction."""
     rng = np.random.default_rng(0)
-    indices = np.sort(rng.choice(len(dataset.items), size=min(clips, len(dataset.items)), replace=False))
-    d = TrainConfig(data="", out_dir="")  # the default training setup (vidnet, its frames and size)
+    d = TrainConfig(data="", out_dir="", backbone=backbone)  # that backbone's training defaults (frames, size)
     model = fresh_model(dataset.labels, seed=0, backbone=d.backbone, input_mode=d.input_mode,
                         num_frames=d.num_frames, image_size=d.image_size)
     set_backbone_trainable(model, "frozen")
@@ -125,16 +126,25 @@ def speed_table(dataset: LabelledVideos, clips: int, batch_size: int, work: Path
     extract_s = time.perf_counter() - tick
     video_s = epoch_from_video(model, dataset, indices, batch_size, rng)
     cached_s = epoch_from_cache(model, cache, shas, dataset.targets()[indices], batch_size)
-    return [
-        f"Frozen vidnet backbone, {len(indices)} clips, {model.config.num_frames} frames at "
-        f"{model.config.image_size} px, batch {batch_size}, {torch.get_num_threads()} threads:",
-        "",
-        "| epoch | seconds | speed-up |",
-        "|---|---:|---:|",
-        f"| from video (decode + frozen CNN + LSTM, every epoch) | {video_s:.2f} | 1x |",
-        f"| cached features (vidlstm train --train-backbone frozen) | {cached_s:.4f} | {video_s / cached_s:.0f}x |",
-        f"| one-off feature extraction (vidlstm extract) | {extract_s:.2f} | |",
+    name = (f"{backbone} ({model.config.input_mode}, {model.config.num_frames} frames at {model.config.image_size} px"
+            f"{', the training default' if backbone == TrainConfig(data='', out_dir='').backbone else ''})")
+    return name, [
+        f"| {name} | from video (decode + frozen CNN + LSTM, every epoch) | {video_s:.2f} | 1x |",
+        f"| {name} | cached features (vidlstm train --train-backbone frozen) | {cached_s:.4f} | {video_s / cached_s:.0f}x |",
+        f"| {name} | one-off feature extraction (vidlstm extract) | {extract_s:.2f} | |",
     ]
+
+
+def speed_table(dataset: LabelledVideos, clips: int, batch_size: int, work: Path, backbones) -> list[str]:
+    rng = np.random.default_rng(0)
+    indices = np.sort(rng.choice(len(dataset.items), size=min(clips, len(dataset.items)), replace=False))
+    lines = [f"Frozen random-init backbones, {len(indices)} clips, batch {batch_size}, "
+             f"{torch.get_num_threads()} threads:", "",
+             "| backbone | epoch | seconds | speed-up |", "|---|---|---:|---:|"]
+    for backbone in backbones:
+        lines += speed_rows(dataset, indices, backbone, batch_size, work)[1]
+        print(lines[-2], flush=True)
+    return lines
 
 
 # --- (b) k-fold cross-validation accuracy ------------------------------------------------------------------
@@ -167,9 +177,12 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="cap on epochs per fold (default: TrainConfig's)")
     parser.add_argument("--speed-clips", type=int, default=40, help="clips in the epoch-time comparison")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--speed-backbones", nargs="+", default=["vidnet", "resnet18"],
+                        help="backbones of the epoch-time table (default: vidnet resnet18)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--setups", default="all", help="comma-separated row numbers (1-based) or 'all'")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-cv", action="store_true", help="only the epoch-time table")
     parser.add_argument("--out", default=None, help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -178,18 +191,19 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="vidlstm-bench-train-") as tmp:
         work = Path(tmp)
         if not args.skip_speed:
-            lines += speed_table(dataset, args.speed_clips, args.batch_size, work) + [""]
+            lines += speed_table(dataset, args.speed_clips, args.batch_size, work, args.speed_backbones) + [""]
             print("\n".join(lines), flush=True)
-        folds = cross_validation_folds(dataset, args.folds, seed=0)
-        chosen = SETUPS if args.setups == "all" else [SETUPS[int(i) - 1] for i in args.setups.split(",")]
-        base = {"batch_size": args.batch_size} | ({"epochs": args.epochs} if args.epochs else {})
-        table = [f"{args.folds}-fold cross-validation (stratified{', grouped' if dataset.has_groups else ''}), "
-                 f"settings {base}:", "", "| setup | accuracy mean ± std | per fold | train s/fold |", "|---|---|---|---:|"]
-        for setup in chosen:
-            r = cross_validate(setup, dataset, folds, work, base)
-            table.append(f"| {setup.name} | {r['mean']:.3f} ± {r['std']:.3f} | "
-                         f"{' '.join(f'{a:.2f}' for a in r['folds'])} | {r['seconds']:.0f} |")
-        lines += table
+        if not args.skip_cv:
+            folds = cross_validation_folds(dataset, args.folds, seed=0)
+            chosen = SETUPS if args.setups == "all" else [SETUPS[int(i) - 1] for i in args.setups.split(",")]
+            base = {"batch_size": args.batch_size} | ({"epochs": args.epochs} if args.epochs else {})
+            table = [f"{args.folds}-fold cross-validation (stratified{', grouped' if dataset.has_groups else ''}), "
+                     f"settings {base}:", "", "| setup | accuracy mean ± std | per fold | train s/fold |", "|---|---|---|---:|"]
+            for setup in chosen:
+                r = cross_validate(setup, dataset, folds, work, base)
+                table.append(f"| {setup.name} | {r['mean']:.3f} ± {r['std']:.3f} | "
+                             f"{' '.join(f'{a:.2f}' for a in r['folds'])} | {r['seconds']:.0f} |")
+            lines += table
     report = "\n".join(lines)
     print(report)
     if args.out:
