@@ -33,5 +33,21 @@ class VideoClassifier:
 
     __call__ = predict
 
+    def predict_many(self, paths, top_k: int | None = None, workers: int = 1, batch_size: int = 4,
+                     exact_frames: bool = False):
+        """One record per path, in the order given (the fields of `vidlstm classify --json`).
+
+        Decodes in ``workers`` processes (0: in this process), so a decoder that crashes or hangs on a
+        damaged file costs that file an error record (``status == "error"``, ``error`` says why) and never
+        the caller's process; clips of different files share forward passes (``batch_size``).
+        """
+        from vidlstm.batch.engine import EngineOptions, predict_records
+        from vidlstm.stages.inference import _in_given_order
+
+        paths = [str(p) for p in paths]
+        options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
+                                exact_frames=exact_frames)
+        yield from _in_given_order(predict_records(self.predictor, paths, options), paths)
+
 
 __all__ = ["VideoClassifier", "VidlstmError"]
