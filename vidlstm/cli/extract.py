@@ -23,7 +23,9 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--decode-workers", type=int, default=0)
+    p.add_argument("--decode-workers", type=int, default=d.decode_workers,
+                   help=f"video decoding processes; a decoder crash or hang fails only its file "
+                        f"(default {d.decode_workers}; 0: decode in this process, unprotected)")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -56,7 +56,9 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per core)")
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (default 0)")
-    p.add_argument("--decode-workers", type=int, default=d.decode_workers, help="video decoding processes (default 0)")
+    p.add_argument("--decode-workers", type=int, default=d.decode_workers,
+                   help=f"video decoding processes; a decoder crash or hang skips only its file "
+                        f"(default {d.decode_workers}; 0: decode in this process, unprotected)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 

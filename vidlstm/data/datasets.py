@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import errno
+import os
+import stat
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +26,23 @@ class VideoItem:
     group: str | None = None
 
 
+@dataclass(frozen=True)
+class SkippedEntry:
+    """A class-folder entry named like a video but no regular file (a FIFO, a link loop ...): listed, never opened."""
+
+    path: Path
+    reason: str
+
+
 @dataclass
 class LabelledVideos:
-    """What ``discover_dataset`` found: the items in a stable order and the sorted label list."""
+    """What ``discover_dataset`` found: the items in a stable order, the sorted label list, and the entries
+    named like videos that are no files to decode (``skipped``, in walk order)."""
 
     items: list[VideoItem]
     labels: list[str]
     root: Path  # relative names (split files, prediction CSVs) are written against this folder
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
     @property
     def has_groups(self) -> bool:
@@ -44,10 +57,12 @@ class LabelledVideos:
         """(N,) group name of each item, or None when the data has no groups."""
         return np.array([item.group or "" for item in self.items]) if self.has_groups else None
 
-    def relative_name(self, item: VideoItem) -> str:
+    def relative_name(self, item: VideoItem | SkippedEntry) -> str:
         """The item's path relative to the dataset root (POSIX), or the absolute path when outside it."""
+        # Resolve the folder, not the entry: a symbolic link is named by where it is (and a link loop
+        # or a dangling link cannot be resolved at all).
         try:
-            return item.path.resolve().relative_to(self.root.resolve()).as_posix()
+            return (item.path.parent.resolve() / item.path.name).relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return item.path.as_posix()
 
@@ -59,8 +74,31 @@ class LabelledVideos:
         return {label: counts.get(label, 0) for label in self.labels}
 
 
+def is_video_name(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+
+
 def is_video_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+    return is_video_name(path) and path.is_file()
+
+
+def not_a_file_reason(path: Path) -> str | None:
+    """Why ``path`` is no regular file a decoder could read, or None when it is one.
+
+    Only stats the path, never opens it: opening a FIFO for reading blocks until someone writes to it.
+    """
+    try:
+        mode = os.stat(path).st_mode  # follows links: a link to a good video is a good video
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symbolic link loop, not a file"
+        if err.errno == errno.ENOENT and os.path.islink(path):
+            return "a dangling symbolic link (its target is missing)"
+        return f"cannot stat ({err.strerror or err})"
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe), not a file"),
+             (stat.S_ISSOCK, "a socket, not a file"), (stat.S_ISCHR, "a character device, not a file"),
+             (stat.S_ISBLK, "a block device, not a file"))
+    return next((reason for is_kind, reason in kinds if is_kind(mode)), "not a regular file")
 
 
 def discover_dataset(data, min_classes: int = 2) -> LabelledVideos:
@@ -84,13 +122,32 @@ def _walk_class_folders(root: Path) -> LabelledVideos:
     if not class_dirs:
         raise UsageError(f"{root}: no class folders (expected {root}/<class>/<video files>, or a CSV manifest)")
     items: list[VideoItem] = []
+    skipped: list[SkippedEntry] = []
     for class_dir in class_dirs:
-        videos = sorted(p for p in class_dir.rglob("*") if is_video_file(p))
+        videos, odd = _video_entries(class_dir)
         if not videos:
+            found = f"; {len(odd)} skipped, first {odd[0].path.name}: {odd[0].reason}" if odd else ""
             raise UsageError(f"{class_dir}: class folder has no video files "
-                             f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
+                             f"({', '.join(sorted(VIDEO_EXTENSIONS))}{found})")
         items.extend(VideoItem(path, class_dir.name) for path in videos)
-    return LabelledVideos(items, [d.name for d in class_dirs], root)
+        skipped.extend(odd)
+    return LabelledVideos(items, [d.name for d in class_dirs], root, skipped)
+
+
+def _video_entries(class_dir: Path) -> tuple[list[Path], list[SkippedEntry]]:
+    """(regular video files, other entries named like videos) under ``class_dir``, each sorted.
+
+    A FIFO, socket, device, dangling link or link loop named clip.mp4 is the user's entry: it is listed
+    with its reason rather than dropped without a word. A directory named x.mp4 is just a folder to walk.
+    """
+    videos, odd = [], []
+    for path in sorted(p for p in class_dir.rglob("*") if is_video_name(p) and not p.is_dir()):
+        reason = not_a_file_reason(path)
+        if reason is None:
+            videos.append(path)
+        else:
+            odd.append(SkippedEntry(path, reason))
+    return videos, odd
 
 
 def _read_manifest(manifest: Path) -> LabelledVideos:

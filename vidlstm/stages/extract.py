@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidlstm.errors import UsageError
 from vidlstm.training.config import TrainConfig  # torch-free: `vidlstm --help` must not import torch
 
 
@@ -26,12 +27,14 @@ class ExtractConfig:
     seed: int = 0
     batch_size: int = 8
     device: str | None = None
-    decode_workers: int = 0
+    decode_workers: int = 1  # decode processes (a decoder crash costs one file); 0: in this process
     progress: bool = True
 
     def __post_init__(self):
         if self.image_size is None:
             self.image_size = TrainConfig(data="", out_dir="", backbone=self.backbone).image_size
+        if self.decode_workers < 0:
+            raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
 
 
 @dataclass
@@ -74,6 +77,9 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     usable = fill_caches(dataset.items, shas, ctx, clips=None, features=cache, model=model,
                          num_frames=model.config.num_frames, image_size=model.config.image_size, views=config.views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
-    failed = [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok]
-    return ExtractSummary(Path(config.cache_dir), cache.folder, len(dataset.items), before, failed,
+    # Entries named like videos that are no files (FIFOs, link loops) count as failed: listed, never opened.
+    failed = ([dataset.relative_name(entry) for entry in dataset.skipped]
+              + [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok])
+    videos = len(dataset.items) + len(dataset.skipped)
+    return ExtractSummary(Path(config.cache_dir), cache.folder, videos, before, failed,
                           time.perf_counter() - start)

@@ -29,7 +29,7 @@ from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
 from vidlstm.training.losses import LRCNLoss, balanced_class_weights
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import build_optimizer
-from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches
+from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
 from vidlstm.training.schedule import warmup_cosine_schedule
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
@@ -76,6 +76,8 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
             save_split(split_path, dataset, train_idx, val_idx, config.seed, config.val_fraction)
     cache_root = config.resolved_cache_dir
     if ctx.is_main:  # rank 0 hashes first; the others then read its hash index instead of re-reading videos
+        for entry in dataset.skipped:  # FIFOs, link loops ... named like videos: listed, never opened
+            warn_skipped(entry.path, entry.reason)
         shas = content_hashes(dataset.items, cache_root)
     barrier(ctx)
     if not ctx.is_main:
@@ -87,7 +89,8 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     usable = fill_caches(dataset.items, shas, ctx, clips=clips, features=feats, model=model,
                          num_frames=cfg.num_frames, image_size=cfg.image_size, views=config.views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
-    skipped = [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok]
+    skipped = ([dataset.relative_name(entry) for entry in dataset.skipped]
+               + [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok])
     train_idx = [i for i in train_idx if usable[i]]
     val_idx = [i for i in val_idx if usable[i]]
     if not train_idx:

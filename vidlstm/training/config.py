@@ -88,8 +88,10 @@ class TrainConfig:
     """Mixed precision on CUDA (ignored on CPU)."""
     workers: int = 0
     """DataLoader worker processes (0: load in the training process; best on 2 cores)."""
-    decode_workers: int = 0
-    """Processes decoding videos into the cache (0: in this process)."""
+    decode_workers: int = 1
+    """Worker processes decoding videos into the cache; a decoder that crashes or hangs on a damaged file
+    costs that file only (skipped, listed in metrics.json). 0: decode in the training process, without
+    that protection."""
     resume: bool = False
     """Continue from RUN_DIR/last/train_state.pt."""
     progress: bool = True
@@ -105,6 +107,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "num_frames", "image_size", "views", "hidden_size"):
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+        if self.decode_workers < 0:
+            raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in [0, 1) (got {self.val_fraction})")
         if self.lr <= 0:

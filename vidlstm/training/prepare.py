@@ -1,8 +1,6 @@
 """Fill the caches training reads: decoded uint8 views per video, and frozen-backbone features per view."""
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
 import sys
 from pathlib import Path
 
@@ -11,9 +9,9 @@ from tqdm import tqdm
 
 from vidlstm.data.cache import ContentHasher, TensorCache, module_fingerprint
 from vidlstm.data.datasets import VideoItem
-from vidlstm.data.views import clip_spec, decode_views
 from vidlstm.data.transforms import frames_to_tensor
-from vidlstm.errors import VidlstmError
+from vidlstm.data.views import clip_spec
+from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_views
 from vidlstm.training.distributed import DistContext, barrier
 
 
@@ -44,55 +42,41 @@ def feature_cache(cache_root, model) -> TensorCache:
     return TensorCache(cache_root, "features", spec)
 
 
+def warn_skipped(path, reason: str) -> None:
+    """One warning line per input the run leaves out, printed above any progress bar."""
+    tqdm.write(f"warning: {path}: skipped, {reason}", file=sys.stderr)
+
+
 def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
     return all(cache.has(sha, v) for v in range(views))  # a damaged entry is rebuilt
 
 
-def _decode_job(path: str, sha: str, num_frames: int, image_size: int, views: int, in_worker: bool = True):
-    """Decode one video's views; in a worker process with one thread, so workers do not oversubscribe the cores."""
-    if in_worker:
-        torch.set_num_threads(1)
-    try:
-        return decode_views(path, sha, num_frames, image_size, views, threads=1), None
-    except (VidlstmError, OSError, RuntimeError, ValueError) as err:
-        return None, " ".join(str(err).split())
-
-
-def _decoded_views(jobs, num_frames, image_size, views, decode_workers):
-    """Yield (index, views array or None, error or None) for each (index, path, sha) job, in any order."""
-    if decode_workers <= 0:
-        for i, path, sha in jobs:
-            frames, error = _decode_job(str(path), sha, num_frames, image_size, views, in_worker=False)
-            yield i, frames, error
-        return
-    # spawn: forking a process that already runs torch threads can deadlock.
-    with futures.ProcessPoolExecutor(decode_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(_decode_job, str(path), sha, num_frames, image_size, views): i for i, path, sha in jobs}
-        for done in futures.as_completed(pending):
-            frames, error = done.result()
-            yield pending[done], frames, error
-
-
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
                 features: TensorCache | None = None, model=None, num_frames: int, image_size: int, views: int,
-                batch_size: int = 8, decode_workers: int = 0, progress: bool = True) -> list[bool]:
+                batch_size: int = 8, decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT,
+                progress: bool = True) -> list[bool]:
     """Make sure every item has ``views`` cached views in ``clips`` and/or ``features``; True per usable item.
 
     Under DDP each rank fills its own slice of the items, then all wait, so every rank sees the whole cache.
-    A video that cannot be decoded is skipped with a warning rather than stopping the run.
+    Videos are decoded in ``decode_workers`` worker processes (0: in this process, with no protection from
+    a decoder that crashes or hangs). A video that cannot be decoded, whose decoder crashed or that took
+    over ``decode_timeout`` seconds is skipped with a warning rather than stopping the run.
     """
     targets = [c for c in (clips, features) if c is not None]
-    jobs = [(i, items[i].path, shas[i]) for i in range(ctx.rank, len(items), ctx.world_size)
+    threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
+    jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads)
+            for i in range(ctx.rank, len(items), ctx.world_size)
             if not all(_has_all_views(c, shas[i], views) for c in targets)]
     if features is not None:
         model.eval()
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
                dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
-    for i, frames, error in _decoded_views(jobs, num_frames, image_size, views, decode_workers):
+    for job, frames, reason in decoded_views(jobs, decode_workers, decode_timeout) if jobs else ():
         bar.update(1)
+        i = job.task_id
         if frames is None:
-            tqdm.write(f"warning: {items[i].path}: skipped, cannot decode ({error})", file=sys.stderr)
+            warn_skipped(items[i].path, reason)
             continue
         if clips is not None:
             for v in range(views):

@@ -1,0 +1,74 @@
+"""Training views decode in worker processes: a decoder that aborts or hangs costs its file, never the run."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from view_fault_decoders import faulty_training_views
+from vidlstm.data.datasets import VideoItem
+from vidlstm.data.views import decode_views
+from vidlstm.training import prepare
+from vidlstm.training.decode_jobs import ViewsRequest, decoded_views
+from vidlstm.training.distributed import DistContext
+
+FRAMES, SIZE, VIEWS = 4, 32, 2
+
+
+def _requests(paths):
+    return [ViewsRequest(i, str(p), f"{i:064x}", FRAMES, SIZE, VIEWS) for i, p in enumerate(paths)]
+
+
+def _outcomes(requests, workers, **kwargs):
+    """path name -> views array or failure reason, checking each request is answered exactly once."""
+    out = {}
+    for request, views, reason in decoded_views(requests, workers, **kwargs):
+        name = request.path.rsplit("/", 1)[-1]
+        assert name not in out, f"{name} answered twice"
+        out[name] = views if views is not None else reason
+    assert len(out) == len(requests)
+    return out
+
+
+def test_an_aborting_decoder_skips_its_file_and_the_caches_get_the_others(make_video, tmp_path, capsys,
+                                                                           monkeypatch):
+    paths = [make_video("a.mp4", num_frames=12, seed=1), make_video("abort_b.mp4", num_frames=12, seed=2),
+             make_video("c.mp4", num_frames=12, seed=3)]
+    shas = [f"{i:064x}" for i in range(3)]
+    items = [VideoItem(p, "x") for p in paths]
+    # fill_caches as train runs it, with a decoder that aborts on one file, in the worker process.
+    monkeypatch.setattr(prepare, "decoded_views", functools.partial(decoded_views, decode_fn=faulty_training_views))
+    clips = prepare.clip_cache(tmp_path / "cache", FRAMES, SIZE)
+    usable = prepare.fill_caches(items, shas, DistContext(), clips=clips, num_frames=FRAMES, image_size=SIZE,
+                                 views=VIEWS, decode_workers=1, progress=False)
+    assert usable == [True, False, True]
+    err = capsys.readouterr().err
+    assert f"warning: {paths[1]}: skipped, decoder crashed (signal 6, SIGABRT)" in err
+    for i in (0, 2):
+        expected = decode_views(paths[i], shas[i], FRAMES, SIZE, VIEWS)  # (V, T, S, S, 3)
+        for v in range(VIEWS):
+            assert np.array_equal(clips.get(shas[i], v)["frames"].numpy(), expected[v])
+    assert not clips.has(shas[1], 0)
+
+
+def test_a_hung_decoder_is_timed_out_and_the_next_file_still_decodes(make_video):
+    paths = [make_video("hang.mp4", num_frames=8), make_video("ok.mp4", num_frames=8)]
+    out = _outcomes(_requests(paths), workers=1, timeout=1.5, decode_fn=faulty_training_views)
+    assert out["hang.mp4"] == "timed out after 1.5 s"
+    assert out["ok.mp4"].shape == (VIEWS, FRAMES, SIZE, SIZE, 3) and out["ok.mp4"].dtype == np.uint8
+
+
+def test_in_process_and_worker_decoding_give_the_same_views_and_reasons(make_video, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 64)
+    requests = _requests([make_video("a.mp4", num_frames=10, seed=4), broken])
+    inline, pooled = _outcomes(requests, workers=0), _outcomes(requests, workers=2)
+    assert np.array_equal(inline["a.mp4"], pooled["a.mp4"])
+    assert inline["a.mp4"].shape == (VIEWS, FRAMES, SIZE, SIZE, 3)
+    assert inline["broken.mp4"] == pooled["broken.mp4"] and inline["broken.mp4"].startswith("cannot decode (")
+
+
+def test_negative_worker_counts_are_refused():
+    with pytest.raises(ValueError, match="decode workers must be >= 0"):
+        list(decoded_views([], workers=-1))
