@@ -8,8 +8,10 @@ import numpy as np
 
 from vidlstm.io.backend_base import BackendFailure, DamagedStream, NoVideoStream, one_line, unique_sorted_indices
 from vidlstm.io.info import VideoInfo
+from vidlstm.io.quiet import native_stderr_silenced, quiet_decord
 
 NAME = "decord"
+quiet_decord(decord)  # our one-line reasons, not FFmpeg's log lines (VIDLSTM_DECODER_LOGS=1 keeps those)
 # decord's errors carry C++ source locations ("[18:02:26] /.../video_reader.cc:270: ...").
 _SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
 # FFmpeg's AVERROR_INVALIDDATA, which decord prints when the decoder rejects a packet.
@@ -70,7 +72,9 @@ def open_video(path, threads: int, size):
     """A decord VideoReader that scales to ``size`` (height, width) while decoding."""
     height, width = size if size is not None else (-1, -1)
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
+        with native_stderr_silenced():  # decord prints "ERROR opening: ..." itself, past any log level
+            return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height,
+                                      num_threads=threads)
     except Exception as err:  # decord raises RuntimeError / DECORDError for every failure
         raise _failure(err) from None
 

@@ -16,8 +16,10 @@ from vidlstm.io.backend_base import (
     unique_sorted_indices,
 )
 from vidlstm.io.info import VideoInfo
+from vidlstm.io.quiet import quiet_opencv
 
 NAME = "opencv"
+quiet_opencv(cv2)  # before the first capture: OpenCV reads its FFmpeg log level then
 FALLBACK_FPS = 25.0  # what FFmpeg assumes for a stream that states no rate
 # OpenCV cannot list keyframes; until it has seen two, assume x264's default keyframe interval (the
 # longest common one). A seek decodes from the keyframe before its target, so it only beats grab()

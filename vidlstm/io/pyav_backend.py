@@ -19,8 +19,10 @@ from vidlstm.io.backend_base import (
     unique_sorted_indices,
 )
 from vidlstm.io.info import VideoInfo
+from vidlstm.io.quiet import quiet_pyav
 
 NAME = "pyav"
+quiet_pyav(av)  # our one-line reasons, not FFmpeg's log lines (VIDLSTM_DECODER_LOGS=1 keeps those)
 # FFmpeg itself assumes 25 fps for a stream that states no rate at all.
 FALLBACK_FPS = 25.0
 # Seeking flushes the decoder (and its frame-thread pipeline); decoding a handful of frames forward is cheaper.
