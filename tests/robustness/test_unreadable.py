@@ -42,9 +42,6 @@ def test_classify_and_predict_give_it_a_permission_denied_record(locked, tiny_mo
     assert run.code == 1
 
 
-@pytest.mark.xfail(strict=True, reason="vidlstm/training/prepare.py content_hashes -> vidlstm/data/cache.py "
-                   "sha256_file opens every file before any decoding and lets PermissionError escape (a "
-                   "traceback); seen here by simulating EACCES as root")
 def test_train_lists_it_as_skipped(locked, tmp_path, capfd):
     _, unreadable = locked
     data = tmp_path / "data"

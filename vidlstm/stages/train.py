@@ -81,7 +81,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         shas = content_hashes(dataset.items, cache_root)
     barrier(ctx)
     if not ctx.is_main:
-        shas = content_hashes(dataset.items, cache_root)
+        shas = content_hashes(dataset.items, cache_root, warn=False)  # rank 0 has warned
     from_features = config.backbone_mode() == "frozen"
     cfg = model.config
     clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size)

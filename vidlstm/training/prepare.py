@@ -15,12 +15,31 @@ from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_v
 from vidlstm.training.distributed import DistContext, barrier
 
 
-def content_hashes(items: list[VideoItem], cache_root) -> list[str]:
-    """sha256 of every item's file, remembered across runs in ``cache_root/content_hashes.json``."""
+def content_hashes(items: list[VideoItem], cache_root, warn: bool = True) -> list[str | None]:
+    """sha256 of every item's file, remembered across runs in ``cache_root/content_hashes.json``.
+
+    None for a file that cannot be read (no permission, vanished, an I/O error): with ``warn`` it gets
+    its one warning line here, and ``fill_caches`` reports it as unusable, so training skips it.
+    """
     hasher = ContentHasher(Path(cache_root) / "content_hashes.json")
-    shas = [hasher.digest(item.path) for item in items]
+    shas: list[str | None] = []
+    for item in items:
+        try:
+            shas.append(hasher.digest(item.path))
+        except OSError as err:
+            if warn:
+                warn_skipped(item.path, _read_error(err))
+            shas.append(None)
     hasher.save()
     return shas
+
+
+def _read_error(err: OSError) -> str:
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, FileNotFoundError):
+        return "no such file (removed while the run started)"
+    return f"cannot read ({' '.join((err.strerror or str(err)).split())})"
 
 
 def clip_cache(cache_root, num_frames: int, image_size: int) -> TensorCache:
@@ -66,7 +85,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads)
             for i in range(ctx.rank, len(items), ctx.world_size)
-            if not all(_has_all_views(c, shas[i], views) for c in targets)]
+            if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
     if features is not None:
         model.eval()
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
@@ -90,7 +109,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
         _encode_and_store(model, pending_features, features, ctx.device)
     bar.close()
     barrier(ctx)
-    return [all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
+    return [sha is not None and all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
 
 
 @torch.inference_mode()
