@@ -92,7 +92,7 @@ def baseline_classify(paths, model_dir: Path) -> tuple[float, float]:
 
 # --- (a)+(b) vidlstm predict ---------------------------------------------------------------------------
 
-def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int, batch_size: int, decode_fn):
+def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None, batch_size: int, decode_fn):
     """(wall seconds, CPU seconds, EngineStats) of one complete `predict` stage run (model load, worker start
     included); CPU seconds add the main process's and what the decode workers report."""
     from vidlstm.stages.predict import PredictConfig, run
@@ -104,6 +104,7 @@ def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int, batch_
                   decode_fn=decode_fn)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
     assert summary.failed == 0 and summary.ok == summary.files, summary.failures
+    summary.stats.workers = summary.workers  # what was used (predict's own choice when workers is None)
     return seconds, cpu + summary.stats.decode_cpu_seconds, summary.stats
 
 
@@ -147,8 +148,10 @@ def measure_process(cmd) -> tuple[float, float, float]:
 
 
 def cold_start(clip: Path, model_dir: Path, repeats: int = 3) -> dict[str, tuple[float, float]]:
-    """Best-of (wall, CPU) seconds in fresh interpreters: classify CLIP, --help, and `import torch` alone."""
-    commands = {"classify": _cli("classify", clip, "--model", model_dir), "help": _cli("--help"),
+    """Best-of (wall, CPU) seconds in fresh interpreters: classify CLIP (resnet18 model and the shipped default),
+    --help, and `import torch` alone."""
+    commands = {"classify": _cli("classify", clip, "--model", model_dir), "classify default": _cli("classify", clip),
+                "help": _cli("--help"),
                 "import torch": [sys.executable, "-c", "import torch"]}
     best = {}
     for _ in range(repeats):  # interleaved, so that each sees the same load
@@ -216,10 +219,11 @@ def main() -> None:
     # What a user running `vidlstm predict` with no --model gets: the shipped vidnet model (8 frames, 64 px).
     from vidlstm.defaults import default_model_dir
 
-    for workers in args.workers:
-        seconds, cpu, _ = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
-                                      workers, args.batch_size, decode_request)
-        row(f"(a) vidlstm predict --workers {workers}, shipped default model (vidnet, 8 frames, 64 px)",
+    for workers in [*args.workers, None]:
+        seconds, cpu, stats = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
+                                          workers, args.batch_size, decode_request)
+        flag = f"--workers {workers}" if workers is not None else f"no --workers (chose {stats.workers})"
+        row(f"(a) vidlstm predict {flag}, shipped default model (vidnet, 8 frames, 64 px)",
             f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",
             f"{base_cpu / cpu:.1f}x")
     # The CNN runs on the cores the decoders leave it (predict's default_torch_threads): compare like with like.
@@ -252,7 +256,8 @@ def main() -> None:
         row("(d) vidlstm classify, one 10 s clip, cold start", "FAILED")
         print(f"    {err}")
         return
-    for name, label in (("classify", "(d) vidlstm classify, one 10 s clip, cold start (best of 3)"),
+    for name, label in (("classify", "(d) vidlstm classify, one 10 s clip, cold start, resnet18 model (best of 3)"),
+                        ("classify default", "(d) vidlstm classify, same clip, cold start, shipped default model"),
                         ("help", f"(d) vidlstm --help, cold start (imports torch: {help_imports_torch()})"),
                         ("import torch", "(d) python -c 'import torch' alone, same minutes (best of 3)")):
         wall, cpu = best[name]

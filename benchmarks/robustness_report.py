@@ -137,15 +137,15 @@ def run_corpus(root: Path, args):
         skipped = set(json.loads(metrics_path.read_text())["skipped_files"]) if metrics_path.exists() else None
         runs[name]["given"] = len(placed)
         runs[name]["records"] = None if skipped is None else sum(
-            item.kind not in NOT_FILES for item in placed.values())
+            rel in skipped or item.kind not in NOT_FILES for rel, item in placed.items())
         for rel, item in placed.items():
             original = next(i.path for i in corpus if i.path.name == item.path.name)
             if skipped is None:
                 outcome = "crashed"
-            elif item.kind in NOT_FILES:
-                outcome = "unlisted"
+            elif rel in skipped:
+                outcome = "skipped"
             else:
-                outcome = "skipped" if rel in skipped else "trained"
+                outcome = "unlisted" if item.kind in NOT_FILES else "trained"
             status["train"][str(original)] = outcome
 
     return runs, status, inputs
