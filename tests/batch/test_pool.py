@@ -68,3 +68,35 @@ def test_inline_decoder_reports_failures_and_keeps_order():
     kinds = [(type(ev).__name__, ev.request.path.rsplit("/", 1)[1]) for ev in events]
     assert kinds == [("Piece", "a.mp4"), ("Finished", "a.mp4"), ("Failed", "broken.mp4"),
                      ("Piece", "b.mp4"), ("Finished", "b.mp4")]
+
+
+_ABORT_RUN = """
+import sys
+sys.path.insert(0, {folder!r})
+from fault_decoders import fake_decode
+from vidlstm.batch.decode import DecodeRequest
+from vidlstm.batch.pool import DecodePool
+with DecodePool(workers=1, timeout=30, decode_fn=fake_decode) as pool:
+    pool.submit([DecodeRequest(0, "/videos/abort.mp4", 8, 32), DecodeRequest(1, "/videos/ok.mp4", 8, 32)])
+    reasons = []
+    while pool.unfinished:
+        reasons += [getattr(ev, "reason", "ok") for ev in pool.poll(block=True) if not hasattr(ev, "value")]
+print(reasons)
+"""
+
+
+@pytest.mark.parametrize("logs_wanted", [False, True])
+def test_what_a_dying_worker_prints_stays_off_stderr_unless_asked(logs_wanted):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "VIDLSTM_DECODER_LOGS"}
+    if logs_wanted:
+        env["VIDLSTM_DECODER_LOGS"] = "1"
+    run = subprocess.run([sys.executable, "-c", _ABORT_RUN.format(folder=str(Path(__file__).parent))],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['decoder crashed (signal 6, SIGABRT)', 'ok']"
+    assert ("std::bad_alloc" in run.stderr) == logs_wanted

@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 
 from vidlstm.batch.decode import DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Finished, Piece, failure_reason
+from vidlstm.io.quiet import silence_worker_stderr
 
 
 def limit_decoder_threads(threads: int = 1) -> None:
@@ -38,6 +39,7 @@ def worker_main(conn, decode_fn, threads: int) -> None:
     # Ctrl-C reaches the whole process group; the main process decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_decoder_threads(threads)
+    silence_worker_stderr()
     while True:
         try:
             request = conn.recv()

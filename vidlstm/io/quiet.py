@@ -85,3 +85,18 @@ def _redirect_stderr_to_devnull() -> int | None:
     os.dup2(devnull, 2)
     os.close(devnull)
     return saved
+
+
+def silence_worker_stderr() -> None:
+    """For a decode worker process: fd 2 to /dev/null for good (unless $VIDLSTM_DECODER_LOGS asks).
+
+    A worker reports every failure to the main process through its pipe, so nothing it would print is
+    lost; what this removes is what native code prints as it dies, e.g. libstdc++'s "terminate called
+    after throwing an instance of 'std::bad_alloc'" when decord aborts, which would otherwise land
+    beside the main process's one-line error for that file.
+    """
+    if decoder_logs_wanted():
+        return
+    saved = _redirect_stderr_to_devnull()
+    if saved is not None:
+        os.close(saved)
