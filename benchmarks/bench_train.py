@@ -183,6 +183,7 @@ def main(argv=None) -> int:
     parser.add_argument("--setups", default="all", help="comma-separated row numbers (1-based) or 'all'")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-cv", action="store_true", help="only the epoch-time table")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every training run (default 0)")
     parser.add_argument("--out", default=None, help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -194,9 +195,10 @@ def main(argv=None) -> int:
             lines += speed_table(dataset, args.speed_clips, args.batch_size, work, args.speed_backbones) + [""]
             print("\n".join(lines), flush=True)
         if not args.skip_cv:
-            folds = cross_validation_folds(dataset, args.folds, seed=0)
+            folds = cross_validation_folds(dataset, args.folds, seed=args.seed)
             chosen = SETUPS if args.setups == "all" else [SETUPS[int(i) - 1] for i in args.setups.split(",")]
-            base = {"batch_size": args.batch_size} | ({"epochs": args.epochs} if args.epochs else {})
+            base = ({"batch_size": args.batch_size} | ({"epochs": args.epochs} if args.epochs else {})
+                    | ({"seed": args.seed} if args.seed else {}))
             table = [f"{args.folds}-fold cross-validation (stratified{', grouped' if dataset.has_groups else ''}), "
                      f"settings {base}:", "", "| setup | accuracy mean ± std | per fold | train s/fold |", "|---|---|---|---:|"]
             for setup in chosen:
