@@ -18,11 +18,16 @@ def default_model_dir() -> Path:
     return _PACKAGE_DIR.parent / "weights" / "default"
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def configure_torch_threads(threads: int | None = None) -> int:
     """Use one intra-op thread per available core (never more: two busy threads per core oversubscribe)."""
     import torch
 
     if threads is None or threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = available_cores()
     torch.set_num_threads(threads)
     return threads

@@ -114,12 +114,11 @@ def configure_threads(threads: int) -> None:
     """Like configure_torch_threads, but under torchrun the cores are shared by the local processes."""
     import os
 
-    from vidlstm.defaults import configure_torch_threads
+    from vidlstm.defaults import available_cores, configure_torch_threads
 
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if threads <= 0 and local > 1:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = max(1, cores // local)
+        threads = max(1, available_cores() // local)
     configure_torch_threads(threads)
 
 

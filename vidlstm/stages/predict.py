@@ -11,13 +11,10 @@ from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
 from vidlstm.batch.records import RecordFile, record_format
 from vidlstm.batch.shard import resolve_shard, select_shard
+from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
 
 MAX_LISTED_FAILURES = 20
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 DECODE_CPU_SECONDS_PER_FRAME = 0.015
