@@ -78,10 +78,6 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
 
 
-def is_video_file(path: Path) -> bool:
-    return is_video_name(path) and path.is_file()
-
-
 def not_a_file_reason(path: Path) -> str | None:
     """Why ``path`` is no regular file a decoder could read, or None when it is one.
 
