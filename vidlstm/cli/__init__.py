@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from vidlstm.errors import VidlstmError
@@ -58,24 +59,26 @@ FAST_EXIT = {"classify", "predict", "info", "merge", "evaluate", "export", "repo
 
 def entry() -> None:
     """The console command: main(), then exit; after the commands in FAST_EXIT without the slow teardown."""
-    import os
+    sys.exit(main(exit_fast=True))
 
-    argv = sys.argv[1:]
-    code = main(argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command in FAST_EXIT:
+
+def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
+    """Run one command; its exit code. ``exit_fast`` (the console command only, never in-process callers):
+    after a command in FAST_EXIT, flush and end the process here with that code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code = _run(args)
+    if exit_fast and args.command in FAST_EXIT:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         except BrokenPipeError:
             pass
         os._exit(code)
-    sys.exit(code)
+    return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(args) -> int:
     try:
         return int(args._run(args) or 0)
     except VidlstmError as err:
@@ -87,7 +90,5 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again (the recipe in Python's signal docs).
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
