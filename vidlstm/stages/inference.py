@@ -172,14 +172,12 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     is below ``min_score`` is labelled "unknown" (its top-k still says what the model saw); with
     ``explain_dir``, each ok record also gets an explanation (attention JSON + PNG strip) written there.
     Each segment contributes its keyframe nearest the centre unless ``exact_frames`` (the centre frame).
-    ``early``: a vidlstm.batch.early.EarlyDecoding started on ``paths`` before the model loaded.
+    ``early``: a vidlstm.batch.early.EarlyDecoding started on ``paths`` before the model loaded; the engine
+    closes it once it runs, and the caller closes it if this raises first (vidlstm classify does, in ``finally``).
     """
     # Imported here: the engine builds on this module (Predictor, error_record).
     from vidlstm.batch.engine import EngineOptions, predict_records
 
-    if top_k < 1 or workers < 0:
-        if early is not None:
-            early.close()
     if top_k < 1:
         raise UsageError(f"--top-k must be >= 1 (got {top_k})")
     if workers < 0:
