@@ -93,7 +93,7 @@ def baseline_classify(paths, model_dir: Path) -> tuple[float, float]:
 # --- (a)+(b) vidlstm predict ---------------------------------------------------------------------------
 
 def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None, batch_size: int, decode_fn):
-    """(wall seconds, CPU seconds, EngineStats) of one complete `predict` stage run (model load, worker start
+    """(wall seconds, CPU seconds, PredictSummary) of one complete `predict` stage run (model load, worker start
     included); CPU seconds add the main process's and what the decode workers report."""
     from vidlstm.stages.predict import PredictConfig, run
 
@@ -104,8 +104,7 @@ def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None,
                   decode_fn=decode_fn)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
     assert summary.failed == 0 and summary.ok == summary.files, summary.failures
-    summary.stats.workers = summary.workers  # what was used (predict's own choice when workers is None)
-    return seconds, cpu + summary.stats.decode_cpu_seconds, summary.stats
+    return seconds, cpu + summary.stats.decode_cpu_seconds, summary
 
 
 def resnet18_reference_rate(threads: int, seconds: float = 6.0) -> float:
@@ -210,19 +209,20 @@ def main() -> None:
         runs.append((f"--workers {args.workers[0]} --exact-frames", args.workers[0], decode_request_exact))
     cnn_rows = []
     for label, workers, decode_fn in runs:
-        seconds, cpu, stats = run_predict(clip_dir, model_dir, DATA_DIR / "bench_preds.jsonl", workers,
-                                          args.batch_size, decode_fn)
+        seconds, cpu, summary = run_predict(clip_dir, model_dir, DATA_DIR / "bench_preds.jsonl", workers,
+                                            args.batch_size, decode_fn)
         row(f"(a) vidlstm predict {label}", f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x",
             f"{cpu / len(clips):.2f}", f"{base_cpu / cpu:.1f}x")
+        stats = summary.stats
         cnn_rows.append((label, stats.frames_encoded / stats.cnn_seconds, stats.frames_encoded / seconds,
                          stats.wait_seconds / seconds))
     # What a user running `vidlstm predict` with no --model gets: the shipped vidnet model (8 frames, 64 px).
     from vidlstm.defaults import default_model_dir
 
     for workers in [*args.workers, None]:
-        seconds, cpu, stats = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
-                                          workers, args.batch_size, decode_request)
-        flag = f"--workers {workers}" if workers is not None else f"no --workers (chose {stats.workers})"
+        seconds, cpu, summary = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
+                                            workers, args.batch_size, decode_request)
+        flag = f"--workers {workers}" if workers is not None else f"no --workers (chose {summary.workers})"
         row(f"(a) vidlstm predict {flag}, shipped default model (vidnet, 8 frames, 64 px)",
             f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",
             f"{base_cpu / cpu:.1f}x")
