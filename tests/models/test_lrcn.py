@@ -173,3 +173,43 @@ def test_trains_from_scratch_to_tell_left_from_right():
     assert losses[-1] < 0.25 * losses[0]
     with torch.no_grad():
         assert (model.eval()(clips).logits.argmax(1) == targets).all()
+
+
+def test_centred_keypoints_see_the_path_not_where_it_was_filmed():
+    """Shifting every keypoint of a clip by one offset leaves the clip-centred input unchanged, while the
+    raw features (and so the model's output) do change; padding never enters the clip mean."""
+    model = small_model(keypoint_stage=2, centred_keypoints=True)
+    width = 2 * model.config.keypoints
+    feats = torch.randn(2, 6, model.feature_dim)
+    shifted = feats.clone()
+    shifted[..., -width:] += 0.3
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(model.centred_keypoints(feats, mask), model.centred_keypoints(shifted, mask))
+        padded = torch.cat([feats[:1], torch.randn(1, 3, model.feature_dim) * 100], dim=1)  # 3 padded steps
+        mask = torch.tensor([[True] * 6 + [False] * 3])
+        alone = model.centred_keypoints(feats[:1], torch.ones(1, 6, dtype=torch.bool))
+        torch.testing.assert_close(model.centred_keypoints(padded, mask)[:, :6], alone)
+        out = model.forward_features(feats)
+        assert not torch.allclose(out.logits, model.forward_features(shifted).logits)
+
+
+def test_centred_keypoints_keep_the_causal_head_causal():
+    model = small_model(keypoint_stage=2, centred_keypoints=True)
+    feats = torch.randn(1, 6, model.feature_dim)
+    later = feats.clone()
+    later[:, 4:] += 5.0  # only the future changes
+    with torch.no_grad():
+        a, b = model.forward_features(feats), model.forward_features(later)
+    torch.testing.assert_close(a.causal_step_logits[:, :4], b.causal_step_logits[:, :4])
+
+
+def test_models_saved_before_keypoint_stage_rebuild_as_they_were():
+    old = ModelConfig.from_dict({"labels": ["a", "b"], "backbone": "vidnet"})  # no keypoint_stage key
+    assert old.keypoint_stage is None and old.centred_keypoints is False
+    model = LRCN(old)
+    assert model.backbone.keypoint_stage == 4 and model.centred_keypoints is None
+    with pytest.raises(UsageError, match="keypoint_stage"):
+        ModelConfig(labels=["a", "b"], keypoint_stage=7)
+    with pytest.raises(UsageError, match="centred_keypoints needs keypoints"):
+        ModelConfig(labels=["a", "b"], keypoints=0, centred_keypoints=True)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from vidlstm.errors import ModelLoadError, UsageError
-from vidlstm.models.vidnet import VIDNET_DEFAULT_KEYPOINTS, VidNet
+from vidlstm.models.vidnet import VIDNET_DEFAULT_KEYPOINT_STAGE, VIDNET_DEFAULT_KEYPOINTS, VidNet
 
 # torchvision (and vidlstm.models.pretrained, which needs it) are imported where a torchvision model is
 # built: importing them costs ~1-4 s of a cold start, and vidnet models never use them.
@@ -91,12 +91,13 @@ def torchvision_normalization(name: str) -> tuple[tuple[float, ...], tuple[float
 
 
 def get_backbone(name: str, pretrained: bool = False, in_channels: int = 3, weights_file=None,
-                 keypoints: int | None = None) -> Backbone:
+                 keypoints: int | None = None, keypoint_stage: int | None = None) -> Backbone:
     """Build backbone ``name`` taking ``in_channels`` input channels (3 = RGB; 6 = RGB + frame differences).
 
     ``pretrained``: start from ImageNet weights (``weights_file``, else the torch hub cache, else a
     download; offline the error says which file to place where). ``keypoints``: soft-argmax points
-    for backbones that have them (vidnet); None = the backbone's default.
+    for backbones that have them (vidnet); None = the backbone's default. ``keypoint_stage``: which
+    stage's map they are read from (vidnet; None = its default, the last stage).
     """
     entry = backbone_entry(name)
     if in_channels < 3:
@@ -106,8 +107,9 @@ def get_backbone(name: str, pretrained: bool = False, in_channels: int = 3, weig
     if keypoints < 0 or (keypoints > 0 and entry.default_keypoints == 0):
         raise UsageError(f"backbone {name!r}: keypoints={keypoints} is not supported "
                          f"(only backbones with a soft-argmax layer, such as vidnet, take keypoints > 0)")
+    extra = {} if keypoint_stage is None or not keypoints else {"keypoint_stage": keypoint_stage}
     backbone = entry.build(pretrained=pretrained, in_channels=in_channels, weights_file=weights_file,
-                           keypoints=keypoints)
+                           keypoints=keypoints, **extra)
     backbone.meta.setdefault("params", sum(p.numel() for p in backbone.module.parameters()))
     _check_output_dim(backbone, in_channels)
     return backbone
@@ -132,15 +134,17 @@ def _check_output_dim(backbone: Backbone, in_channels: int) -> None:
 
 @register_backbone("vidnet", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
                    default_keypoints=VIDNET_DEFAULT_KEYPOINTS)
-def build_vidnet(*, pretrained: bool, in_channels: int, weights_file, keypoints: int) -> Backbone:
+def build_vidnet(*, pretrained: bool, in_channels: int, weights_file, keypoints: int,
+                 keypoint_stage: int = VIDNET_DEFAULT_KEYPOINT_STAGE) -> Backbone:
     """vidnet trains from scratch; it has no ImageNet weights to start from."""
     if pretrained or weights_file is not None:
         raise UsageError("backbone 'vidnet' has no pretrained weights: it trains from scratch (use pretrained=False)")
-    module = VidNet(in_channels=in_channels, keypoints=keypoints)
+    module = VidNet(in_channels=in_channels, keypoints=keypoints, keypoint_stage=keypoint_stage)
     mean, std = backbone_normalization("vidnet")
     last = ["stages." + list(module.stages.named_children())[-1][0]] + (["keypoints"] if keypoints else [])
     meta = {"name": "vidnet", "source": "vidlstm", "weights": None, "weights_file": None,
-            "in_channels": in_channels, "keypoints": keypoints, "first_conv": "stages.stage1.0",
+            "in_channels": in_channels, "keypoints": keypoints, "keypoint_stage": keypoint_stage,
+            "first_conv": "stages.stage1.0",
             "last_stages": last}
     return Backbone(module, module.feature_dim, mean, std, meta)
 

@@ -9,7 +9,8 @@ from torch import nn
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
 from vidlstm.models.config import ModelConfig
-from vidlstm.models.temporal import AttentionPooling, BiLSTMEncoder, CausalHead, LSTMState, check_lengths, step_mask
+from vidlstm.models.temporal import (AttentionPooling, BiLSTMEncoder, CausalHead, CentredKeypoints, LSTMState,
+                                     check_lengths, step_mask)
 
 BACKBONE_MODES = ("frozen", "last", "all")
 
@@ -37,7 +38,7 @@ class LRCN(nn.Module):
         backbone = get_backbone(config.backbone, pretrained=config.pretrained and load_pretrained,
                                 in_channels=config.in_channels,
                                 weights_file=weights_file if load_pretrained else None,
-                                keypoints=config.keypoints)
+                                keypoints=config.keypoints, keypoint_stage=config.keypoint_stage)
         # channels_last: measured several times faster for CPU convolutions (DESIGN, performance).
         self.backbone = backbone.module.to(memory_format=torch.channels_last)
         self.backbone_meta = backbone.meta
@@ -52,6 +53,9 @@ class LRCN(nn.Module):
             nn.ReLU(inplace=True),
             nn.Dropout(config.dropout),
         )
+        # Clip-relative keypoints join the BiLSTM's input only (they need the whole clip's mean).
+        self.centred_keypoints = (CentredKeypoints(config.keypoints, config.proj_dim)
+                                  if config.centred_keypoints else None)
         self.temporal = BiLSTMEncoder(config.proj_dim, config.hidden_size, config.num_layers, config.dropout)
         self.attention = AttentionPooling(2 * config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
@@ -105,7 +109,7 @@ class LRCN(nn.Module):
         lengths = check_lengths(lengths, batch, steps)
         mask = step_mask(lengths, batch, steps, feats.device)  # (B, T)
         z = self.projection(feats)  # (B, T, P)
-        h = self.temporal(z, lengths)  # (B, T, 2H), zero past each length
+        h = self.temporal(self.bilstm_input(z, feats, mask), lengths)  # (B, T, 2H), zero past each length
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         pad = ~mask[..., None]  # (B, T, 1)
@@ -114,6 +118,12 @@ class LRCN(nn.Module):
         if self.causal is not None:
             causal = self.causal(z)[0].masked_fill(pad, 0.0)  # (B, T, C)
         return LRCNOutput(logits, step_logits, attention, causal)
+
+    def bilstm_input(self, z: torch.Tensor, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The BiLSTM's input (B, T, P): the projection ``z``, plus the clip-centred keypoints if configured."""
+        if self.centred_keypoints is None:
+            return z
+        return z + self.centred_keypoints(feats, mask)
 
     def stream_step(self, feats_chunk: torch.Tensor, state: LSTMState | None = None
                     ) -> tuple[torch.Tensor, LSTMState]:

@@ -47,6 +47,12 @@ class ModelConfig:
     """Softmax temperature (logits / temperature) set by calibration; used for probabilities only."""
     keypoints: int | None = None
     """Soft-argmax keypoints (vidnet only); None = the backbone's default (8 for vidnet, 0 otherwise)."""
+    keypoint_stage: int | None = None
+    """Which vidnet stage the soft-argmax reads (1-4, stride 2**stage); None = the last (stride 16), as
+    models saved before this field; training uses 2 (a 12x12 map at 48 px)."""
+    centred_keypoints: bool = False
+    """Also give the BiLSTM each keypoint relative to its mean over the clip (where it moves, not where
+    the clip was filmed). The causal head never sees it, so streaming stays causal."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -80,6 +86,16 @@ class ModelConfig:
             raise UsageError(f"keypoints apply to backbones with a soft-argmax layer (vidnet), not {self.backbone!r}")
         if self.keypoints < 0:
             raise UsageError(f"keypoints must be >= 0 (got {self.keypoints})")
+        if self.keypoint_stage is not None:
+            if isinstance(self.keypoint_stage, bool) or not isinstance(self.keypoint_stage, int) \
+                    or not 1 <= self.keypoint_stage <= 4:
+                raise UsageError(f"keypoint_stage must be an integer in [1, 4] (got {self.keypoint_stage!r})")
+            if not self.keypoints:
+                raise UsageError("keypoint_stage needs keypoints > 0 (a vidnet backbone)")
+        if not isinstance(self.centred_keypoints, bool):
+            raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
+        if self.centred_keypoints and not self.keypoints:
+            raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
         if self.format_version > MODEL_FORMAT_VERSION:
             raise UsageError(f"format_version {self.format_version} is newer than this vidlstm "
                              f"understands ({MODEL_FORMAT_VERSION}): upgrade vidlstm")

@@ -88,3 +88,24 @@ class CausalHead(nn.Module):
         # depend on later inputs, so no packing is needed here.
         out, state = self.lstm(x, state)  # (B, t, H)
         return self.classifier(self.dropout(out)), state  # (B, t, C)
+
+
+class CentredKeypoints(nn.Module):
+    """Keypoints relative to their clip mean, projected to the LSTM input width: (B, T, D) -> (B, T, P).
+
+    The last ``2K`` feature values are soft-argmax (x, y) positions; subtracting their mean over the
+    real steps of each clip leaves the path a hand or object traces, wherever in the frame it was
+    filmed. Padded steps count for nothing and get 0.
+    """
+
+    def __init__(self, num_keypoints: int, out_dim: int):
+        super().__init__()
+        self.width = 2 * num_keypoints
+        self.project = nn.Linear(self.width, out_dim)
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        points = feats[..., -self.width:].float()  # (B, T, 2K)
+        weights = mask[..., None].to(points.dtype)  # (B, T, 1)
+        mean = (points * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+        centred = (points - mean) * weights  # (B, T, 2K)
+        return self.project(centred.to(feats.dtype)) * weights.to(feats.dtype)  # (B, T, P)

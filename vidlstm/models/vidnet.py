@@ -10,6 +10,11 @@ from torch import nn
 # small enough to fit a few dozen clips without memorising them, fast enough to train on 2 cores.
 VIDNET_WIDTHS = (32, 64, 128, 128)
 VIDNET_DEFAULT_KEYPOINTS = 8
+# The soft-argmax reads the last stage's map by default (stride 16: 4x4 at 64 px), which is what models
+# saved before keypoint_stage existed use. Training now reads stage 2 (stride 4: 12x12 at 48 px, 16x16 at
+# 64 px): a path traced in the air needs positions finer than a quarter of the frame.
+VIDNET_DEFAULT_KEYPOINT_STAGE = 4
+VIDNET_TRAIN_KEYPOINT_STAGE = 2
 
 
 class SpatialSoftArgmax(nn.Module):
@@ -50,24 +55,29 @@ class VidNet(nn.Module):
     """Normalised frames (N, C, H, W) -> features (N, widths[-1] + 2 * keypoints).
 
     The feature is the global average of the last stage (what is there) concatenated with the
-    soft-argmax keypoints of that stage (where it is).
+    soft-argmax keypoints read from stage ``keypoint_stage`` (where it is; 1-based, stride 2**stage),
+    always the last 2 * keypoints values.
     """
 
     def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = VIDNET_WIDTHS,
-                 keypoints: int = VIDNET_DEFAULT_KEYPOINTS):
+                 keypoints: int = VIDNET_DEFAULT_KEYPOINTS, keypoint_stage: int = VIDNET_DEFAULT_KEYPOINT_STAGE):
         super().__init__()
+        if not 1 <= keypoint_stage <= len(widths):
+            raise ValueError(f"keypoint_stage must be in [1, {len(widths)}], got {keypoint_stage}")
         channels = (in_channels, *widths)
         self.stages = nn.Sequential(OrderedDict(
             (f"stage{i + 1}", conv_bn_relu(channels[i], channels[i + 1])) for i in range(len(widths))))
-        self.keypoints = SpatialSoftArgmax(widths[-1], keypoints) if keypoints > 0 else None
+        self.keypoint_stage = keypoint_stage
+        self.keypoints = SpatialSoftArgmax(widths[keypoint_stage - 1], keypoints) if keypoints > 0 else None
         self.feature_dim = widths[-1] + 2 * keypoints
         for module in self.modules():
             if isinstance(module, nn.Conv2d) and module is not getattr(self.keypoints, "heatmaps", None):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.stages(x)  # (N, C_last, H/16, W/16)
-        pooled = fmap.mean(dim=(2, 3))  # (N, C_last)
         if self.keypoints is None:
-            return pooled
-        return torch.cat([pooled, self.keypoints(fmap)], dim=1)  # (N, C_last + 2K)
+            return self.stages(x).mean(dim=(2, 3))  # (N, C_last)
+        early = self.stages[:self.keypoint_stage](x)  # (N, C_k, H / 2**k, W / 2**k)
+        fmap = self.stages[self.keypoint_stage:](early)  # (N, C_last, H/16, W/16)
+        pooled = fmap.mean(dim=(2, 3))  # (N, C_last)
+        return torch.cat([pooled, self.keypoints(early)], dim=1)  # (N, C_last + 2K)

@@ -160,13 +160,15 @@ class TemporalGraph(nn.Module):
     def __init__(self, model: LRCN, custom_lstm: bool = False):
         super().__init__()
         self.projection, self.attention, self.classifier = model.projection, model.attention, model.classifier
+        self.centred_keypoints = model.centred_keypoints
         self.bilstm = LengthMaskedBiLSTM(model.temporal.lstm, custom_lstm=custom_lstm)
         self.causal = model.causal
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mask = torch.arange(features.shape[1], device=features.device)[None, :] < lengths[:, None]  # (B, T)
         z = self.projection(features)  # (B, T, P)
-        h = self.bilstm(z, lengths, mask)  # (B, T, 2H)
+        x = z if self.centred_keypoints is None else z + self.centred_keypoints(features, mask)  # LRCN.bilstm_input
+        h = self.bilstm(x, lengths, mask)  # (B, T, 2H)
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
         logits = self.classifier(pooled)  # (B, C)
         pad = ~mask[..., None]  # (B, T, 1)
