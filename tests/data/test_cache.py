@@ -62,3 +62,28 @@ def test_spec_digest_ignores_key_order_and_fingerprint_tracks_weights():
     with torch.no_grad():
         net[0].weight[0, 0, 0, 0] += 1e-3
     assert module_fingerprint(net) != before
+
+
+def test_training_clips_mix_views_per_segment_and_evaluation_uses_the_centre(tmp_path):
+    """Each segment of a training clip takes its frame from some view's same segment, freshly per epoch;
+    evaluation always gets view 0."""
+    import numpy as np
+
+    from vidlstm.data.loaders import CachedViewDataset
+
+    cache = TensorCache(tmp_path, "clips", {"n": 2})
+    views, steps = 4, 6
+    for v in range(views):  # frame value = 10 * view + segment, so a frame says where it came from
+        frames = torch.stack([torch.full((4, 4, 3), 10 * v + t, dtype=torch.uint8) for t in range(steps)])
+        cache.put("a" * 64, v, {"frames": frames})
+    train = CachedViewDataset(cache, ["a" * 64], np.array([0]), key="frames", views=views, train=True)
+    seen = set()
+    for epoch in range(6):
+        train.set_epoch(epoch)
+        x, _ = train[0]  # (T, 3, H, W) in [0, 1]
+        values = (x[:, 0, 0, 0] * 255).round().int().tolist()
+        assert [value % 10 for value in values] == list(range(steps))  # segment t's frame stays at t
+        seen.add(tuple(value // 10 for value in values))
+    assert len(seen) == 6 and len({v for combo in seen for v in combo}) == views  # fresh mixes of every view
+    val = CachedViewDataset(cache, ["a" * 64], np.array([0]), key="frames", views=1, train=False)
+    assert ((val[0][0][:, 0, 0, 0] * 255).round().int().tolist()) == list(range(steps))

@@ -72,3 +72,25 @@ def test_in_process_and_worker_decoding_give_the_same_views_and_reasons(make_vid
 def test_negative_worker_counts_are_refused():
     with pytest.raises(ValueError, match="decode workers must be >= 0"):
         list(decoded_views([], workers=-1))
+
+
+def test_views_hold_the_sampled_frames_even_when_the_decoder_recounts_the_video(monkeypatch):
+    """A backend that reports another frame count after decoding (PyAV on an index-less MKV) must not make
+    the views be rebuilt from that count: each view holds exactly the frames the sampler chose."""
+    import dataclasses
+
+    from vidlstm.data import views as views_module
+    from vidlstm.io.info import DecodeResult, VideoInfo
+
+    info = VideoInfo("v.mkv", 32, 25.0, 1.28, 8, 8, 0, "h264", "pyav")
+
+    def recounting_read(path, choose, size, threads=0):
+        indices = np.asarray(choose(info, None), dtype=np.int64)
+        frames = np.stack([np.full((8, 8, 3), i, np.uint8) for i in indices])  # frame value = its index
+        return DecodeResult(frames, "pyav", dataclasses.replace(info, num_frames=31), indices)  # recounted
+
+    monkeypatch.setattr(views_module, "read_sampled", recounting_read)
+    sha = "ab" * 32
+    out = views_module.decode_views("v.mkv", sha, 4, 8, 3)
+    for v in range(3):
+        assert out[v, :, 0, 0, 0].tolist() == views_module.view_indices(32, 4, v, sha).tolist()

@@ -29,10 +29,18 @@ def decode_views(path, content_sha: str, num_frames: int, image_size: int, views
     def all_views(total: int) -> np.ndarray:  # (V * T,) indices, view after view
         return np.concatenate([view_indices(total, num_frames, v, content_sha) for v in range(views)])
 
-    # One sorted, de-duplicated read: views overlap a lot, and decoders are fastest going forward once.
-    result = read_sampled(path, lambda info, keyframes: np.unique(all_views(info.num_frames)),
-                          size=(image_size, image_size), threads=threads)
-    position = np.searchsorted(result.indices, all_views(result.info.num_frames))  # into the unique indices
+    wanted: list[np.ndarray] = []  # the views of the frame count the sampler saw (the last backend tried)
+
+    def choose(info, keyframes) -> np.ndarray:
+        wanted[:] = [all_views(info.num_frames)]
+        return np.unique(wanted[0])  # one sorted, de-duplicated read: views overlap a lot, decoders go forward
+
+    result = read_sampled(path, choose, size=(image_size, image_size), threads=threads)
+    # Map the views onto the indices the sampler chose, never onto indices recomputed from the frame count
+    # reported after decoding: PyAV may count an index-less MKV differently once it has read it.
+    position = np.searchsorted(result.indices, wanted[0])  # into the unique indices
+    if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
+        raise RuntimeError(f"{path}: the decoder returned other frames than the views asked for")
     return result.frames[position].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
 
 
