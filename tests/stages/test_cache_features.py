@@ -42,7 +42,9 @@ def test_second_extract_is_all_hits_and_features_are_the_models(data, tmp_path):
 
     path = sorted(data.rglob("*.mp4"))[0]
     sha = sha256_file(path)
-    model = fresh_model(["left", "right"], seed=0, num_frames=4, image_size=32).eval()
+    # The model train would build (vidnet's keypoints read stage 2), so extract and train share entries.
+    model = fresh_model(["left", "right"], seed=0, num_frames=4, image_size=32, keypoint_stage=2,
+                        centred_keypoints=True).eval()
     views = decode_views(path, sha, 4, 32, 2)
     with torch.inference_mode():
         expected = model.encode_frames(frames_to_tensor(views[1])[None])[0]  # (T, D)

@@ -142,3 +142,29 @@ def test_an_undecodable_training_video_is_skipped_and_reported(easy_data, tmp_pa
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["skipped_files"] == ["broken.mp4"] and metrics["train_clips"] == 12
     assert metrics["temperature"] == 1.0 and "val_accuracy" not in metrics  # no validation split asked for
+
+
+@pytest.mark.slow
+def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
+    settings = dict(TINY, batch_size=2)  # 10 steps an epoch: the plan is made a few steps into the first one
+    run_dir = train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=200,
+                                    time_budget=8.0, cache_dir=str(easy_data / "cache"), **settings))
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["cut_by_budget"] is True and 1 <= metrics["epochs_run"] < 200
+    assert metrics["epochs_planned"] == metrics["epochs_run"]
+    assert metrics["run_seconds"] <= 8.0 + 2.0  # an epoch of slack: the plan is revised after each epoch
+    last_lr = load_train_state(run_dir / "last" / "train_state.pt")["scheduler"]["_last_lr"][0]
+    assert last_lr < 0.1 * 2e-3  # the schedule was re-aimed at the budget's end and decayed, not cut off high
+
+
+def test_the_kept_model_is_the_weight_average_and_no_validation_clip_chose_it(trained_run):
+    config, run_dir = trained_run
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["selection"] == "last epoch, weight average (EMA 0.998)"
+    assert metrics["best_epoch"] == metrics["epochs_run"] == 10
+    assert metrics["validation_figures"] == "out-of-sample: no validation clip chose the model"
+    state = load_train_state(run_dir / "last" / "train_state.pt")
+    kept = load_file(run_dir / "model" / "model.safetensors")
+    ema = state["ema"]["module"]
+    assert all(torch.equal(kept[k], ema[k]) for k in kept)
+    assert not all(torch.equal(kept[k], state["model"][k]) for k in kept)  # not the raw last weights

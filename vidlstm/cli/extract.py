@@ -16,8 +16,9 @@ def add_arguments(p):
     p.add_argument("--pretrained", action="store_true")
     p.add_argument("--weights-file", default=None)
     p.add_argument("--input-mode", choices=("rgb", "rgb+diff"), default=d.input_mode)
-    p.add_argument("--frames", type=positive_int, default=d.num_frames)
-    p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (64 for vidnet, else 112)")
+    p.add_argument("--frames", type=positive_int, default=d.num_frames,
+                   help="frames per clip (default: from the data, as train)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (48 for vidnet, else 112)")
     p.add_argument("--views", type=positive_int, default=d.views, help=f"temporal views per video (default {d.views})")
     p.add_argument("--seed", type=int, default=d.seed, help="initialisation seed of a random backbone (match train's)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)

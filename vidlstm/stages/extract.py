@@ -21,9 +21,9 @@ class ExtractConfig:
     pretrained: bool = False
     weights_file: str | None = None
     input_mode: str = "rgb+diff"
-    num_frames: int = 8  # the same defaults as TrainConfig, so extract and train share cache entries
-    image_size: int | None = None  # None: 64 for vidnet, 112 for ImageNet backbones (as TrainConfig)
-    views: int = 5
+    num_frames: int | None = None  # None: from the data, as TrainConfig, so extract and train share cache entries
+    image_size: int | None = None  # None: as TrainConfig (48 for vidnet, 112 for ImageNet backbones)
+    views: int = TrainConfig.views
     seed: int = 0
     batch_size: int = 8
     device: str | None = None
@@ -60,7 +60,8 @@ def run(config: ExtractConfig) -> ExtractSummary:
 def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     from vidlstm.checkpoint import load_model
     from vidlstm.data.datasets import discover_dataset
-    from vidlstm.training.model_setup import fresh_model
+    from vidlstm.training.auto import auto_num_frames
+    from vidlstm.training.model_setup import fresh_model, keypoint_settings
     from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
 
     start = time.perf_counter()
@@ -68,9 +69,13 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     if config.model_dir:
         model = load_model(config.model_dir, device=ctx.device)
     else:
+        defaults = TrainConfig(data="", out_dir="", backbone=config.backbone)  # train's settings: shared entries
+        num_frames = config.num_frames or auto_num_frames([item.path for item in dataset.items])[0]
         model = fresh_model(dataset.labels, seed=config.seed, weights_file=config.weights_file,
                             backbone=config.backbone, pretrained=config.pretrained, input_mode=config.input_mode,
-                            num_frames=config.num_frames, image_size=config.image_size).to(ctx.device)
+                            num_frames=num_frames, image_size=config.image_size,
+                            **keypoint_settings(config.backbone, defaults.keypoint_stage,
+                                                defaults.centred_keypoints)).to(ctx.device)
     shas = content_hashes(dataset.items, config.cache_dir)
     cache = feature_cache(config.cache_dir, model)
     before = sum(all(cache.entry_path(s, v).exists() for v in range(config.views)) for s in shas if s is not None)

@@ -20,9 +20,13 @@ from vidlstm.data.loaders import CachedViewDataset
 from vidlstm.data.splits import load_split, save_split, train_val_split
 from vidlstm.errors import UsageError
 from vidlstm.models import set_backbone_trainable
+from vidlstm.training.auto import auto_num_frames
+from vidlstm.training.budget import EpochPlan, auto_epochs
 from vidlstm.training.config import TrainConfig
-from vidlstm.training.distributed import DistContext, barrier, broadcast_flag, cleanup, init_distributed
+from vidlstm.training.distributed import (DistContext, barrier, broadcast_flag, broadcast_value, cleanup,
+                                          init_distributed)
 from vidlstm.training.early_stopping import EarlyStopping
+from vidlstm.training.ema import ModelEMA
 from vidlstm.training.finalize import finalize_run
 from vidlstm.training.logs import MetricsLog, TensorBoardLog
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
@@ -30,7 +34,7 @@ from vidlstm.training.losses import LRCNLoss, balanced_class_weights
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import build_optimizer
 from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
-from vidlstm.training.schedule import warmup_cosine_schedule
+from vidlstm.training.schedule import retarget, warmup_cosine_schedule
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
 
@@ -112,7 +116,16 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped)
 
 
+def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
+    """Fill the settings left to the data (frames per clip); returns a note of each choice for metrics.json."""
+    notes = {}
+    if config.num_frames is None and not config.init_from:
+        config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
+    return notes
+
+
 def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
+    run_started = time.perf_counter()  # the time budget covers the whole run, decoding included
     run_dir = config.run_dir
     state_path = _check_run_dir(config)
     if ctx.is_main:
@@ -120,7 +133,10 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     barrier(ctx)
     seed_everything(config.seed)
     dataset = discover_dataset(config.data)
+    chosen = _resolve_from_data(config, dataset)
     model, origin = model_for_run(config, dataset.labels)
+    if config.init_from:
+        config.num_frames = model.config.num_frames  # recorded: the fine-tuned model keeps its sampling
     labels = list(model.config.labels)  # fine-tuning on the same label set keeps the model's order
     mode = config.backbone_mode()
     set_backbone_trainable(model, mode)
@@ -137,15 +153,21 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         net = DistributedDataParallel(net, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None)
     optimizer = build_optimizer(model, config.lr, config.weight_decay)
     steps_per_epoch = len(train_loader)
+    plan = EpochPlan(config.epochs or auto_epochs(len(data.train_set) * ctx.world_size), config.time_budget)
     scheduler = warmup_cosine_schedule(optimizer, round(config.warmup_epochs * steps_per_epoch),
-                                       config.epochs * steps_per_epoch)
+                                       plan.planned * steps_per_epoch)
+    ema = ModelEMA(model, config.ema_decay) if config.ema_decay > 0 else None
+    kept = ema.module if ema is not None else model  # what validation scores and model/ receives
     amp = config.amp and ctx.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     weights = balanced_class_weights(data.train_set.targets, len(labels)) if config.class_weights else None
     loss_fn = LRCNLoss(weights, config.label_smoothing, config.step_loss_weight, config.causal_loss_weight)
     stopper = EarlyStopping(config.monitor, config.patience)
 
-    start_epoch = _resume(state_path, labels, model, optimizer, scheduler, scaler, stopper) if config.resume else 0
+    start_epoch, spent = 0, 0.0
+    if config.resume:
+        start_epoch, spent = _resume(state_path, labels, model, optimizer, scheduler, scaler, stopper, ema, plan)
+    run_started -= spent  # a resumed run continues the budget where the interrupted one left it
     has_val = len(data.val_set) > 0
     log = tb = None
     if ctx.is_main:
@@ -153,55 +175,109 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         log = MetricsLog(run_dir / "metrics.csv", keep_epochs_below=start_epoch if config.resume else None)
         tb = TensorBoardLog(run_dir / "tensorboard")
     show = config.progress and ctx.is_main
-    bar = tqdm(total=config.epochs, initial=start_epoch, desc="epochs", disable=not show, dynamic_ncols=True)
+    bar = tqdm(total=plan.planned, initial=start_epoch, desc="epochs", disable=not show, dynamic_ncols=True)
     started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
+    epoch_seconds: list[float] = []
+    epoch = start_epoch
+    while epoch < plan.planned:
         if stopper.should_stop:
             break  # resumed a run that had already stopped early
         sampler.set_epoch(epoch)
         data.train_set.set_epoch(epoch)
         tick = time.perf_counter()
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0]}
+        clock = _StepClock(ctx, early=epoch == start_epoch and plan.budget > 0)
+
+        def after_step():
+            if ema is not None:
+                ema.update(model)
+            per_epoch = clock.tick(steps_per_epoch)
+            if per_epoch is not None:  # a few steps into the first epoch: plan before the schedule runs far
+                left_of_epoch = per_epoch * (1 - clock.steps / steps_per_epoch)
+                elapsed = broadcast_value(ctx, time.perf_counter() - run_started) + left_of_epoch
+                if plan.revise(epoch + 1, elapsed, [per_epoch]) != bar.total:
+                    retarget(scheduler, plan.planned * steps_per_epoch)
+                    bar.total = plan.planned
+
         row.update(train_one_epoch(net, train_loader, loss_fn, optimizer, scheduler, ctx, scaler=scaler,
-                                   grad_clip=config.grad_clip, amp=amp, desc=f"epoch {epoch + 1}", progress=show))
-        val = evaluate(InputAdapter(model, mode == "frozen"), val_loader, ctx.device, amp) if has_val else {}
+                                   grad_clip=config.grad_clip, amp=amp, desc=f"epoch {epoch + 1}", progress=show,
+                                   after_step=after_step))
+        val = evaluate(InputAdapter(kept, mode == "frozen"), val_loader, ctx.device, amp) if has_val else {}
         row.update(val_loss=val.get("val_loss", float("nan")), val_acc=val.get("val_acc", float("nan")),
                    seconds=round(time.perf_counter() - tick, 3))
         improved = stopper.update(epoch, row) if has_val else True
+        epoch_seconds.append(broadcast_value(ctx, row["seconds"]))
+        # Every rank takes rank 0's timing, so all agree on when the run ends.
+        elapsed = broadcast_value(ctx, time.perf_counter() - run_started)
+        planned = plan.planned
+        if plan.revise(epoch + 1, elapsed, epoch_seconds) != planned:
+            retarget(scheduler, plan.planned * steps_per_epoch)  # the cosine now ends where the run will
+            bar.total = plan.planned
         if ctx.is_main:
             log.append(row)
             tb.log(row, epoch)
             if improved:
-                save_model(config.resolved_model_dir, model, metrics={"epoch": epoch, "val_loss": row["val_loss"],
-                                                                       "val_acc": row["val_acc"]})
+                save_model(config.resolved_model_dir, kept, metrics={"epoch": epoch, "val_loss": row["val_loss"],
+                                                                      "val_acc": row["val_acc"]})
             save_train_state(state_path, {
                 "epoch": epoch, "labels": labels, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "early_stopping": stopper.state_dict(), "rng": capture_rng_state(), "config": config.to_dict(),
+                "ema": ema.state_dict() if ema is not None else None, "plan": plan.state_dict(), "elapsed": elapsed,
             })  # everything an uninterrupted run would carry into the next epoch
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.2f}",
-                            val_acc=f"{row['val_acc']:.2f}")
-            tqdm.write(_epoch_line(row, config.epochs, improved and has_val))  # a log line, with or without bars
+                            val_acc=f"{row['val_acc']:.2f}",
+                            budget=f"{elapsed:.0f}/{config.time_budget:.0f}s" if config.time_budget else "none")
+            tqdm.write(_epoch_line(row, plan.planned, improved and has_val and config.monitor != "last"))
         barrier(ctx)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
+        epoch += 1
         if broadcast_flag(ctx, stopper.should_stop):
             if ctx.is_main:
                 tqdm.write(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
                            f"(best epoch {stopper.best_epoch + 1})")
             break
     bar.close()
+    if ctx.is_main and plan.cut_by_budget:
+        tqdm.write(f"time budget: {plan.planned} epochs fitted in {config.time_budget:.0f} s "
+                   f"(--time-budget; 0: none)")
     if ctx.is_main:
         tb.close()
+        origin = dict(origin, epochs_planned=plan.planned, cut_by_budget=plan.cut_by_budget,
+                      time_budget=config.time_budget, ema_decay=config.ema_decay, chosen_from_data=chosen,
+                      run_seconds=round(time.perf_counter() - run_started, 1))
         finalize_run(config, data, log.rows, stopper, origin, seconds=time.perf_counter() - started,
                      device=ctx.device)
     barrier(ctx)
     return run_dir
 
 
-def _resume(state_path: Path, labels, model, optimizer, scheduler, scaler, stopper) -> int:
-    """Load the saved state into the run's objects; returns the first epoch still to train."""
+class _StepClock:
+    """Times the first optimizer steps of a run, so the time budget can size the run before the first epoch
+    ends: ``tick`` returns the estimated seconds per epoch once, after step ``MEASURED + 1`` (step 1 pays
+    one-off allocations and is left out), and None otherwise. Rank 0's estimate is every rank's."""
+
+    MEASURED = 3
+
+    def __init__(self, ctx: DistContext, early: bool):
+        self.ctx, self.early, self.steps, self.started = ctx, early, 0, None
+
+    def tick(self, steps_per_epoch: int) -> float | None:
+        self.steps += 1
+        if not self.early or steps_per_epoch <= self.MEASURED + 1:
+            return None
+        if self.steps == 1:
+            self.started = time.perf_counter()
+        elif self.steps == self.MEASURED + 1:
+            per_step = broadcast_value(self.ctx, (time.perf_counter() - self.started) / self.MEASURED)
+            return per_step * steps_per_epoch
+        return None
+
+
+def _resume(state_path: Path, labels, model, optimizer, scheduler, scaler, stopper, ema, plan) -> tuple[int, float]:
+    """Load the saved state into the run's objects; returns (first epoch still to train, seconds spent)."""
     state = load_train_state(state_path)
     if list(state["labels"]) != labels:
         raise UsageError(f"{state_path}: the saved run has labels {state['labels']}, the data gives {labels}")
@@ -211,7 +287,11 @@ def _resume(state_path: Path, labels, model, optimizer, scheduler, scaler, stopp
     scaler.load_state_dict(state["scaler"])
     stopper.load_state_dict(state["early_stopping"])
     restore_rng_state(state["rng"])
-    return int(state["epoch"]) + 1
+    if ema is not None and state.get("ema") is not None:
+        ema.load_state_dict(state["ema"])
+    if state.get("plan") is not None:
+        plan.load_state_dict(state["plan"])
+    return int(state["epoch"]) + 1, float(state.get("elapsed", 0.0))
 
 
 def _epoch_line(row: dict, epochs: int, best: bool) -> str:

@@ -70,6 +70,15 @@ def broadcast_flag(ctx: DistContext, flag: bool) -> bool:
     return bool(t.item())
 
 
+def broadcast_value(ctx: DistContext, value: float) -> float:
+    """Rank 0's ``value`` on every rank (e.g. a time, so all ranks plan the same number of epochs)."""
+    if not ctx.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 def cleanup(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -6,11 +6,14 @@ import math
 
 class EarlyStopping:
     """Track the best value of ``monitor`` ("val_loss": lower is better, "val_acc": higher is better,
-    ties broken by the lower val_loss) and say when ``patience`` epochs passed without improvement."""
+    ties broken by the lower val_loss) and say when ``patience`` epochs passed without improvement.
+    ``monitor="last"``: every epoch is the new best (the run keeps its final model; never stops early)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 1e-4):
-        if monitor not in ("val_loss", "val_acc"):
-            raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {monitor!r}")
+        if monitor not in ("val_loss", "val_acc", "last"):
+            raise ValueError(f"monitor must be 'val_loss', 'val_acc' or 'last', got {monitor!r}")
+        if monitor == "last":
+            patience = 0
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.best_score: tuple[float, float] | None = None
         self.best_epoch = -1
@@ -24,6 +27,9 @@ class EarlyStopping:
 
     def update(self, epoch: int, metrics: dict) -> bool:
         """Record one epoch's metrics; True when this epoch is the new best."""
+        if self.monitor == "last":
+            self.best_score, self.best_epoch, self.bad_epochs = (float(epoch), 0.0), epoch, 0
+            return True
         score = self._score(metrics)
         if any(math.isnan(v) for v in score):
             improved = False

@@ -24,6 +24,7 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
     labels = list(model.config.labels)
     counts = np.bincount(data.train_set.targets, minlength=len(labels))
     metrics: dict = {
+        "selection": _selection(config),
         "train_backbone": config.backbone_mode(),
         "epochs_run": len(rows),
         "best_epoch": stopper.best_epoch + 1 if stopper.best_epoch >= 0 else len(rows),
@@ -42,6 +43,10 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
             temperature = fit_temperature(val["logits"], val["targets"])
         else:
             metrics["temperature_note"] = f"not fitted: {len(data.val_set)} validation clips (< {MIN_CALIBRATION_CLIPS})"
+        # The validation figures and the temperature fitted on them are out-of-sample only when no validation
+        # clip chose the model (monitor "last"); otherwise they are labelled in-sample.
+        metrics["validation_figures"] = ("out-of-sample: no validation clip chose the model" if config.monitor == "last"
+                                         else f"in-sample: the validation clips also chose the epoch ({config.monitor})")
         calibrated = classification_metrics(softmax(val["logits"], temperature), val["targets"], len(labels))
         metrics.update(
             val_loss=round(val["val_loss"], 6),
@@ -54,8 +59,17 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
     model.config.temperature = temperature
     model.config.extra = dict(model.config.extra or {}, training={
         "data": str(config.data), "train_backbone": config.backbone_mode(), "epochs": len(rows),
+        "selection": _selection(config), "time_budget": config.time_budget,
         "best_epoch": metrics["best_epoch"], "seed": config.seed, "init": origin.get("init"),
     })
     save_model(model_dir, model.cpu(), metrics=metrics)
     plot_training_curves(rows, config.run_dir / "curves.png")
     return metrics
+
+
+def _selection(config) -> str:
+    """How the kept model was chosen, in words (metrics.json, the model card)."""
+    weights = f"weight average (EMA {config.ema_decay})" if config.ema_decay > 0 else "raw weights"
+    if config.monitor == "last":
+        return f"last epoch, {weights}"
+    return f"best {config.monitor} epoch, {weights}"

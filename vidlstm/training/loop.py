@@ -33,8 +33,10 @@ def _autocast(device: torch.device, amp: bool):
 
 def train_one_epoch(net: nn.Module, loader, loss_fn: nn.Module, optimizer, scheduler, ctx: DistContext, *,
                     scaler: torch.amp.GradScaler | None = None, grad_clip: float = 1.0, amp: bool = False,
-                    desc: str = "train", progress: bool = True) -> dict:
-    """One pass over ``loader`` (optimizer and scheduler stepped per batch); mean loss and accuracy over all ranks."""
+                    desc: str = "train", progress: bool = True, after_step=None) -> dict:
+    """One pass over ``loader`` (optimizer and scheduler stepped per batch); mean loss and accuracy over all ranks.
+
+    ``after_step()`` is called after every optimizer step (the weight average follows the model there)."""
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     loss_sum, correct, count = 0.0, 0.0, 0.0
@@ -56,6 +58,8 @@ def train_one_epoch(net: nn.Module, loader, loss_fn: nn.Module, optimizer, sched
             nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
         scheduler.step()
+        if after_step is not None:
+            after_step()
         batch = len(y)
         loss_sum += float(loss.detach()) * batch
         correct += float((out.logits.detach().argmax(dim=1) == y).sum())

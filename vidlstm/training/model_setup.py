@@ -5,6 +5,7 @@ import torch
 
 from vidlstm.checkpoint import load_model
 from vidlstm.models import LRCN, ModelConfig
+from vidlstm.models.backbones import backbone_entry
 
 # Parameters that depend on the label set; everything else (backbone, projection, LSTMs, attention) is kept.
 HEAD_PREFIXES = ("classifier.", "causal.classifier.")
@@ -35,12 +36,20 @@ def adapt_to_labels(base: LRCN, labels: list[str], seed: int = 0) -> tuple[LRCN,
     return model, True
 
 
+def keypoint_settings(backbone: str, keypoint_stage: int, centred_keypoints: bool) -> dict:
+    """The ModelConfig keypoint fields for ``backbone``: set for vidnet (which has keypoints), none otherwise."""
+    if not backbone_entry(backbone).default_keypoints:
+        return {}
+    return dict(keypoint_stage=keypoint_stage, centred_keypoints=centred_keypoints)
+
+
 def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
     """The model to train and a note of where it came from (stored in the run's metrics)."""
     if not config.init_from:
         model = fresh_model(labels, seed=config.seed, weights_file=config.weights_file, backbone=config.backbone,
                             pretrained=config.pretrained, input_mode=config.input_mode, num_frames=config.num_frames,
-                            image_size=config.image_size, hidden_size=config.hidden_size, dropout=config.dropout)
+                            image_size=config.image_size, hidden_size=config.hidden_size, dropout=config.dropout,
+                            **keypoint_settings(config.backbone, config.keypoint_stage, config.centred_keypoints))
         return model, {"init": "imagenet" if config.pretrained else "scratch"}
     base = load_model(config.init_from, device="cpu")
     model, replaced = adapt_to_labels(base, labels, config.seed)

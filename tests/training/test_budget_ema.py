@@ -1,0 +1,110 @@
+"""Run length from the data and the time budget; the weight average that the run keeps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vidlstm.training.auto import auto_num_frames
+from vidlstm.training.budget import EpochPlan, auto_epochs
+from vidlstm.training.ema import ModelEMA
+from vidlstm.training.schedule import retarget, warmup_cosine_schedule
+
+
+def test_auto_epochs_present_a_fixed_number_of_clips_within_bounds():
+    assert auto_epochs(160) == 150
+    assert auto_epochs(40) == 300  # capped
+    assert auto_epochs(5000) == 30  # at least 30
+
+
+def test_plan_shrinks_to_what_fits_the_budget_and_never_grows():
+    plan = EpochPlan(planned=100, budget=60.0, reserve=5.0)
+    assert plan.revise(1, elapsed=12.0, epoch_seconds=[2.0]) == 1 + 21  # (60 - 5 - 12) / 2 = 21 more
+    assert plan.cut_by_budget
+    assert plan.revise(2, elapsed=13.0, epoch_seconds=[2.0, 0.5]) == 22  # faster epochs never add any
+    assert plan.revise(3, elapsed=80.0, epoch_seconds=[2.0] * 3) == 3  # over budget: stop now
+    assert EpochPlan(planned=10, budget=0.0).revise(1, 1e9, [1e9]) == 10  # 0: no budget
+
+
+def test_retargeted_schedule_still_decays_to_its_floor_at_the_new_end():
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = warmup_cosine_schedule(optimizer, warmup_steps=2, total_steps=100)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    retarget(scheduler, 20)
+    rates = []
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr()[0])
+    assert rates[-1] == pytest.approx(0.01)  # the floor, at step 20 instead of 100
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    state = scheduler.state_dict()  # a resumed run continues with the re-aimed end
+    fresh = warmup_cosine_schedule(torch.optim.SGD([param], lr=1.0), warmup_steps=2, total_steps=100)
+    fresh.load_state_dict(state)
+    assert fresh.lr_lambdas[0].total_steps == 20
+
+
+def test_weight_average_beats_the_noisy_iterates_it_averages():
+    """SGD with noisy gradients around a known optimum: the EMA's error is below the raw iterates' mean error."""
+    torch.manual_seed(0)
+    target = torch.randn(1, 20)
+    model = nn.Linear(20, 1, bias=False)
+    ema = ModelEMA(model, decay=0.95)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    raw_errors, ema_errors = [], []
+    for step in range(400):
+        noise = torch.randn(1, 20) * 2.0
+        model.weight.grad = model.weight.detach() - target + noise  # gradient of 0.5 |w - target|^2 + noise
+        optimizer.step()
+        ema.update(model)
+        if step >= 200:
+            raw_errors.append(float((model.weight.detach() - target).norm()))
+            ema_errors.append(float((ema.module.weight - target).norm()))
+    assert np.mean(ema_errors) < 0.5 * np.mean(raw_errors)
+
+
+def test_ema_state_round_trips_and_warms_up():
+    model = nn.Linear(3, 2)
+    ema = ModelEMA(model, decay=0.999)
+    assert ema.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0): early weights fade fast
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    other = ModelEMA(nn.Linear(3, 2), decay=0.999)
+    other.load_state_dict(ema.state_dict())
+    assert other.updates == 1 and torch.equal(other.module.weight, ema.module.weight)
+    assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+class FakeInfo:
+    def __init__(self, frames):
+        self.num_frames = frames
+
+
+def test_auto_frames_take_half_the_median_clip_within_bounds():
+    def probe_with(counts):
+        table = dict(zip(map(str, range(len(counts))), counts))
+        return lambda path, backends=None: FakeInfo(table[str(path)])
+
+    paths = [str(i) for i in range(5)]
+    assert auto_num_frames(paths, probe_with([100, 90, 60, 300, 75]))[0] == 16  # median 90 -> 45 -> cap 16
+    assert auto_num_frames(paths, probe_with([20, 22, 18, 24, 19]))[0] == 10
+    assert auto_num_frames(paths, probe_with([3, 4, 5, 6, 2]))[0] == 4
+    frames, note = auto_num_frames(paths[:2], probe_with([20, 24]))
+    assert note["median_clip_frames"] == 22.0 and note["probed_clips"] == 2 and frames == 11
+
+
+def test_auto_frames_skip_files_that_cannot_be_probed():
+    from vidlstm.errors import VideoDecodeError
+
+    def probe(path, backends=None):
+        if path == "bad":
+            raise VideoDecodeError(path, "broken")
+        return FakeInfo(40)
+
+    assert auto_num_frames(["bad", "good"], probe)[0] == 16
+    assert auto_num_frames(["bad"], probe)[0] == 16  # nothing probed: the maximum, noted
