@@ -1,0 +1,67 @@
+"""`train` / `finetune` options come from TrainConfig's fields: every field a flag, help from its docstring."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from vidlstm.cli.config_options import field_docs
+from vidlstm.cli.train import ARCHITECTURE_FIELDS, add_training_arguments, config_from_args
+from vidlstm.training.config import TrainConfig
+
+
+def parser(finetune=False):
+    p = argparse.ArgumentParser(prog="vidlstm train")
+    add_training_arguments(p, finetune=finetune)
+    return p
+
+
+def test_every_field_has_a_flag_and_defaults_match_the_dataclass():
+    args = parser().parse_args(["data/", "-o", "run/"])
+    config = config_from_args(args)
+    reference = TrainConfig(data="data/", out_dir="run/")
+    assert dataclasses.asdict(config) == dataclasses.asdict(reference)
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("data", "init_from")
+               and not hasattr(args, f.name)]
+    assert missing == []
+
+
+def test_renamed_and_negated_flags_keep_their_names():
+    args = parser().parse_args(["d", "-o", "r", "--frames", "12", "--no-class-weights", "--no-augment", "--hflip",
+                                "--cache", "c", "--time-budget", "60", "--monitor", "val_acc", "--patience", "5",
+                                "--no-centred-keypoints", "--keypoint-stage", "4"])
+    config = config_from_args(args)
+    assert (config.num_frames, config.class_weights, config.augment, config.hflip, config.cache_dir) == \
+        (12, False, False, True, "c")
+    assert (config.time_budget, config.monitor, config.patience) == (60.0, "val_acc", 5)
+    assert (config.centred_keypoints, config.keypoint_stage) == (False, 4)
+
+
+def test_help_is_the_field_docstring(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert " ".join(field_docs(TrainConfig)["time_budget"].split()[:8]) in out
+    assert "(default 480.0)" in out
+
+
+def test_finetune_takes_no_architecture_flags(capsys):
+    args = parser(finetune=True).parse_args(["d", "-o", "r"])
+    assert not any(hasattr(args, name) for name in ARCHITECTURE_FIELDS)
+    with pytest.raises(SystemExit):
+        parser(finetune=True).parse_args(["d", "-o", "r", "--frames", "8"])
+    assert "unrecognized arguments: --frames 8" in capsys.readouterr().err
+
+
+def test_bad_values_are_one_line_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parser().parse_args(["d", "-o", "r", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --epochs: must be >= 1, got 0" in capsys.readouterr().err
+    from vidlstm.errors import UsageError
+
+    with pytest.raises(UsageError, match="--time-budget must be a number of seconds >= 0"):
+        config_from_args(parser().parse_args(["d", "-o", "r", "--time-budget", "-1"]))
+    with pytest.raises(UsageError, match="--patience needs --monitor val_acc or val_loss"):
+        config_from_args(parser().parse_args(["d", "-o", "r", "--patience", "3"]))
