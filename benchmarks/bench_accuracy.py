@@ -1,0 +1,149 @@
+"""Accuracy of `vidlstm train` defaults: k-fold cross-validation over every real labelled set we have.
+
+    python benchmarks/bench_accuracy.py                          # pushfit, fight, synthetic; old vs new defaults
+    python benchmarks/bench_accuracy.py --datasets fight --folds 3 --setups new
+    python benchmarks/bench_accuracy.py --setups new --set image_size=64 --set input_mode=rgb   # a candidate
+
+Each fold trains through the real train stage (vidlstm.stages.train.run) on the fold's training clips (its
+own inner validation split, as a user's run has) and is scored by `vidlstm evaluate` on the held-out
+fold. Folds are stratified, and group-aware where the data has groups: ``fight``'s MANIFEST.tsv
+``group`` column is the source video, so clips of one source never sit on both sides of a split.
+``pushfit`` has no group column (its clip names carry no source). ``synthetic`` is `vidlstm synth`
+data drawn fresh from a seed. Prints one Markdown table: mean ± std accuracy and train seconds per fold.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vidlstm.data.datasets import discover_dataset  # noqa: E402
+from vidlstm.data.splits import cross_validation_folds  # noqa: E402
+from vidlstm.data.synth import SynthConfig, generate_dataset  # noqa: E402
+from vidlstm.stages import train  # noqa: E402
+from vidlstm.stages.evaluate import EvaluateConfig  # noqa: E402
+from vidlstm.stages.evaluate import run as evaluate  # noqa: E402
+from vidlstm.training.config import TrainConfig  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+
+# The defaults before issue 9 (8 frames at 64 px, 30 epochs, best val_acc epoch with patience 15, no weight
+# average, keypoints from the 4x4 map, 5 views, no time budget), spelled out so the same code runs them.
+OLD_DEFAULTS = dict(num_frames=8, image_size=64, epochs=30, patience=15, monitor="val_acc", ema_decay=0.0,
+                    keypoint_stage=4, centred_keypoints=False, views=5, time_budget=0.0)
+SETUPS = {"old": OLD_DEFAULTS, "new": {}}
+
+
+def manifest_from_tsv(folder: Path, out: Path) -> Path:
+    """A path,label[,group] CSV from a data folder's MANIFEST.tsv (absolute paths)."""
+    with open(folder / "MANIFEST.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    grouped = "group" in rows[0]
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"] + (["group"] if grouped else []))
+        for row in rows:
+            writer.writerow([folder / row["path"], row["label"]] + ([row["group"]] if grouped else []))
+    return out
+
+
+def dataset_source(name: str, work: Path, seed: int) -> Path:
+    if name == "synthetic":
+        return generate_dataset(work / "synthetic", SynthConfig(per_class=12, seed=1000 + seed))
+    folder = SHARED / name
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: not here (the real data sets live in ../shared/data)")
+    return manifest_from_tsv(folder, work / f"{name}.csv")
+
+
+def write_fold(path: Path, dataset, indices) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"] + (["group"] if dataset.has_groups else []))
+        for i in indices:
+            item = dataset.items[i]
+            writer.writerow([Path(item.path).resolve(), item.label] + ([item.group] if dataset.has_groups else []))
+    return path
+
+
+def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int) -> dict:
+    accuracies, seconds, epochs = [], [], []
+    for k, (train_idx, test_idx) in enumerate(folds):
+        fold_dir = work / f"{name}_{k}"
+        fold_dir.mkdir(parents=True)
+        train_csv = write_fold(fold_dir / "train.csv", dataset, train_idx)
+        test_csv = write_fold(fold_dir / "test.csv", dataset, test_idx)
+        tick = time.perf_counter()
+        config = TrainConfig(data=str(train_csv), out_dir=str(fold_dir / "run"), progress=False, seed=seed,
+                             **settings)
+        run_dir = train.run(config)
+        seconds.append(time.perf_counter() - tick)
+        epochs.append(json.loads((run_dir / "model" / "metrics.json").read_text())["epochs_run"])
+        out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"),
+                                      out_dir=str(fold_dir / "eval"), progress=False))
+        accuracies.append(json.loads((out / "metrics.json").read_text())["accuracy"])
+        print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f} "
+              f"({seconds[-1]:.0f} s, {epochs[-1]} epochs)", flush=True)
+    return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
+            "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs}
+
+
+def parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["pushfit", "fight", "synthetic"])
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--setups", nargs="+", default=["old", "new"], choices=sorted(SETUPS))
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a TrainConfig field in every setup (a candidate to compare)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vidlstm-bench-accuracy-") as tmp:
+        work = Path(tmp)
+        for name in args.datasets:
+            dataset = discover_dataset(dataset_source(name, work, args.seed))
+            folds = cross_validation_folds(dataset, args.folds, seed=args.seed)
+            print(f"{name}: {len(dataset.items)} clips {dataset.class_counts()}, {args.folds} folds"
+                  f"{' (grouped)' if dataset.has_groups else ''}", flush=True)
+            for setup in args.setups:
+                settings = {**SETUPS[setup], **overrides}
+                r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed)
+                results.append({"dataset": name, "setup": setup, "settings": settings, **r})
+    lines = [f"{args.folds}-fold cross-validation, seed {args.seed}, overrides {overrides or 'none'}:", "",
+             "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs |",
+             "|---|---|---|---|---:|---|"]
+    for r in results:
+        lines.append(f"| {r['dataset']} | {r['setup']} | {r['mean']:.3f} ± {r['std']:.3f} | "
+                     f"{' '.join(f'{a:.2f}' for a in r['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
+                     f"{' '.join(map(str, r['epochs']))} |")
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
