@@ -20,11 +20,12 @@ from vidlstm.stages.export_graphs import (
 ATOL = 1e-5  # same float32 kernels on the same machine: only summation order differs
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=["last-stage keypoints", "fine, clip-centred keypoints"])
+def model(request):
     torch.manual_seed(0)
+    keypoints = {} if request.param == "last-stage keypoints" else dict(keypoint_stage=2, centred_keypoints=True)
     cfg = ModelConfig(labels=["a", "b", "c"], backbone="vidnet", image_size=32, num_frames=8,
-                      proj_dim=24, hidden_size=16, num_layers=2)
+                      proj_dim=24, hidden_size=16, num_layers=2, **keypoints)
     return LRCN(cfg).eval()
 
 
