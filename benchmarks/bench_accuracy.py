@@ -59,7 +59,7 @@ def manifest_from_tsv(folder: Path, out: Path) -> Path:
 
 def dataset_source(name: str, work: Path, seed: int) -> Path:
     if name == "synthetic":
-        return generate_dataset(work / "synthetic", SynthConfig(per_class=12, seed=1000 + seed))
+        return generate_dataset(work / "synthetic", SynthConfig(per_class=24, seed=1000 + seed))
     folder = SHARED / name
     if not folder.is_dir():
         raise SystemExit(f"{folder}: not here (the real data sets live in ../shared/data)")
