@@ -216,14 +216,17 @@ def main() -> None:
         stats = summary.stats
         cnn_rows.append((label, stats.frames_encoded / stats.cnn_seconds, stats.frames_encoded / seconds,
                          stats.wait_seconds / seconds))
-    # What a user running `vidlstm predict` with no --model gets: the shipped vidnet model (8 frames, 64 px).
+    # What a user running `vidlstm predict` with no --model gets: the shipped vidnet model.
     from vidlstm.defaults import default_model_dir
+
+    shipped = json.loads((default_model_dir() / "config.json").read_text())
+    shipped_name = f"{shipped['backbone']}, {shipped['num_frames']} frames, {shipped['image_size']} px"
 
     for workers in [*args.workers, None]:
         seconds, cpu, summary = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
                                             workers, args.batch_size, decode_request)
         flag = f"--workers {workers}" if workers is not None else f"no --workers (chose {summary.workers})"
-        row(f"(a) vidlstm predict {flag}, shipped default model (vidnet, 8 frames, 64 px)",
+        row(f"(a) vidlstm predict {flag}, shipped default model ({shipped_name})",
             f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",
             f"{base_cpu / cpu:.1f}x")
     # The CNN runs on the cores the decoders leave it (predict's default_torch_threads): compare like with like.
