@@ -160,6 +160,8 @@ def _check_state_matches(path: Path, model: LRCN, state: dict) -> None:
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelLoadError(f"{path}: weights do not match {CONFIG_FILE}: shape mismatch for {name} "
                                  f"({tuple(state[name].shape)} in the file, {tuple(tensor.shape)} expected)")
+        if state[name].is_floating_point() and not bool(torch.isfinite(state[name]).all()):
+            raise ModelLoadError(f"{path}: tensor {name} holds NaN or infinite values; the model would score nothing")
 
 
 # --- training resume state ---------------------------------------------------------------------------

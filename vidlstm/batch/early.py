@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vidlstm.batch.decode import DecodeRequest, build_requests
 from vidlstm.batch.pool import DecodePool
+from vidlstm.limits import int_range_error
 
 
 @dataclass
@@ -31,7 +32,8 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
     """One decode worker already working on ``paths``; None where config.json cannot be read.
 
     A missing or broken model folder is not reported here: loading the model reports it, with its
-    own clear message, and the caller then closes nothing (None).
+    own clear message, and the caller then closes nothing (None). Sizes out of vidlstm.limits' ranges
+    count as broken: a worker must not allocate what config.json merely claims.
     """
     if model_dir is None:
         from vidlstm.defaults import default_model_dir
@@ -39,8 +41,10 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
         model_dir = default_model_dir()
     try:
         config = json.loads((Path(model_dir) / "config.json").read_text())
-        num_frames, image_size = int(config["num_frames"]), int(config["image_size"])
+        num_frames, image_size = config["num_frames"], config["image_size"]
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
                               exact_frames=exact_frames)
