@@ -38,7 +38,9 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    # A label from a folder name that is not UTF-8 (surrogate escapes) is shown escaped in the card;
+    # labels.json and config.json keep it exactly (JSON escapes it).
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", errors="backslashreplace"))
 
 
 def _write_json(path: Path, data) -> None:

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
+from vidlstm.errors import shown_name
 
 
 def positive_float(text: str) -> float:
@@ -65,9 +66,12 @@ def run(args) -> int:
         print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
               f"in {summary.output}", file=sys.stderr)
     for path, reason in summary.failures:
-        print(f"vidlstm predict: error: {path}: {reason}", file=sys.stderr)
+        print(f"vidlstm predict: error: {shown_name(path)}: {reason}", file=sys.stderr)
     if summary.failed > len(summary.failures):
         print(f"vidlstm predict: ... and {summary.failed - len(summary.failures)} more errors in {summary.output}",
+              file=sys.stderr)
+    if summary.unsorted_reason:
+        print(f"vidlstm predict: warning: {summary.output}: {summary.unsorted_reason}; every record is in it",
               file=sys.stderr)
     done = summary.ok + summary.failed
     rate = done / summary.seconds if summary.seconds > 0 else 0.0

@@ -9,7 +9,7 @@ from pathlib import Path
 from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
-from vidlstm.batch.records import RecordFile, record_format
+from vidlstm.batch.records import RecordFile, record_format, record_keyer
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
@@ -133,6 +133,7 @@ class PredictSummary:
     workers: int = 0
     repaired_bytes: int = 0  # torn last line of an interrupted earlier run, dropped
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first few
+    unsorted_reason: str | None = None  # why the finished output was left in the order appended (read-only folder ...)
     stats: EngineStats = field(default_factory=EngineStats)
 
     @property
@@ -180,12 +181,13 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         configure_torch_threads(config.threads or default_torch_threads(workers))
     summary = PredictSummary(output=output, files=len(files), workers=workers)
     with RecordFile(output) as out:
-        earlier = {r["path"]: r.get("status") for r in out.open()}
+        key = record_keyer()  # `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a resume
+        earlier = {key(r["path"]): r.get("status") for r in out.open()}
         summary.repaired_bytes = out.repaired_bytes
         redo = {"error"} if config.retry_errors else set()
-        todo = [f.path for f in files if f.path not in earlier or earlier[f.path] in redo]
+        todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
         summary.skipped = len(files) - len(todo)
-        summary.skipped_failed = sum(earlier.get(f.path) == "error" and "error" not in redo for f in files)
+        summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
         options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
                                 timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
                                 backends=config.backends)
@@ -205,5 +207,6 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
                 bar.update(1)
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
         out.rewrite_sorted()
+        summary.unsorted_reason = out.unsorted_reason
     summary.seconds = time.perf_counter() - start
     return summary
