@@ -25,6 +25,7 @@ class DecodeRequest:
     backends: tuple[str, ...] | None = None
     threads: int = 1
     keyframe_snap: bool = False  # clip mode: each segment's keyframe nearest its centre (data.clips.load_clip)
+    offset_fraction: float | None = None  # clip mode: shift inside each segment (evaluate's test-time views)
 
 
 @dataclass
@@ -71,7 +72,8 @@ def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChun
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:
         clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
-                         threads=request.threads, keyframe_snap=request.keyframe_snap)
+                         threads=request.threads, keyframe_snap=request.keyframe_snap,
+                         offset_fraction=request.offset_fraction)
         yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu)
         return
     yield from _decode_timeline(request, start, start_cpu)
