@@ -25,8 +25,8 @@ def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-directories")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="decode processes (default: half the cores on CPU, all but one with a GPU; "
-                        "0 = decode in this process, without crash/hang isolation)")
+                   help="decode processes (default: sized from the model's CNN cost on CPU, all but one with a "
+                        "GPU; 0 counts as 1: decoding always runs in a worker, so a crash or hang costs one file)")
     p.add_argument("--batch-size", type=positive_int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="a decoder silent this long on one file is killed and the file fails (default 60)")

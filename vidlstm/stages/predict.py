@@ -82,7 +82,8 @@ class PredictConfig:
     recursive: bool = False
     """Also look in sub-directories of directory inputs."""
     workers: int | None = None
-    """Decode processes; 0 = decode in the main process; None = default_workers()."""
+    """Decode processes; None = default_workers(). 0 counts as 1: a batch run always decodes in a worker
+    process, so a decoder that crashes or hangs costs its file, never the run (and the records before it)."""
     batch_size: int = 4
     """Clips per forward pass."""
     timeout: float = 60.0
@@ -172,7 +173,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     predictor.fold_batch_norm()
     annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
     if config.workers is not None:
-        workers = config.workers
+        workers = max(1, config.workers)  # never in-process: "one broken file never stops the run"
     elif device == "cpu":
         workers = default_workers(device, cnn_seconds_per_clip(predictor), predictor.config.num_frames)
     else:
