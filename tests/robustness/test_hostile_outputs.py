@@ -99,6 +99,15 @@ def test_a_fifo_as_output_is_one_line_and_no_hang(videos, tiny_model_dir, tmp_pa
     assert f"{fifo}: is a FIFO (named pipe), not a regular file" in line
 
 
+def test_a_fifo_as_merge_output_is_refused_and_kept(tmp_path, capfd):
+    part = tmp_path / "p.jsonl"
+    part.write_text('{"path": "x.mp4", "status": "error", "error": "x"}\n')
+    fifo = tmp_path / "m.jsonl"
+    os.mkfifo(fifo)
+    line = one_error_line(run_in_process(capfd, "merge", part, "-o", fifo), "merge")
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file" in line and fifo.is_fifo()
+
+
 @pytest.fixture
 def read_only_folder(tmp_path, monkeypatch):
     """A folder whose entries cannot be created (chmod 555; as root, who ignores modes, creating is refused

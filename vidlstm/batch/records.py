@@ -49,6 +49,9 @@ def write_records(path, records) -> Path:
     fmt = record_format(path)
     check_output_folder(path)
     target = output_target(path)
+    odd = _not_a_regular_file(target)
+    if odd:  # a FIFO or a device would be replaced by a regular file without a word
+        raise UsageError(f"{path}: is {odd}, not a regular file; name a .jsonl or .csv file for -o")
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

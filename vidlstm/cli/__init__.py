@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     after a command in FAST_EXIT, flush and end the process here with that code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _bytes_of_file_names_pass_through(sys.stdout)
     code = _run(args)
     if exit_fast and args.command in FAST_EXIT:
         try:
@@ -78,6 +79,15 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
             pass
         os._exit(code)
     return code
+
+
+def _bytes_of_file_names_pass_through(stream) -> None:
+    """A file name that is not UTF-8 (Python holds its bytes as surrogate escapes) is printed as those bytes,
+    as `ls` prints it, instead of raising UnicodeEncodeError in the middle of the output."""
+    try:
+        stream.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError, OSError):  # not a text file stream (captured output in tests ...)
+        pass
 
 
 class Terminated(KeyboardInterrupt):
