@@ -193,3 +193,37 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(videos, tiny_model
     assert run.code == 1
     errors = [line for line in run.err.splitlines() if line]
     assert len(errors) == 1 and errors[0].startswith(f"vidlstm predict: error: {videos}/two\\nlines.mp4: ")
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 4 KiB tmpfs (root only; skipped elsewhere, where the monkeypatched full disk above still runs)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_really_full_disk_keeps_the_earlier_records_valid(tiny_tmpfs, videos, tiny_model_dir, tmp_path, capfd):
+    from vidlstm.batch.records import read_records
+
+    out = tiny_tmpfs / "p.jsonl"
+    earlier = "".join(f'{{"path": "earlier{i:02d}.mp4", "status": "error", "error": "{"x" * 40}"}}\n'
+                      for i in range(50))[:3900]
+    out.write_text(earlier[: earlier.rindex("\n") + 1])  # ~3.9 of the 4 KiB: the first new record does not fit
+    kept = len(read_records(out))
+    run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    assert_no_traceback(run)
+    assert run.code == 1
+    assert run.err.strip().endswith("(No space left on device); re-run the same command to resume"), run.err
+    assert len(read_records(out)) == kept  # a torn tail at most: every complete record is still there
+    shutil.copy(out, tmp_path / "moved.jsonl")  # room again (elsewhere): the same command resumes
+    run = predict(capfd, tiny_model_dir, videos, "-o", tmp_path / "moved.jsonl")
+    assert run.code == 0 and run.out.startswith("3 ok, 0 failed, 0 skipped"), run.out
+    assert "dropped a torn last line" in run.err  # what the full disk cut off mid-record
+    assert len(read_records(tmp_path / "moved.jsonl")) == kept + 3
