@@ -104,11 +104,18 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
 
 # --- reading -----------------------------------------------------------------------------------------
 
+MAX_JSON_BYTES = 16 << 20  # a model folder's config.json and labels.json are a few KB; 16 MB is no config
+
+
 def _read_json(path: Path):
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ModelLoadError(f"{path}: {path.stat().st_size} bytes, too large for a model folder's JSON file")
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ModelLoadError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from err
+    except RecursionError:
+        raise ModelLoadError(f"{path}: not valid JSON (nested too deeply)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ModelLoadError(f"{path}: cannot read ({err})") from err
 

@@ -67,3 +67,12 @@ def test_classify_json_lines_are_strict_json(tiny_model_dir, small_data, capfd):
     for line in run.out.splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in JSON output"))
     assert json_lines(run.out)[0]["status"] == "ok"
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, " " * (17 << 20)])
+def test_a_config_json_nested_too_deep_or_too_large_is_one_line(content, tiny_model_dir, small_data, tmp_path, capfd):
+    _, clip = small_data
+    model = model_with_config(tiny_model_dir, tmp_path / "model", {})
+    (model / "config.json").write_text(content)
+    line = one_error_line(run_in_process(capfd, "classify", clip, "--json", "--model", model, timeout=60), "classify")
+    assert f"{model / 'config.json'}: " in line and ("nested too deeply" in line or "too large" in line), line

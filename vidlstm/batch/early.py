@@ -14,6 +14,8 @@ from vidlstm.batch.decode import DecodeRequest, build_requests
 from vidlstm.batch.pool import DecodePool
 from vidlstm.limits import int_range_error
 
+MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 KB; a bigger one is left to model loading to report
+
 
 @dataclass
 class EarlyDecoding:
@@ -40,9 +42,12 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
 
         model_dir = default_model_dir()
     try:
-        config = json.loads((Path(model_dir) / "config.json").read_text())
+        path = Path(model_dir) / "config.json"
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return None
+        config = json.loads(path.read_text())
         num_frames, image_size = config["num_frames"], config["image_size"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     if int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size):
         return None

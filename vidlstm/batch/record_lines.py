@@ -108,7 +108,7 @@ def _from_row(row: dict, source, number: int) -> dict:
                 record[name] = int(text)
             else:
                 record[name] = text
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise _foreign(source, number, f"an unreadable cell ({' '.join(str(err).split())[:80]})") from None
     for name in _OPTIONAL_FIELDS:
         if record.get(name) is None:
