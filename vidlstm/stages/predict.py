@@ -1,6 +1,7 @@
 """The predict stage: classify every video under some paths into a resumable JSONL/CSV file, one record per file."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
 
 MAX_LISTED_FAILURES = 20
+MAX_WORKERS = 256
 
 
 DECODE_CPU_SECONDS_PER_FRAME = 0.015
@@ -113,8 +115,10 @@ class PredictConfig:
         if not self.inputs:
             raise UsageError("no input paths given")
         record_format(self.output)  # UsageError for a suffix that is neither .jsonl nor .csv
-        checks = {"batch_size": self.batch_size >= 1, "top_k": self.top_k >= 1, "timeout": self.timeout > 0,
-                  "timeline_fps": self.timeline_fps > 0, "workers": self.workers is None or self.workers >= 0}
+        # Bounded like every size from outside: --workers 1000000 would start a million processes.
+        checks = {"batch_size": 1 <= self.batch_size <= 4096, "top_k": self.top_k >= 1,
+                  "timeout": 0 < self.timeout < math.inf, "timeline_fps": 0 < self.timeline_fps <= 1000,
+                  "workers": self.workers is None or 0 <= self.workers <= MAX_WORKERS}
         for name, ok in checks.items():
             if not ok:
                 raise UsageError(f"--{name.replace('_', '-')} out of range (got {getattr(self, name)})")
