@@ -227,3 +227,19 @@ def test_a_really_full_disk_keeps_the_earlier_records_valid(tiny_tmpfs, videos, 
     assert run.code == 0 and run.out.startswith("3 ok, 0 failed, 0 skipped"), run.out
     assert "dropped a torn last line" in run.err  # what the full disk cut off mid-record
     assert len(read_records(tmp_path / "moved.jsonl")) == kept + 3
+
+
+def test_an_explain_folder_that_cannot_be_written_is_one_line(videos, tiny_model_dir, tmp_path, capfd, monkeypatch):
+    import vidlstm.explain
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vidlstm.explain, "write_strip_png", full)
+    out = tmp_path / "p.jsonl"
+    run = predict(capfd, tiny_model_dir, videos, "-o", out, "--explain", tmp_path / "explain")
+    assert_no_traceback(run)
+    assert run.code == 1
+    line, = run.err.strip().splitlines()
+    assert line.startswith(f"vidlstm predict: error: {tmp_path / 'explain'}: cannot write the explanation of ")
+    assert line.endswith("(No space left on device)")

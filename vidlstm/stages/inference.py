@@ -12,7 +12,7 @@ from vidlstm.checkpoint import load_model
 from vidlstm.data.clips import Clip, load_clip
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.defaults import default_model_dir
-from vidlstm.errors import UsageError
+from vidlstm.errors import UsageError, VidlstmError
 
 
 @dataclass
@@ -161,7 +161,11 @@ def make_annotator(predictor: Predictor, min_score: float = 0.0, explain_dir=Non
         if record["score"] < min_score:
             record["label"] = UNKNOWN_LABEL
         if out_dir is not None:
-            record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+            try:
+                record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+            except OSError as err:  # a full disk or a read-only --explain folder: one line, the records so far stay
+                raise VidlstmError(f"{out_dir}: cannot write the explanation of {record['path']} "
+                                   f"({err.strerror or err})") from None
 
     annotate.needs_frames = out_dir is not None  # the batch engine keeps timeline frames only then
     return annotate
