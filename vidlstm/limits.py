@@ -20,6 +20,10 @@ MAX_KEYPOINTS = 256
 MAX_CLASSES = 100_000
 TEMPERATURE_RANGE = (1e-3, 1e3)  # calibration fits ~0.5-3; 1e-300 turns every logit into inf (NaN scores)
 
+MAX_CLIP_BYTES = 256 << 20
+"""One decoded clip, num_frames x image_size^2 x 3 bytes, at most: each size alone may be in range and their
+product still not (1024 frames at 1024 px would be 3 GB per clip, per decode worker)."""
+
 MAX_TIMELINE_FRAMES = 7200
 """Frames one timeline looks at, at most (an hour at the default 2 fps): a longer video, or one whose
 metadata claims a longer one, is summarised at a lower rate instead of decoded without end."""
@@ -40,3 +44,12 @@ def is_finite_number(value) -> bool:
         return not isinstance(value, bool) and math.isfinite(float(value))
     except (TypeError, ValueError, OverflowError):
         return False
+
+
+def clip_size_error(num_frames: int, image_size: int) -> str | None:
+    """Why a clip of ``num_frames`` frames at ``image_size`` px is too large to decode (MAX_CLIP_BYTES), or None."""
+    size = num_frames * image_size * image_size * 3
+    if size > MAX_CLIP_BYTES:
+        return (f"num_frames x image_size^2 x 3 = {size / 2**20:.0f} MB per clip, above {MAX_CLIP_BYTES >> 20} MB "
+                f"(num_frames {num_frames}, image_size {image_size})")
+    return None

@@ -59,6 +59,7 @@ def test_json_round_trip_is_exact():
     ({"labels": ["a"], "std": [float("inf"), 1, 1]}, "std must be 3 finite numbers"),
     ({"labels": ["a"], "mean": float("nan")}, "mean must be 3 finite numbers"),
     ({"labels": "abc"}, "labels must be a list"),
+    ({"labels": ["a"], "num_frames": 1024, "image_size": 1024}, "3072 MB per clip, above 256 MB"),
     ({"labels": ["a"], "backbone": "resnet18", "keypoints": 8}, "keypoints apply to backbones with a soft-argmax"),
     ({"labels": ["a"], "mean": [0.5, 0.5]}, "mean must be 3 finite numbers"),
     ({"labels": ["a"], "std": [1, 0, 1]}, "std must be positive"),

@@ -114,6 +114,7 @@ ABSURD_CONFIGS = {
     "hidden_size-1e9": {"hidden_size": 10 ** 9},
     "num_layers-1e5": {"num_layers": 10 ** 5},
     "image_size-1e6": {"image_size": 10 ** 6},
+    "3-GB-clips": {"num_frames": 1024, "image_size": 1024},  # each size in range, their product not
     "mean-NaN": {"mean": [float("nan"), 0.5, 0.5]},
     "temperature-1e-300": {"temperature": 1e-300},
 }

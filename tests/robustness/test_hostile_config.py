@@ -26,7 +26,7 @@ def test_an_absurd_config_is_one_line_naming_config_json(kind, command, tiny_mod
     assert not (tmp_path / "p.jsonl").exists()  # nothing written for a model that cannot load
 
 
-@pytest.mark.parametrize("kind", ["num_frames-1e9", "image_size-1e6"])
+@pytest.mark.parametrize("kind", ["num_frames-1e9", "image_size-1e6", "3-GB-clips"])
 def test_the_early_decode_worker_does_not_start_on_absurd_sizes(kind, tiny_model_dir, small_data, tmp_path):
     from vidlstm.batch.early import start_early_decoding
 

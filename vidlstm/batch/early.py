@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vidlstm.batch.decode import DecodeRequest, build_requests
 from vidlstm.batch.pool import DecodePool
-from vidlstm.limits import int_range_error
+from vidlstm.limits import clip_size_error, int_range_error
 
 MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 KB; a bigger one is left to model loading to report
 
@@ -49,7 +49,8 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
         num_frames, image_size = config["num_frames"], config["image_size"]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-    if int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size):
+    if (int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size)
+            or clip_size_error(num_frames, image_size)):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
                               exact_frames=exact_frames)

@@ -5,7 +5,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from vidlstm.errors import UsageError
-from vidlstm.limits import MAX_CLASSES, MAX_KEYPOINTS, MODEL_INT_RANGES, TEMPERATURE_RANGE, int_range_error, is_finite_number
+from vidlstm.limits import MAX_CLASSES, clip_size_error, MAX_KEYPOINTS, MODEL_INT_RANGES, TEMPERATURE_RANGE, int_range_error, is_finite_number
 from vidlstm.models.backbones import backbone_entry, backbone_normalization
 
 MODEL_FORMAT_VERSION = 1
@@ -70,6 +70,9 @@ class ModelConfig:
             problem = int_range_error(name, getattr(self, name))
             if problem:
                 raise UsageError(problem)
+        problem = clip_size_error(self.num_frames, self.image_size)
+        if problem:
+            raise UsageError(problem)
         if not isinstance(self.sampling, str) or not self.sampling:
             raise UsageError(f"sampling must be a sampler name (got {self.sampling!r})")
         if not is_finite_number(self.dropout) or not 0.0 <= float(self.dropout) < 1.0:
