@@ -9,7 +9,10 @@ killed if it runs past --timeout), and prints two Markdown tables:
   2. per run: exit code, files accounted for (a record, or listed as skipped) against inputs given,
      tracebacks, hangs, seconds.
 
-    .venv/bin/python benchmarks/robustness_report.py [--no-real] [--keep DIR] [--timeout 600]
+  3. hostile inputs (benchmarks/robustness_hostile.py): lying metadata, absurd config.json, output files
+     that are not ours, FIFO and symlinked outputs, odd file names, contradictory manifests.
+
+    .venv/bin/python benchmarks/robustness_report.py [--no-real] [--hostile-only] [--keep DIR] [--timeout 600]
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "robustness"))  # the corpus factory the tests use
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from damaged_inputs import (Input, can_make_unreadable_files, class_folders, generated_corpus,  # noqa: E402
                             real_corpus, unreadable_copy)
+from robustness_hostile import print_hostile, run_hostile  # noqa: E402
 
 SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
 TRAINING = ("--frames", "4", "--image-size", "32", "--epochs", "1", "--views", "1", "--hidden-size", "16",
@@ -84,13 +89,16 @@ def main() -> int:
     parser.add_argument("--no-real", action="store_true", help="generated inputs only")
     parser.add_argument("--keep", metavar="DIR", default=None, help="build the corpus here and keep it")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a run counts as hung")
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile-input table")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vidlstm_robustness_") as scratch:
         root = Path(args.keep or scratch)
         root.mkdir(parents=True, exist_ok=True)
-        runs, status, inputs = run_corpus(root, args)
-        print_tables(inputs, status, runs)
+        if not args.hostile_only:
+            runs, status, inputs = run_corpus(root, args)
+            print_tables(inputs, status, runs)
+        print_hostile(run_hostile(root / "hostile", tiny_model(root), run_cli, min(args.timeout, 120.0)))
     if args.keep:
         print(f"\ncorpus kept in {root}")
     return 0

@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 
+def shown_name(name) -> str:
+    """A file name fit for a one-line message: a newline or other control character (or a byte that is not
+    UTF-8, held as a surrogate escape) is shown as its escape, so the message stays one line."""
+    text = str(name)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 class VidlstmError(Exception):
     """Base error: ``str(err)`` is a single line meant for people; ``exit_code`` is what the CLI returns."""
 

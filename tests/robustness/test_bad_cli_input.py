@@ -68,6 +68,13 @@ CASES = [
     ("class with no clips", "train", lambda p: [p.empty_class, "-o", p.run, *TINY_TRAINING], "right"),
     ("single class", "train", lambda p: [p.one_class, "-o", p.run, *TINY_TRAINING], "at least 2 classes"),
     ("single class", "train", lambda p: [p.single_class_csv, "-o", p.run, *TINY_TRAINING], "at least 2 classes"),
+    # Absurd sizes from the command line, bounded before anything starts.
+    ("a million workers", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model, "--workers",
+                                                 "1000000"], "--workers out of range"),
+    ("infinite timeout", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model, "--timeout",
+                                                "inf"], "--timeout"),
+    ("timeline at 1e300 fps", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model,
+                                                     "--timeline", "--timeline-fps", "1e300"], "--timeline-fps"),
 ]
 # Bugs this suite found in code it may not change; the lead applies the fix named in the reason.
 KNOWN_BUGS: dict = {}  # (case, command) -> reason, for a known bug marked xfail(strict=True)

@@ -74,3 +74,24 @@ def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path)
 def test_clip_offsets_spread_views_inside_each_segment():
     assert clip_offsets(1) == [None]
     assert clip_offsets(4) == [0.125, 0.375, 0.625, 0.875]
+
+
+@pytest.mark.slow
+def test_a_crashing_or_hanging_decoder_costs_only_its_file(data_and_model, tmp_path):
+    import shutil
+
+    from batch.fault_decoders import faulty_real_decode
+
+    data, model_dir = data_and_model
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    first = sorted((copy / "left").iterdir())[0]
+    first.rename(first.with_name("crash.mp4"))
+    second = sorted((copy / "right").iterdir())[0]
+    second.rename(second.with_name("hang.mp4"))
+    out = run(EvaluateConfig(data=str(copy), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), clips=2,
+                             progress=False, timeout=2.0), decode_fn=faulty_real_decode)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["n"], metrics["failed"]) == (4, 2)
+    errors = {row["path"]: row["error"] for row in read_predictions(out / "predictions.csv") if row["status"] == "error"}
+    assert errors == {"left/crash.mp4": "decoder crashed (signal 11, SIGSEGV)", "right/hang.mp4": "timed out after 2 s"}

@@ -216,3 +216,26 @@ def test_cnn_cost_is_measured_on_one_thread_and_restores_the_thread_count(model_
     before = torch.get_num_threads()
     seconds = cnn_seconds_per_clip(Predictor.from_dir(model_dir, device="cpu"))
     assert 0 < seconds < 5 and torch.get_num_threads() == before
+
+
+@pytest.mark.slow
+def test_workers_0_still_decodes_in_a_guarded_worker(tmp_path, make_video, model_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    videos = video_folder(make_video, 2)
+    make_video("videos/crash.mp4", num_frames=12, height=32, width=32, fps=8.0)
+    out = tmp_path / "preds.jsonl"
+    # In a child process, so that a segfault in the decoder (the old in-process way) fails the test, not pytest.
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+              "from batch.fault_decoders import faulty_real_decode\n"
+              "from vidlstm.stages.predict import PredictConfig, run\n"
+              f"s = run(PredictConfig(inputs=[{str(videos)!r}], output={str(out)!r}, model_dir={str(model_dir)!r}, "
+              "device='cpu', progress=False, threads=1, workers=0), decode_fn=faulty_real_decode)\n"
+              "print(s.ok, s.failed, s.workers)\n")
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert child.returncode == 0, f"predict --workers 0 died (exit {child.returncode}): {child.stderr[-1000:]}"
+    assert child.stdout.split() == ["2", "1", "1"]
+    errors = [r["error"] for r in read_records(out) if r["status"] == "error"]
+    assert errors == ["decoder crashed (signal 11, SIGSEGV)"]

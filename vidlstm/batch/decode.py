@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from vidlstm.data.clips import Clip, load_clip
+from vidlstm.limits import MAX_TIMELINE_FRAMES
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class DecodeRequest:
     backends: tuple[str, ...] | None = None
     threads: int = 1
     keyframe_snap: bool = False  # clip mode: each segment's keyframe nearest its centre (data.clips.load_clip)
+    offset_fraction: float | None = None  # clip mode: shift inside each segment (evaluate's test-time views)
 
 
 @dataclass
@@ -70,29 +72,45 @@ def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChun
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:
         clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
-                         threads=request.threads, keyframe_snap=request.keyframe_snap)
+                         threads=request.threads, keyframe_snap=request.keyframe_snap,
+                         offset_fraction=request.offset_fraction)
         yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu)
         return
     yield from _decode_timeline(request, start, start_cpu)
 
 
-def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
-    from vidlstm.io import probe, read_frames
+def timeline_indices(info, timeline_fps: float) -> np.ndarray:
+    """(N,) frame indices a timeline looks at: ``timeline_fps`` of video time, but never more samples than the
+    video has frames (a rate the metadata claims below the real one must not repeat 50 frames 300 000 times)
+    nor more than ``MAX_TIMELINE_FRAMES`` (a longer video is summarised at a lower rate)."""
     from vidlstm.io.sampling import sample_fixed_fps_indices
 
-    info = probe(request.path, backends=request.backends)
-    indices = np.asarray(sample_fixed_fps_indices(info.num_frames, info.fps, request.timeline_fps))  # (T,)
+    cap = max(1, min(info.num_frames, MAX_TIMELINE_FRAMES))
+    return np.asarray(sample_fixed_fps_indices(info.num_frames, info.fps, timeline_fps, max_frames=cap))
+
+
+def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
+    from vidlstm.io import read_frames, read_sampled
+
     size = (request.image_size, request.image_size)
-    backend = None
+    plan: dict = {}
+
+    def first_chunk(info, keyframes) -> np.ndarray:
+        # One open that counts the frames where the backend indexes packets: a container's duration or
+        # frame count can claim 1000 hours of a 2-second file, its packets cannot.
+        plan["indices"] = timeline_indices(info, request.timeline_fps)  # (T,)
+        return plan["indices"][: request.chunk_frames]
+
+    first = read_sampled(request.path, first_chunk, size=size, backends=request.backends, threads=request.threads)
+    info, indices, backend = first.info, plan["indices"], first.backend
+    yield DecodedChunk(first.frames, first.indices)
     # Chunk by chunk so a 60-minute video never holds more than chunk_frames decoded frames here.
-    for first in range(0, len(indices), request.chunk_frames):
-        chunk = indices[first:first + request.chunk_frames]
+    for begin in range(request.chunk_frames, len(indices), request.chunk_frames):
+        chunk = indices[begin:begin + request.chunk_frames]
         result = read_frames(request.path, chunk, size=size, info=info, backends=request.backends,
                              threads=request.threads)
-        backend = backend or result.backend
         yield DecodedChunk(result.frames, chunk)
-    yield DecodedTimeline(info, indices, backend or "none", time.perf_counter() - start,
-                          time.process_time() - start_cpu)
+    yield DecodedTimeline(info, indices, backend, time.perf_counter() - start, time.process_time() - start_cpu)
 
 
 def decode_request_exact(request: DecodeRequest):

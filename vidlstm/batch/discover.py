@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidlstm.batch.record_lines import record_keyer
 from vidlstm.errors import UsageError
 from vidlstm.io.info import VIDEO_EXTENSIONS
 
@@ -34,16 +35,17 @@ def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:
     directory only video suffixes count, and sub-directories only with ``recursive``.
     """
     found: dict[str, VideoFile] = {}
+    key = record_keyer()  # one file under two spellings (`v/a.mp4`, `$PWD/v/a.mp4`) is listed once
     for raw in inputs:
         root = Path(raw)
         if root.is_dir():
             for path in _walk(root, recursive):
-                found.setdefault(str(path), VideoFile(str(path), path.relative_to(root).as_posix()))
+                found.setdefault(key(str(path)), VideoFile(str(path), path.relative_to(root).as_posix()))
         elif os.path.lexists(root):  # lexists: a broken link or a link loop still gets its error record
-            found.setdefault(str(root), VideoFile(str(root), root.name))
+            found.setdefault(key(str(root)), VideoFile(str(root), root.name))
         else:
             raise UsageError(f"{raw}: no such file or directory")
-    return [found[p] for p in sorted(found)]
+    return sorted(found.values(), key=lambda f: f.path)
 
 
 def _walk(root: Path, recursive: bool):

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from vidlstm.batch.decode import DecodeRequest, build_requests
 from vidlstm.batch.pool import DecodePool
+from vidlstm.limits import clip_size_error, int_range_error
+
+MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 KB; a bigger one is left to model loading to report
 
 
 @dataclass
@@ -31,16 +34,23 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
     """One decode worker already working on ``paths``; None where config.json cannot be read.
 
     A missing or broken model folder is not reported here: loading the model reports it, with its
-    own clear message, and the caller then closes nothing (None).
+    own clear message, and the caller then closes nothing (None). Sizes out of vidlstm.limits' ranges
+    count as broken: a worker must not allocate what config.json merely claims.
     """
     if model_dir is None:
         from vidlstm.defaults import default_model_dir
 
         model_dir = default_model_dir()
     try:
-        config = json.loads((Path(model_dir) / "config.json").read_text())
-        num_frames, image_size = int(config["num_frames"]), int(config["image_size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        path = Path(model_dir) / "config.json"
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return None
+        config = json.loads(path.read_text())
+        num_frames, image_size = config["num_frames"], config["image_size"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if (int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size)
+            or clip_size_error(num_frames, image_size)):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
                               exact_frames=exact_frames)

@@ -13,7 +13,10 @@ from vidlstm.batch.events import Failed, Finished, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.batch.timeline import steps_to_segments
+from vidlstm.data.clips import Clip
 from vidlstm.stages.inference import Predictor, error_record
+
+THUMBNAIL_SIZE = 64  # px: timeline frames kept for an --explain strip (bounded memory at any length)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class _Timeline:
 
     feats: list
     prev_frame: object = None
+    thumbnails: list | None = None  # small copies of the frames, kept only for an explanation (--explain)
 
 
 def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_fn=decode_request,
@@ -81,6 +85,7 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     batch: list[tuple[DecodeRequest, DecodedClip]] = []
     timelines: dict[int, _Timeline] = {}
     delivered: set[int] = set()  # files whose clip or timeline arrived; any other that finishes gets an error
+    keep = bool(getattr(annotate, "needs_frames", False))  # an explanation's strip shows timeline frames
     with source:
         if not submitted:
             source.submit(requests)
@@ -99,12 +104,13 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
                     delivered.add(request.task_id)
                     batch.append((request, event.value))
                 elif isinstance(event, Piece) and isinstance(event.value, DecodedChunk):
-                    _encode_chunk(predictor, timelines.setdefault(request.task_id, _Timeline([])), event.value, stats)
+                    timeline = timelines.setdefault(request.task_id, _Timeline([], thumbnails=[] if keep else None))
+                    _encode_chunk(predictor, timeline, event.value, stats)
                 elif isinstance(event, Piece) and isinstance(event.value, DecodedTimeline):
                     stats.decode_cpu_seconds += event.value.cpu_seconds
                     delivered.add(request.task_id)
                     yield _timeline_record(predictor, request, timelines.pop(request.task_id, None), event.value,
-                                           options.top_k)
+                                           options.top_k, annotate)
                 elif isinstance(event, Finished) and request.task_id not in delivered:
                     timelines.pop(request.task_id, None)
                     yield error_record(request.path, "the decoder returned no frames", 0.0)
@@ -134,12 +140,15 @@ def _encode_chunk(predictor: Predictor, timeline: _Timeline, chunk: DecodedChunk
     start = time.perf_counter()
     feats, timeline.prev_frame = predictor.encode_chunk(chunk.frames, timeline.prev_frame)  # (t, D)
     timeline.feats.append(feats)
+    if timeline.thumbnails is not None:
+        step = -(-chunk.frames.shape[1] // THUMBNAIL_SIZE)  # ceil: at most THUMBNAIL_SIZE px a side
+        timeline.thumbnails.append(chunk.frames[:, ::step, ::step].copy())  # (t, h, w, 3)
     stats.cnn_seconds += time.perf_counter() - start
     stats.frames_encoded += len(chunk.frames)
 
 
 def _timeline_record(predictor: Predictor, request: DecodeRequest, timeline: _Timeline | None,
-                     done: DecodedTimeline, top_k: int) -> dict:
+                     done: DecodedTimeline, top_k: int, annotate=None) -> dict:
     """The record of a whole-video pass: clip label from all steps, plus labelled segments."""
     import torch
 
@@ -149,7 +158,12 @@ def _timeline_record(predictor: Predictor, request: DecodeRequest, timeline: _Ti
     scores = predictor.score_features(feats)
     record = predictor.make_record(request.path, probs=scores.probs, indices=done.indices, info=done.info,
                                    backend=done.backend, top_k=top_k, seconds=done.seconds)
+    if record["status"] != "ok":
+        return record
     fps = done.info.fps if done.info.fps and done.info.fps > 0 else 25.0
     timestamps = np.asarray(done.indices, dtype=np.float64) / fps  # (T,)
     record["segments"] = steps_to_segments(scores.step_probs, timestamps, predictor.labels, done.info.duration)
+    if annotate is not None:  # --min-score and --explain apply to a timeline's clip label as to a clip's
+        frames = np.concatenate(timeline.thumbnails) if timeline.thumbnails else None
+        annotate(record, Clip(frames, np.asarray(done.indices), done.info, done.backend, "timeline"), scores)
     return record

@@ -1,96 +1,15 @@
 """Prediction record files (JSONL or CSV by suffix): append one complete line at a time, survive kill -9, resume."""
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
-import json
 import os
+import stat
 from pathlib import Path
 
+from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STATUSES, _csv_header,  # noqa: F401
+                                        check_record, csv_columns, decode_text, encode_line, format_line,
+                                        parse_records, record_format, record_keyer)
 from vidlstm.errors import UsageError, VidlstmError
-
-# Column order of CSV files; nested values (top-k list, timeline segments) go into a cell as JSON.
-FIELDS = ("path", "status", "label", "score", "top_k", "frames", "decoder", "seconds",
-          "duration_covered", "duration", "error", "segments")
-_FLOAT_FIELDS = {"score", "seconds", "duration_covered", "duration"}
-_INT_FIELDS = {"frames"}
-_JSON_FIELDS = {"top_k", "segments"}
-
-
-def record_format(path) -> str:
-    """"jsonl" or "csv", from the file suffix."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    raise UsageError(f"{path}: output must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
-
-
-def format_line(record: dict, fmt: str) -> str:
-    """One record as one complete line of the file, newline included."""
-    if fmt == "jsonl":
-        # json.dumps escapes newlines inside strings, so a record is always exactly one line.
-        return json.dumps(record, ensure_ascii=False) + "\n"
-    row = []
-    for name in FIELDS:
-        value = record.get(name)
-        if value is None:
-            row.append("")
-        elif name in _JSON_FIELDS:
-            row.append(json.dumps(value, ensure_ascii=False))
-        else:
-            row.append(str(value))
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(row)
-    return buf.getvalue()
-
-
-def _csv_header() -> str:
-    return ",".join(FIELDS) + "\n"
-
-
-def _from_row(row: dict) -> dict:
-    record = {}
-    for name in FIELDS:
-        text = row.get(name)
-        if text is None or text == "":
-            record[name] = [] if name == "top_k" else None
-        elif name in _JSON_FIELDS:
-            record[name] = json.loads(text)
-        elif name in _FLOAT_FIELDS:
-            record[name] = float(text)
-        elif name in _INT_FIELDS:
-            record[name] = int(text)
-        else:
-            record[name] = text
-    if record.get("segments") is None:
-        del record["segments"]
-    return record
-
-
-def parse_records(text: str, fmt: str, source) -> list[dict]:
-    """The records in ``text`` (complete lines only; the caller drops a torn tail first)."""
-    if fmt == "jsonl":
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise VidlstmError(f"{source}:{number}: not a JSON record; remove that line or use a new output file") from None
-        return records
-    if not text:
-        return []
-    if not text.startswith(_csv_header()):
-        raise UsageError(f"{source}: CSV header is not vidlstm's ({','.join(FIELDS)}); use a new output file")
-    try:
-        return [_from_row(row) for row in csv.DictReader(io.StringIO(text))]
-    except (ValueError, csv.Error) as err:
-        raise VidlstmError(f"{source}: unreadable CSV record ({err})") from None
-
 
 def complete_part(data: bytes) -> bytes:
     """``data`` up to its last newline: what a kill -9 or power cut in the middle of a write leaves valid."""
@@ -100,11 +19,12 @@ def complete_part(data: bytes) -> bytes:
 def read_records(path) -> list[dict]:
     """All complete records of a JSONL or CSV record file (a torn last line is ignored, the file is not changed)."""
     path = Path(path)
+    fmt = record_format(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from None
-    return parse_records(complete_part(data).decode("utf-8"), record_format(path), path)
+    return parse_records(decode_text(complete_part(data), fmt, path), fmt, path)
 
 
 def check_output_folder(path: Path) -> None:
@@ -113,32 +33,55 @@ def check_output_folder(path: Path) -> None:
         raise UsageError(f"{path}: output folder {path.parent} does not exist")
 
 
+def output_target(path) -> Path:
+    """Where an output's bytes go: the file itself, or the file a symbolic link named ``path`` points to."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def write_records(path, records) -> Path:
-    """Write ``records`` to ``path`` atomically (temporary file, fsync, rename): readers see old or new, never half."""
+    """Write ``records`` to ``path`` atomically (temporary file, fsync, rename): readers see old or new, never half.
+
+    A ``path`` that is a symbolic link keeps being one: its target is replaced. A folder that cannot be
+    written or a full disk is a VidlstmError (one line); the file there before is left as it was.
+    """
     path = Path(path)
     fmt = record_format(path)
     check_output_folder(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        if fmt == "csv":
-            f.write(_csv_header())
-        for record in records:
-            f.write(format_line(record, fmt))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    target = output_target(path)
+    odd = _not_a_regular_file(target)
+    if odd:  # a FIFO or a device would be replaced by a regular file without a word
+        raise UsageError(f"{path}: is {odd}, not a regular file; name a .jsonl or .csv file for -o")
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            if fmt == "csv":
+                f.write(encode_line(_csv_header()))
+            for record in records:
+                f.write(encode_line(format_line(record, fmt)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException as err:  # a full disk, a read-only folder, or SIGTERM mid-write: the old file stays
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise VidlstmError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise
     return path
 
 
 def sort_and_dedup(records) -> list[dict]:
-    """One record per path, sorted by path: an ``ok`` record beats an ``error`` one, otherwise the later one wins."""
+    """One record per file (``record_keyer``), sorted by path: an ``ok`` record beats an ``error`` one, otherwise
+    the later one wins."""
+    key = record_keyer()
     best: dict[str, dict] = {}
     for record in records:
-        old = best.get(record["path"])
+        name = key(record["path"])
+        old = best.get(name)
         if old is None or record.get("status") == "ok" or old.get("status") != "ok":
-            best[record["path"]] = record
-    return [best[p] for p in sorted(best)]
+            best[name] = record
+    return sorted(best.values(), key=lambda r: r["path"])
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -150,12 +93,30 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _not_a_regular_file(path: Path) -> str | None:
+    """Why an existing ``path`` cannot hold records (a FIFO, a folder ...), None when it can or does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot stat ({err.strerror or err})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
+             stat.S_ISSOCK: "a socket", stat.S_ISBLK: "a block device"}
+    return next((name for is_kind, name in kinds.items() if is_kind(mode)), "not a regular file")
+
+
 class RecordFile:
     """An append-only record file that one ``vidlstm predict`` writes at a time.
 
-    ``open()`` repairs a torn last line (left by kill -9 or a crash mid-write), takes an exclusive lock so
-    two runs never interleave lines, and returns the records already there, so the run can skip them.
-    ``append()`` writes one complete line with a single ``write`` and fsyncs it before returning.
+    ``open()`` takes an exclusive lock on a lock file beside the output (``.NAME.lock``: the output itself is
+    replaced by ``rewrite_sorted``, a lock on it would go with the old inode), repairs a torn last line (left
+    by kill -9 or a crash mid-write) and returns the records already there, so the run can skip them.
+    ``append()`` writes one complete line with a single ``write`` and fsyncs it before returning; a full disk
+    is one VidlstmError line, and every record written before it stays. An output that is a symbolic link
+    is written through to its target.
     """
 
     def __init__(self, path, fsync: bool = True):
@@ -163,28 +124,59 @@ class RecordFile:
         self.format = record_format(self.path)
         self.fsync = fsync
         self.repaired_bytes = 0
+        self.unsorted_reason: str | None = None  # why rewrite_sorted left the file as appended, if it did
+        self.columns = FIELDS
         self._fd: int | None = None
+        self._lock_fd: int | None = None
+        self._written = 0
 
     def open(self) -> list[dict]:
         check_output_folder(self.path)
+        target = output_target(self.path)
+        odd = _not_a_regular_file(target)
+        if odd:
+            raise UsageError(f"{self.path}: is {odd}, not a regular file; name a .jsonl or .csv file for -o")
+        self._lock(target)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as err:
+            self.close()
             raise UsageError(f"{self.path}: cannot open for writing ({err.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise UsageError(f"{self.path}: another vidlstm predict is writing this file; wait for it or use another -o") from None
         self._fd = fd
+        if self._lock_fd is None:  # no lock file could be made (read-only folder): lock the output itself
+            self._lock_fd = -1
+            self._flock(fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            self.close()
+            raise UsageError(f"{self.path}: not a regular file; name a .jsonl or .csv file for -o")
         data = self._read_all()
         complete = complete_part(data)
+        records = parse_records(decode_text(complete, self.format, self.path), self.format, self.path)
+        if self.format == "csv" and complete:
+            self.columns = csv_columns(decode_text(complete, "csv", self.path), self.path)
         if len(complete) < len(data):
             self.repaired_bytes = len(data) - len(complete)
             os.ftruncate(fd, len(complete))
         if self.format == "csv" and not complete:
             self._write(_csv_header())
-        return parse_records(complete.decode("utf-8"), self.format, self.path)
+        self._written = 0
+        return records
+
+    def _lock(self, target: Path) -> None:
+        lock_path = target.with_name(f".{target.name}.lock")
+        try:
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            self._lock_fd = None  # e.g. a read-only folder: no rename can happen there either
+            return
+        self._flock(self._lock_fd)
+
+    def _flock(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise UsageError(f"{self.path}: another vidlstm predict is writing this file; wait for it or use another -o") from None
 
     def _read_all(self) -> bytes:
         chunks = []
@@ -195,30 +187,49 @@ class RecordFile:
         return b"".join(chunks)
 
     def _write(self, text: str) -> None:
-        data = text.encode("utf-8")
-        # One write() call of the whole line: with O_APPEND it lands at the end in one piece.
-        written = os.write(self._fd, data)
-        while written < len(data):  # only on a full disk or a signal; finish the line
-            written += os.write(self._fd, data[written:])
-        if self.fsync:
-            os.fsync(self._fd)
+        data = encode_line(text)
+        try:
+            # One write() call of the whole line: with O_APPEND it lands at the end in one piece.
+            written = os.write(self._fd, data)
+            while written < len(data):  # only on a full disk or a signal; finish the line
+                written += os.write(self._fd, data[written:])
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as err:
+            kept = f"the {self._written} records written before it are kept; " if self._written else ""
+            raise VidlstmError(f"{self.path}: cannot write a record ({err.strerror or err}); {kept}"
+                               f"re-run the same command to resume") from None
 
     def append(self, record: dict) -> None:
         if self._fd is None:
             raise RuntimeError("RecordFile.append before open()")
-        self._write(format_line(record, self.format))
+        self._write(format_line(record, self.format, self.columns))
+        self._written += 1
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for name in ("_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd is not None and fd >= 0:
+                os.close(fd)
+            setattr(self, name, None)
 
     def rewrite_sorted(self) -> list[dict]:
-        """Replace the file by its records sorted by path, one per path (the final form of a finished run)."""
+        """Replace the file by its records sorted by path, one per path (the final form of a finished run).
+
+        Where that cannot be done (a read-only folder, a full disk), the file stays as appended, every record
+        in it, and ``unsorted_reason`` says why.
+        """
         if self._fd is None:
             raise RuntimeError("RecordFile.rewrite_sorted before open()")
-        records = sort_and_dedup(parse_records(complete_part(self._read_all()).decode("utf-8"), self.format, self.path))
-        write_records(self.path, records)  # the lock goes with the old inode; the run is over anyway
+        text = decode_text(complete_part(self._read_all()), self.format, self.path)
+        records = sort_and_dedup(parse_records(text, self.format, self.path))
+        if self._lock_fd == -1:
+            self.unsorted_reason = "its folder cannot be written, so it was not sorted"
+            return records
+        try:
+            write_records(self.path, records)  # the lock file stays locked: a second run waits for close()
+        except VidlstmError as err:
+            self.unsorted_reason = f"not sorted ({str(err).split(': cannot write ', 1)[-1]})"
         return records
 
     def __enter__(self):

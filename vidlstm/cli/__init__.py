@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from vidlstm.errors import VidlstmError
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     after a command in FAST_EXIT, flush and end the process here with that code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _bytes_of_file_names_pass_through(sys.stdout)
     code = _run(args)
     if exit_fast and args.command in FAST_EXIT:
         try:
@@ -78,9 +81,32 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     return code
 
 
+def _bytes_of_file_names_pass_through(stream) -> None:
+    """A file name that is not UTF-8 (Python holds its bytes as surrogate escapes) is printed as those bytes,
+    as `ls` prints it, instead of raising UnicodeEncodeError in the middle of the output."""
+    try:
+        stream.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError, OSError):  # not a text file stream (captured output in tests ...)
+        pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that every ``with`` and ``finally`` runs: decode workers are ended,
+    output files closed (each record already written is complete, so the same command resumes)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def _run(args) -> int:
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
+    except Terminated:
+        print(f"vidlstm {args.command}: terminated (SIGTERM); re-run the same command to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except VidlstmError as err:
         print(f"vidlstm {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

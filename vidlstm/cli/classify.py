@@ -5,6 +5,7 @@ import json
 import sys
 
 from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
+from vidlstm.errors import shown_name
 
 
 def add_arguments(p):
@@ -25,8 +26,8 @@ def add_arguments(p):
 def format_record(rec: dict) -> str:
     """A readable block for one record: the file, then one line per top-k label."""
     if rec["status"] != "ok":
-        return f"{rec['path']}\n    ERROR  {rec['error']}"
-    head = f"{rec['path']}  ({rec['frames']} frames, {rec['decoder']}, {rec['seconds']:.2f} s)"
+        return f"{shown_name(rec['path'])}\n    ERROR  {rec['error']}"
+    head = f"{shown_name(rec['path'])}  ({rec['frames']} frames, {rec['decoder']}, {rec['seconds']:.2f} s)"
     rows = [f"    {i}. {t['label']:<24} {100 * t['score']:6.2f}%" for i, t in enumerate(rec["top_k"], 1)]
     if rec.get("explanation"):
         rows.append(f"    explanation: {rec['explanation']}")
@@ -52,8 +53,8 @@ def run(args) -> int:
         for rec in records:
             if rec["status"] != "ok":
                 failed += 1
-                print(f"vidlstm classify: error: {rec['path']}: {rec['error']}", file=sys.stderr)
-            print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+                print(f"vidlstm classify: error: {shown_name(rec['path'])}: {rec['error']}", file=sys.stderr)
+            print(json.dumps(rec, allow_nan=False) if args.json else format_record(rec), flush=True)
     finally:
         if early is not None:
             early.close()  # a no-op when the engine already closed it

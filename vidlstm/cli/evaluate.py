@@ -13,6 +13,11 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--split", default=None, metavar="SPLIT_JSON", help="a run's split.json: evaluate one subset of it")
     p.add_argument("--subset", choices=("val", "train"), default="val", help="with --split (default val)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="decode processes (default 1: a decoder crash or hang costs its file; 0 = decode in this "
+                        "process, without that guard)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="a decoder silent this long on one file is killed and the file fails (default 60)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -25,7 +30,8 @@ def run(args) -> int:
     configure_torch_threads(args.threads)
     out = evaluate(EvaluateConfig(data=args.data, model_dir=args.model, out_dir=args.out, clips=args.clips,
                                   top_k=args.top_k, batch_size=args.batch_size, split_file=args.split,
-                                  subset=args.subset, device=args.device, progress=not args.no_progress))
+                                  subset=args.subset, device=args.device, progress=not args.no_progress,
+                                  workers=args.workers, timeout=args.timeout))
     m = json.loads((out / "metrics.json").read_text())
     if m["n"]:
         top_k = m[f"top{m['top_k']}_accuracy"]

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
+from vidlstm.errors import shown_name
 
 
 def positive_float(text: str) -> float:
@@ -12,8 +14,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -24,8 +26,8 @@ def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-directories")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="decode processes (default: half the cores on CPU, all but one with a GPU; "
-                        "0 = decode in this process, without crash/hang isolation)")
+                   help="decode processes (default: sized from the model's CNN cost on CPU, all but one with a "
+                        "GPU; 0 counts as 1: decoding always runs in a worker, so a crash or hang costs one file)")
     p.add_argument("--batch-size", type=positive_int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="a decoder silent this long on one file is killed and the file fails (default 60)")
@@ -65,9 +67,12 @@ def run(args) -> int:
         print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
               f"in {summary.output}", file=sys.stderr)
     for path, reason in summary.failures:
-        print(f"vidlstm predict: error: {path}: {reason}", file=sys.stderr)
+        print(f"vidlstm predict: error: {shown_name(path)}: {reason}", file=sys.stderr)
     if summary.failed > len(summary.failures):
         print(f"vidlstm predict: ... and {summary.failed - len(summary.failures)} more errors in {summary.output}",
+              file=sys.stderr)
+    if summary.unsorted_reason:
+        print(f"vidlstm predict: warning: {summary.output}: {summary.unsorted_reason}; every record is in it",
               file=sys.stderr)
     done = summary.ok + summary.failed
     rate = done / summary.seconds if summary.seconds > 0 else 0.0

@@ -5,6 +5,7 @@ import csv
 import errno
 import os
 import stat
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,12 @@ def not_a_file_reason(path: Path) -> str | None:
     return next((reason for is_kind, reason in kinds if is_kind(mode)), "not a regular file")
 
 
+def _resolved(path: Path) -> str:
+    """One key per file however the manifest spells it (``a.mp4``, ``./a.mp4``, ``sub/../a.mp4``, absolute)."""
+    head, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(head), name)
+
+
 def discover_dataset(data, min_classes: int = 2) -> LabelledVideos:
     """Read DATA: a folder with one sub-folder of videos per class, or a CSV manifest.
 
@@ -162,15 +169,34 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
     if not rows:
         raise UsageError(f"{manifest}: the manifest lists no videos")
     items, missing = [], []
+    first_row: dict[str, tuple[int, VideoItem]] = {}  # resolved path -> (line, item) of its first row
+    duplicates: list[tuple[int, int, str]] = []
     for line, row in enumerate(rows, start=2):
         rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         if not rel or not label:
             raise UsageError(f"{manifest}: line {line} has an empty path or label")
         path = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
+        group = (row.get("group") or "").strip() or None
+        item = VideoItem(path, label, group)
+        key = _resolved(path)
+        if key in first_row:
+            earlier_line, earlier = first_row[key]
+            if earlier.label != label:  # which one is right only the author knows
+                raise UsageError(f"{manifest}: {rel} is labelled {earlier.label!r} on line {earlier_line} and "
+                                 f"{label!r} on line {line}; give each video one label")
+            if earlier.group != group:
+                raise UsageError(f"{manifest}: {rel} is in group {earlier.group!r} on line {earlier_line} and "
+                                 f"{group!r} on line {line}; give each video one group")
+            duplicates.append((line, earlier_line, rel))  # one clip must not land in both splits
+            continue
+        first_row[key] = (line, item)
         if not path.is_file():
             missing.append(rel)
-        group = (row.get("group") or "").strip() or None
-        items.append(VideoItem(path, label, group))
+        items.append(item)
+    if duplicates:
+        line, earlier_line, rel = duplicates[0]
+        print(f"warning: {manifest}: {len(duplicates)} duplicate row(s) ignored (first: line {line} repeats line "
+              f"{earlier_line}, {rel})", file=sys.stderr)
     if missing:
         raise UsageError(f"{manifest}: {len(missing)} listed file(s) are missing (first: {missing[0]})")
     if "group" in columns and any(item.group is None for item in items):

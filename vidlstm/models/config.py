@@ -5,6 +5,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from vidlstm.errors import UsageError
+from vidlstm.limits import MAX_CLASSES, clip_size_error, MAX_KEYPOINTS, MODEL_INT_RANGES, TEMPERATURE_RANGE, int_range_error, is_finite_number
 from vidlstm.models.backbones import backbone_entry, backbone_normalization
 
 MODEL_FORMAT_VERSION = 1
@@ -59,6 +60,8 @@ class ModelConfig:
     """Free-form, JSON-serialisable notes (e.g. how the model was trained); not used to build it."""
 
     def __post_init__(self):
+        if not isinstance(self.labels, (list, tuple)) or len(self.labels) > MAX_CLASSES:
+            raise UsageError(f"labels must be a list of at most {MAX_CLASSES} names (got {_describe(self.labels)})")
         self.labels = [str(label) for label in self.labels]
         if not self.labels or any(not label.strip() for label in self.labels):
             raise UsageError("labels must be a non-empty list of non-empty names")
@@ -68,24 +71,27 @@ class ModelConfig:
         entry = backbone_entry(self.backbone)  # UsageError naming the known backbones
         if self.input_mode not in INPUT_MODES:
             raise UsageError(f"input_mode must be one of {', '.join(INPUT_MODES)} (got {self.input_mode!r})")
-        for name in ("num_frames", "image_size", "proj_dim", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name} must be a positive integer (got {value!r})")
-        if self.image_size < 32:
-            raise UsageError(f"image_size must be >= 32 (the backbones downsample by 32; got {self.image_size})")
+        # Bounded before anything is built: config.json is a file, and a file can say num_layers: 100000.
+        for name in MODEL_INT_RANGES:
+            problem = int_range_error(name, getattr(self, name))
+            if problem:
+                raise UsageError(problem)
+        problem = clip_size_error(self.num_frames, self.image_size)
+        if problem:
+            raise UsageError(problem)
         if not isinstance(self.sampling, str) or not self.sampling:
             raise UsageError(f"sampling must be a sampler name (got {self.sampling!r})")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise UsageError(f"dropout must be in [0, 1) (got {self.dropout})")
-        if not (math.isfinite(float(self.temperature)) and float(self.temperature) > 0):
-            raise UsageError(f"temperature must be a positive number (got {self.temperature})")
+        if not is_finite_number(self.dropout) or not 0.0 <= float(self.dropout) < 1.0:
+            raise UsageError(f"dropout must be in [0, 1) (got {self.dropout!r})")
+        low, high = TEMPERATURE_RANGE
+        if not is_finite_number(self.temperature) or not low <= float(self.temperature) <= high:
+            raise UsageError(f"temperature must be a number from {low:g} to {high:g} (got {self.temperature!r})")
         if self.keypoints is None:
             self.keypoints = entry.default_keypoints
         if self.keypoints and not entry.default_keypoints:
             raise UsageError(f"keypoints apply to backbones with a soft-argmax layer (vidnet), not {self.backbone!r}")
-        if self.keypoints < 0:
-            raise UsageError(f"keypoints must be >= 0 (got {self.keypoints})")
+        if isinstance(self.keypoints, bool) or not isinstance(self.keypoints, int) or not 0 <= self.keypoints <= MAX_KEYPOINTS:
+            raise UsageError(f"keypoints must be an integer from 0 to {MAX_KEYPOINTS} (got {self.keypoints!r})")
         if self.keypoint_stage is not None:
             if isinstance(self.keypoint_stage, bool) or not isinstance(self.keypoint_stage, int) \
                     or not 1 <= self.keypoint_stage <= 4:
@@ -96,6 +102,8 @@ class ModelConfig:
             raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
         if self.centred_keypoints and not self.keypoints:
             raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
+        if isinstance(self.format_version, bool) or not isinstance(self.format_version, int):
+            raise UsageError(f"format_version must be an integer (got {self.format_version!r})")
         if self.format_version > MODEL_FORMAT_VERSION:
             raise UsageError(f"format_version {self.format_version} is newer than this vidlstm "
                              f"understands ({MODEL_FORMAT_VERSION}): upgrade vidlstm")
@@ -104,6 +112,8 @@ class ModelConfig:
         self.std = _three_floats("std", default_std if self.std is None else self.std)
         if min(self.std) <= 0:
             raise UsageError(f"std must be positive (got {self.std})")
+        if not isinstance(self.extra, dict):
+            raise UsageError(f"extra must be a JSON object (got {type(self.extra).__name__})")
         self.dropout, self.temperature = float(self.dropout), float(self.temperature)
 
     @property
@@ -136,10 +146,12 @@ class ModelConfig:
 
 
 def _three_floats(name: str, values) -> tuple[float, float, float]:
-    try:
-        result = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        result = ()
-    if len(result) != 3:
-        raise UsageError(f"{name} must be 3 numbers, one per RGB channel (got {values!r})")
+    given = list(values) if isinstance(values, (list, tuple)) else [values]
+    result = tuple(float(v) for v in given if is_finite_number(v))
+    if len(result) != 3 or len(given) != 3:
+        raise UsageError(f"{name} must be 3 finite numbers, one per RGB channel (got {values!r})")
     return result
+
+
+def _describe(value) -> str:
+    return f"{len(value)} labels" if isinstance(value, (list, tuple)) else type(value).__name__

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.batch.records import FIELDS as RECORD_FIELDS
+from vidlstm.batch.records import CSV_HEADERS as RECORD_HEADERS
 from vidlstm.batch.records import read_records
 from vidlstm.errors import UsageError
 
@@ -153,7 +153,7 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         header = _csv_header(path)
         if tuple(header[: len(EVALUATE_COLUMNS)]) == EVALUATE_COLUMNS:
             return load_evaluation(path.parent, predictions_csv=path)
-        if tuple(header) == RECORD_FIELDS:
+        if tuple(header) in RECORD_HEADERS:
             return Predictions(path, read_records(path))
         raise UsageError(f"{path}: not a vidlstm predictions CSV (header {','.join(header[:6]) or 'empty'}); "
                          "expected `vidlstm predict` or `vidlstm evaluate` output")

@@ -10,9 +10,13 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 from tqdm import tqdm
 
+from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
+from vidlstm.batch.events import Failed, Piece
+from vidlstm.batch.inline import InlineDecoder
+from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
-from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.errors import UsageError
 from vidlstm.stages.inference import Predictor
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
@@ -32,10 +36,14 @@ class EvaluateConfig:
     subset: str = "val"
     device: str | None = None
     progress: bool = True
+    workers: int = 1  # decode processes: a decoder crash or hang costs its file; 0 decodes here, unguarded
+    timeout: float = 60.0  # seconds a decoder may go silent on one file before that file fails
 
     def __post_init__(self):
         if self.clips < 1 or self.top_k < 1 or self.batch_size < 1:
             raise UsageError("--clips, --top-k and --batch-size must be >= 1")
+        if self.workers < 0 or not self.timeout > 0:
+            raise UsageError("--workers must be >= 0 and --timeout > 0")
         if self.subset not in ("train", "val"):
             raise UsageError(f"--subset must be train or val (got {self.subset!r})")
 
@@ -45,7 +53,8 @@ def clip_offsets(clips: int) -> list[float | None]:
     return [None] if clips == 1 else [(k + 0.5) / clips for k in range(clips)]
 
 
-def run(config: EvaluateConfig) -> Path:
+def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
+    """Evaluate; ``decode_fn`` (a module-level function, worker processes import it) decodes each view."""
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
     dataset = discover_dataset(config.data, min_classes=1)
@@ -58,7 +67,7 @@ def run(config: EvaluateConfig) -> Path:
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
     targets = dataset.targets(labels)
-    probs, errors = _score_dataset(predictor, dataset.items, config)
+    probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
     ok = np.array([e is None for e in errors])
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,11 +89,22 @@ def run(config: EvaluateConfig) -> Path:
     return out
 
 
-def _score_dataset(predictor: Predictor, items, config: EvaluateConfig) -> tuple[np.ndarray, list[str | None]]:
-    """(N, C) probabilities averaged over the views, and an error text (None when fine) per item."""
+def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
+                   decode_fn=decode_request) -> tuple[np.ndarray, list[str | None]]:
+    """(N, C) probabilities averaged over the views, and an error text (None when fine) per item.
+
+    Views are decoded by ``config.workers`` decode processes (vidlstm.batch.pool.DecodePool), so a decoder
+    that crashes or hangs costs its file, as in predict; ``workers=0`` decodes in this process.
+    """
     offsets = clip_offsets(config.clips)
+    cfg = predictor.config
+    requests = [DecodeRequest(i * len(offsets) + k, str(item.path), cfg.num_frames, cfg.image_size,
+                              threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset)
+                for i, item in enumerate(items) for k, offset in enumerate(offsets)]
     probs = np.zeros((len(items), len(predictor.labels)), dtype=np.float64)
     errors: list[str | None] = [None] * len(items)
+    views_left = [len(offsets)] * len(items)
+    delivered: set[int] = set()
     batch_frames, batch_owner = [], []
 
     def flush():
@@ -93,16 +113,25 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig) -> tuple
         batch_frames.clear()
         batch_owner.clear()
 
-    for i, item in enumerate(tqdm(items, desc="evaluating", disable=not config.progress, dynamic_ncols=True)):
-        try:
-            clips = [predictor.load_clip(item.path, offset_fraction=offset).frames for offset in offsets]
-        except (VidlstmError, OSError, RuntimeError, ValueError) as err:  # one broken file costs only itself
-            errors[i] = getattr(err, "reason", None) or " ".join(str(err).split())
-            continue
-        batch_frames.extend(clips)  # (T, H, W, 3) uint8 each
-        batch_owner.extend([i] * len(clips))
-        if len(batch_frames) >= config.batch_size:
-            flush()
+    source = DecodePool(config.workers, config.timeout, decode_fn) if config.workers else InlineDecoder(decode_fn)
+    bar = tqdm(total=len(items), desc="evaluating", disable=not config.progress, dynamic_ncols=True)
+    with source, bar:
+        source.submit(requests)
+        while source.unfinished:
+            for event in source.poll(block=True):
+                owner = event.request.task_id // len(offsets)
+                if isinstance(event, Piece) and isinstance(event.value, DecodedClip):
+                    delivered.add(event.request.task_id)
+                    batch_frames.append(event.value.clip.frames)  # (T, H, W, 3) uint8
+                    batch_owner.append(owner)
+                    continue
+                if event.request.task_id not in delivered:  # one broken file costs only itself
+                    reason = event.reason if isinstance(event, Failed) else "the decoder returned no frames"
+                    errors[owner] = errors[owner] or reason
+                views_left[owner] -= 1
+                bar.update(views_left[owner] == 0)
+            if len(batch_frames) >= config.batch_size:
+                flush()
     if batch_frames:
         flush()
     return probs, errors

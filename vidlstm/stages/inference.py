@@ -12,7 +12,7 @@ from vidlstm.checkpoint import load_model
 from vidlstm.data.clips import Clip, load_clip
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.defaults import default_model_dir
-from vidlstm.errors import UsageError
+from vidlstm.errors import UsageError, VidlstmError
 
 
 @dataclass
@@ -108,12 +108,15 @@ class Predictor:
         """The per-file prediction record (JSON-serialisable), shared by classify and predict."""
         record = self.make_record(path, probs=scores.probs, indices=clip.indices, info=clip.info,
                                   backend=clip.backend, top_k=top_k, seconds=seconds)
-        record["sampling"] = clip.sampling  # "keyframes" or "exact": which frame of each segment was used
+        if record["status"] == "ok":
+            record["sampling"] = clip.sampling  # "keyframes" or "exact": which frame of each segment was used
         return record
 
     def make_record(self, path, *, probs: np.ndarray, indices: np.ndarray, info, backend: str, top_k: int,
                     seconds: float) -> dict:
         """A record from class probabilities and the frames they came from (a clip or a whole timeline)."""
+        if not np.isfinite(probs).all():  # a record's score is always a number JSON can carry
+            return error_record(path, "the model gave non-finite scores (NaN or infinity)", seconds)
         top = self.top_k(probs, top_k)
         fps = info.fps if info.fps and info.fps > 0 else 25.0
         ts = np.asarray(indices, dtype=np.float64) / fps  # seconds of each frame used
@@ -153,11 +156,18 @@ def make_annotator(predictor: Predictor, min_score: float = 0.0, explain_dir=Non
         out_dir = prepare_explain_dir(explain_dir)
 
     def annotate(record: dict, clip: Clip, scores: ClipScores) -> None:
+        if record["status"] != "ok":
+            return
         if record["score"] < min_score:
             record["label"] = UNKNOWN_LABEL
         if out_dir is not None:
-            record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+            try:
+                record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
+            except OSError as err:  # a full disk or a read-only --explain folder: one line, the records so far stay
+                raise VidlstmError(f"{out_dir}: cannot write the explanation of {record['path']} "
+                                   f"({err.strerror or err})") from None
 
+    annotate.needs_frames = out_dir is not None  # the batch engine keeps timeline frames only then
     return annotate
 
 

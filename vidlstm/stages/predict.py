@@ -1,6 +1,7 @@
 """The predict stage: classify every video under some paths into a resumable JSONL/CSV file, one record per file."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,12 +10,13 @@ from pathlib import Path
 from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
-from vidlstm.batch.records import RecordFile, record_format
+from vidlstm.batch.records import RecordFile, record_format, record_keyer
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
 
 MAX_LISTED_FAILURES = 20
+MAX_WORKERS = 256
 
 
 DECODE_CPU_SECONDS_PER_FRAME = 0.015
@@ -82,7 +84,8 @@ class PredictConfig:
     recursive: bool = False
     """Also look in sub-directories of directory inputs."""
     workers: int | None = None
-    """Decode processes; 0 = decode in the main process; None = default_workers()."""
+    """Decode processes; None = default_workers(). 0 counts as 1: a batch run always decodes in a worker
+    process, so a decoder that crashes or hangs costs its file, never the run (and the records before it)."""
     batch_size: int = 4
     """Clips per forward pass."""
     timeout: float = 60.0
@@ -112,8 +115,10 @@ class PredictConfig:
         if not self.inputs:
             raise UsageError("no input paths given")
         record_format(self.output)  # UsageError for a suffix that is neither .jsonl nor .csv
-        checks = {"batch_size": self.batch_size >= 1, "top_k": self.top_k >= 1, "timeout": self.timeout > 0,
-                  "timeline_fps": self.timeline_fps > 0, "workers": self.workers is None or self.workers >= 0}
+        # Bounded like every size from outside: --workers 1000000 would start a million processes.
+        checks = {"batch_size": 1 <= self.batch_size <= 4096, "top_k": self.top_k >= 1,
+                  "timeout": 0 < self.timeout < math.inf, "timeline_fps": 0 < self.timeline_fps <= 1000,
+                  "workers": self.workers is None or 0 <= self.workers <= MAX_WORKERS}
         for name, ok in checks.items():
             if not ok:
                 raise UsageError(f"--{name.replace('_', '-')} out of range (got {getattr(self, name)})")
@@ -133,6 +138,7 @@ class PredictSummary:
     workers: int = 0
     repaired_bytes: int = 0  # torn last line of an interrupted earlier run, dropped
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first few
+    unsorted_reason: str | None = None  # why the finished output was left in the order appended (read-only folder ...)
     stats: EngineStats = field(default_factory=EngineStats)
 
     @property
@@ -171,7 +177,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     predictor.fold_batch_norm()
     annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
     if config.workers is not None:
-        workers = config.workers
+        workers = max(1, config.workers)  # never in-process: "one broken file never stops the run"
     elif device == "cpu":
         workers = default_workers(device, cnn_seconds_per_clip(predictor), predictor.config.num_frames)
     else:
@@ -180,12 +186,13 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         configure_torch_threads(config.threads or default_torch_threads(workers))
     summary = PredictSummary(output=output, files=len(files), workers=workers)
     with RecordFile(output) as out:
-        earlier = {r["path"]: r.get("status") for r in out.open()}
+        key = record_keyer()  # `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a resume
+        earlier = {key(r["path"]): r.get("status") for r in out.open()}
         summary.repaired_bytes = out.repaired_bytes
         redo = {"error"} if config.retry_errors else set()
-        todo = [f.path for f in files if f.path not in earlier or earlier[f.path] in redo]
+        todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
         summary.skipped = len(files) - len(todo)
-        summary.skipped_failed = sum(earlier.get(f.path) == "error" and "error" not in redo for f in files)
+        summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
         options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
                                 timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
                                 backends=config.backends)
@@ -205,5 +212,6 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
                 bar.update(1)
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
         out.rewrite_sorted()
+        summary.unsorted_reason = out.unsorted_reason
     summary.seconds = time.perf_counter() - start
     return summary

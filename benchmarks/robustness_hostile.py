@@ -1,0 +1,129 @@
+"""Hostile inputs for benchmarks/robustness_report.py: metadata that lies, configs that are absurd, outputs that
+are not ours. Each case runs one vidlstm command in a fresh process and is judged as a user would judge it.
+
+A case passes when the command ends within the timeout, prints no traceback, exits as expected, and (for the
+cases that must refuse) says so in one stderr line naming the file; the record checks are the tests' job
+(tests/robustness/test_hostile_*.py), this table is what a person running the commands would see.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from damaged_inputs import encode_exact, moving_square_clip
+from hostile_inputs import ABSURD_CONFIGS, foreign_lines, lying_containers, model_with_config
+
+
+@dataclass
+class Case:
+    group: str
+    name: str
+    args: list
+    expect: str  # "refused": exit 2 with one line naming ``names``; "records": exit 0/1 and a valid output
+    names: str = ""  # what the one error line must contain
+    output: Path | None = None
+    records: int | None = None  # how many records the output must hold (one per file), where known
+
+
+def build_cases(root: Path, model: Path) -> list[Case]:
+    videos = root / "hostile_videos"
+    for i in range(2):
+        encode_exact(videos / f"c{i}.mp4", moving_square_clip(8, 32, 32, seed=i), pix_fmt="yuv420p")
+    clip = videos / "c0.mp4"
+    fast = ["--model", model, "--threads", "1", "--no-progress"]
+    cases = []
+    for kind, path in lying_containers(root / "lying").items():
+        for mode in ("timeline", "clip"):
+            out = root / f"lying_{kind}_{mode}.jsonl"
+            flags = ["--timeline"] if mode == "timeline" else []
+            cases.append(Case("lying metadata", f"{kind}, predict {mode}",
+                              ["predict", path, "-o", out, *flags, *fast], "records", output=out, records=1))
+    for kind, changes in ABSURD_CONFIGS.items():
+        bad = model_with_config(model, root / f"model_{kind}", changes)
+        cases.append(Case("absurd config.json", f"{kind}, classify",
+                          ["classify", clip, "--json", "--model", bad, "--threads", "1"], "refused", "config.json"))
+        cases.append(Case("absurd config.json", f"{kind}, predict",
+                          ["predict", clip, "-o", root / f"cfg_{kind}.jsonl", "--model", bad, "--threads", "1",
+                           "--no-progress"], "refused", "config.json"))
+    for kind, line in foreign_lines(clip).items():
+        for command in ("predict", "merge"):
+            out = root / f"foreign_{kind}_{command}.jsonl"
+            out.write_bytes(line)
+            args = (["predict", videos, "-o", out, *fast] if command == "predict"
+                    else ["merge", out, "-o", root / f"merged_{kind}.jsonl"])
+            cases.append(Case("output not ours", f"{kind} line, {command}", args, "refused", f"{out.name}:1"))
+    fifo = root / "fifo.jsonl"
+    os.mkfifo(fifo)
+    cases.append(Case("where outputs live", "FIFO as output, predict", ["predict", videos, "-o", fifo, *fast],
+                      "refused", "FIFO"))
+    target = root / "store" / "linked.jsonl"
+    target.parent.mkdir()
+    link = root / "link.jsonl"
+    link.symlink_to(target)
+    cases.append(Case("where outputs live", "symlinked output, predict", ["predict", videos, "-o", link, *fast],
+                      "records", output=target, records=2))
+    odd = videos.parent / "odd_names"
+    odd.mkdir()
+    shutil.copy(clip, os.fsdecode(os.fsencode(str(odd)) + b"/caf\xe9.mp4"))
+    (odd / "two\nlines.mp4").write_bytes(b"not a video")
+    out = root / "odd_names.jsonl"
+    cases.append(Case("file names", "non-UTF-8 and newline names, predict", ["predict", odd, "-o", out, *fast],
+                      "records", output=out, records=2))
+    out = root / "spellings.jsonl"
+    cases.append(Case("file names", "one file, two spellings, predict",
+                      ["predict", clip, videos / ".." / videos.name / "c0.mp4", "-o", out, *fast], "records",
+                      output=out, records=1))
+    manifest = root / "conflict.csv"
+    manifest.write_text(f"path,label\n{clip},left\n{videos / 'c1.mp4'},right\n{clip},right\n")
+    cases.append(Case("manifests", "one path under two labels, evaluate",
+                      ["evaluate", manifest, "--model", model, "-o", root / "ev", "--no-progress"], "refused",
+                      "conflict.csv"))
+    return cases
+
+
+def judge(case: Case, run: dict) -> str:
+    """"pass" or what went wrong, in a few words."""
+    if run["hung"]:
+        return "hung"
+    if run["traceback"]:
+        return "traceback"
+    lines = run["err"].strip().splitlines()
+    if case.expect == "refused":
+        if run["code"] != 2:
+            return f"exit {run['code']}, expected 2"
+        if len(lines) != 1 or case.names not in lines[0]:
+            return "not one line naming the file"
+        return "pass"
+    if run["code"] not in (0, 1):
+        return f"exit {run['code']}"
+    try:
+        records = [json.loads(line) for line in case.output.read_text().splitlines()]
+    except (OSError, ValueError):
+        return "no valid output"
+    if any(line.count("error:") > 1 for line in lines) or not records:
+        return "no records"
+    if case.records is not None and len(records) != case.records:
+        return f"{len(records)} records, expected {case.records}"
+    if any(r.get("status") == "ok" and r.get("frames", 0) > 50 for r in records):
+        return "more frames than the video holds"
+    return "pass"
+
+
+def run_hostile(root: Path, model: Path, run_cli, timeout: float) -> list[tuple[Case, dict, str]]:
+    rows = []
+    for case in build_cases(root, model):
+        run = run_cli(case.args, timeout)
+        rows.append((case, run, judge(case, run)))
+    return rows
+
+
+def print_hostile(rows) -> None:
+    print("\n| group | case | exit code | outcome | seconds |")
+    print("|---|---|---:|---|---:|")
+    for case, run, verdict in rows:
+        print(f"| {case.group} | {case.name} | {run['code']} | {verdict} | {run['seconds']:.1f} |")
+    passed = sum(verdict == "pass" for _, _, verdict in rows)
+    print(f"\n{passed} of {len(rows)} hostile cases pass (no traceback, no hang, one line or valid records).")

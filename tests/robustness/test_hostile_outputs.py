@@ -1,0 +1,245 @@
+"""Outputs that are not ours, and where outputs live: a foreign line is a usage error naming the file and line
+(never a traceback, never "done"); a FIFO, a symlink, a read-only folder or a full disk give one clear line
+and keep every record already written; one file under two spellings gets one record."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+from cli_runs import assert_no_traceback, json_lines, one_error_line, run_in_process
+from damaged_inputs import encode_exact, moving_square_clip
+from hostile_inputs import foreign_lines
+
+pytestmark = pytest.mark.robustness
+
+
+@pytest.fixture
+def videos(tmp_path):
+    folder = tmp_path / "v"
+    for i in range(3):
+        encode_exact(folder / f"c{i}.mp4", moving_square_clip(8, 32, 32, seed=i), pix_fmt="yuv420p")
+    return folder
+
+
+def predict(capfd, model, *args):
+    return run_in_process(capfd, "predict", *args, "--model", model, "--workers", "0", "--threads", "1",
+                          "--no-progress", timeout=120)
+
+
+@pytest.mark.parametrize("kind", ["json-list", "json-object", "json-string", "not-utf8", "path-without-status"])
+@pytest.mark.parametrize("command", ["predict", "merge"])
+def test_a_line_that_is_not_ours_is_a_usage_error_naming_file_and_line(kind, command, videos, tiny_model_dir,
+                                                                      tmp_path, capfd):
+    good = (tmp_path / "good.jsonl")
+    good.write_text('{"path": "x.mp4", "status": "error", "error": "earlier"}\n')
+    out = tmp_path / "p.jsonl"
+    content = good.read_bytes() + foreign_lines(videos / "c0.mp4")[kind]
+    out.write_bytes(content)
+    if command == "predict":
+        run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    else:
+        run = run_in_process(capfd, "merge", out, "-o", tmp_path / "m.jsonl")
+    line = one_error_line(run, command)
+    assert f"{out}:2: " in line and "not a vidlstm record" in line, line
+    assert out.read_bytes() == content  # nothing taken as done, nothing rewritten
+
+
+def test_a_csv_row_that_is_not_ours_is_a_usage_error(videos, tiny_model_dir, tmp_path, capfd):
+    from vidlstm.batch.records import FIELDS
+
+    out = tmp_path / "p.csv"
+    out.write_text(",".join(FIELDS) + f"\n{videos / 'c0.mp4'},maybe,,,,,,,,,,,,\n")
+    line = one_error_line(predict(capfd, tiny_model_dir, videos, "-o", out), "predict")
+    assert f"{out}:2: status 'maybe'" in line
+
+
+def test_one_file_under_two_spellings_gets_one_record_in_a_run_and_across_a_resume(videos, tiny_model_dir,
+                                                                                   tmp_path, capfd, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "p.jsonl"
+    run = predict(capfd, tiny_model_dir, "v/c0.mp4", tmp_path / "v" / "c0.mp4", "./v/../v/c1.mp4", "-o", out)
+    assert run.code == 0, run.err
+    assert [r["path"] for r in json_lines(out.read_text())] == ["v/../v/c1.mp4", "v/c0.mp4"]  # as typed (Path drops "./")
+    run = predict(capfd, tiny_model_dir, tmp_path / "v", "-o", out)  # the same files, absolute: resumed
+    assert run.out.startswith("1 ok, 0 failed, 2 skipped"), run.out
+    assert len(json_lines(out.read_text())) == 3
+
+
+def test_a_symlinked_output_is_written_through_to_its_target(videos, tiny_model_dir, tmp_path, capfd):
+    target = tmp_path / "store" / "preds.jsonl"
+    target.parent.mkdir()
+    link = tmp_path / "preds.jsonl"
+    link.symlink_to(target)
+    assert predict(capfd, tiny_model_dir, videos, "-o", link).code == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert [r["path"] for r in json_lines(target.read_text())] == sorted(str(p) for p in videos.iterdir())
+
+
+def test_the_lock_outlives_the_sorted_rewrite(tmp_path):
+    from vidlstm.batch.records import RecordFile
+    from vidlstm.errors import UsageError
+
+    out = tmp_path / "p.jsonl"
+    with RecordFile(out) as first:
+        first.open()
+        first.append({"path": "b.mp4", "status": "error", "error": "x"})
+        first.rewrite_sorted()  # a new inode; the lock is on .p.jsonl.lock, not on the old one
+        with pytest.raises(UsageError, match="another vidlstm predict is writing"):
+            RecordFile(out).open()
+
+
+def test_a_fifo_as_output_is_one_line_and_no_hang(videos, tiny_model_dir, tmp_path, capfd):
+    fifo = tmp_path / "p.jsonl"
+    os.mkfifo(fifo)
+    line = one_error_line(predict(capfd, tiny_model_dir, videos, "-o", fifo), "predict")
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file" in line
+
+
+def test_a_fifo_as_merge_output_is_refused_and_kept(tmp_path, capfd):
+    part = tmp_path / "p.jsonl"
+    part.write_text('{"path": "x.mp4", "status": "error", "error": "x"}\n')
+    fifo = tmp_path / "m.jsonl"
+    os.mkfifo(fifo)
+    line = one_error_line(run_in_process(capfd, "merge", part, "-o", fifo), "merge")
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file" in line and fifo.is_fifo()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path, monkeypatch):
+    """A folder whose entries cannot be created (chmod 555; as root, who ignores modes, creating is refused
+    by patching the record module's opens), holding one writable earlier output."""
+    import vidlstm.batch.records as records
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    out = folder / "p.jsonl"
+    out.write_text('{"path": "earlier.mp4", "status": "error", "error": "x"}\n')
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield out
+        folder.chmod(0o755)
+        return
+
+    def refuse(path, *args, real):
+        if os.path.dirname(os.fspath(path)) == str(folder) and not os.path.exists(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path, *args)
+
+    real_open = os.open
+    monkeypatch.setattr(records, "os", SimpleNamespace(**{**vars(os), "open": lambda p, *a: refuse(p, *a, real=real_open)}))
+    monkeypatch.setattr(records, "open", lambda p, *a: refuse(p, *a, real=open), raising=False)
+    yield out
+
+
+def test_a_read_only_folder_keeps_every_record_and_says_so_in_one_line(read_only_folder, videos, tiny_model_dir,
+                                                                      capfd):
+    run = predict(capfd, tiny_model_dir, videos, "-o", read_only_folder)
+    assert_no_traceback(run)
+    assert run.code == 0, run.err
+    warning, = [line for line in run.err.splitlines() if "warning" in line]
+    assert warning == (f"vidlstm predict: warning: {read_only_folder}: its folder cannot be written, so it was "
+                       "not sorted; every record is in it")
+    assert len(json_lines(read_only_folder.read_text())) == 4  # the earlier one and the three new ones
+
+
+def test_a_full_disk_is_one_line_and_a_rerun_resumes(videos, tiny_model_dir, tmp_path, capfd, monkeypatch):
+    import vidlstm.batch.records as records
+
+    calls = {"n": 0}
+
+    def write(fd, data):
+        calls["n"] += 1
+        if calls["n"] > 1:  # the first record fits, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    monkeypatch.setattr(records, "os", SimpleNamespace(**{**vars(os), "write": write}))
+    out = tmp_path / "p.jsonl"
+    run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    assert run.code == 1
+    line, = [line for line in run.err.splitlines() if "error" in line]
+    assert line == (f"vidlstm predict: error: {out}: cannot write a record (No space left on device); the 1 "
+                    "records written before it are kept; re-run the same command to resume")
+    assert len(json_lines(out.read_text())) == 1
+    monkeypatch.undo()
+    run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    assert run.out.startswith("2 ok, 0 failed, 1 skipped"), run.out
+    assert len(json_lines(out.read_text())) == 3
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_file_name_that_is_not_utf8_round_trips(suffix, videos, tiny_model_dir, tmp_path, capfd):
+    odd = os.fsdecode(os.fsencode(str(videos)) + b"/caf\xe9.mp4")
+    shutil.copy(videos / "c0.mp4", odd)
+    out = tmp_path / f"p{suffix}"
+    run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    assert run.code == 0, run.err
+    from vidlstm.batch.records import read_records
+
+    paths = [r["path"] for r in read_records(out)]
+    assert odd in paths and len(paths) == 4
+    if suffix == ".jsonl":
+        out.read_bytes().decode("utf-8")  # still strict UTF-8 JSON lines: the name is \\udce9-escaped
+    assert predict(capfd, tiny_model_dir, videos, "-o", out).out.startswith("0 ok, 0 failed, 4 skipped")
+
+
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(videos, tiny_model_dir, tmp_path, capfd):
+    (videos / "two\nlines.mp4").write_bytes(b"not a video")
+    run = predict(capfd, tiny_model_dir, videos, "-o", tmp_path / "p.jsonl")
+    assert run.code == 1
+    errors = [line for line in run.err.splitlines() if line]
+    assert len(errors) == 1 and errors[0].startswith(f"vidlstm predict: error: {videos}/two\\nlines.mp4: ")
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 4 KiB tmpfs (root only; skipped elsewhere, where the monkeypatched full disk above still runs)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_really_full_disk_keeps_the_earlier_records_valid(tiny_tmpfs, videos, tiny_model_dir, tmp_path, capfd):
+    from vidlstm.batch.records import read_records
+
+    out = tiny_tmpfs / "p.jsonl"
+    earlier = "".join(f'{{"path": "earlier{i:02d}.mp4", "status": "error", "error": "{"x" * 40}"}}\n'
+                      for i in range(50))[:3900]
+    out.write_text(earlier[: earlier.rindex("\n") + 1])  # ~3.9 of the 4 KiB: the first new record does not fit
+    kept = len(read_records(out))
+    run = predict(capfd, tiny_model_dir, videos, "-o", out)
+    assert_no_traceback(run)
+    assert run.code == 1
+    assert run.err.strip().endswith("(No space left on device); re-run the same command to resume"), run.err
+    assert len(read_records(out)) == kept  # a torn tail at most: every complete record is still there
+    shutil.copy(out, tmp_path / "moved.jsonl")  # room again (elsewhere): the same command resumes
+    run = predict(capfd, tiny_model_dir, videos, "-o", tmp_path / "moved.jsonl")
+    assert run.code == 0 and run.out.startswith("3 ok, 0 failed, 0 skipped"), run.out
+    assert "dropped a torn last line" in run.err  # what the full disk cut off mid-record
+    assert len(read_records(tmp_path / "moved.jsonl")) == kept + 3
+
+
+def test_an_explain_folder_that_cannot_be_written_is_one_line(videos, tiny_model_dir, tmp_path, capfd, monkeypatch):
+    import vidlstm.explain
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vidlstm.explain, "write_strip_png", full)
+    out = tmp_path / "p.jsonl"
+    run = predict(capfd, tiny_model_dir, videos, "-o", out, "--explain", tmp_path / "explain")
+    assert_no_traceback(run)
+    assert run.code == 1
+    line, = run.err.strip().splitlines()
+    assert line.startswith(f"vidlstm predict: error: {tmp_path / 'explain'}: cannot write the explanation of ")
+    assert line.endswith("(No space left on device)")

@@ -1,0 +1,185 @@
+"""What one line of a prediction record file holds: JSONL and CSV formatting and parsing, and the check that a
+line is a record of ours (a foreign line is a usage error naming the file and line, never a file that is done)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+
+# Column order of CSV files; nested values (top-k list, timeline segments) go into a cell as JSON.
+FIELDS = ("path", "status", "label", "score", "top_k", "frames", "decoder", "seconds",
+          "duration_covered", "duration", "error", "segments", "sampling", "explanation")
+LEGACY_FIELDS = FIELDS[:12]  # CSV files written before `sampling` and `explanation` had columns: still read and resumed
+CSV_HEADERS = (FIELDS, LEGACY_FIELDS)
+_FLOAT_FIELDS = {"score", "seconds", "duration_covered", "duration"}
+_INT_FIELDS = {"frames"}
+_JSON_FIELDS = {"top_k", "segments"}
+_OPTIONAL_FIELDS = ("segments", "sampling", "explanation")  # left out of a record that has none
+STATUSES = ("ok", "error")
+
+
+def record_format(path) -> str:
+    """"jsonl" or "csv", from the file suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise UsageError(f"{path}: output must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
+
+
+def format_line(record: dict, fmt: str, columns=FIELDS) -> str:
+    """One record as one complete line of the file, newline included.
+
+    JSONL lines are valid JSON (no NaN) and valid UTF-8: a file name that is not UTF-8 (held as
+    surrogate escapes, as Python does) is written as \\udcXX escapes and reads back as the same name.
+    CSV cells carry such a name as its own bytes (``encode_line``), as a file listing would.
+    """
+    if fmt == "jsonl":
+        # json.dumps escapes newlines inside strings, so a record is always exactly one line.
+        text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: a non-UTF-8 file name
+                text = json.dumps(record, allow_nan=False)
+        return text + "\n"
+    row = []
+    for name in columns:
+        value = record.get(name)
+        if value is None:
+            row.append("")
+        elif name in _JSON_FIELDS:
+            row.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        else:
+            row.append(str(value))
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    return buf.getvalue()
+
+
+def encode_line(text: str) -> bytes:
+    """The bytes of a line: UTF-8, a non-UTF-8 file name (surrogate escapes) as its original bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _csv_header(columns=FIELDS) -> str:
+    return ",".join(columns) + "\n"
+
+
+def _foreign(source, number, what: str) -> UsageError:
+    return UsageError(f"{source}:{number}: {what}, not a vidlstm record; remove that line or use a new output file")
+
+
+def check_record(value, source, number) -> dict:
+    """``value`` if it is a prediction record of ours (a path, status ok/error, an ok one's label and score)."""
+    if not isinstance(value, dict):
+        raise _foreign(source, number, f"a JSON {type(value).__name__}")
+    path, status = value.get("path"), value.get("status")
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise _foreign(source, number, "no file path")
+    if status not in STATUSES:
+        raise _foreign(source, number, f"status {status!r} (expected ok or error)")
+    if status == "ok":
+        score = value.get("score")
+        if (not isinstance(value.get("label"), str) or isinstance(score, bool)
+                or not isinstance(score, (int, float)) or not math.isfinite(score)):
+            raise _foreign(source, number, "an ok status without a label and a score")
+    return value
+
+
+def _from_row(row: dict, source, number: int) -> dict:
+    record = {}
+    try:
+        for name in FIELDS:
+            text = row.get(name)
+            if text is None or text == "":
+                record[name] = [] if name == "top_k" else None
+            elif name in _JSON_FIELDS:
+                record[name] = json.loads(text)
+            elif name in _FLOAT_FIELDS:
+                record[name] = float(text)
+            elif name in _INT_FIELDS:
+                record[name] = int(text)
+            else:
+                record[name] = text
+    except (ValueError, RecursionError) as err:
+        raise _foreign(source, number, f"an unreadable cell ({' '.join(str(err).split())[:80]})") from None
+    for name in _OPTIONAL_FIELDS:
+        if record.get(name) is None:
+            del record[name]
+    return check_record(record, source, number)
+
+
+def csv_columns(text: str, source) -> tuple[str, ...]:
+    """The columns of a record CSV (``FIELDS``, or ``LEGACY_FIELDS`` of an older vidlstm); refuses any other header."""
+    first = text.split("\n", 1)[0] + "\n"
+    for columns in CSV_HEADERS:
+        if first == _csv_header(columns):
+            return columns
+    raise UsageError(f"{source}: CSV header is not vidlstm's ({','.join(FIELDS)}); use a new output file")
+
+
+def decode_text(data: bytes, fmt: str, source) -> str:
+    """The text of a record file: JSONL must be UTF-8 (a line that is not is named); CSV keeps any bytes of a name."""
+    if fmt == "csv":
+        return data.decode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _foreign(source, data.count(b"\n", 0, err.start) + 1, "bytes that are not UTF-8 text") from None
+
+
+def parse_records(text: str, fmt: str, source) -> list[dict]:
+    """The records in ``text`` (complete lines only; the caller drops a torn tail first).
+
+    A line that is not a record of ours (not JSON, a list, an object without a path or status ...) is a
+    UsageError naming the file and line: it is never taken as a file that is done.
+    """
+    if fmt == "jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                raise _foreign(source, number, "not a JSON record") from None
+            records.append(check_record(value, source, number))
+        return records
+    if not text:
+        return []
+    csv_columns(text, source)
+    reader = csv.DictReader(io.StringIO(text))
+    records = []
+    try:
+        for row in reader:
+            if None in row or any(value is None for value in row.values()):
+                raise _foreign(source, reader.line_num, "a row with the wrong number of cells")
+            records.append(_from_row(row, source, reader.line_num))
+    except csv.Error as err:
+        raise _foreign(source, reader.line_num, f"an unreadable CSV row ({err})") from None
+    return records
+
+
+def record_keyer():
+    """``key(path)``: the file a record is about, as its absolute path with the folders resolved.
+
+    So `v/a.mp4`, `./v/a.mp4` and `$PWD/v/a.mp4` are one file (one record, in one run and across a resume)
+    while each record keeps the path as the user typed it. Folders are resolved (symbolic links, ``..``)
+    once each; a linked file is named by where it is, as class-folder discovery names it.
+    """
+    folders: dict[str, str] = {}
+
+    def key(path: str) -> str:
+        head, name = os.path.split(os.path.abspath(path))
+        if head not in folders:
+            folders[head] = os.path.realpath(head)
+        return os.path.join(folders[head], name)
+
+    return key
