@@ -152,7 +152,10 @@ def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["cut_by_budget"] is True and 1 <= metrics["epochs_run"] < 200
     assert metrics["epochs_planned"] == metrics["epochs_run"]
-    assert metrics["run_seconds"] <= 8.0 + 2.0  # an epoch of slack: the plan is revised after each epoch
+    with open(run_dir / "metrics.csv", newline="") as f:
+        longest_epoch = max(float(row["seconds"]) for row in csv.DictReader(f))
+    # One epoch of slack (the plan is revised after each one) plus the final reload, calibration and plots.
+    assert metrics["run_seconds"] <= 8.0 + longest_epoch + 2.0
     last_lr = load_train_state(run_dir / "last" / "train_state.pt")["scheduler"]["_last_lr"][0]
     assert last_lr < 0.1 * 2e-3  # the schedule was re-aimed at the budget's end and decayed, not cut off high
 
