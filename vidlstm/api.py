@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidlstm.errors import VidlstmError
-from vidlstm.stages.inference import Predictor
+from vidlstm.inference import Predictor
 
 
 class VideoClassifier:
@@ -41,13 +41,11 @@ class VideoClassifier:
         damaged file costs that file an error record (``status == "error"``, ``error`` says why) and never
         the caller's process; clips of different files share forward passes (``batch_size``).
         """
-        from vidlstm.batch.engine import EngineOptions, predict_records
-        from vidlstm.stages.inference import _in_given_order
+        from vidlstm.batch.engine import EngineOptions, predict_in_order
 
-        paths = [str(p) for p in paths]
         options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
                                 exact_frames=exact_frames)
-        yield from _in_given_order(predict_records(self.predictor, paths, options), paths)
+        yield from predict_in_order(self.predictor, paths, options)
 
 
 __all__ = ["VideoClassifier", "VidlstmError"]

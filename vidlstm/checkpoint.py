@@ -3,8 +3,6 @@ training resume state; nothing is ever unpickled."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from vidlstm.errors import ModelLoadError, VidlstmError
+from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.models.safe_load import torch_load_weights_only
 
@@ -25,20 +24,8 @@ CARD_FILE = "README.md"
 
 # --- writing -----------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
-    # Named here rather than by mkstemp, whose 0600 mode would make shared model folders private.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
 
 
 def _write_json(path: Path, data) -> None:
@@ -56,7 +43,7 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     # Serialised to bytes and written by Python: safetensors' save_file creates files with mode 0600.
     payload = save(tensors, metadata={"format": "pt", "vidlstm": "model"})
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: Path(tmp).write_bytes(payload))
+    atomic_write_bytes(directory / WEIGHTS_FILE, payload)
     _write_json(directory / LABELS_FILE, list(model.config.labels))
     if metrics is not None:
         _write_json(directory / METRICS_FILE, metrics)
@@ -190,7 +177,7 @@ def save_train_state(path, state: dict) -> Path:
         raise VidlstmError(f"{path}: a train state must be a dict (got {type(state).__name__})")
     _check_weights_only(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 

@@ -13,19 +13,20 @@ from vidlstm.checkpoint import load_model, save_model
 from vidlstm.cli import main
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.models import LRCN, ModelConfig
-from vidlstm.stages.inference import Predictor
-from vidlstm.stages.stream import FrameSampler, LabelTracker, StreamClassifier, chunked, open_source
+from vidlstm.inference import Predictor
+from vidlstm.io.stream import open_stream
+from vidlstm.stages.stream import LabelTracker, StreamClassifier, chunked
 
 ATOL = 1e-4  # chunked vs one pass: the same kernels on differently sized batches
 LINE = re.compile(r"^\[ *(\d+\.\d\d) s\] (\w+) \((\d\.\d\d)\)$")
 
 
 def read_stream(path, size: int, fps: float):
-    capture, rotation, live = open_source(str(path))
+    frames = open_stream(str(path), size, fps)
     try:
-        return list(FrameSampler(capture, size, fps, rotation, live))
+        return list(frames)
     finally:
-        capture.release()
+        frames.close()
 
 
 def test_file_is_subsampled_to_the_requested_rate(make_video):

@@ -13,7 +13,7 @@ from vidlstm.batch.events import Failed, Finished, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.batch.timeline import steps_to_segments
-from vidlstm.stages.inference import Predictor, error_record
+from vidlstm.inference import Predictor, error_record, in_given_order
 
 
 @dataclass
@@ -113,6 +113,12 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
                 yield from _score_batch(predictor, batch, options.top_k, stats, annotate)
                 batch = []
     stats.workers_replaced = source.replaced
+
+
+def predict_in_order(predictor: Predictor, paths, options: EngineOptions, annotate=None, early=None) -> Iterator[dict]:
+    """``predict_records`` with the records in the order of ``paths`` (classify and the Python API)."""
+    paths = [str(p) for p in paths]
+    yield from in_given_order(predict_records(predictor, paths, options, annotate=annotate, early=early), paths)
 
 
 def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, annotate=None):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.files import atomic_write
 
 # Column order of CSV files; nested values (top-k list, timeline segments) go into a cell as JSON.
 FIELDS = ("path", "status", "label", "score", "top_k", "frames", "decoder", "seconds",
@@ -118,17 +119,15 @@ def write_records(path, records) -> Path:
     path = Path(path)
     fmt = record_format(path)
     check_output_folder(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        if fmt == "csv":
-            f.write(_csv_header())
-        for record in records:
-            f.write(format_line(record, fmt))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if fmt == "csv":
+                f.write(_csv_header())
+            for record in records:
+                f.write(format_line(record, fmt))
+
+    return atomic_write(path, write)
 
 
 def sort_and_dedup(records) -> list[dict]:
@@ -139,15 +138,6 @@ def sort_and_dedup(records) -> list[dict]:
         if old is None or record.get("status") == "ok" or old.get("status") != "ok":
             best[record["path"]] = record
     return [best[p] for p in sorted(best)]
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself is only durable once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RecordFile:

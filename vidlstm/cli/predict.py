@@ -50,7 +50,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from vidlstm.batch.decode import decode_request, decode_request_exact
     from vidlstm.stages.predict import PredictConfig, run as run_predict
 
     summary = run_predict(PredictConfig(
@@ -59,8 +58,7 @@ def run(args) -> int:
         timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors,
         min_score=args.min_score, explain_dir=args.explain, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
-        backends=tuple(args.backends.split(",")) if args.backends else None),
-        decode_fn=decode_request_exact if args.exact_frames else decode_request)
+        backends=tuple(args.backends.split(",")) if args.backends else None, exact_frames=args.exact_frames))
     if summary.repaired_bytes:
         print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
               f"in {summary.output}", file=sys.stderr)

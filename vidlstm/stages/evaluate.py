@@ -13,7 +13,7 @@ from tqdm import tqdm
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
-from vidlstm.stages.inference import Predictor
+from vidlstm.inference import Predictor
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 
-BACKBONE_MODES = ("frozen", "last", "all")
+from vidlstm.defaults import BACKBONE_MODES
 
 
 @dataclass
