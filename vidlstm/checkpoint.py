@@ -61,7 +61,16 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     source = "ImageNet-pretrained" if cfg.pretrained else "trained from scratch"
     keypoints = f", {cfg.keypoints} soft-argmax keypoints" if cfg.keypoints else ""
+    tags = ["video-classification", "cnn-lstm", "lrcn", cfg.backbone]
     lines = [
+        # Hugging Face Hub front matter: the Hub files the folder under this library and task.
+        "---",
+        "library_name: vidlstm",
+        "pipeline_tag: video-classification",
+        "tags:",
+        *[f"- {tag}" for tag in dict.fromkeys(tags)],
+        "---",
+        "",
         "# vidlstm model",
         "",
         f"CNN-LSTM video classifier: `{cfg.backbone}` backbone ({source}{keypoints}) per frame, "
@@ -73,6 +82,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         f"input mode `{cfg.input_mode}`",
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
         f"- temperature: {cfg.temperature:g}",
+        "",
+        "Use with `vidlstm.VideoClassifier.load(folder).predict(\"clip.mp4\")` or "
+        "`vidlstm classify clip.mp4 --model folder`.",
         "",
         "Load with `vidlstm.checkpoint.load_model(folder)`; files: config.json (architecture), labels.json, "
         "model.safetensors (weights).",
