@@ -19,6 +19,7 @@ from vidlstm.data.datasets import LabelledVideos, discover_dataset
 from vidlstm.data.loaders import CachedViewDataset
 from vidlstm.data.splits import load_split, save_split, train_val_split
 from vidlstm.errors import UsageError
+from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.training.config import TrainConfig
 from vidlstm.training.distributed import DistContext, barrier, broadcast_flag, cleanup, init_distributed
@@ -182,13 +183,13 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.2f}",
                             val_acc=f"{row['val_acc']:.2f}")
-            tqdm.write(_epoch_line(row, config.epochs, improved and has_val))  # a log line, with or without bars
+            logger.info(_epoch_line(row, config.epochs, improved and has_val))  # a log line, with or without bars
         barrier(ctx)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         if broadcast_flag(ctx, stopper.should_stop):
             if ctx.is_main:
-                tqdm.write(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
+                logger.info(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
                            f"(best epoch {stopper.best_epoch + 1})")
             break
     bar.close()
