@@ -36,6 +36,7 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_records_equal_a_local_run_and_a_broken_file_gets_its_error_record(ray_cluster, make_video,
                                                                                tiny_model_dir, tmp_path):
     folder = _clips(make_video, 5)
@@ -54,6 +55,7 @@ def test_ray_records_equal_a_local_run_and_a_broken_file_gets_its_error_record(r
     assert (again.skipped, again.ok, again.failed) == (6, 0, 0)  # resumable: nothing left to do
 
 
+@pytest.mark.slow
 def test_an_actor_killed_mid_run_costs_no_file(ray_cluster, make_video, tiny_model_dir, tmp_path):
     from vidlstm.batch.engine import EngineOptions
     from vidlstm.batch.ray_engine import ray_records
@@ -71,6 +73,7 @@ def test_an_actor_killed_mid_run_costs_no_file(ray_cluster, make_video, tiny_mod
     assert sorted(r["path"] for r in records) == paths and all(r["status"] == "ok" for r in records)
 
 
+@pytest.mark.slow
 def test_driver_killed_then_rerun_gives_one_record_per_file(ray_cluster, make_video, tiny_model_dir, tmp_path):
     folder = _clips(make_video, 16, broken=False)
     out = tmp_path / "preds.jsonl"
