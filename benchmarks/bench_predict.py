@@ -92,7 +92,8 @@ def baseline_classify(paths, model_dir: Path) -> tuple[float, float]:
 
 # --- (a)+(b) vidlstm predict ---------------------------------------------------------------------------
 
-def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None, batch_size: int, decode_fn):
+def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None, batch_size: int,
+                exact_frames: bool = False):
     """(wall seconds, CPU seconds, PredictSummary) of one complete `predict` stage run (model load, worker start
     included); CPU seconds add the main process's and what the decode workers report."""
     from vidlstm.stages.predict import PredictConfig, run
@@ -100,8 +101,7 @@ def run_predict(clip_dir: Path, model_dir: Path, out: Path, workers: int | None,
     out.unlink(missing_ok=True)
     start, start_cpu = time.perf_counter(), cpu_seconds()
     summary = run(PredictConfig(inputs=[str(clip_dir)], output=str(out), model_dir=str(model_dir), device="cpu",
-                                workers=workers, batch_size=batch_size, progress=False),
-                  decode_fn=decode_fn)
+                                workers=workers, batch_size=batch_size, progress=False, exact_frames=exact_frames))
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
     assert summary.failed == 0 and summary.ok == summary.files, summary.failures
     return seconds, cpu + summary.stats.decode_cpu_seconds, summary
@@ -183,7 +183,6 @@ def main() -> None:
 
     import torch
 
-    from vidlstm.batch.decode import decode_request, decode_request_exact
     from vidlstm.defaults import configure_torch_threads
     from vidlstm.stages.predict import available_cores
 
@@ -204,13 +203,13 @@ def main() -> None:
     base, base_cpu = baseline_classify(clips, model_dir)  # on all cores: the straightforward default
     row("(a) baseline: OpenCV reads all frames, resnet18 default layout, 1 video at a time",
         f"{len(clips) / base:.2f} videos/s", "1.0x", f"{base_cpu / len(clips):.2f}", "1.0x")
-    runs = [(f"--workers {w}", w, decode_request) for w in args.workers]
+    runs = [(f"--workers {w}", w, False) for w in args.workers]
     if not args.no_exact:
-        runs.append((f"--workers {args.workers[0]} --exact-frames", args.workers[0], decode_request_exact))
+        runs.append((f"--workers {args.workers[0]} --exact-frames", args.workers[0], True))
     cnn_rows = []
-    for label, workers, decode_fn in runs:
+    for label, workers, exact_frames in runs:
         seconds, cpu, summary = run_predict(clip_dir, model_dir, DATA_DIR / "bench_preds.jsonl", workers,
-                                            args.batch_size, decode_fn)
+                                            args.batch_size, exact_frames)
         row(f"(a) vidlstm predict {label}", f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x",
             f"{cpu / len(clips):.2f}", f"{base_cpu / cpu:.1f}x")
         stats = summary.stats
@@ -224,7 +223,7 @@ def main() -> None:
 
     for workers in [*args.workers, None]:
         seconds, cpu, summary = run_predict(clip_dir, default_model_dir(), DATA_DIR / "bench_preds_default.jsonl",
-                                            workers, args.batch_size, decode_request)
+                                            workers, args.batch_size)
         flag = f"--workers {workers}" if workers is not None else f"no --workers (chose {summary.workers})"
         row(f"(a) vidlstm predict {flag}, shipped default model ({shipped_name})",
             f"{len(clips) / seconds:.2f} videos/s", f"{base / seconds:.1f}x", f"{cpu / len(clips):.2f}",

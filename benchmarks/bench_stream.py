@@ -16,7 +16,7 @@ import torch
 
 from vidlstm.checkpoint import load_model
 from vidlstm.models import LRCN, ModelConfig
-from vidlstm.stages.inference import Predictor
+from vidlstm.inference import Predictor
 from vidlstm.stages.stream import StreamClassifier, StreamFrame
 
 WARMUP_CHUNKS = 3  # first calls allocate and pick kernels: not part of either window

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from vidlstm import VideoClassifier
-from vidlstm.errors import VideoDecodeError
+from vidlstm.errors import VideoDecodeError, VidlstmError
 
 
 def test_predict_returns_all_labels_sorted(make_video, tiny_model_dir):
@@ -48,3 +48,36 @@ def test_predict_many_keeps_order_and_turns_bad_files_into_error_records(tmp_pat
         alone = clf.predict(path, top_k=2)
         assert [t["label"] for t in record["top_k"]] == [t["label"] for t in alone]
         assert record["top_k"][0]["score"] == pytest.approx(alone[0]["score"], abs=1e-5)
+
+
+def test_a_list_gives_a_list_of_lists_in_order_and_a_bad_file_in_it_raises(tmp_path, make_video, tiny_model_dir):
+    clf = VideoClassifier.load(tiny_model_dir)
+    paths = [make_video(f"v{i}.mp4", seed=i) for i in range(3)]
+    out = clf.predict(paths, top_k=2)
+    assert len(out) == 3 and all(len(preds) == 2 for preds in out)
+    for preds, path in zip(out, paths):
+        alone = clf.predict(path, top_k=2)
+        assert [p["label"] for p in preds] == [p["label"] for p in alone]
+        assert preds[0]["score"] == pytest.approx(alone[0]["score"], abs=1e-5)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(VideoDecodeError, match="bad.mp4"):
+        clf.predict([paths[0], bad])
+
+
+def test_frames_array_in_is_sampled_and_resized_like_a_file(make_video, tiny_model_dir):
+    import numpy as np
+
+    from vidlstm.io import read_frames
+
+    clf = VideoClassifier.load(tiny_model_dir)
+    path = make_video("v.mp4", num_frames=24, height=48, width=64)
+    clip = clf.predictor.load_clip(path, exact_frames=True)  # the model's own frames: T and size already right
+    from_array = clf.predict(clip.frames, top_k=3)
+    expected = clf.predictor.top_k(clf.predictor.score_frames([clip.frames])[0].probs, 3)
+    assert from_array == expected
+    full = read_frames(path, np.arange(24), size=None).frames  # (24, 48, 64, 3) native size, every frame
+    preds = clf.predict(full, top_k=2)
+    assert len(preds) == 2 and preds[0]["score"] >= preds[1]["score"] and 0 < preds[0]["score"] <= 1
+    with pytest.raises(VidlstmError, match=r"\(T, H, W, 3\) uint8"):
+        clf.predict(full.astype(np.float32))

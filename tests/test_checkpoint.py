@@ -46,6 +46,10 @@ def test_save_writes_the_folder_and_load_gives_identical_logits(model, saved):
     card = (saved / "README.md").read_text()
     assert "swipe_left, swipe_right, push" in card and "`vidnet`" in card and "| accuracy | 0.875 |" in card
     assert f"{sum(p.numel() for p in model.parameters()):,}" in card
+    front, body = card.split("---\n")[1:3]  # Hugging Face Hub front matter first
+    assert card.startswith("---\n") and "library_name: vidlstm\n" in front
+    assert "pipeline_tag: video-classification\n" in front and "tags:\n- video-classification\n" in front
+    assert body.lstrip().startswith("# vidlstm model")
 
     loaded = load_model(saved)
     assert loaded.config == model.config and not loaded.training

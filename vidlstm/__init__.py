@@ -1,7 +1,7 @@
 """vidlstm: CNN-LSTM video classification (decode -> per-frame CNN features -> BiLSTM + attention)."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from vidlstm.defaults import VERSION as __version__
 
 __all__ = ["VideoClassifier", "__version__"]
 

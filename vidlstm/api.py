@@ -1,14 +1,20 @@
-"""The Python API: ``VideoClassifier.load(model_dir).predict("clip.mp4")`` -> [{"label", "score"}, ...]."""
+"""The Python API: ``VideoClassifier.load(model_dir).predict("clip.mp4")`` -> [{"label", "score"}, ...].
+
+It follows the Hugging Face ``video-classification`` pipeline: one input gives one list of
+``{"label", "score"}`` (highest first, ``top_k=5``), a list of inputs gives a list of such lists in order.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from vidlstm.errors import VidlstmError
-from vidlstm.stages.inference import Predictor
+import numpy as np
+
+from vidlstm.errors import UsageError, VideoDecodeError, VidlstmError
+from vidlstm.inference import Predictor
 
 
 class VideoClassifier:
-    """Classify video files with a saved model, like the Hugging Face ``video-classification`` pipeline."""
+    """Classify video files (or decoded frames) with a saved model, like the Hugging Face pipeline."""
 
     def __init__(self, predictor: Predictor):
         self.predictor = predictor
@@ -22,14 +28,22 @@ class VideoClassifier:
     def labels(self) -> list[str]:
         return self.predictor.labels
 
-    def predict(self, path, top_k: int | None = None) -> list[dict]:
-        """Scores for one video, highest first: ``[{"label": str, "score": float}, ...]`` (all classes by default).
+    def predict(self, inputs, top_k: int = 5):
+        """Scores, highest first: ``[{"label": str, "score": float}, ...]`` (the ``top_k`` best classes).
 
-        Raises VideoDecodeError (a VidlstmError) when the file cannot be read.
+        ``inputs``: a video path, a list of paths (a list of such lists comes back, in order), or decoded
+        frames (T, H, W, 3) uint8 RGB, sampled to the model's clip length and resized to its input size.
+        Raises VideoDecodeError (a VidlstmError) naming the file when a file cannot be read; use
+        ``predict_many`` to get error records instead.
         """
-        clip = self.predictor.load_clip(Path(path))
-        scores = self.predictor.score_frames([clip.frames])[0]
-        return self.predictor.top_k(scores.probs, top_k or len(self.labels))
+        if top_k < 1:
+            raise UsageError(f"top_k must be >= 1 (got {top_k})")
+        if isinstance(inputs, np.ndarray):
+            return self._scores_of(self._frames_clip(inputs), top_k)
+        if isinstance(inputs, (list, tuple)):
+            return [self._top_k_of(record) for record in self.predict_many(inputs, top_k=top_k)]
+        clip = self.predictor.load_clip(Path(inputs))  # decodes in this process: one file, no start-up cost
+        return self._scores_of(clip.frames, top_k)
 
     __call__ = predict
 
@@ -41,13 +55,36 @@ class VideoClassifier:
         damaged file costs that file an error record (``status == "error"``, ``error`` says why) and never
         the caller's process; clips of different files share forward passes (``batch_size``).
         """
-        from vidlstm.batch.engine import EngineOptions, predict_records
-        from vidlstm.stages.inference import _in_given_order
+        from vidlstm.batch.engine import EngineOptions, predict_in_order
 
-        paths = [str(p) for p in paths]
         options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
                                 exact_frames=exact_frames)
-        yield from _in_given_order(predict_records(self.predictor, paths, options), paths)
+        yield from predict_in_order(self.predictor, paths, options)
+
+    def _scores_of(self, frames: np.ndarray, top_k: int) -> list[dict]:
+        scores = self.predictor.score_frames([frames])[0]
+        return self.predictor.top_k(scores.probs, top_k)
+
+    @staticmethod
+    def _top_k_of(record: dict) -> list[dict]:
+        if record["status"] != "ok":
+            raise VideoDecodeError(record["path"], record.get("error") or "cannot be classified")
+        return record["top_k"]
+
+    def _frames_clip(self, frames: np.ndarray) -> np.ndarray:
+        """Decoded frames (T, H, W, 3) uint8 -> the model's clip (num_frames, S, S, 3): segment centres, resized."""
+        import cv2
+
+        from vidlstm.io.sampling import sample_segment_indices
+
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+            raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array (got {frames.dtype} {frames.shape})")
+        cfg = self.predictor.config
+        clip = frames[sample_segment_indices(len(frames), cfg.num_frames)]  # (num_frames, H, W, 3)
+        if clip.shape[1:3] != (cfg.image_size, cfg.image_size):
+            size = (cfg.image_size, cfg.image_size)
+            clip = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip])
+        return np.ascontiguousarray(clip)
 
 
 __all__ = ["VideoClassifier", "VidlstmError"]

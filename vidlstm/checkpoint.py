@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from vidlstm.errors import ModelLoadError, VidlstmError
+from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.models.safe_load import torch_load_weights_only
 
@@ -26,22 +25,10 @@ CARD_FILE = "README.md"
 
 # --- writing -----------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
-    # Named here rather than by mkstemp, whose 0600 mode would make shared model folders private.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_text(path: Path, text: str) -> None:
     # A label from a folder name that is not UTF-8 (surrogate escapes) is shown escaped in the card;
     # labels.json and config.json keep it exactly (JSON escapes it).
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", errors="backslashreplace"))
+    atomic_write_text(path, text, errors="backslashreplace")
 
 
 def _write_json(path: Path, data) -> None:
@@ -59,7 +46,7 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     # Serialised to bytes and written by Python: safetensors' save_file creates files with mode 0600.
     payload = save(tensors, metadata={"format": "pt", "vidlstm": "model"})
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: Path(tmp).write_bytes(payload))
+    atomic_write_bytes(directory / WEIGHTS_FILE, payload)
     _write_json(directory / LABELS_FILE, list(model.config.labels))
     if metrics is not None:
         _write_json(directory / METRICS_FILE, metrics)
@@ -77,7 +64,16 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     source = "ImageNet-pretrained" if cfg.pretrained else "trained from scratch"
     keypoints = f", {cfg.keypoints} soft-argmax keypoints" if cfg.keypoints else ""
+    tags = ["video-classification", "cnn-lstm", "lrcn", cfg.backbone]
     lines = [
+        # Hugging Face Hub front matter: the Hub files the folder under this library and task.
+        "---",
+        "library_name: vidlstm",
+        "pipeline_tag: video-classification",
+        "tags:",
+        *[f"- {tag}" for tag in dict.fromkeys(tags)],
+        "---",
+        "",
         "# vidlstm model",
         "",
         f"CNN-LSTM video classifier: `{cfg.backbone}` backbone ({source}{keypoints}) per frame, "
@@ -89,6 +85,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         f"input mode `{cfg.input_mode}`",
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
         f"- temperature: {cfg.temperature:g}",
+        "",
+        "Use with `vidlstm.VideoClassifier.load(folder).predict(\"clip.mp4\")` or "
+        "`vidlstm classify clip.mp4 --model folder`.",
         "",
         "Load with `vidlstm.checkpoint.load_model(folder)`; files: config.json (architecture), labels.json, "
         "model.safetensors (weights).",
@@ -204,7 +203,7 @@ def save_train_state(path, state: dict) -> Path:
         raise VidlstmError(f"{path}: a train state must be a dict (got {type(state).__name__})")
     _check_weights_only(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 

@@ -1,10 +1,17 @@
-"""Where the shipped default model lives, and process-wide runtime defaults (threads)."""
+"""Where the shipped default model lives, process-wide runtime defaults (threads), and torch-free constants."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+
+VERSION = "0.1.0"
+"""The package version (also pyproject.toml's); ``vidlstm.__version__``."""
+
+BACKBONE_MODES = ("frozen", "last", "all")
+"""Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
+can offer the choices without importing the model code."""
 
 
 def default_model_dir() -> Path:

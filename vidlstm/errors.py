@@ -41,3 +41,9 @@ class ModelLoadError(VidlstmError):
     """A model folder that is missing, incomplete or unsafe to load."""
 
     exit_code = 2
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line for an error record: a VideoDecodeError's reason, else the exception's text."""
+    reason = getattr(err, "reason", None) or " ".join(str(err).split())
+    return reason or type(err).__name__

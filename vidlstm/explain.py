@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.files import atomic_write, atomic_write_text
 
 EXPLANATION_VERSION = 1
 TOP_CLASSES = 3  # classes whose per-step probabilities are kept and plotted
@@ -120,18 +120,9 @@ def write_strip_png(explanation: dict, frames: np.ndarray, png_path) -> Path:
     shown_name = f"{video.parent.name}/{video.name}" if video.parent.name else video.name
     fig.suptitle(_literal(f"{shown_name}: {explanation['label']} ({explanation['score']:.2f})"), fontsize=11)
     png_path = Path(png_path)
-    _atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=STRIP_DPI, format="png"))
-    return png_path
-
-
-def _atomic_write(path: Path, write) -> None:
     # A kill mid-write must not leave a half file that a later report would embed.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=STRIP_DPI, format="png"))
+    return png_path
 
 
 def prepare_explain_dir(out_dir) -> Path:
@@ -157,5 +148,5 @@ def explain_clip(path, clip, scores, labels, out_dir, top_classes: int = TOP_CLA
     explanation["strip"] = f"{stem}.png"
     write_strip_png(explanation, clip.frames, out_dir / explanation["strip"])
     json_path = out_dir / f"{stem}.json"
-    _atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(explanation, indent=1) + "\n"))
+    atomic_write_text(json_path, json.dumps(explanation, indent=1) + "\n")
     return {"explanation": str(json_path)}

@@ -42,6 +42,20 @@ def test_missing_input_is_a_usage_error_naming_it(tmp_path):
 
 
 @pytest.mark.parametrize("name, expected", [("A.MOV", True), ("x.gif", True), ("x.jpg", False),
-                                            ("._x.mp4", False), ("mp4", False)])
+                                            ("._x.mp4", False), (".hidden.mp4", False), ("mp4", False)])
 def test_is_video_name(name, expected):
     assert is_video_name(name) is expected
+
+
+def test_predict_and_train_discovery_follow_one_rule(tmp_path):
+    """`predict -r` over a folder and `train`'s class folders take exactly the same files (one is_video_name)."""
+    from vidlstm.data.datasets import discover_dataset
+
+    names = ["a.mp4", "B.AVI", ".hidden.mp4", "._a.mp4", "notes.txt", "sub/c.mkv", ".cache/d.mp4"]
+    for label in ("left", "right"):
+        for name in names:
+            _touch(tmp_path / label / name)
+    predict_keys = {f.key for f in find_videos([tmp_path], recursive=True)}
+    train_names = {item.path.relative_to(tmp_path).as_posix() for item in discover_dataset(tmp_path).items}
+    expected = {f"{label}/{name}" for label in ("left", "right") for name in ("a.mp4", "B.AVI", "sub/c.mkv")}
+    assert predict_keys == train_names == expected

@@ -10,7 +10,8 @@ import pytest
 from batch.predict_helpers import tiny_model_dir, video_folder
 import vidlstm.batch.engine as engine
 from vidlstm.batch.early import start_early_decoding
-from vidlstm.stages.inference import Predictor, classify_paths
+from vidlstm.inference import Predictor
+from vidlstm.stages.classify import classify_paths
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_nan_weights_are_refused_naming_the_weights_file(tiny_model_dir, small_d
 
 def test_non_finite_scores_become_an_error_record_not_a_nan_score(tiny_model_dir):
     from vidlstm.io.info import VideoInfo
-    from vidlstm.stages.inference import Predictor
+    from vidlstm.inference import Predictor
 
     predictor = Predictor.from_dir(tiny_model_dir, device="cpu")
     info = VideoInfo("a.mp4", 8, 25.0, 0.32, 32, 32, 0, "h264", "pyav")

@@ -13,7 +13,7 @@ from vidlstm.checkpoint import save_model
 from vidlstm.cli import main
 from vidlstm.explain import STRIP_SIZE_PX, TOP_CLASSES, explain_clip, explanation_stem
 from vidlstm.models import LRCN, ModelConfig
-from vidlstm.stages.inference import Predictor
+from vidlstm.inference import Predictor
 
 LABELS = ["left", "right", "still", "wave"]
 NUM_FRAMES = 8

@@ -9,7 +9,8 @@ import pytest
 from batch.fault_decoders import faulty_real_decode
 from batch.predict_helpers import LABELS, comparable, tiny_model_dir, video_folder
 from vidlstm.batch.records import read_records
-from vidlstm.stages.inference import Predictor, classify_paths
+from vidlstm.inference import Predictor
+from vidlstm.stages.classify import classify_paths
 from vidlstm.stages.predict import PredictConfig, run
 
 

@@ -15,7 +15,7 @@ from vidlstm.cli import main
 from vidlstm.data.clips import Clip
 from vidlstm.explain import explain_clip
 from vidlstm.io import VideoInfo
-from vidlstm.stages.inference import ClipScores
+from vidlstm.inference import ClipScores
 from vidlstm.stages.report import ReportConfig, run
 from vidlstm.training.config import TrainConfig
 from vidlstm.training.logs import MetricsLog

@@ -13,19 +13,20 @@ from vidlstm.checkpoint import load_model, save_model
 from vidlstm.cli import main
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.models import LRCN, ModelConfig
-from vidlstm.stages.inference import Predictor
-from vidlstm.stages.stream import FrameSampler, LabelTracker, StreamClassifier, chunked, open_source
+from vidlstm.inference import Predictor
+from vidlstm.io.stream import open_stream
+from vidlstm.stages.stream import LabelTracker, StreamClassifier, chunked
 
 ATOL = 1e-4  # chunked vs one pass: the same kernels on differently sized batches
 LINE = re.compile(r"^\[ *(\d+\.\d\d) s\] (\w+) \((\d\.\d\d)\)$")
 
 
 def read_stream(path, size: int, fps: float):
-    capture, rotation, live = open_source(str(path))
+    frames = open_stream(str(path), size, fps)
     try:
-        return list(FrameSampler(capture, size, fps, rotation, live))
+        return list(frames)
     finally:
-        capture.release()
+        frames.close()
 
 
 def test_file_is_subsampled_to_the_requested_rate(make_video):
@@ -153,3 +154,19 @@ def test_bad_stream_input(make_video, tiny_model_dir, tmp_path, capsys):
         assert main(["stream", *args]) == code, args
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_file_streams_through_the_decoder_fallback_chain(make_video, monkeypatch):
+    from vidlstm.io import pyav_backend
+
+    video = make_video("clip.mp4", num_frames=30, fps=25.0)
+    expected = [f.index for f in read_stream(video, 32, fps=8.0)]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated pyav failure")
+
+    monkeypatch.setattr(pyav_backend, "read", broken)
+    frames = open_stream(str(video), 32, 8.0, backends=("pyav", "opencv"))
+    got = list(frames)
+    assert [f.index for f in got] == expected and got[0].rgb.shape == (32, 32, 3)
+    assert frames.frames_read == 30

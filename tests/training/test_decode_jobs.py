@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from view_fault_decoders import faulty_training_views
+
 from vidlstm.data.datasets import VideoItem
 from vidlstm.data.views import decode_views
+from vidlstm.logs import install_cli_handler
 from vidlstm.training import prepare
 from vidlstm.training.decode_jobs import ViewsRequest, decoded_views
 from vidlstm.training.distributed import DistContext
@@ -37,6 +39,7 @@ def test_an_aborting_decoder_skips_its_file_and_the_caches_get_the_others(make_v
              make_video("c.mp4", num_frames=12, seed=3)]
     shas = [f"{i:064x}" for i in range(3)]
     items = [VideoItem(p, "x") for p in paths]
+    install_cli_handler()  # the CLI's log handler: library warnings as one "warning: ..." line on stderr
     # fill_caches as train runs it, with a decoder that aborts on one file, in the worker process.
     monkeypatch.setattr(prepare, "decoded_views", functools.partial(decoded_views, decode_fn=faulty_training_views))
     clips = prepare.clip_cache(tmp_path / "cache", FRAMES, SIZE)

@@ -1,7 +1,6 @@
 """What a decode worker does with one file: probe, sample, read frames at model size (one clip, or timeline chunks)."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -112,7 +111,3 @@ def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
         yield DecodedChunk(result.frames, chunk)
     yield DecodedTimeline(info, indices, backend, time.perf_counter() - start, time.process_time() - start_cpu)
 
-
-def decode_request_exact(request: DecodeRequest):
-    """``decode_request`` with each segment's centre frame, never its keyframe (`--exact-frames`)."""
-    return decode_request(dataclasses.replace(request, keyframe_snap=False))

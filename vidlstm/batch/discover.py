@@ -7,9 +7,9 @@ from pathlib import Path
 
 from vidlstm.batch.record_lines import record_keyer
 from vidlstm.errors import UsageError
-from vidlstm.io.info import VIDEO_EXTENSIONS
+from vidlstm.io.info import is_video_name
 
-
+__all__ = ["VideoFile", "find_videos", "is_video_name"]
 
 @dataclass(frozen=True)
 class VideoFile:
@@ -21,11 +21,6 @@ class VideoFile:
 
     path: str
     key: str
-
-
-def is_video_name(name: str) -> bool:
-    # "._clip.mp4" files are macOS AppleDouble metadata, not videos, although they carry the suffix.
-    return not name.startswith("._") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
 
 
 def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:

@@ -1,6 +1,7 @@
 """The inference engine of classify and predict: decoders feed clips, the CNN scores them in batches across videos."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -14,7 +15,7 @@ from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.batch.timeline import steps_to_segments
 from vidlstm.data.clips import Clip
-from vidlstm.stages.inference import Predictor, error_record
+from vidlstm.inference import Predictor, error_record, in_given_order
 
 THUMBNAIL_SIZE = 64  # px: timeline frames kept for an --explain strip (bounded memory at any length)
 
@@ -62,20 +63,27 @@ class _Timeline:
 
 
 def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_fn=decode_request,
-                    stats: EngineStats | None = None, annotate=None, early=None) -> Iterator[dict]:
+                    stats: EngineStats | None = None, annotate=None, early=None, source=None) -> Iterator[dict]:
     """Yield one record per path as files complete (in order when ``workers == 0``); failures become error records.
 
     ``annotate(record, clip, scores)``, if given, may add to each ok clip record before it is yielded
     (classify uses it for --min-score and --explain, which need the frames and scores records do not keep).
     ``early`` (vidlstm.batch.early.EarlyDecoding): a pool already decoding ``paths``, started before the
     model loaded; used when its requests are the ones built here (same sampling), else closed.
+    ``source``: a started decode source (a DecodePool) to use and leave open, so a long-lived caller (a Ray
+    actor) keeps one decode worker across calls instead of starting one per call.
     """
     stats = stats if stats is not None else EngineStats()
     config = predictor.config
     requests = build_requests(list(paths), config.num_frames, config.image_size, workers=options.workers,
                               timeline_fps=options.timeline_fps, chunk_frames=options.chunk_frames,
                               backends=options.backends, exact_frames=options.exact_frames)
-    if early is not None and early.requests == requests and decode_fn is decode_request:
+    keep_open = source is not None
+    if keep_open:
+        submitted = False
+        if early is not None:
+            early.close()
+    elif early is not None and early.requests == requests and decode_fn is decode_request:
         source, submitted = early.source, True  # already decoding these paths since before the model loaded
     else:
         if early is not None:
@@ -86,7 +94,7 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     timelines: dict[int, _Timeline] = {}
     delivered: set[int] = set()  # files whose clip or timeline arrived; any other that finishes gets an error
     keep = bool(getattr(annotate, "needs_frames", False))  # an explanation's strip shows timeline frames
-    with source:
+    with contextlib.nullcontext(source) if keep_open else source:
         if not submitted:
             source.submit(requests)
         while source.unfinished or batch:
@@ -119,6 +127,12 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
                 yield from _score_batch(predictor, batch, options.top_k, stats, annotate)
                 batch = []
     stats.workers_replaced = source.replaced
+
+
+def predict_in_order(predictor: Predictor, paths, options: EngineOptions, annotate=None, early=None) -> Iterator[dict]:
+    """``predict_records`` with the records in the order of ``paths`` (classify and the Python API)."""
+    paths = [str(p) for p in paths]
+    yield from in_given_order(predict_records(predictor, paths, options, annotate=annotate, early=early), paths)
 
 
 def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, annotate=None):

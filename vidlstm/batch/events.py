@@ -29,8 +29,3 @@ class Failed:
     reason: str
     seconds: float = 0.0  # how long the file was being decoded before it failed
 
-
-def failure_reason(err: BaseException) -> str:
-    """One line for an error record: a VideoDecodeError's reason, else the exception's text."""
-    reason = getattr(err, "reason", None) or " ".join(str(err).split())
-    return reason or type(err).__name__

@@ -5,7 +5,8 @@ import collections
 import time
 
 from vidlstm.batch.decode import DecodeRequest, decode_request
-from vidlstm.batch.events import Failed, Finished, Piece, failure_reason
+from vidlstm.batch.events import Failed, Finished, Piece
+from vidlstm.errors import failure_reason
 
 
 class InlineDecoder:

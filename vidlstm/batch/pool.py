@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from vidlstm.batch.decode import DecodeRequest, decode_request
-from vidlstm.batch.events import Failed, Finished, Piece, failure_reason
+from vidlstm.batch.events import Failed, Finished, Piece
+from vidlstm.errors import failure_reason
 from vidlstm.io.quiet import silence_worker_stderr
 
 

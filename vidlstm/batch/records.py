@@ -10,6 +10,7 @@ from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STAT
                                         check_record, csv_columns, decode_text, encode_line, format_line,
                                         parse_records, record_format, record_keyer)
 from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.files import atomic_write
 
 def complete_part(data: bytes) -> bytes:
     """``data`` up to its last newline: what a kill -9 or power cut in the middle of a write leaves valid."""
@@ -52,22 +53,18 @@ def write_records(path, records) -> Path:
     odd = _not_a_regular_file(target)
     if odd:  # a FIFO or a device would be replaced by a regular file without a word
         raise UsageError(f"{path}: is {odd}, not a regular file; name a .jsonl or .csv file for -o")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # bytes: a name that is not UTF-8 round-trips (surrogate escapes)
             if fmt == "csv":
                 f.write(encode_line(_csv_header()))
             for record in records:
                 f.write(encode_line(format_line(record, fmt)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException as err:  # a full disk, a read-only folder, or SIGTERM mid-write: the old file stays
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise VidlstmError(f"{path}: cannot write ({err.strerror or err})") from None
-        raise
+
+    try:  # a full disk, a read-only folder, or SIGTERM mid-write: the old file stays
+        atomic_write(target, write)
+    except OSError as err:
+        raise VidlstmError(f"{path}: cannot write ({err.strerror or err})") from None
     return path
 
 
@@ -82,15 +79,6 @@ def sort_and_dedup(records) -> list[dict]:
         if old is None or record.get("status") == "ok" or old.get("status") != "ok":
             best[name] = record
     return sorted(best.values(), key=lambda r: r["path"])
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself is only durable once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _not_a_regular_file(path: Path) -> str | None:

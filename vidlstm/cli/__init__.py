@@ -50,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
+        _add_verbosity(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                       help="only warnings and errors (no progress lines)")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, help="also debug lines")
 
 
 # Commands whose work is all written and closed when run() returns: the console command skips the
@@ -70,6 +78,9 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _bytes_of_file_names_pass_through(sys.stdout)
+    from vidlstm.logs import install_cli_handler
+
+    install_cli_handler(getattr(args, "verbosity", 0))  # library log lines: one line each, above progress bars
     code = _run(args)
     if exit_fast and args.command in FAST_EXIT:
         try:

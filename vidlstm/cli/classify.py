@@ -42,7 +42,8 @@ def run(args) -> int:
              if args.workers == 1 else None)
     try:
         from vidlstm.defaults import configure_torch_threads
-        from vidlstm.stages.inference import Predictor, classify_paths
+        from vidlstm.inference import Predictor
+        from vidlstm.stages.classify import classify_paths
 
         configure_torch_threads(args.threads)
         predictor = Predictor.from_dir(args.model, device=args.device)

@@ -47,12 +47,16 @@ def add_arguments(p):
                         "choose it; join the parts with `vidlstm merge`")
     p.add_argument("--backends", metavar="LIST", default=None,
                    help="decoders to try in order, e.g. pyav,decord,opencv (default: $VIDLSTM_BACKENDS or vidlstm.io's)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: decode workers on this machine (default); ray: Ray Data actors on a Ray cluster "
+                        "(pip install 'vidlstm[ray]'), --workers then sets the actor count")
+    p.add_argument("--address", metavar="ADDR", default=None,
+                   help="with --engine ray: the cluster to join (e.g. auto, HOST:6379); default: a local one")
     add_sampling_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from vidlstm.batch.decode import decode_request, decode_request_exact
     from vidlstm.stages.predict import PredictConfig, run as run_predict
 
     summary = run_predict(PredictConfig(
@@ -61,8 +65,8 @@ def run(args) -> int:
         timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors,
         min_score=args.min_score, explain_dir=args.explain, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
-        backends=tuple(args.backends.split(",")) if args.backends else None),
-        decode_fn=decode_request_exact if args.exact_frames else decode_request)
+        backends=tuple(args.backends.split(",")) if args.backends else None, exact_frames=args.exact_frames,
+        engine=args.engine, address=args.address))
     if summary.repaired_bytes:
         print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
               f"in {summary.output}", file=sys.stderr)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from vidlstm.files import atomic_write, atomic_write_text
 
 _CHUNK = 1 << 20
 
@@ -73,7 +74,7 @@ class ContentHasher:
         if not self._dirty:
             return
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.index_path, json.dumps(self._index))
+        atomic_write_text(self.index_path, json.dumps(self._index))
         self._dirty = False
 
 
@@ -116,14 +117,8 @@ class TensorCache:
         path = self.entry_path(content_sha, view)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "spec.json").exists():
-            _atomic_write_text(self.folder / "spec.json", json.dumps(self.spec, indent=1, sort_keys=True, default=str))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        os.replace(tmp, path)  # readers see the old entry or the whole new one, never half a file
+            atomic_write_text(self.folder / "spec.json", json.dumps(self.spec, indent=1, sort_keys=True, default=str))
+        # Readers see the old entry or the whole new one, never half a file.
+        atomic_write(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                                                 str(tmp)))
         return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

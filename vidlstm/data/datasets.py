@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vidlstm.errors import UsageError
-from vidlstm.io.info import VIDEO_EXTENSIONS
+from vidlstm.io.info import VIDEO_EXTENSIONS, is_video_name
 
 MANIFEST_COLUMNS = ("path", "label", "group")
 
@@ -75,8 +75,10 @@ class LabelledVideos:
         return {label: counts.get(label, 0) for label in self.labels}
 
 
-def is_video_name(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+def _in_sight(path: Path, class_dir: Path) -> bool:
+    """A video name (vidlstm.io.info.is_video_name, as `predict` finds files) outside hidden folders."""
+    folders = path.relative_to(class_dir).parts[:-1]
+    return is_video_name(path.name) and not any(part.startswith(".") for part in folders)
 
 
 def not_a_file_reason(path: Path) -> str | None:
@@ -144,7 +146,7 @@ def _video_entries(class_dir: Path) -> tuple[list[Path], list[SkippedEntry]]:
     with its reason rather than dropped without a word. A directory named x.mp4 is just a folder to walk.
     """
     videos, odd = [], []
-    for path in sorted(p for p in class_dir.rglob("*") if is_video_name(p) and not p.is_dir()):
+    for path in sorted(p for p in class_dir.rglob("*") if _in_sight(p, class_dir) and not p.is_dir()):
         reason = not_a_file_reason(path)
         if reason is None:
             videos.append(path)

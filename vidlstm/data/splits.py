@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, Strat
 
 from vidlstm.data.datasets import LabelledVideos
 from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
 
 
 def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,10 +76,7 @@ def save_split(path, dataset: LabelledVideos, train: np.ndarray, val: np.ndarray
         "train": [dataset.relative_name(dataset.items[i]) for i in train],
         "val": [dataset.relative_name(dataset.items[i]) for i in val],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(payload, indent=1))
 
 
 def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:

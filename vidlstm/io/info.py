@@ -1,6 +1,7 @@
 """What the decoding layer hands back: ``VideoInfo`` (probed metadata) and ``DecodeResult`` (frames + provenance)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,3 +46,12 @@ VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".mts", ".m2ts",
     ".ts", ".3gp", ".3g2", ".ogv", ".gif", ".mxf", ".vob", ".asf", ".divx", ".y4m",
 })
+
+
+def is_video_name(name: str) -> bool:
+    """The one rule for which names count as videos when a folder is searched (`train`, `predict`, ...).
+
+    A video suffix (VIDEO_EXTENSIONS, any case) and not a hidden file: names starting with "." are skipped,
+    which covers macOS "._clip.mp4" AppleDouble metadata files that carry the suffix but hold no video.
+    """
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS

@@ -11,20 +11,21 @@ from vidlstm.io.backend_base import (
     DamagedStream,
     NoVideoStream,
     check_stream_length,
-    normalize_rotation,
-    one_line,
-    rotation_from_display_matrix,
-    stored_size,
-    turn_upright,
     unique_sorted_indices,
 )
 from vidlstm.io.info import VideoInfo
+from vidlstm.io.pyav_frames import (
+    NAME,  # noqa: F401 - the registry reads backend.NAME
+    convert_frame,
+    declared_frame_count,
+    err_text,
+    frame_rotation,
+    make_info,
+    stream_fps,
+)
 from vidlstm.io.quiet import quiet_pyav
 
-NAME = "pyav"
 quiet_pyav(av)  # our one-line reasons, not FFmpeg's log lines (VIDLSTM_DECODER_LOGS=1 keeps those)
-# FFmpeg itself assumes 25 fps for a stream that states no rate at all.
-FALLBACK_FPS = 25.0
 # Seeking flushes the decoder (and its frame-thread pipeline); decoding a handful of frames forward is cheaper.
 MIN_FRAMES_SKIPPED_BY_SEEK = 8
 # Seeks that land after the target (odd indexes) are retried from earlier keyframes this many times.
@@ -341,34 +342,6 @@ def _frame_index(pts: np.ndarray, frame) -> int:
     return slot
 
 
-def convert_frame(frame, size, rotation: int, position: int) -> np.ndarray:
-    """RGB (H, W, 3) uint8, scaled by swscale's bilinear filter (as decord scales) and turned upright."""
-    if getattr(frame, "is_corrupt", False):
-        raise DamagedStream(f"frame {position} decoded with errors")
-    target = stored_size(size, rotation)
-    if target is None:
-        array = frame.to_ndarray(format="rgb24")
-    else:
-        array = frame.to_ndarray(format="rgb24", height=target[0], width=target[1], interpolation="BILINEAR")
-    return turn_upright(array, rotation)
-
-
-def frame_rotation(frame) -> int:
-    """Clockwise display rotation of a frame: ``frame.rotation`` (PyAV >= 13) or its display-matrix side data."""
-    counter_clockwise = getattr(frame, "rotation", None)
-    if counter_clockwise is not None:
-        return normalize_rotation(-counter_clockwise)
-    for side_data in frame.side_data:
-        if "DISPLAYMATRIX" in str(getattr(side_data, "type", "")):
-            return rotation_from_display_matrix(np.frombuffer(bytes(side_data), dtype="<i4"))
-    return 0
-
-
-def declared_frame_count(stream) -> int:
-    """The container's frame count (0 where it has none: Matroska, WebM, FLV)."""
-    return max(int(stream.frames or 0), 0)
-
-
 def estimated_frame_count(container, stream) -> int:
     """duration * fps where the container states a duration, otherwise a count of demuxed packets."""
     fps = stream_fps(stream)
@@ -383,28 +356,3 @@ def estimated_frame_count(container, stream) -> int:
     container.seek(0)
     index = index_packets(container, stream)
     return len(index.pts) if index is not None else sum(1 for _ in container.demux(stream))
-
-
-def stream_fps(stream) -> float:
-    """Average frame rate, else FFmpeg's guess, else the 25 fps FFmpeg itself assumes."""
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and float(rate) > 0:
-            return float(rate)
-    return FALLBACK_FPS
-
-
-def make_info(path, stream, num_frames: int, rotation: int) -> VideoInfo:
-    """VideoInfo in the upright orientation."""
-    fps = stream_fps(stream)
-    width, height = stream.codec_context.width, stream.codec_context.height
-    if rotation % 180:
-        width, height = height, width
-    return VideoInfo(
-        path=str(path), num_frames=int(num_frames), fps=fps, duration=num_frames / fps, width=int(width),
-        height=int(height), rotation=rotation, codec=stream.codec_context.name, backend=NAME,
-    )
-
-
-def err_text(err) -> str:
-    """FFmpeg's own words for an error, without the errno and file name PyAV adds."""
-    return one_line(getattr(err, "strerror", None) or err, limit=80)

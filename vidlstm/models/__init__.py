@@ -12,6 +12,7 @@ from vidlstm.models.classifier import (
     BACKBONE_MODES,
     LRCN,
     LRCNOutput,
+    calibrated_softmax,
     default_backbone_mode,
     set_backbone_trainable,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "MODEL_FORMAT_VERSION",
     "ModelConfig",
     "backbone_normalization",
+    "calibrated_softmax",
     "default_backbone_mode",
     "get_backbone",
     "list_backbones",

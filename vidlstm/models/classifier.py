@@ -6,13 +6,18 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from vidlstm.defaults import BACKBONE_MODES
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
 from vidlstm.models.config import ModelConfig
 from vidlstm.models.temporal import (AttentionPooling, BiLSTMEncoder, CausalHead, CentredKeypoints, LSTMState,
                                      check_lengths, step_mask)
 
-BACKBONE_MODES = ("frozen", "last", "all")
+
+
+def calibrated_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Calibrated probabilities: softmax(logits / temperature) over the last dim, in float32."""
+    return torch.softmax(logits.float() / float(temperature), dim=-1)
 
 
 class LRCNOutput(NamedTuple):
@@ -138,7 +143,7 @@ class LRCN(nn.Module):
 
     def logits_to_proba(self, logits: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities: softmax(logits / config.temperature) over the last dim."""
-        return torch.softmax(logits.float() / self.config.temperature, dim=-1)
+        return calibrated_softmax(logits, self.config.temperature)
 
     def predict_proba(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Calibrated clip probabilities (B, C) for frames (B, T, 3, H, W) in [0, 1]."""

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlstm.data.synth import SynthConfig, generate_dataset
-from vidlstm.stages.inference import Predictor, classify_paths
+from vidlstm.inference import Predictor
+from vidlstm.stages.classify import classify_paths
 
 
 @dataclass

@@ -16,8 +16,8 @@ from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
-from vidlstm.errors import UsageError
-from vidlstm.stages.inference import Predictor
+from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.inference import Predictor
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
 

@@ -274,7 +274,7 @@ def verify_part(part: Part, path: Path, fmt: str) -> float:
 
 def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], config: ExportConfig) -> dict:
     """The JSON card: enough to run the exported files without vidlstm."""
-    from vidlstm import __version__
+    from vidlstm.defaults import VERSION as __version__
 
     cfg = model.config
     return {

@@ -17,6 +17,7 @@ from vidlstm.errors import UsageError
 
 MAX_LISTED_FAILURES = 20
 MAX_WORKERS = 256
+ENGINES = ("local", "ray")
 
 
 DECODE_CPU_SECONDS_PER_FRAME = 0.015
@@ -110,11 +111,21 @@ class PredictConfig:
     """Show a progress bar on a terminal."""
     backends: tuple[str, ...] | None = None
     """Decoder backends to try, in order (None: vidlstm.io's default chain)."""
+    exact_frames: bool = False
+    """Take each segment's centre frame; False (default): its keyframe nearest the centre, several times cheaper."""
+    engine: str = "local"
+    """"local" (this machine's decode workers) or "ray" (Ray Data actors; ``workers`` is then the actor count)."""
+    address: str | None = None
+    """Ray cluster to join with engine "ray" ("auto", "HOST:PORT"); None: the one joined, else a local one."""
 
     def __post_init__(self):
         if not self.inputs:
             raise UsageError("no input paths given")
         record_format(self.output)  # UsageError for a suffix that is neither .jsonl nor .csv
+        if self.engine not in ENGINES:
+            raise UsageError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r})")
+        if self.address is not None and self.engine != "ray":
+            raise UsageError("--address is for --engine ray")
         # Bounded like every size from outside: --workers 1000000 would start a million processes.
         checks = {"batch_size": 1 <= self.batch_size <= 4096, "top_k": self.top_k >= 1,
                   "timeout": 0 < self.timeout < math.inf, "timeline_fps": 0 < self.timeline_fps <= 1000,
@@ -160,12 +171,14 @@ def _resolve_device(device: str | None) -> str:
 
 def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     """Classify the files of ``config`` into its output file; files already recorded there are skipped."""
-    from tqdm import tqdm
-
     from vidlstm.defaults import configure_torch_threads
-    from vidlstm.stages.inference import Predictor, make_annotator
+    from vidlstm.inference import Predictor, make_annotator
 
     start = time.perf_counter()
+    if config.engine == "ray":
+        from vidlstm.batch.ray_engine import import_ray
+
+        import_ray()  # exit 2 with how to install it, before anything is read or written
     shard = resolve_shard(config.shard)
     files = select_shard(find_videos(config.inputs, recursive=config.recursive), shard)
     output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
@@ -174,8 +187,10 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         raise UsageError(f"no video files found in {', '.join(map(str, config.inputs))}{hint}")
     device = _resolve_device(config.device)
     predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
-    predictor.fold_batch_norm()
     annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
+    if config.engine == "ray":
+        return _run_on_ray(config, files, output, device, start)
+    predictor.fold_batch_norm()
     if config.workers is not None:
         workers = max(1, config.workers)  # never in-process: "one broken file never stops the run"
     elif device == "cpu":
@@ -185,7 +200,39 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     if device == "cpu" or config.threads:
         configure_torch_threads(config.threads or default_torch_threads(workers))
     summary = PredictSummary(output=output, files=len(files), workers=workers)
-    with RecordFile(output) as out:
+    options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
+                            timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
+                            backends=config.backends, exact_frames=config.exact_frames)
+    _write_records(config, files, summary, lambda todo: predict_records(predictor, todo, options, decode_fn=decode_fn,
+                                                                        stats=summary.stats, annotate=annotate))
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: float) -> PredictSummary:
+    """The same run with Ray Data actors computing the records (vidlstm.batch.ray_engine)."""
+    from vidlstm.batch.ray_engine import connect, default_actors, ray_records
+    from vidlstm.defaults import default_model_dir
+
+    connect(config.address)
+    actors = config.workers or default_actors()
+    summary = PredictSummary(output=output, files=len(files), workers=actors)
+    options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=1, timeout=config.timeout,
+                            timeline_fps=config.timeline_fps if config.timeline else None, backends=config.backends,
+                            exact_frames=config.exact_frames)
+    model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
+    _write_records(config, files, summary, lambda todo: ray_records(
+        todo, options, model_dir=model_dir.resolve(), device=device, min_score=config.min_score,
+        explain_dir=config.explain_dir, actors=actors))
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write_records(config: PredictConfig, files, summary: PredictSummary, compute) -> None:
+    """Skip the files already recorded in the output, append a record per file ``compute(todo)`` yields, sort."""
+    from tqdm import tqdm
+
+    with RecordFile(summary.output) as out:
         key = record_keyer()  # `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a resume
         earlier = {key(r["path"]): r.get("status") for r in out.open()}
         summary.repaired_bytes = out.repaired_bytes
@@ -193,14 +240,10 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
         summary.skipped = len(files) - len(todo)
         summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
-        options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
-                                timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
-                                backends=config.backends)
         bar = tqdm(total=len(todo), unit="file", desc="predict", disable=None if config.progress else True,
                    dynamic_ncols=True)
         with bar:
-            for record in predict_records(predictor, todo, options, decode_fn=decode_fn, stats=summary.stats,
-                                          annotate=annotate):
+            for record in compute(todo) if todo else ():
                 out.append(record)
                 if record["status"] == "ok":
                     summary.ok += 1
@@ -213,5 +256,3 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
         out.rewrite_sorted()
         summary.unsorted_reason = out.unsorted_reason
-    summary.seconds = time.perf_counter() - start
-    return summary

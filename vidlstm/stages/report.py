@@ -1,11 +1,11 @@
 """The report stage: a run folder, evaluate output or predictions file -> one self-contained HTML file."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
 
 
 @dataclass
@@ -42,12 +42,8 @@ def run(config: ReportConfig) -> Path:
 
     document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips)
     out = Path(config.output)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(document, encoding="utf-8")
-        os.replace(tmp, out)  # a browser refreshing the page never sees half a report
+        atomic_write_text(out, document)  # a browser refreshing the page never sees half a report
     except OSError as err:
         raise UsageError(f"{out}: cannot write the report ({err.strerror})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

@@ -1,6 +1,7 @@
 """The stream stage: classify a video file, webcam or RTSP/HTTP stream as frames arrive, with the causal LSTM head.
 
-Frames are read in order with OpenCV, subsampled to a fixed rate, encoded chunk by chunk
+Frames are read in order (vidlstm.io.stream: files through the decoder chain, cameras and URLs with
+OpenCV), subsampled to a fixed rate, encoded chunk by chunk
 (``encode_frames`` with the previous chunk's last frame, so frame differences run on across chunks)
 and fed to ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk: the work per
 frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
@@ -10,19 +11,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import torch
 
 from vidlstm.errors import UsageError, VideoDecodeError
-from vidlstm.io.backend_base import BackendFailure, stored_size, turn_upright
-from vidlstm.io.opencv_backend import open_video
-from vidlstm.stages.inference import Predictor
+from vidlstm.inference import Predictor
+from vidlstm.io.stream import StreamFrame, open_stream
+from vidlstm.models import calibrated_softmax
 
-LIVE_FALLBACK_FPS = 30.0  # a camera that reports no frame rate
+__all__ = ["LabelTracker", "StepOutput", "StreamClassifier", "StreamConfig", "StreamFrame", "chunked",
+           "stream_events", "stream_steps"]
 
 
 @dataclass
@@ -47,15 +47,6 @@ class StreamConfig:
 
 
 @dataclass
-class StreamFrame:
-    """One sampled frame: its index in the source, its time (s) and its pixels (H, W, 3) uint8 RGB."""
-
-    index: int
-    time: float
-    rgb: np.ndarray
-
-
-@dataclass
 class StepOutput:
     """The causal head's output for one sampled frame."""
 
@@ -63,67 +54,6 @@ class StepOutput:
     time: float
     logits: np.ndarray  # (C,) causal step logits
     probs: np.ndarray  # (C,) calibrated probabilities of this step alone
-
-
-# --- reading --------------------------------------------------------------------------------------
-
-def open_source(source: str):
-    """(capture, clockwise rotation, is_live) for a file path, a webcam index or a URL."""
-    if "://" in source:
-        capture, rotation, live = cv2.VideoCapture(source, cv2.CAP_FFMPEG), 0, True
-    elif source.isdigit() and not Path(source).exists():
-        capture, rotation, live = cv2.VideoCapture(int(source)), 0, True
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise UsageError(f"{source}: no such file (give a video file, a webcam index or a URL)")
-        if path.is_dir():
-            raise UsageError(f"{source}: is a directory, not a video")
-        try:
-            capture, rotation, turned_by_opencv = open_video(path, threads=0)
-        except BackendFailure as err:
-            raise VideoDecodeError(path, f"OpenCV cannot open it ({err})") from None
-        return capture, (0 if turned_by_opencv else rotation), False
-    if not capture.isOpened():
-        capture.release()
-        raise VideoDecodeError(source, "OpenCV cannot open this camera or stream")
-    return capture, rotation, live
-
-
-class FrameSampler:
-    """Iterate over a capture to its end, keeping the first frame of every 1/fps-second slot (all frames if fps is 0).
-
-    Times are frame index / the source's frame rate for files (exact, repeatable) and the wall clock
-    since the first frame for live sources (which may drop frames). Only kept frames are converted:
-    area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far.
-    """
-
-    def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = False):
-        self.capture, self.size, self.fps, self.rotation, self.live = capture, size, fps, rotation, live
-        self.frames_read = 0
-
-    def __iter__(self) -> Iterator[StreamFrame]:
-        source_fps = self.capture.get(cv2.CAP_PROP_FPS)
-        if not (math.isfinite(source_fps) and source_fps > 0):
-            source_fps = LIVE_FALLBACK_FPS
-        target = stored_size((self.size, self.size), self.rotation)
-        started, last_slot = None, -1
-        while self.capture.grab():
-            index = self.frames_read
-            self.frames_read += 1
-            now = time.monotonic()
-            started = now if started is None else started
-            t = (now - started) if self.live else index / source_fps
-            slot = index if self.fps <= 0 else math.floor(t * self.fps + 1e-6)  # 1e-6: times exactly on a slot edge
-            if slot <= last_slot:
-                continue
-            ok, bgr = self.capture.retrieve()
-            if not ok or bgr is None:
-                continue  # a damaged frame of a live stream: skip it, the stream goes on
-            last_slot = slot
-            if bgr.shape[:2] != target:
-                bgr = cv2.resize(bgr, (target[1], target[0]), interpolation=cv2.INTER_AREA)
-            yield StreamFrame(index, t, turn_upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.rotation))
 
 
 # --- the model --------------------------------------------------------------------------------------
@@ -138,7 +68,6 @@ class StreamClassifier:
         if predictor.model.causal is None:
             raise UsageError("this model has no causal head (config causal_head is false): it cannot stream")
         self.predictor = predictor
-        self.temperature = float(predictor.config.temperature or 1.0)
         self.state = None  # (h, c) after the last chunk
         self.last_frame = None  # (1, 3, H, W) the last frame of the last chunk
         self.model_seconds = 0.0  # time spent in the model, for the per-frame cost in the summary
@@ -150,7 +79,7 @@ class StreamClassifier:
         feats, self.last_frame = self.predictor.encode_chunk(pixels, prev_frame=self.last_frame)  # (t, D)
         logits, self.state = self.predictor.model.stream_step(feats[None], self.state)  # (1, t, C)
         logits = logits[0].float()  # (t, C)
-        probs = torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()  # (t, C)
+        probs = calibrated_softmax(logits, self.predictor.config.temperature).cpu().numpy()  # (t, C)
         logits = logits.cpu().numpy()
         self.model_seconds += time.perf_counter() - start
         return [StepOutput(f.index, f.time, logits[i], probs[i]) for i, f in enumerate(frames)]
@@ -241,9 +170,8 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     """
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
-    capture, rotation, live = open_source(config.source)
+    sampler = open_stream(config.source, predictor.config.image_size, config.fps)
     tracker = LabelTracker(predictor.labels, config.smoothing)
-    sampler = FrameSampler(capture, predictor.config.image_size, config.fps, rotation, live)
     interrupted = False
     try:
         for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds):
@@ -253,7 +181,7 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        capture.release()
+        sampler.close()
     if tracker.steps == 0:
         raise VideoDecodeError(config.source, "no frames could be read")
     label, score = tracker.overall()

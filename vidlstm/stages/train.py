@@ -19,6 +19,7 @@ from vidlstm.data.datasets import LabelledVideos, discover_dataset
 from vidlstm.data.loaders import CachedViewDataset
 from vidlstm.data.splits import load_split, save_split, train_val_split
 from vidlstm.errors import UsageError
+from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.training.auto import auto_num_frames
 from vidlstm.training.budget import EpochPlan, auto_epochs
@@ -229,19 +230,19 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.2f}",
                             val_acc=f"{row['val_acc']:.2f}",
                             budget=f"{elapsed:.0f}/{config.time_budget:.0f}s" if config.time_budget else "none")
-            tqdm.write(_epoch_line(row, plan.planned, improved and has_val and config.monitor != "last"))
+            logger.info(_epoch_line(row, plan.planned, improved and has_val and config.monitor != "last"))
         barrier(ctx)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         epoch += 1
         if broadcast_flag(ctx, stopper.should_stop):
             if ctx.is_main:
-                tqdm.write(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
+                logger.info(f"early stop: no {config.monitor} improvement for {config.patience} epochs "
                            f"(best epoch {stopper.best_epoch + 1})")
             break
     bar.close()
     if ctx.is_main and plan.cut_by_budget:
-        tqdm.write(f"time budget: {plan.planned} epochs fitted in {config.time_budget:.0f} s "
+        logger.info(f"time budget: {plan.planned} epochs fitted in {config.time_budget:.0f} s "
                    f"(--time-budget; 0: none)")
     if ctx.is_main:
         tb.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 
-BACKBONE_MODES = ("frozen", "last", "all")
+from vidlstm.defaults import BACKBONE_MODES
 MONITORS = ("last", "val_acc", "val_loss")
 
 

@@ -1,4 +1,4 @@
-"""PNG figures of a run (matplotlib, Agg backend): training curves and the confusion matrix."""
+"""PNG figures of a run (matplotlib's Agg canvas): training curves and the confusion matrix."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,20 +6,21 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    """A figure drawn on its own Agg canvas: no pyplot, so the caller's matplotlib backend is never changed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display on servers, CI or inside DDP workers
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def plot_training_curves(rows: list[dict], path) -> Path:
     """Loss and accuracy per epoch (train and validation) side by side."""
-    plt = _pyplot()
     epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = _figure((10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for key, style in (("train_loss", "-"), ("val_loss", "--")):
         ax_loss.plot(epochs, [r.get(key, np.nan) for r in rows], style, marker="o", ms=3, label=key)
     for key, style in (("train_acc", "-"), ("val_acc", "--")):
@@ -31,15 +32,14 @@ def plot_training_curves(rows: list[dict], path) -> Path:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path, title: str = "confusion matrix") -> Path:
     """Rows are true labels, columns predictions; each cell shows its count."""
-    plt = _pyplot()
     size = max(4.0, 0.6 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = _figure((size, size))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -51,5 +51,4 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path, title: st
                     color="white" if matrix[i, j] > threshold else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)

@@ -1,7 +1,6 @@
 """Fill the caches training reads: decoded uint8 views per video, and frozen-backbone features per view."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from vidlstm.data.cache import ContentHasher, TensorCache, module_fingerprint
 from vidlstm.data.datasets import VideoItem
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.data.views import clip_spec
+from vidlstm.logs import log
 from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_views
 from vidlstm.training.distributed import DistContext, barrier
 
@@ -63,7 +63,7 @@ def feature_cache(cache_root, model) -> TensorCache:
 
 def warn_skipped(path, reason: str) -> None:
     """One warning line per input the run leaves out, printed above any progress bar."""
-    tqdm.write(f"warning: {path}: skipped, {reason}", file=sys.stderr)
+    log.warning("%s: skipped, %s", path, reason)
 
 
 def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:

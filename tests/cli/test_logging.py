@@ -1,0 +1,34 @@
+"""Library log lines go through logging.getLogger("vidlstm"); the CLI's handler prints them as today's one-liners."""
+from __future__ import annotations
+
+import logging
+
+from vidlstm.cli import main
+from vidlstm.logs import install_cli_handler, log
+
+
+def test_cli_handler_levels_and_streams(capsys):
+    install_cli_handler(0)
+    log.info("epoch 1/2 loss 0.5")
+    log.warning("%s: skipped, %s", "a.mp4", "permission denied")
+    log.debug("hidden")
+    out, err = capsys.readouterr()
+    assert out == "epoch 1/2 loss 0.5\n" and err == "warning: a.mp4: skipped, permission denied\n"
+    install_cli_handler(-1)  # -q
+    log.info("epoch 2/2")
+    log.error("broken")
+    assert capsys.readouterr() == ("", "error: broken\n")
+    install_cli_handler(1)  # -v
+    log.debug("detail")
+    assert capsys.readouterr().out == "detail\n"
+    assert len([h for h in log.handlers if type(h).__name__ == "TqdmHandler"]) == 1  # replaced, not stacked
+    assert log.propagate is False and logging.getLogger("vidlstm") is log
+
+
+def test_quiet_and_verbose_flags_are_accepted_by_every_command(tiny_model_dir, capsys):
+    assert main(["info", str(tiny_model_dir), "-q"]) == 0
+    assert log.level == logging.WARNING
+    assert main(["info", str(tiny_model_dir), "-v"]) == 0
+    assert log.level == logging.DEBUG
+    install_cli_handler(0)
+    capsys.readouterr()

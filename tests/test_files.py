@@ -1,0 +1,32 @@
+"""The one atomic write: the target holds the old content or the whole new one, and no temporary file stays."""
+from __future__ import annotations
+
+import pytest
+
+from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
+
+
+def test_replaces_whole_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out.json"
+    atomic_write_text(target, "old\n")
+    atomic_write_bytes(target, b"new\n")
+    assert target.read_bytes() == b"new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_a_failing_write_keeps_the_old_file_and_cleans_up(tmp_path):
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+
+    def half_then_fail(tmp):
+        tmp.write_bytes(b"ha")
+        raise KeyboardInterrupt  # even an interrupt (Ctrl-C mid-save) must not leave a stray file
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_the_temporary_lives_beside_the_target(tmp_path):
+    seen = []
+    atomic_write(tmp_path / "a.txt", lambda tmp: seen.append(tmp) or tmp.write_text("x"))
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(".a.txt.") and seen[0].suffix == ".tmp"

@@ -1,0 +1,58 @@
+"""Atomic file writes: readers (and a re-run after a kill) see the old file or the whole new one, never half."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    The temporary file is in the same folder (a rename is atomic only within one file system) and is
+    removed if anything fails, a KeyboardInterrupt included. Named here rather than by ``mkstemp``, whose
+    0600 mode would make shared model folders private.
+    """
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path, text: str, newline: str | None = None, errors: str = "strict") -> Path:
+    """``atomic_write`` of UTF-8 text (``newline=""`` writes line endings as given, as csv wants; ``errors``
+    as ``open``'s, e.g. "backslashreplace" for a name that is not UTF-8)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline=newline, errors=errors) as f:
+            f.write(text)
+
+    return atomic_write(path, write)
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename itself is only durable once the directory entry is on disk.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform or file system without directory handles: the rename is done anyway
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,145 @@
+"""Frames in order from a video file, a webcam or a network stream, subsampled to a fixed rate (for `vidlstm stream`).
+
+Files go through the decoder fallback chain (``probe`` + ``read_frames``, a chunk of frames at a time, so
+memory does not grow with the video's length); a webcam index or a URL is read with OpenCV's capture,
+the only backend here that opens live sources.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vidlstm.errors import UsageError, VideoDecodeError
+from vidlstm.io.backend_base import stored_size, turn_upright
+from vidlstm.io.reader import probe, read_frames
+
+LIVE_FALLBACK_FPS = 30.0  # a camera or file that reports no frame rate
+FILE_CHUNK_FRAMES = 32  # frames of a file decoded per read_frames call
+
+
+@dataclass
+class StreamFrame:
+    """One sampled frame: its index in the source, its time (s) and its pixels (H, W, 3) uint8 RGB."""
+
+    index: int
+    time: float
+    rgb: np.ndarray
+
+
+def keep_slot(index: int, t: float, fps: float, last_slot: int) -> int | None:
+    """The 1/fps-second slot of a frame at time ``t`` if it is the first of its slot, else None (fps 0: every frame)."""
+    slot = index if fps <= 0 else math.floor(t * fps + 1e-6)  # 1e-6: times exactly on a slot edge
+    return slot if slot > last_slot else None
+
+
+class FileFrames:
+    """The first frame of every 1/fps-second slot of a file (all frames if fps is 0), decoded through the chain.
+
+    Times are frame index / the file's frame rate (exact, repeatable). ``frames_read`` counts the frames
+    of the file passed so far, kept or not.
+    """
+
+    live = False
+
+    def __init__(self, path, size: int, fps: float, backends=None, chunk_frames: int = FILE_CHUNK_FRAMES):
+        self.path, self.size, self.fps, self.backends, self.chunk_frames = str(path), size, fps, backends, chunk_frames
+        self.info = probe(self.path, backends=backends)  # VideoDecodeError naming the file if no decoder opens it
+        self.frames_read = 0
+
+    def _kept(self) -> list[tuple[int, float]]:
+        source_fps = self.info.fps if math.isfinite(self.info.fps) and self.info.fps > 0 else LIVE_FALLBACK_FPS
+        kept, last_slot = [], -1
+        for index in range(self.info.num_frames):
+            t = index / source_fps
+            slot = keep_slot(index, t, self.fps, last_slot)
+            if slot is not None:
+                kept.append((index, t))
+                last_slot = slot
+        return kept
+
+    def __iter__(self) -> Iterator[StreamFrame]:
+        kept = self._kept()
+        size = (self.size, self.size)
+        for first in range(0, len(kept), self.chunk_frames):
+            chunk = kept[first:first + self.chunk_frames]
+            result = read_frames(self.path, [i for i, _ in chunk], size=size, info=self.info, backends=self.backends)
+            for (index, t), rgb in zip(chunk, result.frames):
+                self.frames_read = index + 1
+                yield StreamFrame(index, t, rgb)
+        self.frames_read = self.info.num_frames
+
+    def close(self) -> None:
+        pass
+
+
+class CaptureFrames:
+    """The same sampling over an OpenCV capture (a webcam or a URL), to its end.
+
+    Times are the wall clock since the first frame (a live source may drop frames). Only kept frames are
+    converted: area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far.
+    """
+
+    def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = True):
+        self.capture, self.size, self.fps, self.rotation, self.live = capture, size, fps, rotation, live
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[StreamFrame]:
+        import cv2
+
+        source_fps = self.capture.get(cv2.CAP_PROP_FPS)
+        if not (math.isfinite(source_fps) and source_fps > 0):
+            source_fps = LIVE_FALLBACK_FPS
+        target = stored_size((self.size, self.size), self.rotation)
+        started, last_slot = None, -1
+        while self.capture.grab():
+            index = self.frames_read
+            self.frames_read += 1
+            now = time.monotonic()
+            started = now if started is None else started
+            t = (now - started) if self.live else index / source_fps
+            slot = keep_slot(index, t, self.fps, last_slot)
+            if slot is None:
+                continue
+            ok, bgr = self.capture.retrieve()
+            if not ok or bgr is None:
+                continue  # a damaged frame of a live stream: skip it, the stream goes on
+            last_slot = slot
+            if bgr.shape[:2] != target:
+                bgr = cv2.resize(bgr, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+            yield StreamFrame(index, t, turn_upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.rotation))
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def open_capture(source: str):
+    """An opened OpenCV capture of a URL (rtsp://, http://) or a webcam index ("0"); VideoDecodeError if it fails."""
+    import cv2
+
+    capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG) if "://" in source else cv2.VideoCapture(int(source))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoDecodeError(source, "OpenCV cannot open this camera or stream")
+    return capture
+
+
+def open_stream(source: str, size: int, fps: float, backends=None) -> FileFrames | CaptureFrames:
+    """Sampled frames of ``source`` (a file, a webcam index or a URL) as ``size`` x ``size`` RGB at ``fps`` (0: all).
+
+    Iterate over the result, then ``close()`` it. Bad input is a one-line error naming the source:
+    UsageError for a missing path or a directory, VideoDecodeError for a file no decoder can read.
+    """
+    source = str(source)
+    if "://" in source or (source.isdigit() and not Path(source).exists()):
+        return CaptureFrames(open_capture(source), size, fps, rotation=0, live=True)
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"{source}: no such file (give a video file, a webcam index or a URL)")
+    if path.is_dir():
+        raise UsageError(f"{source}: is a directory, not a video")
+    return FileFrames(path, size, fps, backends=backends)
