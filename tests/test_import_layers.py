@@ -4,7 +4,7 @@
 a module may import its own layer or a lower one, never a higher one, and packages never import in a circle.
 Top-level modules sit where they are used: ``__main__`` and the package root (its lazy ``VideoClassifier``)
 with the CLI, ``api`` with the stages (it drives the batch engine), ``explain`` with the inference core
-(it explains a scored clip), ``files`` (atomic writes) and ``logs`` (the "vidlstm" logger) at the bottom with ``defaults`` and ``errors``.
+(it explains a scored clip), ``files`` (atomic writes) and ``logs`` (the "vidlstm" logger) and ``limits`` (bounds on sizes read from files) at the bottom with ``defaults`` and ``errors``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ LAYERS = [  # top to bottom
     {"inference", "explain"},
     {"data", "checkpoint"},
     {"io", "models"},
-    {"defaults", "errors", "files", "logs"},
+    {"defaults", "errors", "files", "logs", "limits"},
 ]
 MAX_LINES = 400
 

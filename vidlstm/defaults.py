@@ -10,6 +10,7 @@ VERSION = "0.1.0"
 """The package version (also pyproject.toml's); ``vidlstm.__version__``."""
 
 BACKBONE_MODES = ("frozen", "last", "all")
+INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
 """Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
 can offer the choices without importing the model code."""
 

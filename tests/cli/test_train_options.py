@@ -65,3 +65,14 @@ def test_bad_values_are_one_line_usage_errors(capsys):
         config_from_args(parser().parse_args(["d", "-o", "r", "--time-budget", "-1"]))
     with pytest.raises(UsageError, match="--patience needs --monitor val_acc or val_loss"):
         config_from_args(parser().parse_args(["d", "-o", "r", "--patience", "3"]))
+
+
+def test_building_every_command_line_imports_no_torch():
+    """`vidlstm --help` and classify's early decode worker start before torch is imported: the options
+    built from TrainConfig must not pull it in."""
+    import subprocess
+    import sys
+
+    code = "import sys; from vidlstm.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

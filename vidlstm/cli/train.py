@@ -12,7 +12,7 @@ ARCHITECTURE_FIELDS = ("backbone", "pretrained", "weights_file", "input_mode", "
 
 def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
     """Options shared by `train` and `finetune`, one per TrainConfig field (help from its docstring)."""
-    from vidlstm.models.config import INPUT_MODES
+    from vidlstm.defaults import INPUT_MODES
     from vidlstm.training.config import BACKBONE_MODES, MONITORS, TrainConfig
 
     p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest path,label[,group]")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from vidlstm.defaults import INPUT_MODES
 from vidlstm.errors import UsageError
 from vidlstm.limits import MAX_CLASSES, clip_size_error, MAX_KEYPOINTS, MODEL_INT_RANGES, TEMPERATURE_RANGE, int_range_error, is_finite_number
 from vidlstm.models.backbones import backbone_entry, backbone_normalization
 
 MODEL_FORMAT_VERSION = 1
-INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees
 
 
 @dataclass
