@@ -10,6 +10,14 @@ VERSION = "0.1.0"
 """The package version (also pyproject.toml's); ``vidlstm.__version__``."""
 
 BACKBONE_MODES = ("frozen", "last", "all")
+
+
+def default_backbone_mode(pretrained: bool, fine_tuning: bool = False) -> str:
+    """"frozen" for a pretrained or fine-tuned backbone (cacheable features), "all" from scratch: random
+    features are not features. The one rule behind TrainConfig.backbone_mode and models.default_backbone_mode."""
+    return "frozen" if (pretrained or fine_tuning) else "all"
+
+
 INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
 """Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
 can offer the choices without importing the model code."""

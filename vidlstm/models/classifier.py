@@ -182,5 +182,7 @@ def set_backbone_trainable(model: LRCN, mode: str) -> LRCN:
 
 
 def default_backbone_mode(config: ModelConfig) -> str:
-    """"frozen" for a pretrained backbone (cacheable features), "all" from scratch: random features are not features."""
-    return "frozen" if config.pretrained else "all"
+    """The backbone mode a model of ``config`` trains in by default (vidlstm.defaults.default_backbone_mode)."""
+    from vidlstm.defaults import default_backbone_mode as rule  # noqa: PLC0415 (one rule, torch-free home)
+
+    return rule(config.pretrained)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 
-from vidlstm.defaults import BACKBONE_MODES
+from vidlstm.defaults import BACKBONE_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
 
 
@@ -153,7 +153,7 @@ class TrainConfig:
     def backbone_mode(self) -> str:
         if self.train_backbone:
             return self.train_backbone
-        return "frozen" if (self.pretrained or self.init_from) else "all"
+        return default_backbone_mode(self.pretrained, fine_tuning=bool(self.init_from))
 
     def to_dict(self) -> dict:
         data = asdict(self)
