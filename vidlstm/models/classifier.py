@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from vidlstm.defaults import BACKBONE_MODES
+from vidlstm.defaults import default_backbone_mode as _default_mode_rule
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
 from vidlstm.models.config import ModelConfig
@@ -183,6 +184,4 @@ def set_backbone_trainable(model: LRCN, mode: str) -> LRCN:
 
 def default_backbone_mode(config: ModelConfig) -> str:
     """The backbone mode a model of ``config`` trains in by default (vidlstm.defaults.default_backbone_mode)."""
-    from vidlstm.defaults import default_backbone_mode as rule  # noqa: PLC0415 (one rule, torch-free home)
-
-    return rule(config.pretrained)
+    return _default_mode_rule(config.pretrained)
