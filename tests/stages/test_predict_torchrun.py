@@ -19,7 +19,8 @@ def test_two_torchrun_ranks_then_merge_equal_one_run(tmp_path, make_video, tiny_
     for i in range(5):
         make_video(f"v{i}.mp4", num_frames=12, seed=i)
     folder = tmp_path
-    (folder / "broken.mp4").write_bytes(b"\x00" * 200)
+    # No broken file here: a rank that exits 1 makes torchrun stop the other rank at once (SIGTERM), which
+    # races with its work. Error records across shards are tested with merge and the Ray engine.
     out = tmp_path / "out" / "preds.jsonl"
     out.parent.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
@@ -27,7 +28,7 @@ def test_two_torchrun_ranks_then_merge_equal_one_run(tmp_path, make_video, tiny_
            "-m", "vidlstm", "predict", str(folder), "-o", str(out), "--model", str(tiny_model_dir),
            "--workers", "0", "--threads", "1", "--no-progress", "--device", "cpu"]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr[-3000:]  # the broken file fails on its rank
+    assert done.returncode == 0, done.stderr[-3000:]
     parts = sorted(out.parent.glob("preds.part*-of-2.jsonl"))
     assert [p.name for p in parts] == ["preds.part0-of-2.jsonl", "preds.part1-of-2.jsonl"]
     assert all(read_records(p) for p in parts)  # both ranks had files
@@ -36,8 +37,8 @@ def test_two_torchrun_ranks_then_merge_equal_one_run(tmp_path, make_video, tiny_
 
     single = tmp_path / "out" / "single.jsonl"
     assert main(["predict", str(folder), "-o", str(single), "--model", str(tiny_model_dir), "--workers", "0",
-                 "--no-progress", "--device", "cpu"]) == 1
+                 "--no-progress", "--device", "cpu"]) == 0
     strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
     got, expected = read_records(merged), read_records(single)
-    assert len(got) == 6 and strip(got) == strip(expected)
-    assert sum(r["status"] == "error" for r in got) == 1
+    assert len(got) == 5 and strip(got) == strip(expected)
+    assert all(r["status"] == "ok" for r in got)
