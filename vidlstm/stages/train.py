@@ -196,7 +196,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             if per_epoch is not None:  # a few steps into the first epoch: plan before the schedule runs far
                 left_of_epoch = per_epoch * (1 - clock.steps / steps_per_epoch)
                 elapsed = broadcast_value(ctx, time.perf_counter() - run_started) + left_of_epoch
-                if plan.revise(epoch + 1, elapsed, [per_epoch]) != bar.total:
+                before = plan.planned
+                if plan.revise(epoch + 1, elapsed, [per_epoch]) != before:
                     retarget(scheduler, plan.planned * steps_per_epoch)
                     bar.total = plan.planned
 
