@@ -196,10 +196,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             if per_epoch is not None:  # a few steps into the first epoch: plan before the schedule runs far
                 left_of_epoch = per_epoch * (1 - clock.steps / steps_per_epoch)
                 elapsed = broadcast_value(ctx, time.perf_counter() - run_started) + left_of_epoch
-                before = plan.planned
-                if plan.revise(epoch + 1, elapsed, [per_epoch]) != before:
-                    retarget(scheduler, plan.planned * steps_per_epoch)
-                    bar.total = plan.planned
+                _replan(plan, scheduler, bar, steps_per_epoch, epoch + 1, elapsed, [per_epoch])
 
         row.update(train_one_epoch(net, train_loader, loss_fn, optimizer, scheduler, ctx, scaler=scaler,
                                    grad_clip=config.grad_clip, amp=amp, desc=f"epoch {epoch + 1}", progress=show,
@@ -211,10 +208,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         epoch_seconds.append(broadcast_value(ctx, row["seconds"]))
         # Every rank takes rank 0's timing, so all agree on when the run ends.
         elapsed = broadcast_value(ctx, time.perf_counter() - run_started)
-        planned = plan.planned
-        if plan.revise(epoch + 1, elapsed, epoch_seconds) != planned:
-            retarget(scheduler, plan.planned * steps_per_epoch)  # the cosine now ends where the run will
-            bar.total = plan.planned
+        _replan(plan, scheduler, bar, steps_per_epoch, epoch + 1, elapsed, epoch_seconds)
         if ctx.is_main:
             log.append(row)
             tb.log(row, epoch)
@@ -254,6 +248,15 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
                      device=ctx.device)
     barrier(ctx)
     return run_dir
+
+
+def _replan(plan: EpochPlan, scheduler, bar, steps_per_epoch: int, epochs_done: int, elapsed: float,
+            epoch_seconds: list[float]) -> None:
+    """Revise the epoch plan; when it shrank, the cosine now ends where the run will, and the bar says so."""
+    before = plan.planned
+    if plan.revise(epochs_done, elapsed, epoch_seconds) != before:
+        retarget(scheduler, plan.planned * steps_per_epoch)
+        bar.total = plan.planned
 
 
 class _StepClock:
