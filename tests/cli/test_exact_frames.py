@@ -40,8 +40,9 @@ def test_classify_snaps_by_default_and_exact_frames_takes_segment_centres(keyfra
     assert snapped["sampling"] == "keyframes" and exact["sampling"] == "exact"
     centres = sample_segment_indices(40, 8)  # [2, 7, ..., 37]
     assert exact["duration_covered"] == pytest.approx((centres[-1] - centres[0]) / FPS)
-    # Snapped: keyframe 0 in the first segment, keyframe 36 in the last.
-    assert snapped["duration_covered"] == pytest.approx((36 - 0) / FPS)
+    # Keyframe-aware: keyframe 0 in the first segment, and the last segment's first frame (35), a one-frame
+    # walk from the frame before it (30), costs less than its keyframe (36).
+    assert snapped["duration_covered"] == pytest.approx((35 - 0) / FPS)
 
 
 def test_predict_exact_frames(keyframed_clip, tiny_model_dir, tmp_path):

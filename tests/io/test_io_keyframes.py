@@ -8,7 +8,7 @@ from io_frames import numbered_clip, read_frame_number
 from vidlstm.data.clips import EXACT_SAMPLING, KEYFRAME_SAMPLING, load_clip
 from vidlstm.io import available_backends, keyframe_positions, read_frames, read_sampled
 from vidlstm.io import pyav_backend
-from vidlstm.io.sampling import sample_segment_indices, snap_to_keyframes
+from vidlstm.io.sampling import KEYFRAME_COST, sample_segment_indices, snap_to_keyframes
 
 KEYFRAME_INTERVAL = 12
 
@@ -24,25 +24,50 @@ def segment_bounds(num_frames: int, num_segments: int):
     return np.floor(edges[:-1]).astype(int), np.maximum(np.floor(edges[1:]).astype(int), np.floor(edges[:-1]).astype(int) + 1)
 
 
-@pytest.mark.parametrize("num_frames,num_segments", [(60, 4), (60, 8), (1500, 16), (125, 16), (5, 16)])
-def test_snapped_indices_stay_in_their_segment_and_are_keyframes_where_one_is_there(num_frames, num_segments):
-    keyframes = np.arange(0, num_frames, 50 if num_frames > 100 else KEYFRAME_INTERVAL)
-    snapped = sample_segment_indices(num_frames, num_segments, keyframes=keyframes)
+def decode_cost(indices, keyframes, keyframe_cost=KEYFRAME_COST) -> float:
+    """What the walk pays for ``indices`` (sorted): a keyframe per GOP entered, one per frame walked inside it."""
+    keyframes = np.unique(np.concatenate([[0], keyframes]))
+    gop = lambda frame: np.searchsorted(keyframes, frame, side="right") - 1  # noqa: E731
+    cost, before = 0.0, None
+    for frame in indices:
+        if before is not None and frame == before:
+            continue
+        if before is not None and gop(before) == gop(frame):
+            cost += frame - before
+        else:
+            cost += keyframe_cost + frame - keyframes[gop(frame)]
+        before = frame
+    return cost
+
+
+@pytest.mark.parametrize("num_frames,num_segments,interval",
+                         [(60, 4, 12), (60, 8, 12), (1500, 16, 50), (500, 16, 50), (250, 16, 50), (125, 16, 50),
+                          (35, 16, 250), (5, 16, 50)])
+def test_keyframe_aware_sampling_keeps_one_frame_per_segment_and_costs_least(num_frames, num_segments, interval):
+    keyframes = np.arange(0, num_frames, interval)
+    chosen = sample_segment_indices(num_frames, num_segments, keyframes=keyframes)
     centres = sample_segment_indices(num_frames, num_segments)
     starts, ends = segment_bounds(num_frames, num_segments)
-    assert snapped.shape == (num_segments,) and np.all(np.diff(snapped) >= 0)
-    for index, centre, start, end in zip(snapped, centres, starts, ends):
-        assert start <= index < max(end, start + 1)
+    assert chosen.shape == (num_segments,) and np.all(np.diff(chosen) >= 0)
+    assert np.all((starts <= chosen) & (chosen < np.maximum(ends, starts + 1)))  # any frame of a segment is fair
+    # Never dearer than the segment centres, nor than each segment's keyframe nearest its centre (the rule before).
+    nearest = []
+    for centre, start, end in zip(centres, starts, ends):
         inside = keyframes[(keyframes >= start) & (keyframes < end)]
-        if inside.size:
-            assert index in inside
-            assert abs(index - (start + end) / 2) <= np.min(np.abs(inside - (start + end) / 2)) + 0.5
-        else:
-            assert index == centre  # no keyframe in the segment: its centre frame stays
+        nearest.append(inside[np.argmin(np.abs(inside - (start + end) / 2))] if inside.size else centre)
+    cost = decode_cost(chosen, keyframes)
+    assert cost <= decode_cost(centres, keyframes) and cost <= decode_cost(nearest, keyframes)
 
 
-def test_snap_keeps_the_given_frame_of_a_segment_without_keyframe():
-    assert snap_to_keyframes([5, 15, 25], 30, 3, keyframes=[0, 12]).tolist() == [0, 12, 25]
+def test_keyframe_aware_sampling_examples():
+    # One GOP per clip (x264's default keyint, short clip): each segment's first frame, the shortest walk.
+    assert snap_to_keyframes(35, 4, keyframes=[0]).tolist() == [0, 8, 17, 26]
+    # A keyframe in the segment is taken when walking to the segment's start would cost more.
+    assert snap_to_keyframes(300, 3, keyframes=[0, 120, 250]).tolist() == [0, 120, 250]
+    # Walking on from the keyframe just before is cheaper than decoding another keyframe.
+    assert snap_to_keyframes(30, 3, keyframes=[0, 12]).tolist() == [0, 12, 20]
+    # Among equal costs, the frame nearest the centre (a long segment holding several keyframes).
+    assert snap_to_keyframes(300, 1, keyframes=[0, 50, 100, 150, 200, 250]).tolist() == [150]
 
 
 def test_training_never_snaps():
@@ -67,7 +92,8 @@ def test_load_clip_snaps_for_inference_and_the_frames_are_the_ones_named(gop_cli
     expected_sampling = EXACT_SAMPLING if backend == "opencv" else KEYFRAME_SAMPLING
     assert clip.sampling == expected_sampling
     if backend != "opencv":
-        assert clip.indices.tolist() == [12, 24, 36, 48]  # one keyframe inside each 15-frame segment
+        # Keyframes 12 and 36, each followed by a short walk into the next segment (3 and 9 frames).
+        assert clip.indices.tolist() == [12, 15, 36, 45]
     else:
         assert clip.indices.tolist() == sample_segment_indices(60, 4).tolist()
     assert [read_frame_number(frame) for frame in clip.frames] == clip.indices.tolist()

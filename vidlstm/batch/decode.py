@@ -23,7 +23,7 @@ class DecodeRequest:
     chunk_frames: int = 64
     backends: tuple[str, ...] | None = None
     threads: int = 1
-    keyframe_snap: bool = False  # clip mode: each segment's keyframe nearest its centre (data.clips.load_clip)
+    keyframe_snap: bool = False  # clip mode: keyframe-aware sampling (data.clips.load_clip)
     offset_fraction: float | None = None  # clip mode: shift inside each segment (evaluate's test-time views)
 
 

@@ -39,7 +39,7 @@ class EngineOptions:
     backends: tuple[str, ...] | None = None
     """Decoder backends to try, in order (None: vidlstm.io's default chain)."""
     exact_frames: bool = False
-    """Take each segment's centre frame; False (default): its keyframe nearest the centre, several times cheaper."""
+    """Take each segment's centre frame; False (default): the frame that makes the clip cheapest to decode."""
 
 
 @dataclass

@@ -17,8 +17,8 @@ def positive_int(text: str) -> int:
 def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
     """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
     parser.add_argument("--exact-frames", action="store_true",
-                        help="use each segment's centre frame, not its keyframe nearest the centre (default: "
-                             "keyframes, several times less decoding; JSON records say which in 'sampling')")
+                        help="use each segment's centre frame, not the frame cheapest to decode (default: "
+                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling')")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

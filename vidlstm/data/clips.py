@@ -10,7 +10,7 @@ from vidlstm.io.sampling import sample_segment_indices
 
 # Clip.sampling values: which frames of each segment a clip holds.
 EXACT_SAMPLING = "exact"  # the segment centre (evaluation) or a random frame (training)
-KEYFRAME_SAMPLING = "keyframes"  # the keyframe nearest each segment centre, where the segment holds one
+KEYFRAME_SAMPLING = "keyframes"  # one frame per segment, the cheapest clip to decode (keyframe-aware)
 
 
 @dataclass
@@ -37,8 +37,8 @@ def load_clip(path, num_frames: int, image_size: int, *, train: bool = False, rn
 
     ``offset_fraction`` in [0, 1) shifts the evaluation sampling inside each segment, which is how
     multi-clip test-time averaging looks at different frames of the same video. ``keyframe_snap``
-    (inference only, ignored with ``train`` or ``offset_fraction``) takes each segment's keyframe
-    nearest its centre instead of the centre frame: several times less decoding (sampling.snap_to_keyframes).
+    (inference only, ignored with ``train`` or ``offset_fraction``) takes, in each segment, the frame
+    that makes the whole clip cheapest to decode instead of the centre frame (sampling.snap_to_keyframes).
     The file is opened once: the sampler runs inside the decoder's read.
     """
     snap = keyframe_snap and not train and offset_fraction is None

@@ -16,7 +16,7 @@ def classify_paths(predictor: Predictor, paths, top_k: int = 5, backends=None, m
     decodes in this process, ~0.5 s sooner to start, without that guard. A record whose best score
     is below ``min_score`` is labelled "unknown" (its top-k still says what the model saw); with
     ``explain_dir``, each ok record also gets an explanation (attention JSON + PNG strip) written there.
-    Each segment contributes its keyframe nearest the centre unless ``exact_frames`` (the centre frame).
+    Each segment contributes the frame that makes the clip cheapest to decode (keyframe-aware) unless ``exact_frames`` (the centre frame).
     ``early``: a vidlstm.batch.early.EarlyDecoding started on ``paths`` before the model loaded; the engine
     closes it once it runs, and the caller closes it if this raises first (vidlstm classify does, in ``finally``).
     """

@@ -112,7 +112,7 @@ class PredictConfig:
     backends: tuple[str, ...] | None = None
     """Decoder backends to try, in order (None: vidlstm.io's default chain)."""
     exact_frames: bool = False
-    """Take each segment's centre frame; False (default): its keyframe nearest the centre, several times cheaper."""
+    """Take each segment's centre frame; False (default): the frame that makes the clip cheapest to decode."""
     engine: str = "local"
     """"local" (this machine's decode workers) or "ray" (Ray Data actors; ``workers`` is then the actor count)."""
     address: str | None = None
