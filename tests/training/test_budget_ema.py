@@ -18,13 +18,33 @@ def test_auto_epochs_present_a_fixed_number_of_clips_within_bounds():
     assert auto_epochs(5000) == 30  # at least 30
 
 
-def test_plan_shrinks_to_what_fits_the_budget_and_never_grows():
+def test_plan_shrinks_to_what_fits_the_budget():
     plan = EpochPlan(planned=100, budget=60.0, reserve=5.0)
     assert plan.revise(1, elapsed=12.0, epoch_seconds=[2.0]) == 1 + 21  # (60 - 5 - 12) / 2 = 21 more
     assert plan.cut_by_budget
-    assert plan.revise(2, elapsed=13.0, epoch_seconds=[2.0, 0.5]) == 22  # faster epochs never add any
     assert plan.revise(3, elapsed=80.0, epoch_seconds=[2.0] * 3) == 3  # over budget: stop now
     assert EpochPlan(planned=10, budget=0.0).revise(1, 1e9, [1e9]) == 10  # 0: no budget
+
+
+def test_plan_grows_back_when_a_busy_start_made_it_too_short_but_only_early_and_not_past_the_first_plan():
+    plan = EpochPlan(planned=100, budget=60.0, reserve=5.0)
+    assert plan.revise(1, elapsed=12.0, epoch_seconds=[2.0]) == 22  # a busy first epoch: cut
+    assert plan.revise(2, elapsed=13.0, epoch_seconds=[2.0, 0.5]) == 2 + 33  # (60-5-13) / 1.25: the load went
+    assert plan.revise(3, elapsed=14.0, epoch_seconds=[2.0, 0.5, 1.1]) == 35  # 3 + 34 = 37: < 10% more, kept
+    assert plan.revise(4, elapsed=14.5, epoch_seconds=[0.5] * 4) == 4 + 81 and plan.cut_by_budget  # < 100
+    late = EpochPlan(planned=100, budget=100.0, reserve=0.0)
+    late.revise(1, elapsed=10.0, epoch_seconds=[10.0])  # -> 10 epochs
+    assert late.planned == 10
+    assert late.revise(6, elapsed=60.0, epoch_seconds=[1.0] * 5) == 10  # past half the plan: never raised
+    small = EpochPlan(planned=100, budget=100.0, reserve=0.0)
+    small.revise(1, elapsed=10.0, epoch_seconds=[2.0])  # 1 + 45 = 46
+    assert small.revise(2, elapsed=11.5, epoch_seconds=[2.0, 1.9]) == 46  # 2 + 45 = 47: a jitter, not a gain
+    capped = EpochPlan(planned=30, budget=1000.0, reserve=0.0)
+    capped.revise(1, elapsed=100.0, epoch_seconds=[100.0])  # -> 10
+    assert capped.revise(2, elapsed=101.0, epoch_seconds=[0.1]) == 30 and not capped.cut_by_budget  # the first plan
+    again = EpochPlan(planned=1)
+    again.load_state_dict(capped.state_dict())
+    assert (again.planned, again.target) == (30, 30)
 
 
 def test_retargeted_schedule_still_decays_to_its_floor_at_the_new_end():

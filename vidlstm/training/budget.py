@@ -27,13 +27,23 @@ class EpochPlan:
     """The planned number of epochs, revised after every epoch against the time budget.
 
     ``budget`` seconds (0: none) cover the whole run; ``reserve`` of them are kept for what follows the
-    last epoch (reloading, calibration, plots). The plan only ever shrinks, never below the epochs run.
+    last epoch (reloading, calibration, plots). The plan shrinks when the epochs run would not fit, never
+    below the epochs run; it grows back towards the first plan (``target``) when epochs got faster (a
+    machine busy for the first minute must not cut the whole run), but only in the first half of the run
+    and by at least ``GROW_MIN`` of it, so the learning rate is never raised late or in small jitters.
     """
+
+    GROW_MIN = 0.1
 
     planned: int
     budget: float = 0.0
     reserve: float = 5.0
     cut_by_budget: bool = False
+    target: int | None = None
+
+    def __post_init__(self):
+        if self.target is None:
+            self.target = self.planned
 
     def revise(self, epochs_done: int, elapsed: float, epoch_seconds: list[float]) -> int:
         """The new plan after ``epochs_done`` epochs and ``elapsed`` seconds of the run."""
@@ -44,10 +54,16 @@ class EpochPlan:
             fits = epochs_done + max(0, math.floor(left / per_epoch))
             if fits < self.planned:
                 self.planned, self.cut_by_budget = max(epochs_done, fits), True
+            elif (self.planned < self.target and 2 * epochs_done < self.planned
+                  and min(fits, self.target) >= self.planned * (1 + self.GROW_MIN)):
+                self.planned = min(fits, self.target)
+                self.cut_by_budget = self.planned < self.target
         return self.planned
 
     def state_dict(self) -> dict:
-        return {"planned": self.planned, "budget": self.budget, "cut_by_budget": self.cut_by_budget}
+        return {"planned": self.planned, "budget": self.budget, "cut_by_budget": self.cut_by_budget,
+                "target": self.target}
 
     def load_state_dict(self, state: dict) -> None:
         self.planned, self.cut_by_budget = int(state["planned"]), bool(state["cut_by_budget"])
+        self.target = int(state.get("target", self.planned))
