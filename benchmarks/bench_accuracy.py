@@ -40,8 +40,10 @@ SHARED = REPO.parent / "shared" / "data"
 # The defaults before issue 9 (8 frames at 64 px, 30 epochs, best val_acc epoch with patience 15, no weight
 # average, keypoints from the 4x4 map, 5 views, no time budget), spelled out so the same code runs them.
 OLD_DEFAULTS = dict(num_frames=8, image_size=64, epochs=30, patience=15, monitor="val_acc", ema_decay=0.0,
-                    keypoint_stage=4, centred_keypoints=False, views=5, time_budget=0.0)
-SETUPS = {"old": OLD_DEFAULTS, "new": {}}
+                    keypoint_stage=4, centred_keypoints=False, views=5, time_budget=0.0, input_mode="rgb+diff",
+                    search=False)
+# "new": today's defaults (with the input-mode search); "nosearch": the same without it (rgb+diff).
+SETUPS = {"old": OLD_DEFAULTS, "new": {}, "nosearch": {"search": False}}
 
 
 def manifest_from_tsv(folder: Path, out: Path) -> Path:
@@ -77,7 +79,7 @@ def write_fold(path: Path, dataset, indices) -> Path:
 
 
 def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int) -> dict:
-    accuracies, seconds, epochs = [], [], []
+    accuracies, seconds, epochs, modes = [], [], [], []
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_dir = work / f"{name}_{k}"
         fold_dir.mkdir(parents=True)
@@ -88,14 +90,18 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
                              **settings)
         run_dir = train.run(config)
         seconds.append(time.perf_counter() - tick)
-        epochs.append(json.loads((run_dir / "model" / "metrics.json").read_text())["epochs_run"])
+        metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+        epochs.append(metrics["epochs_run"])
+        modes.append(metrics.get("chosen_from_data", {}).get("input_mode", {}).get("input_mode")
+                     or settings.get("input_mode", "rgb+diff"))
         out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"),
                                       out_dir=str(fold_dir / "eval"), progress=False))
         accuracies.append(json.loads((out / "metrics.json").read_text())["accuracy"])
         print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f} "
-              f"({seconds[-1]:.0f} s, {epochs[-1]} epochs)", flush=True)
+              f"({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
     return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
-            "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs}
+            "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs,
+            "input_modes": modes}
 
 
 def parse_value(text: str):
@@ -133,12 +139,12 @@ def main(argv=None) -> int:
                 r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed)
                 results.append({"dataset": name, "setup": setup, "settings": settings, **r})
     lines = [f"{args.folds}-fold cross-validation, seed {args.seed}, overrides {overrides or 'none'}:", "",
-             "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs |",
-             "|---|---|---|---|---:|---|"]
+             "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs | input mode |",
+             "|---|---|---|---|---:|---|---|"]
     for r in results:
         lines.append(f"| {r['dataset']} | {r['setup']} | {r['mean']:.3f} ± {r['std']:.3f} | "
                      f"{' '.join(f'{a:.2f}' for a in r['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
-                     f"{' '.join(map(str, r['epochs']))} |")
+                     f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

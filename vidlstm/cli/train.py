@@ -31,7 +31,7 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
         "cache_dir": OptionSpec(("--cache",), metavar="DIR"),
         "model_out": OptionSpec(metavar="DIR"),
     }
-    skip = ("data", "init_from") + (ARCHITECTURE_FIELDS if finetune else ())
+    skip = ("data", "init_from") + (ARCHITECTURE_FIELDS + ("search",) if finetune else ())
     add_config_options(p, TrainConfig, skip=skip, specs=specs)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per core)")
 

@@ -41,6 +41,12 @@ def cross_validation_folds(dataset: LabelledVideos, folds: int = 5, seed: int = 
     """``folds`` (train, val) index pairs covering every item once as validation; group-aware when grouped."""
     targets, groups = dataset.targets(), dataset.groups()
     _require_members(targets, folds if groups is None else 1, dataset, f"{folds}-fold cross-validation")
+    return index_folds(targets, groups, folds, seed)
+
+
+def index_folds(targets: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds of cross_validation_folds over plain arrays (positions 0..N-1): stratified by ``targets``,
+    and with ``groups`` no group on both sides of any fold."""
     if groups is not None:
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
         pairs = splitter.split(np.zeros(len(targets)), targets, groups)

@@ -4,10 +4,13 @@ Also the engine of fine-tuning (``config.init_from``) and of DDP runs under torc
 """
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -36,6 +39,7 @@ from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import build_optimizer
 from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
 from vidlstm.training.schedule import retarget, warmup_cosine_schedule
+from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
 
@@ -47,6 +51,18 @@ class RunData:
     train_set: CachedViewDataset
     val_set: CachedViewDataset
     skipped: list[str]
+    train_idx: list[int] | None = None
+    """The dataset items behind train_set, in order."""
+    subset: Callable[[list[int], bool], CachedViewDataset] | None = None
+
+    def held_out_view(self) -> CachedViewDataset:
+        """The training clips as validation sees them (the centre view, no augmentation): for the search."""
+        return self.subset(self.train_idx, False)
+
+    def train_groups(self) -> np.ndarray | None:
+        """The group of each training clip, or None when the data has none."""
+        groups = self.dataset.groups()
+        return None if groups is None else groups[self.train_idx]
 
 
 def run(config: TrainConfig, on_epoch_end=None) -> Path:
@@ -114,7 +130,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         return CachedViewDataset(cache, [shas[i] for i in indices], targets[indices], key=key, views=config.views,
                                  train=train, augmenter=augmenter, seed=config.seed)
 
-    return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped)
+    return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped, train_idx, subset)
 
 
 def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
@@ -123,6 +139,15 @@ def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
     if config.num_frames is None and not config.init_from:
         config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
     return notes
+
+
+def _resumed_input_mode(config: TrainConfig) -> str:
+    """The input mode the interrupted run trained with (its config.json), so its saved state still fits."""
+    try:
+        saved = json.loads((config.run_dir / "config.json").read_text()).get("input_mode")
+    except (OSError, ValueError):
+        saved = None
+    return saved or DEFAULT_INPUT_MODE
 
 
 def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
@@ -135,6 +160,14 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     seed_everything(config.seed)
     dataset = discover_dataset(config.data)
     chosen = _resolve_from_data(config, dataset)
+    searching = needs_search(config) and not config.resume
+    if needs_search(config):
+        # Decoding does not depend on the input mode: the clips are cached before the search chooses it.
+        config.input_mode = _resumed_input_mode(config) if config.resume else DEFAULT_INPUT_MODE
+        if config.resume:
+            outcome = load_outcome(run_dir)
+            chosen["input_mode"] = outcome.note if outcome else {"rule": "from the interrupted run's config.json",
+                                                                 "input_mode": config.input_mode}
     model, origin = model_for_run(config, dataset.labels)
     if config.init_from:
         config.num_frames = model.config.num_frames  # recorded: the fine-tuned model keeps its sampling
@@ -143,6 +176,18 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     set_backbone_trainable(model, mode)
     model.to(ctx.device)
     data = _prepare_data(config, ctx, dataset, model)
+    if searching:
+        reason = no_search(config, ctx, len(data.train_set), data.train_set.targets, len(labels))
+        outcome = default_outcome(reason) if reason else search(config, ctx, data, data.train_groups(), labels,
+                                                                run_started)
+        chosen["input_mode"] = outcome.note
+        if reason is None:  # searched: the final run starts as a run with the chosen settings would
+            for key, value in outcome.settings.items():
+                setattr(config, key, value)
+            seed_everything(config.seed)
+            model, origin = model_for_run(config, dataset.labels)
+            set_backbone_trainable(model, mode)
+            model.to(ctx.device)
 
     sampler = DistributedSampler(data.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=config.seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 
-from vidlstm.defaults import BACKBONE_MODES, default_backbone_mode
+from vidlstm.defaults import BACKBONE_MODES, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
 
 
@@ -31,8 +31,13 @@ class TrainConfig:
     train_backbone: str | None = None
     """"frozen" (cached features, seconds per epoch), "last" or "all"; None: frozen when the backbone is
     pretrained or fine-tuned from a model, else all (random features are not features)."""
-    input_mode: str = "rgb+diff"
-    """"rgb" or "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch)."""
+    input_mode: str | None = None
+    """"rgb" or "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch); None:
+    chosen by the search (see ``search``), rgb+diff where the run does not search."""
+    search: bool = True
+    """When --input-mode is unset and there are >= 40 training clips: cross-validate rgb+diff and rgb
+    briefly on the training clips (2 folds, group-aware, ~30% of the time budget) and keep rgb+diff unless
+    rgb gets clearly more clips right; RUN_DIR/search.json records it (vidlstm/training/search.py)."""
     num_frames: int | None = None
     """Frames sampled per clip (segment sampling, TSN-style: a random frame per segment when training);
     None: from the data, half the frames of a typical (median) clip, within [4, 16] (8 were too few for a
@@ -116,6 +121,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.image_size is None:
             self.image_size = 48 if self.backbone == "vidnet" else 112
+        if self.input_mode is not None and self.input_mode not in INPUT_MODES:
+            raise UsageError(f"--input-mode must be one of {', '.join(INPUT_MODES)} (got {self.input_mode!r})")
         if self.train_backbone is not None and self.train_backbone not in BACKBONE_MODES:
             raise UsageError(f"--train-backbone must be one of {', '.join(BACKBONE_MODES)} (got {self.train_backbone!r})")
         if self.monitor not in MONITORS:
