@@ -92,8 +92,10 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
         seconds.append(time.perf_counter() - tick)
         metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
         epochs.append(metrics["epochs_run"])
-        modes.append(metrics.get("chosen_from_data", {}).get("input_mode", {}).get("input_mode")
-                     or settings.get("input_mode", "rgb+diff"))
+        note = metrics.get("chosen_from_data", {}).get("input_mode", {})
+        modes.append(note.get("input_mode") or settings.get("input_mode", "rgb+diff"))
+        if note.get("scores"):
+            print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
         out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"),
                                       out_dir=str(fold_dir / "eval"), progress=False))
         accuracies.append(json.loads((out / "metrics.json").read_text())["accuracy"])
