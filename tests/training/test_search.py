@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -112,3 +113,14 @@ def test_a_resumed_run_keeps_the_input_mode_its_search_chose(data, tmp_path, qui
     assert load_model(run_dir / "model").config.input_mode == "rgb"
     note = json.loads((run_dir / "model" / "metrics.json").read_text())["chosen_from_data"]["input_mode"]
     assert note["input_mode"] == "rgb" and "2-fold CV" in note["rule"]
+
+
+@pytest.mark.slow
+def test_a_budget_too_small_for_the_trials_keeps_the_default(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "MIN_SEARCH_CLIPS", 8)  # trials still need >= 8 epochs: 3 s cannot fit them
+    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), **dict(TINY, epochs=None,
+                                                                                         time_budget=3.0)))
+    note = json.loads((run_dir / "model" / "metrics.json").read_text())["chosen_from_data"]["input_mode"]
+    assert note["input_mode"] == "rgb+diff"
+    assert re.search(r"time budget fits [1-7] epoch\(s\) per trial \(< 8\)", note["rule"]), note["rule"]
+    assert not (run_dir / "search.json").exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
 
 from vidlstm.data.splits import index_folds
 from vidlstm.files import atomic_write_text
@@ -111,16 +112,21 @@ def search(config, ctx, data, groups: np.ndarray | None, labels: list[str], run_
     share = SEARCH_SHARE * final * len(targets) / (trials * max(1, len(folds[0][0])))
     epochs = min(MAX_TRIAL_EPOCHS, max(MIN_TRIAL_EPOCHS, round(share)))
     results = []
+    bar = tqdm(total=trials, desc="input-mode search", unit="trial", disable=not (config.progress and ctx.is_main),
+               dynamic_ncols=True)
     for c, candidate in enumerate(CANDIDATES):
         logits = np.zeros((len(targets), len(labels)), np.float32)
         seconds, fold_acc = 0.0, []
         for f, (fit, held) in enumerate(folds):
             out = _trial(replace(config, **candidate), ctx, labels, data.train_set, held_view, fit, held, epochs,
                          budget if (c, f) == (0, 0) else 0.0)
+            bar.update(1)
+            bar.set_postfix_str(f"{_describe(candidate)}, fold {f + 1}: {out['epochs']} epochs")
             if (c, f) == (0, 0):
                 epochs = out["epochs"]  # the first trial, timed against its share, sizes them all alike
                 if epochs < MIN_TRIAL_EPOCHS:
-                    return default_outcome(f"the budget fits {epochs} epochs per trial (< {MIN_TRIAL_EPOCHS})")
+                    bar.close()
+                    return default_outcome(f"the time budget fits {epochs} epoch(s) per trial (< {MIN_TRIAL_EPOCHS})")
             logits[held] = out["logits"]
             fold_acc.append(round(float((out["logits"].argmax(1) == targets[held]).mean()), 4))
             seconds += out["seconds"]
@@ -131,6 +137,7 @@ def search(config, ctx, data, groups: np.ndarray | None, labels: list[str], run_
                         "loss": round(loss, 4), "seconds": round(seconds, 1)})
         logger.info(f"search: {_describe(candidate)}: {correct}/{len(targets)} held-out clips right "
                     f"(folds {', '.join(f'{a:.2f}' for a in fold_acc)}; loss {loss:.3f}; {seconds:.0f} s)")
+    bar.close()
     best = choose(results)
     record = {"candidates": list(CANDIDATES), "folds": SEARCH_FOLDS, "grouped": groups is not None,
               "trial_epochs": epochs, "results": results, "chosen": results[best]["settings"],
