@@ -42,8 +42,8 @@ SHARED = REPO.parent / "shared" / "data"
 OLD_DEFAULTS = dict(num_frames=8, image_size=64, epochs=30, patience=15, monitor="val_acc", ema_decay=0.0,
                     keypoint_stage=4, centred_keypoints=False, views=5, time_budget=0.0, input_mode="rgb+diff",
                     search=False)
-# "new": today's defaults (with the input-mode search); "nosearch": the same without it (rgb+diff).
-SETUPS = {"old": OLD_DEFAULTS, "new": {}, "nosearch": {"search": False}}
+# "new": today's defaults; "search": the same with `train --search` (the input mode chosen by data).
+SETUPS = {"old": OLD_DEFAULTS, "new": {}, "search": {"search": True}}
 
 
 def manifest_from_tsv(folder: Path, out: Path) -> Path:

@@ -14,7 +14,7 @@ from vidlstm.stages import train
 from vidlstm.training import search
 from vidlstm.training.config import TrainConfig
 
-TINY = dict(epochs=1, batch_size=4, views=2, num_frames=4, image_size=32, time_budget=0, progress=False)
+TINY = dict(epochs=1, batch_size=4, views=2, num_frames=4, image_size=32, time_budget=0, progress=False, search=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +47,14 @@ def test_no_search_when_the_user_chose_or_the_data_is_small(data, tmp_path):
     config = TrainConfig(data=str(data), out_dir=str(tmp_path / "a"), **TINY)
     assert search.needs_search(config)
     assert not search.needs_search(TrainConfig(data=str(data), out_dir=str(tmp_path / "b"), input_mode="rgb"))
+    assert not TrainConfig(data=".", out_dir="x").search  # opt-in: it cost more than it gained (RESULTS.md)
     ctx = type("Ctx", (), {"enabled": False})()
     targets = torch.tensor([0, 1] * 20).numpy()
     assert search.no_search(config, ctx, 40, targets, 2) is None
     assert "(< 40)" in search.no_search(config, ctx, 39, targets[:39], 2)
-    assert search.no_search(TrainConfig(data=".", out_dir="x", search=False), ctx, 40, targets, 2) == "--no-search"
-    assert "frozen" in search.no_search(TrainConfig(data=".", out_dir="x", train_backbone="frozen"), ctx, 40, targets, 2)
+    assert "--search turns it on" in search.no_search(TrainConfig(data=".", out_dir="x"), ctx, 40, targets, 2)
+    frozen = TrainConfig(data=".", out_dir="x", train_backbone="frozen", search=True)
+    assert "frozen" in search.no_search(frozen, ctx, 40, targets, 2)
     with pytest.raises(UsageError, match="--input-mode must be one of"):
         TrainConfig(data=".", out_dir="x", input_mode="depth")
 
@@ -124,3 +126,11 @@ def test_a_budget_too_small_for_the_trials_keeps_the_default(data, tmp_path, mon
     assert note["input_mode"] == "rgb+diff"
     assert re.search(r"time budget fits [1-7] epoch\(s\) per trial \(< 8\)", note["rule"]), note["rule"]
     assert not (run_dir / "search.json").exists()
+
+
+@pytest.mark.slow
+def test_by_default_there_is_no_search_and_the_input_mode_is_rgb_plus_diff(data, tmp_path, quick_search):
+    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), **dict(TINY, search=False)))
+    assert not (run_dir / "search.json").exists()
+    note = json.loads((run_dir / "model" / "metrics.json").read_text())["chosen_from_data"]["input_mode"]
+    assert note == {"rule": "default, no search (off; --search turns it on)", "input_mode": "rgb+diff"}

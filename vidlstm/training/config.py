@@ -33,11 +33,12 @@ class TrainConfig:
     pretrained or fine-tuned from a model, else all (random features are not features)."""
     input_mode: str | None = None
     """"rgb" or "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch); None:
-    chosen by the search (see ``search``), rgb+diff where the run does not search."""
-    search: bool = True
-    """When --input-mode is unset and there are >= 40 training clips: cross-validate rgb+diff and rgb
-    briefly on the training clips (2 folds, group-aware, ~30% of the time budget) and keep rgb+diff unless
-    rgb gets clearly more clips right; RUN_DIR/search.json records it (vidlstm/training/search.py)."""
+    rgb+diff, or what --search chooses."""
+    search: bool = False
+    """Choose the input mode by data: with --input-mode unset and >= 40 training clips, cross-validate
+    rgb+diff and rgb briefly on the training clips (2 folds, group-aware, ~30% of the time budget) and keep
+    rgb+diff unless rgb gets >= 2 more clips right; RUN_DIR/search.json records it. Off by default: on
+    fight and pushfit its 30% of the budget cost more than its choice gained (benchmarks/RESULTS.md)."""
     num_frames: int | None = None
     """Frames sampled per clip (segment sampling, TSN-style: a random frame per segment when training);
     None: from the data, half the frames of a typical (median) clip, within [4, 16] (8 were too few for a

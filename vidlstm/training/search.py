@@ -1,16 +1,22 @@
-"""Choosing by data: a quick cross-validation of a few candidate settings inside the run's time budget.
+"""Choosing by data (``train --search``): a quick cross-validation of candidate settings inside the budget.
 
 No one input mode wins on every task: frame differences carry a path traced in the air or a motion
 (synthetic motion tasks: rgb+diff far ahead), while posture and appearance tasks (push-up form) did as
-well or better on rgb alone at some seeds. So when the user leaves ``--input-mode`` unset and the data is
-large enough to tell, `train` trains each candidate briefly on a group-aware 2-fold split of its
-*training* clips (the validation clips stay out of it, so the final model's validation figures and its
-calibration are still out-of-sample), scores every training clip once as held-out, and keeps the
-default unless another candidate gets at least ``MARGIN_CLIPS`` more clips right. The decoded clip
-cache is shared: the candidates differ in what the model computes from the same frames, so the search
-costs training time only, a ``SEARCH_SHARE`` of the budget; the final run trains on every training clip
-in the time left. What was tried, the scores and the choice go to RUN_DIR/search.json and the model's
-metrics (``chosen_from_data``).
+well or better on rgb alone at some seeds. So with ``--search``, when the user leaves ``--input-mode``
+unset and the data is large enough to tell, `train` trains each candidate briefly on a group-aware
+2-fold split of its *training* clips (the validation clips stay out of it, so the final model's
+validation figures and its calibration are still out-of-sample), scores every training clip once as
+held-out, and keeps the default unless another candidate gets at least ``MARGIN_CLIPS`` more clips
+right. The decoded clip cache is shared: the candidates differ in what the model computes from the same
+frames, so the search costs training time only, a ``SEARCH_SHARE`` of the budget; the final run trains on
+every training clip in the time left. What was tried, the scores and the choice go to
+RUN_DIR/search.json and the model's metrics (``chosen_from_data``).
+
+It is off by default because the numbers say so: on fight the search chose rgb+diff in every fold (rgb
+scored 0.50-0.55 against 0.74), on pushfit the two were within a clip or two, and the 30% of the budget
+it took cost the final runs more accuracy than its choices gained (benchmarks/RESULTS.md, "Choosing the
+input mode by data"). It pays where the budget is not binding (a GPU, or a long --time-budget) and the
+candidates really differ.
 """
 from __future__ import annotations
 
@@ -68,7 +74,7 @@ def needs_search(config) -> bool:
 def no_search(config, ctx, train_clips: int, targets: np.ndarray, num_classes: int) -> str | None:
     """Why this run does not search (None: it does)."""
     if not config.search:
-        return "--no-search"
+        return "off; --search turns it on"
     if config.init_from:
         return "fine-tuning keeps the model's input mode"
     if config.backbone_mode() == "frozen":
