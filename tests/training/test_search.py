@@ -50,11 +50,11 @@ def test_no_search_when_the_user_chose_or_the_data_is_small(data, tmp_path):
     assert not TrainConfig(data=".", out_dir="x").search  # opt-in: it cost more than it gained (RESULTS.md)
     ctx = type("Ctx", (), {"enabled": False})()
     targets = torch.tensor([0, 1] * 20).numpy()
-    assert search.no_search(config, ctx, 40, targets, 2) is None
-    assert "(< 40)" in search.no_search(config, ctx, 39, targets[:39], 2)
-    assert "--search turns it on" in search.no_search(TrainConfig(data=".", out_dir="x"), ctx, 40, targets, 2)
+    assert search.no_search(config, ctx, targets, 2) is None
+    assert "(< 40)" in search.no_search(config, ctx, targets[:39], 2)
+    assert "--search turns it on" in search.no_search(TrainConfig(data=".", out_dir="x"), ctx, targets, 2)
     frozen = TrainConfig(data=".", out_dir="x", train_backbone="frozen", search=True)
-    assert "frozen" in search.no_search(frozen, ctx, 40, targets, 2)
+    assert "frozen" in search.no_search(frozen, ctx, targets, 2)
     with pytest.raises(UsageError, match="--input-mode must be one of"):
         TrainConfig(data=".", out_dir="x", input_mode="depth")
 

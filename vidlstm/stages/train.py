@@ -30,15 +30,12 @@ from vidlstm.training.config import TrainConfig
 from vidlstm.training.distributed import (DistContext, barrier, broadcast_flag, broadcast_value, cleanup,
                                           init_distributed)
 from vidlstm.training.early_stopping import EarlyStopping
-from vidlstm.training.ema import ModelEMA
 from vidlstm.training.finalize import finalize_run
 from vidlstm.training.logs import MetricsLog, TensorBoardLog
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
-from vidlstm.training.losses import LRCNLoss, balanced_class_weights
 from vidlstm.training.model_setup import model_for_run
-from vidlstm.training.optim import build_optimizer
+from vidlstm.training.optim import training_parts
 from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
-from vidlstm.training.schedule import retarget, warmup_cosine_schedule
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
@@ -51,9 +48,10 @@ class RunData:
     train_set: CachedViewDataset
     val_set: CachedViewDataset
     skipped: list[str]
-    train_idx: list[int] | None = None
+    train_idx: list[int]
     """The dataset items behind train_set, in order."""
-    subset: Callable[[list[int], bool], CachedViewDataset] | None = None
+    subset: Callable[[list[int], bool], CachedViewDataset]
+    """A cached-view dataset of some dataset items, for training (True) or as validation sees them."""
 
     def held_out_view(self) -> CachedViewDataset:
         """The training clips as validation sees them (the centre view, no augmentation): for the search."""
@@ -177,9 +175,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     model.to(ctx.device)
     data = _prepare_data(config, ctx, dataset, model)
     if searching:
-        reason = no_search(config, ctx, len(data.train_set), data.train_set.targets, len(labels))
-        outcome = default_outcome(reason) if reason else search(config, ctx, data, data.train_groups(), labels,
-                                                                run_started)
+        reason = no_search(config, ctx, data.train_set.targets, len(labels))
+        outcome = default_outcome(reason) if reason else search(config, ctx, data, labels, run_started)
         chosen["input_mode"] = outcome.note
         if reason is None:  # searched: the final run starts as a run with the chosen settings would
             for key, value in outcome.settings.items():
@@ -197,17 +194,13 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     net = InputAdapter(model, from_features=mode == "frozen")
     if ctx.enabled:
         net = DistributedDataParallel(net, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None)
-    optimizer = build_optimizer(model, config.lr, config.weight_decay)
     steps_per_epoch = len(train_loader)
     plan = EpochPlan(config.epochs or auto_epochs(len(data.train_set) * ctx.world_size), config.time_budget)
-    scheduler = warmup_cosine_schedule(optimizer, round(config.warmup_epochs * steps_per_epoch),
-                                       plan.planned * steps_per_epoch)
-    ema = ModelEMA(model, config.ema_decay) if config.ema_decay > 0 else None
+    parts = training_parts(config, model, data.train_set.targets, len(labels), steps_per_epoch, plan.planned)
+    optimizer, scheduler, ema, loss_fn = parts.optimizer, parts.scheduler, parts.ema, parts.loss_fn
     kept = ema.module if ema is not None else model  # what validation scores and model/ receives
     amp = config.amp and ctx.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    weights = balanced_class_weights(data.train_set.targets, len(labels)) if config.class_weights else None
-    loss_fn = LRCNLoss(weights, config.label_smoothing, config.step_loss_weight, config.causal_loss_weight)
     stopper = EarlyStopping(config.monitor, config.patience)
 
     start_epoch, spent = 0, 0.0
@@ -297,10 +290,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
 
 def _replan(plan: EpochPlan, scheduler, bar, steps_per_epoch: int, epochs_done: int, elapsed: float,
             epoch_seconds: list[float]) -> None:
-    """Revise the epoch plan; when it shrank, the cosine now ends where the run will, and the bar says so."""
-    before = plan.planned
-    if plan.revise(epochs_done, elapsed, epoch_seconds) != before:
-        retarget(scheduler, plan.planned * steps_per_epoch)
+    """Revise the epoch plan; when it changed, the cosine now ends where the run will, and the bar says so."""
+    if plan.revise_schedule(scheduler, steps_per_epoch, epochs_done, elapsed, epoch_seconds):
         bar.total = plan.planned
 
 

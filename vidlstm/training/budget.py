@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vidlstm.training.schedule import retarget
+
 # Clip presentations a default run aims at: 150 epochs of 160 training clips (what the gesture task needed).
 TARGET_PRESENTATIONS = 24_000
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 30, 300
@@ -59,6 +61,15 @@ class EpochPlan:
                 self.planned = min(fits, self.target)
                 self.cut_by_budget = self.planned < self.target
         return self.planned
+
+    def revise_schedule(self, scheduler, steps_per_epoch: int, epochs_done: int, elapsed: float,
+                        epoch_seconds: list[float]) -> bool:
+        """``revise``, and when the plan changed, re-aim ``scheduler``'s cosine at the new end; True if it did."""
+        before = self.planned
+        if self.revise(epochs_done, elapsed, epoch_seconds) == before:
+            return False
+        retarget(scheduler, self.planned * steps_per_epoch)
+        return True
 
     def state_dict(self) -> dict:
         return {"planned": self.planned, "budget": self.budget, "cut_by_budget": self.cut_by_budget,

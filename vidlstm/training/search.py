@@ -35,16 +35,13 @@ from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.training.budget import EpochPlan, auto_epochs
-from vidlstm.training.ema import ModelEMA
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
-from vidlstm.training.losses import LRCNLoss, balanced_class_weights
 from vidlstm.training.model_setup import model_for_run
-from vidlstm.training.optim import build_optimizer
-from vidlstm.training.schedule import retarget, warmup_cosine_schedule
+from vidlstm.training.optim import training_parts
 
-DEFAULT_INPUT_MODE = "rgb+diff"
 CANDIDATES = ({"input_mode": "rgb+diff"}, {"input_mode": "rgb"})
 """What the search tries; the first is the default, kept unless another is clearly better."""
+DEFAULT_INPUT_MODE = CANDIDATES[0]["input_mode"]
 SEARCH_FOLDS = 2
 SEARCH_SHARE = 0.3
 """Share of the time budget the search may take (the final run gets the rest)."""
@@ -71,8 +68,9 @@ def needs_search(config) -> bool:
     return config.input_mode is None
 
 
-def no_search(config, ctx, train_clips: int, targets: np.ndarray, num_classes: int) -> str | None:
-    """Why this run does not search (None: it does)."""
+def no_search(config, ctx, targets: np.ndarray, num_classes: int) -> str | None:
+    """Why this run, with training clips of class ``targets``, does not search (None: it does)."""
+    train_clips = len(targets)
     if not config.search:
         return "off; --search turns it on"
     if config.init_from:
@@ -102,10 +100,10 @@ def load_outcome(run_dir: Path) -> SearchOutcome | None:
     return SearchOutcome(dict(record["chosen"]), _note(record))
 
 
-def search(config, ctx, data, groups: np.ndarray | None, labels: list[str], run_started: float) -> SearchOutcome:
-    """Cross-validate CANDIDATES on ``data.train_set`` (``groups`` per training clip, or None) and choose."""
+def search(config, ctx, data, labels: list[str], run_started: float) -> SearchOutcome:
+    """Cross-validate CANDIDATES on ``data.train_set`` (a train stage RunData), group-aware, and choose."""
     started = time.perf_counter()
-    targets = data.train_set.targets
+    targets, groups = data.train_set.targets, data.train_groups()
     try:
         folds = index_folds(targets, groups, SEARCH_FOLDS, config.seed)
     except ValueError as err:  # e.g. fewer groups than folds
@@ -186,12 +184,9 @@ def _trial(config, ctx, labels, train_set, held_view, fit: np.ndarray, held: np.
     loader = DataLoader(Subset(train_set, fit.tolist()), batch_size=config.batch_size, shuffle=True,
                         generator=generator)
     held_loader = DataLoader(Subset(held_view, held.tolist()), batch_size=config.batch_size * 2)
-    optimizer = build_optimizer(model, config.lr, config.weight_decay)
     steps = len(loader)
-    scheduler = warmup_cosine_schedule(optimizer, round(config.warmup_epochs * steps), epochs * steps)
-    ema = ModelEMA(model, config.ema_decay) if config.ema_decay > 0 else None
-    weights = balanced_class_weights(train_set.targets[fit], len(labels)) if config.class_weights else None
-    loss_fn = LRCNLoss(weights, config.label_smoothing, config.step_loss_weight, config.causal_loss_weight)
+    parts = training_parts(config, model, train_set.targets[fit], len(labels), steps, epochs)
+    ema = parts.ema
     net = InputAdapter(model, from_features=False)
     plan = EpochPlan(epochs, budget, reserve=0.0)
     epoch_seconds: list[float] = []
@@ -199,13 +194,11 @@ def _trial(config, ctx, labels, train_set, held_view, fit: np.ndarray, held: np.
     while epoch < plan.planned:
         train_set.set_epoch(epoch)
         tick = time.perf_counter()
-        train_one_epoch(net, loader, loss_fn, optimizer, scheduler, ctx, grad_clip=config.grad_clip,
+        train_one_epoch(net, loader, parts.loss_fn, parts.optimizer, parts.scheduler, ctx, grad_clip=config.grad_clip,
                         progress=False, after_step=(lambda: ema.update(model)) if ema is not None else None)
         epoch_seconds.append(time.perf_counter() - tick)
         epoch += 1
-        before = plan.planned
-        if plan.revise(epoch, time.perf_counter() - started, epoch_seconds) != before:
-            retarget(scheduler, plan.planned * steps)
+        plan.revise_schedule(parts.scheduler, steps, epoch, time.perf_counter() - started, epoch_seconds)
     kept = ema.module if ema is not None else model
     out = evaluate(InputAdapter(kept, from_features=False), held_loader, ctx.device)
     return {"logits": out["logits"], "epochs": epoch, "seconds": time.perf_counter() - started}
