@@ -78,8 +78,11 @@ def write_fold(path: Path, dataset, indices) -> Path:
     return path
 
 
-def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int) -> dict:
+def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int,
+                   eval_clips: tuple[int, ...] = (1,)) -> dict:
+    """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video)."""
     accuracies, seconds, epochs, modes = [], [], [], []
+    by_views: dict[int, list[float]] = {n: [] for n in eval_clips}
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_dir = work / f"{name}_{k}"
         fold_dir.mkdir(parents=True)
@@ -96,14 +99,19 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
         modes.append(note.get("input_mode") or settings.get("input_mode", "rgb+diff"))
         if note.get("scores"):
             print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
-        out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"),
-                                      out_dir=str(fold_dir / "eval"), progress=False))
-        accuracies.append(json.loads((out / "metrics.json").read_text())["accuracy"])
-        print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f} "
+        for views in eval_clips:
+            out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
+                                          out_dir=str(fold_dir / f"eval_{views}"), progress=False))
+            by_views[views].append(json.loads((out / "metrics.json").read_text())["accuracy"])
+        accuracies.append(by_views[eval_clips[0]][-1])
+        views_text = ", ".join(f"{by_views[v][-1]:.3f} with {v} views" for v in eval_clips[1:])
+        print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f}{' (' + views_text + ')' if views_text else ''} "
               f"({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
     return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
             "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs,
-            "input_modes": modes}
+            "input_modes": modes, "eval_clips": list(eval_clips),
+            "by_views": {str(v): {"mean": float(np.mean(a)), "std": float(np.std(a)), "folds": a}
+                         for v, a in by_views.items()}}
 
 
 def parse_value(text: str):
@@ -122,6 +130,9 @@ def main(argv=None) -> int:
     parser.add_argument("--setups", nargs="+", default=["old", "new"], choices=sorted(SETUPS))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field in every setup (a candidate to compare)")
+    parser.add_argument("--eval-clips", type=int, nargs="+", default=[1], metavar="N",
+                        help="score each fold model with N temporal views per video (evaluate --clips N), "
+                             "probabilities averaged; several N: one table row each, the same fold models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
@@ -138,15 +149,18 @@ def main(argv=None) -> int:
                   f"{' (grouped)' if dataset.has_groups else ''}", flush=True)
             for setup in args.setups:
                 settings = {**SETUPS[setup], **overrides}
-                r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed)
+                r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed,
+                                   tuple(args.eval_clips))
                 results.append({"dataset": name, "setup": setup, "settings": settings, **r})
     lines = [f"{args.folds}-fold cross-validation, seed {args.seed}, overrides {overrides or 'none'}:", "",
              "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs | input mode |",
              "|---|---|---|---|---:|---|---|"]
     for r in results:
-        lines.append(f"| {r['dataset']} | {r['setup']} | {r['mean']:.3f} ± {r['std']:.3f} | "
-                     f"{' '.join(f'{a:.2f}' for a in r['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
-                     f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
+        for views, score in r["by_views"].items():
+            setup = r["setup"] if len(r["by_views"]) == 1 else f"{r['setup']}, {views} view{'s' * (views != '1')}"
+            lines.append(f"| {r['dataset']} | {setup} | {score['mean']:.3f} ± {score['std']:.3f} | "
+                         f"{' '.join(f'{a:.2f}' for a in score['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
+                         f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
