@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlstm.models.classifier import LRCNOutput
-from vidlstm.training.calibration import fit_temperature
+from vidlstm.training.calibration import fit_temperature, succession_smoothing
 from vidlstm.training.early_stopping import EarlyStopping
 from vidlstm.training.losses import LRCNLoss, balanced_class_weights
 from vidlstm.training.metrics import classification_metrics, expected_calibration_error, softmax
@@ -73,6 +73,21 @@ def test_temperature_fixes_overconfidence():
     t = fit_temperature(logits, targets)
     assert t > 2
     assert expected_calibration_error(softmax(logits, t), targets) < expected_calibration_error(softmax(logits), targets)
+
+
+def test_temperature_on_a_fully_separated_small_set_claims_no_certainty():
+    """24 validation clips, all right: plain NLL drove T to its floor (every later score 1.000, wrong ones too);
+    the fitted T keeps the mean confidence at what 24 of 24 supports, (n + 1) / (n + 2) = 0.962."""
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 2, 24)
+    logits = rng.normal(0, 0.5, (24, 2))
+    logits[np.arange(24), targets] += 3.0  # every clip right, margins 1.5-4.5
+    t = fit_temperature(logits, targets)
+    assert t > 0.3
+    confidence = softmax(logits, t).max(axis=1).mean()
+    assert 0.94 < confidence < 0.98
+    assert succession_smoothing(24, 2) == pytest.approx(2 / 26)
+    assert succession_smoothing(192, 8) < 0.01
 
 
 def test_classification_metrics_by_hand():
