@@ -26,16 +26,17 @@ def test_plan_shrinks_to_what_fits_the_budget():
     assert EpochPlan(planned=10, budget=0.0).revise(1, 1e9, [1e9]) == 10  # 0: no budget
 
 
-def test_plan_grows_back_when_a_busy_start_made_it_too_short_but_only_early_and_not_past_the_first_plan():
+def test_plan_grows_back_when_a_busy_spell_made_it_too_short_at_any_time_but_not_past_the_first_plan():
     plan = EpochPlan(planned=100, budget=60.0, reserve=5.0)
     assert plan.revise(1, elapsed=12.0, epoch_seconds=[2.0]) == 22  # a busy first epoch: cut
     assert plan.revise(2, elapsed=13.0, epoch_seconds=[2.0, 0.5]) == 2 + 33  # (60-5-13) / 1.25: the load went
-    assert plan.revise(3, elapsed=14.0, epoch_seconds=[2.0, 0.5, 1.1]) == 35  # 3 + 34 = 37: < 10% more, kept
+    assert plan.revise(3, elapsed=14.0, epoch_seconds=[2.0, 0.5, 1.2]) == 35  # 3 + 33 = 36: < 5% more, kept
     assert plan.revise(4, elapsed=14.5, epoch_seconds=[0.5] * 4) == 4 + 81 and plan.cut_by_budget  # < 100
     late = EpochPlan(planned=100, budget=100.0, reserve=0.0)
     late.revise(1, elapsed=10.0, epoch_seconds=[10.0])  # -> 10 epochs
     assert late.planned == 10
-    assert late.revise(6, elapsed=60.0, epoch_seconds=[1.0] * 5) == 10  # past half the plan: never raised
+    # Past half the plan, faster epochs still lengthen it (the schedule keeps its rate: see the test below).
+    assert late.revise(6, elapsed=60.0, epoch_seconds=[1.0] * 5) == 6 + 40
     small = EpochPlan(planned=100, budget=100.0, reserve=0.0)
     small.revise(1, elapsed=10.0, epoch_seconds=[2.0])  # 1 + 45 = 46
     assert small.revise(2, elapsed=11.5, epoch_seconds=[2.0, 1.9]) == 46  # 2 + 45 = 47: a jitter, not a gain
@@ -45,6 +46,37 @@ def test_plan_grows_back_when_a_busy_start_made_it_too_short_but_only_early_and_
     again = EpochPlan(planned=1)
     again.load_state_dict(capped.state_dict())
     assert (again.planned, again.target) == (30, 30)
+
+
+def _rates(optimizer, scheduler, steps: int) -> list[float]:
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.get_last_lr()[0])  # the rate the coming step uses
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_a_plan_changed_after_the_warm_up_keeps_the_rate_in_use_and_reaches_the_floor_at_the_new_end():
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = warmup_cosine_schedule(optimizer, warmup_steps=2, total_steps=100)
+    before = _rates(optimizer, scheduler, 60)  # 60% through: rate ~0.35
+    rate_now = scheduler.get_last_lr()[0]
+    retarget(scheduler, 120)  # the run got longer, late
+    assert scheduler.get_last_lr()[0] == pytest.approx(rate_now)  # LambdaLR applies the new lambda at the next step
+    after = _rates(optimizer, scheduler, 60)
+    assert after[1] == pytest.approx(rate_now, rel=0.01)  # no jump up: a longer plan stretches the decay
+    assert all(a >= b - 1e-12 for a, b in zip(before[2:] + after, before[3:] + after[1:]))  # never rises
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.01)  # the floor, at step 120
+    param2 = nn.Parameter(torch.zeros(1))
+    opt2 = torch.optim.SGD([param2], lr=1.0)
+    short = warmup_cosine_schedule(opt2, warmup_steps=2, total_steps=100)
+    _rates(opt2, short, 60)
+    rate_now = short.get_last_lr()[0]
+    retarget(short, 70)  # the run got shorter
+    squeezed = _rates(opt2, short, 10)
+    assert squeezed[1] == pytest.approx(rate_now, rel=0.05) and short.get_last_lr()[0] == pytest.approx(0.01)
 
 
 def test_retargeted_schedule_still_decays_to_its_floor_at_the_new_end():

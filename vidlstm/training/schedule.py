@@ -17,14 +17,24 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, floor: 
 
 class WarmupCosine:
     """The schedule's multiplier as an object, so a run can re-aim it (``total_steps``) when its time budget
-    shortens the run. LambdaLR saves a callable object's attributes in its state_dict, so a resumed run
-    continues with the re-aimed schedule."""
+    changes the run's length. LambdaLR saves a callable object's attributes in its state_dict, so a resumed
+    run continues with the re-aimed schedule.
+
+    Once re-aimed after the warm-up, the schedule is anchored: from ``anchor_step`` on it is a half cosine
+    from the rate in use there (``anchor_factor``) down to the floor at the new end, so the rate never
+    jumps, whether the run got shorter (it decays faster from here) or longer (slower)."""
 
     def __init__(self, warmup_steps: int, total_steps: int, floor: float = 0.01):
         self.warmup_steps, self.total_steps, self.floor = warmup_steps, total_steps, floor
+        self.anchor_step: int | None = None
+        self.anchor_factor: float | None = None
 
     def __call__(self, step: int) -> float:
-        return warmup_cosine_factor(step, self.warmup_steps, self.total_steps, self.floor)
+        anchor = getattr(self, "anchor_step", None)  # absent in schedules saved before anchoring
+        if anchor is None or step < anchor:
+            return warmup_cosine_factor(step, self.warmup_steps, self.total_steps, self.floor)
+        progress = (step - anchor) / max(1, self.total_steps - anchor)
+        return self.floor + (self.anchor_factor - self.floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def warmup_cosine_schedule(optimizer: Optimizer, warmup_steps: int, total_steps: int, floor: float = 0.01) -> LambdaLR:
@@ -34,8 +44,16 @@ def warmup_cosine_schedule(optimizer: Optimizer, warmup_steps: int, total_steps:
 
 
 def retarget(scheduler: LambdaLR, total_steps: int) -> None:
-    """Make the cosine end at ``total_steps`` from now on (the steps already taken keep their rates); the
-    warm-up shrinks to at most a fifth of the new length, so a short run still spends most of it decaying."""
+    """Make the cosine end at ``total_steps`` from now on (the steps already taken keep their rates).
+
+    During the warm-up, the warm-up shrinks to at most a fifth of the new length, so a short run still spends
+    most of it decaying. After it, the rate about to be used stays as it is and the decay from it to the floor
+    is stretched or squeezed to the new end (WarmupCosine's anchor): a longer plan never raises the rate.
+    """
+    step = scheduler.last_epoch  # the step the next optimizer update takes
     for schedule in scheduler.lr_lambdas:
+        if step >= schedule.warmup_steps:
+            schedule.anchor_factor, schedule.anchor_step = schedule(step), step
+        else:
+            schedule.warmup_steps = min(schedule.warmup_steps, total_steps // 5)
         schedule.total_steps = total_steps
-        schedule.warmup_steps = min(schedule.warmup_steps, total_steps // 5)
