@@ -11,8 +11,12 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, floor: 
     """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps  # never exactly 0: the first step already learns a little
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cosine_decay((step - warmup_steps) / max(1, total_steps - warmup_steps), 1.0, floor)
+
+
+def cosine_decay(progress: float, start: float, floor: float) -> float:
+    """Half a cosine from ``start`` (progress 0) down to ``floor`` (progress >= 1)."""
+    return floor + (start - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 class WarmupCosine:
@@ -30,11 +34,11 @@ class WarmupCosine:
         self.anchor_factor: float | None = None
 
     def __call__(self, step: int) -> float:
-        anchor = getattr(self, "anchor_step", None)  # absent in schedules saved before anchoring
-        if anchor is None or step < anchor:
+        # A schedule saved before anchoring loads into a fresh object, whose anchor stays None.
+        if self.anchor_step is None or step < self.anchor_step:
             return warmup_cosine_factor(step, self.warmup_steps, self.total_steps, self.floor)
-        progress = (step - anchor) / max(1, self.total_steps - anchor)
-        return self.floor + (self.anchor_factor - self.floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        progress = (step - self.anchor_step) / max(1, self.total_steps - self.anchor_step)
+        return cosine_decay(progress, self.anchor_factor, self.floor)
 
 
 def warmup_cosine_schedule(optimizer: Optimizer, warmup_steps: int, total_steps: int, floor: float = 0.01) -> LambdaLR:
