@@ -81,8 +81,9 @@ def write_fold(path: Path, dataset, indices) -> Path:
 def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int,
                    eval_clips: tuple[int, ...] = (1,)) -> dict:
     """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video)."""
-    accuracies, seconds, epochs, modes = [], [], [], []
+    seconds, epochs, modes = [], [], []
     by_views: dict[int, list[float]] = {n: [] for n in eval_clips}
+    accuracies = by_views[eval_clips[0]]  # the first view count is the headline figure
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_dir = work / f"{name}_{k}"
         fold_dir.mkdir(parents=True)
@@ -103,7 +104,6 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
             out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
                                           out_dir=str(fold_dir / f"eval_{views}"), progress=False))
             by_views[views].append(json.loads((out / "metrics.json").read_text())["accuracy"])
-        accuracies.append(by_views[eval_clips[0]][-1])
         views_text = ", ".join(f"{by_views[v][-1]:.3f} with {v} views" for v in eval_clips[1:])
         print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f}{' (' + views_text + ')' if views_text else ''} "
               f"({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
             for setup in args.setups:
                 settings = {**SETUPS[setup], **overrides}
                 r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed,
-                                   tuple(args.eval_clips))
+                                   tuple(dict.fromkeys(args.eval_clips)))
                 results.append({"dataset": name, "setup": setup, "settings": settings, **r})
     lines = [f"{args.folds}-fold cross-validation, seed {args.seed}, overrides {overrides or 'none'}:", "",
              "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs | input mode |",
