@@ -10,27 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from batch.predict_helpers import assert_same_records, comparable
 from vidlstm.batch.records import read_records
 from vidlstm.cli import main
 from vidlstm.stages.predict import PredictConfig, run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _without_timing(records):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
-
-
-def _assert_same_records(got, expected):
-    """Equal records, scores to 1e-5: Ray batches files differently, and a float sum in another order can
-    move the sixth rounded decimal (0.317179 vs 0.31718 was seen in CI)."""
-    assert [r["path"] for r in got] == [r["path"] for r in expected]
-    for g, e in zip(_without_timing(got), _without_timing(expected)):
-        assert [t["label"] for t in g["top_k"]] == [t["label"] for t in e["top_k"]], g["path"]
-        assert [t["score"] for t in g["top_k"]] == pytest.approx([t["score"] for t in e["top_k"]], abs=1e-5)
-        assert g["score"] == pytest.approx(e["score"], abs=1e-5) if e["score"] is not None else g["score"] is None
-        rest = lambda r: {k: v for k, v in r.items() if k not in ("score", "top_k")}  # noqa: E731
-        assert rest(g) == rest(e)
 
 
 def _clips(make_video, count: int, broken: bool = True) -> Path:
@@ -58,7 +43,7 @@ def test_ray_records_equal_a_local_run_and_a_broken_file_gets_its_error_record(r
                                 batch_size=2, progress=False))
     assert (summary.ok, summary.failed, summary.files) == (5, 1, 6)
     expected, got = read_records(local), read_records(on_ray)
-    _assert_same_records(got, expected)
+    assert_same_records(got, expected)
     assert [list(r) for r in got] == [list(r) for r in expected]  # same fields in the same order
     broken = next(r for r in got if r["path"].endswith("broken.mp4"))
     assert broken["status"] == "error" and "broken.mp4" not in broken["error"] and broken["error"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch.predict_helpers import comparable, tiny_model_dir, video_folder
+from batch.predict_helpers import assert_same_records, tiny_model_dir, video_folder
 from vidlstm.batch.records import read_records
 from vidlstm.cli import main as cli_main
 from vidlstm.stages.predict import PredictConfig, run
@@ -37,7 +37,7 @@ def test_shards_are_disjoint_cover_all_files_and_merge_equals_unsharded(sharded_
     assert sorted(flat) == [r["path"] for r in unsharded] and len(set(flat)) == len(flat) == 8
     assert cli_main(["merge", *map(str, reversed(parts)), "-o", str(tmp_path / "merged.jsonl")]) == 0
     assert "8 records (7 ok, 1 failed) from 3 parts" in capsys.readouterr().out
-    assert comparable(read_records(tmp_path / "merged.jsonl")) == comparable(unsharded)
+    assert_same_records(read_records(tmp_path / "merged.jsonl"), unsharded)
 
 
 def test_merge_into_csv_and_duplicates_keep_the_ok_record(sharded_run):
