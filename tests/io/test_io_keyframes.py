@@ -161,3 +161,33 @@ def test_read_sampled_opens_the_file_once(monkeypatch, gop_clip):
     assert seen == [(60, [0, 12, 24, 36, 48])]
     assert result.indices.tolist() == [0, 30] and result.info.num_frames == 60
     assert [read_frame_number(f) for f in result.frames] == [0, 30]
+
+
+def test_the_decoder_is_drained_where_the_walk_seeks_next(monkeypatch, gop_clip):
+    """Keyframes 12 frames apart, each one wanted: after each keyframe's packet the decoder gives up the
+    frame it holds instead of decoding the next packets to push it out; the frames are the same."""
+    fed = []
+    real = pyav_backend._decode_from_here
+
+    class CountingContainer:
+        def __init__(self, container):
+            self.container = container
+
+        def demux(self, stream):
+            for packet in self.container.demux(stream):
+                fed.append(packet.pts)
+                yield packet
+
+    monkeypatch.setattr(pyav_backend, "_decode_from_here",
+                        lambda container, *args: real(CountingContainer(container), *args))
+    wanted = [0, 24, 48]  # keyframes; from one to the next a seek skips 23 frames
+    drained = read_frames(gop_clip, wanted, size=None, backends=("pyav",)).frames
+    drained_fed, fed[:] = list(fed), []
+    real_up_to = pyav_backend._IndexedWalk.frames_up_to
+    monkeypatch.setattr(pyav_backend._IndexedWalk, "frames_up_to",
+                        lambda self, target, drain=False: real_up_to(self, target, drain=False))
+    pushed = read_frames(gop_clip, wanted, size=None, backends=("pyav",)).frames
+    assert np.array_equal(drained, pushed)
+    assert [read_frame_number(f) for f in drained] == wanted
+    assert len(drained_fed) == 3, drained_fed  # one packet per wanted keyframe, nothing after it
+    assert len(fed) > 3, fed  # x264's B-frames hold each keyframe back until later packets push it out

@@ -191,12 +191,17 @@ def _decode_indexed(container, stream, index: PacketIndex, wanted: np.ndarray, s
     decoded: dict[int, np.ndarray] = {}
     rotation = 0
     wanted_set = set(int(i) for i in wanted)
-    for target in (int(i) for i in wanted):
-        in_stream = min(target, len(index.pts) - 1)  # the index is exact: later indices get the last frame
+    stops = [int(i) for i in in_stream_wanted]
+    for k, target in enumerate(int(i) for i in wanted):
+        in_stream = stops[k]  # the index is exact: later indices get the last frame
         if target in decoded or walk.ended or walk.position >= in_stream:
             frames = ()  # already walked past it (an index past the end, asked again)
         else:
-            frames = walk.frames_up_to(in_stream)
+            later = [stop for stop in stops[k + 1:] if stop > in_stream]
+            # Where the walk will not go on from here (the last frame wanted, or a seek comes next), nothing
+            # after this frame's packet is needed: the decoder is drained instead of fed further packets.
+            drain = not later or _seek_pays_off(index.keyframes, in_stream, later[0])
+            frames = walk.frames_up_to(in_stream, drain=drain)
         for position, frame in frames:
             if position in wanted_set and position not in decoded:
                 rotation = frame_rotation(frame)
@@ -224,13 +229,22 @@ class _IndexedWalk:
         self.container, self.stream, self.index = container, stream, index
         self.keep_pts = keep_pts if index.reordered else None
         self.frames = None  # the running decode iterator; None until the first seek
+        self.drain_pts = None  # the pts after whose packet the decoder is drained, not fed (see frames_up_to)
+        self.drained = False  # the running iterator drained the decoder: only a seek goes on from here
         self.position = -1  # presentation index of the frame the decoder produced last
         self.decoded_since_seek = False
         self.last = None  # (position, frame) of the last frame decoded
         self.ended = False  # the decoder ran out of frames
 
-    def frames_up_to(self, target: int):
-        """Yield (position, frame) from wherever the walk resumes up to ``target`` (or the stream's end)."""
+    def frames_up_to(self, target: int, drain: bool = False):
+        """Yield (position, frame) from wherever the walk resumes up to ``target`` (or the stream's end).
+
+        ``drain``: the walk will not continue past ``target`` without a seek, so once the target's packet
+        is in, the decoder gives up the frames it holds back for reordering (B-frames keep H.264 decoders
+        1-2 frames behind their input) instead of decoding the next packets to push them out. The frames
+        are the same; the packets after the target are not decoded (where timestamps are reordered).
+        """
+        self.drain_pts = int(self.index.pts[target]) if drain else None
         for retry in range(MAX_SEEK_RETRIES + 1):
             if self.frames is None or _seek_pays_off(self.index.keyframes, self.position, target):
                 self._seek(_keyframe_before(self.index.keyframes, target, retry))
@@ -247,8 +261,8 @@ class _IndexedWalk:
 
     def _seek(self, keyframe: int) -> None:
         self.container.seek(int(self.index.pts[keyframe]), stream=self.stream, backward=True)
-        self.frames = _decode_from_here(self.container, self.stream, self.keep_pts)
-        self.position, self.decoded_since_seek, self.ended = -1, False, False
+        self.frames = _decode_from_here(self.container, self.stream, self.keep_pts, self)
+        self.position, self.decoded_since_seek, self.ended, self.drained = -1, False, False, False
 
     def _continue(self, target: int):
         """Decode on until ``target``; each frame's position comes from its timestamp and must follow the last."""
@@ -264,13 +278,20 @@ class _IndexedWalk:
             yield position, frame
             if position >= target:
                 return
+        if self.drained:  # the decoder was drained short of the target: decode on after a fresh seek
+            self.frames = None
+            return
         self.ended = True
         if self.last is None:
             raise BackendFailure("no decodable frame")
 
 
-def _decode_from_here(container, stream, keep_pts: set | None):
-    """Frames decoded from the container's position; with ``keep_pts``, only those and reference frames."""
+def _decode_from_here(container, stream, keep_pts: set | None, walk: "_IndexedWalk | None" = None):
+    """Frames decoded from the container's position; with ``keep_pts``, only those and reference frames.
+
+    With ``keep_pts``, the packet whose pts is ``walk.drain_pts`` is the last one fed: the decoder is then
+    drained of the frames it holds and the iterator ends with ``walk.drained`` set.
+    """
     context = stream.codec_context
     context.skip_frame = "DEFAULT"
     if keep_pts is None:
@@ -280,6 +301,10 @@ def _decode_from_here(container, stream, keep_pts: set | None):
         # Set per packet (frame threads copy it at submission): the wanted frames decode in full.
         context.skip_frame = "DEFAULT" if packet.size == 0 or packet.pts in keep_pts else "NONREF"
         yield from packet.decode()
+        if walk is not None and walk.drain_pts is not None and packet.pts == walk.drain_pts:
+            walk.drained = True
+            yield from context.decode(None)  # a flush: the held-back frames, no more input
+            return
 
 
 def _decode_counting(container, stream, wanted: np.ndarray, size):
