@@ -79,39 +79,71 @@ def write_fold(path: Path, dataset, indices) -> Path:
 
 
 def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int,
-                   eval_clips: tuple[int, ...] = (1,)) -> dict:
-    """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video)."""
-    seconds, epochs, modes = [], [], []
+                   eval_clips: tuple[int, ...] = (1,), members: int = 1) -> dict:
+    """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video).
+
+    With ``members`` > 1 each fold trains that many models (seeds ``seed``, ``seed + 1``, ...), each with
+    its share of the time budget, and is scored by their averaged probabilities (an ensemble);
+    ``member_accuracy`` keeps the members' mean accuracy beside it.
+    """
+    seconds, epochs, modes, member_accuracy = [], [], [], []
     by_views: dict[int, list[float]] = {n: [] for n in eval_clips}
     accuracies = by_views[eval_clips[0]]  # the first view count is the headline figure
+    budget = settings.get("time_budget", TrainConfig.__dataclass_fields__["time_budget"].default)
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_dir = work / f"{name}_{k}"
         fold_dir.mkdir(parents=True)
         train_csv = write_fold(fold_dir / "train.csv", dataset, train_idx)
         test_csv = write_fold(fold_dir / "test.csv", dataset, test_idx)
         tick = time.perf_counter()
-        config = TrainConfig(data=str(train_csv), out_dir=str(fold_dir / "run"), progress=False, seed=seed,
-                             **settings)
-        run_dir = train.run(config)
+        run_dirs, fold_epochs = [], []
+        for j in range(members):
+            config = TrainConfig(data=str(train_csv), out_dir=str(fold_dir / f"run{j}"), progress=False,
+                                 **{**settings, "seed": seed + j, "time_budget": budget / members})
+            run_dirs.append(train.run(config))
+            metrics = json.loads((run_dirs[-1] / "model" / "metrics.json").read_text())
+            fold_epochs.append(metrics["epochs_run"])
         seconds.append(time.perf_counter() - tick)
-        metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
-        epochs.append(metrics["epochs_run"])
+        epochs.append("+".join(map(str, fold_epochs)))
         note = metrics.get("chosen_from_data", {}).get("input_mode", {})
         modes.append(note.get("input_mode") or settings.get("input_mode", "rgb+diff"))
         if note.get("scores"):
             print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
         for views in eval_clips:
-            out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
-                                          out_dir=str(fold_dir / f"eval_{views}"), progress=False))
-            by_views[views].append(json.loads((out / "metrics.json").read_text())["accuracy"])
+            probs = []
+            for j, run_dir in enumerate(run_dirs):
+                out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
+                                              top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval{j}_{views}"),
+                                              progress=False))
+                labels, truth, p = read_probabilities(out / "predictions.csv")
+                probs.append(p)
+                if views == eval_clips[0] and members > 1:
+                    member_accuracy.append(float(np.mean(p.argmax(1) == truth)))
+            by_views[views].append(float(np.mean(np.mean(probs, axis=0).argmax(1) == truth)))
         views_text = ", ".join(f"{by_views[v][-1]:.3f} with {v} views" for v in eval_clips[1:])
-        print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f}{' (' + views_text + ')' if views_text else ''} "
-              f"({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
+        members_text = (f", members {' '.join(f'{a:.3f}' for a in member_accuracy[-members:])}" if members > 1 else "")
+        print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f}{' (' + views_text + ')' if views_text else ''}"
+              f"{members_text} ({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
     return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
             "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs,
-            "input_modes": modes, "eval_clips": list(eval_clips),
+            "input_modes": modes, "eval_clips": list(eval_clips), "members": members,
+            "member_accuracy": member_accuracy,
             "by_views": {str(v): {"mean": float(np.mean(a)), "std": float(np.std(a)), "folds": a}
                          for v, a in by_views.items()}}
+
+
+def read_probabilities(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(labels, (N,) true class ids, (N, C) probabilities) from an evaluate predictions.csv whose top_k
+    lists every class (a file that failed to decode counts as uniform)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = sorted({r["label"] for r in rows} | {t.rsplit(":", 1)[0] for r in rows for t in r["top_k"].split()})
+    probs = np.full((len(rows), len(labels)), 1.0 / len(labels))
+    for i, row in enumerate(rows):
+        for token in row["top_k"].split():
+            label, score = token.rsplit(":", 1)
+            probs[i, labels.index(label)] = float(score)
+    return labels, np.array([labels.index(r["label"]) for r in rows]), probs
 
 
 def parse_value(text: str):
@@ -133,6 +165,9 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-clips", type=int, nargs="+", default=[1], metavar="N",
                         help="score each fold model with N temporal views per video (evaluate --clips N), "
                              "probabilities averaged; several N: one table row each, the same fold models")
+    parser.add_argument("--members", type=int, default=1, metavar="K",
+                        help="train K models per fold (seeds seed..seed+K-1, each with 1/K of the time budget) "
+                             "and score their averaged probabilities: an ensemble at the same total budget")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
@@ -150,7 +185,7 @@ def main(argv=None) -> int:
             for setup in args.setups:
                 settings = {**SETUPS[setup], **overrides}
                 r = cross_validate(f"{name}-{setup}", settings, dataset, folds, work, args.seed,
-                                   tuple(dict.fromkeys(args.eval_clips)))
+                                   tuple(dict.fromkeys(args.eval_clips)), args.members)
                 results.append({"dataset": name, "setup": setup, "settings": settings, **r})
     lines = [f"{args.folds}-fold cross-validation, seed {args.seed}, overrides {overrides or 'none'}:", "",
              "| data set | setup | accuracy mean ± std | per fold | train s/fold (max) | epochs | input mode |",
@@ -161,6 +196,9 @@ def main(argv=None) -> int:
             lines.append(f"| {r['dataset']} | {setup} | {score['mean']:.3f} ± {score['std']:.3f} | "
                          f"{' '.join(f'{a:.2f}' for a in score['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
                          f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
+        if r["members"] > 1:
+            lines.append(f"| {r['dataset']} | {r['setup']}, one member | {np.mean(r['member_accuracy']):.3f} ± "
+                         f"{np.std(r['member_accuracy']):.3f} | {' '.join(f'{a:.2f}' for a in r['member_accuracy'])} | | | |")
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
