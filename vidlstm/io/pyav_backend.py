@@ -255,7 +255,9 @@ class _IndexedWalk:
             else:
                 if self.ended:
                     check_stream_length(self.last[0] + 1, len(self.index.pts))
-                return
+                if not self.drained or self.position >= target:
+                    return
+                # Drained, and the target's packet gave no frame: retry from an earlier keyframe, as after an overshoot.
             self.frames = None  # retry from an earlier keyframe
         raise BackendFailure(f"cannot seek to frame {target}")
 
@@ -278,7 +280,7 @@ class _IndexedWalk:
             yield position, frame
             if position >= target:
                 return
-        if self.drained:  # the decoder was drained short of the target: decode on after a fresh seek
+        if self.drained:  # drained short of the target (frames_up_to retries): only a seek goes on from here
             self.frames = None
             return
         self.ended = True
