@@ -191,3 +191,16 @@ def test_the_decoder_is_drained_where_the_walk_seeks_next(monkeypatch, gop_clip)
     assert [read_frame_number(f) for f in drained] == wanted
     assert len(drained_fed) == 3, drained_fed  # one packet per wanted keyframe, nothing after it
     assert len(fed) > 3, fed  # x264's B-frames hold each keyframe back until later packets push it out
+
+
+def test_a_frame_the_drained_decoder_never_gives_is_an_error_not_a_stand_in(monkeypatch, gop_clip):
+    real = pyav_backend._decode_from_here
+    lost_pts = []
+
+    def losing(container, stream, keep_pts, walk=None):
+        lost_pts[:] = lost_pts or [int(walk.index.pts[24])]
+        return (frame for frame in real(container, stream, keep_pts, walk) if frame.pts != lost_pts[0])
+
+    monkeypatch.setattr(pyav_backend, "_decode_from_here", losing)
+    with pytest.raises(pyav_backend.BackendFailure, match="cannot seek to frame 24"):
+        pyav_backend.read(gop_clip, [0, 24, 48], size=None)
