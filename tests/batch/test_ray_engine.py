@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.predict_helpers import assert_same_records, comparable
+from batch.predict_helpers import assert_same_records
 from vidlstm.batch.records import read_records
 from vidlstm.cli import main
 from vidlstm.stages.predict import PredictConfig, run
