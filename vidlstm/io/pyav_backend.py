@@ -191,16 +191,16 @@ def _decode_indexed(container, stream, index: PacketIndex, wanted: np.ndarray, s
     decoded: dict[int, np.ndarray] = {}
     rotation = 0
     wanted_set = set(int(i) for i in wanted)
-    stops = [int(i) for i in in_stream_wanted]
+    stops = in_stream_wanted.tolist()  # non-decreasing, as ``wanted`` is sorted
     for k, target in enumerate(int(i) for i in wanted):
         in_stream = stops[k]  # the index is exact: later indices get the last frame
         if target in decoded or walk.ended or walk.position >= in_stream:
             frames = ()  # already walked past it (an index past the end, asked again)
         else:
-            later = [stop for stop in stops[k + 1:] if stop > in_stream]
+            after = next((stop for stop in stops[k + 1:] if stop > in_stream), None)
             # Where the walk will not go on from here (the last frame wanted, or a seek comes next), nothing
             # after this frame's packet is needed: the decoder is drained instead of fed further packets.
-            drain = not later or _seek_pays_off(index.keyframes, in_stream, later[0])
+            drain = after is None or _seek_pays_off(index.keyframes, in_stream, after)
             frames = walk.frames_up_to(in_stream, drain=drain)
         for position, frame in frames:
             if position in wanted_set and position not in decoded:
@@ -280,15 +280,14 @@ class _IndexedWalk:
             yield position, frame
             if position >= target:
                 return
-        if self.drained:  # drained short of the target (frames_up_to retries): only a seek goes on from here
-            self.frames = None
+        if self.drained:  # drained short of the target: frames_up_to retries after a fresh seek
             return
         self.ended = True
         if self.last is None:
             raise BackendFailure("no decodable frame")
 
 
-def _decode_from_here(container, stream, keep_pts: set | None, walk: "_IndexedWalk | None" = None):
+def _decode_from_here(container, stream, keep_pts: set | None, walk: "_IndexedWalk"):
     """Frames decoded from the container's position; with ``keep_pts``, only those and reference frames.
 
     With ``keep_pts``, the packet whose pts is ``walk.drain_pts`` is the last one fed: the decoder is then
@@ -303,7 +302,7 @@ def _decode_from_here(container, stream, keep_pts: set | None, walk: "_IndexedWa
         # Set per packet (frame threads copy it at submission): the wanted frames decode in full.
         context.skip_frame = "DEFAULT" if packet.size == 0 or packet.pts in keep_pts else "NONREF"
         yield from packet.decode()
-        if walk is not None and walk.drain_pts is not None and packet.pts == walk.drain_pts:
+        if walk.drain_pts is not None and packet.pts == walk.drain_pts:
             walk.drained = True
             yield from context.decode(None)  # a flush: the held-back frames, no more input
             return
