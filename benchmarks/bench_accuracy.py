@@ -115,7 +115,7 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
                 out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
                                               top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval{j}_{views}"),
                                               progress=False))
-                labels, truth, p = read_probabilities(out / "predictions.csv")
+                truth, p = read_probabilities(out / "predictions.csv")
                 probs.append(p)
                 if views == eval_clips[0] and members > 1:
                     member_accuracy.append(float(np.mean(p.argmax(1) == truth)))
@@ -132,9 +132,9 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
                          for v, a in by_views.items()}}
 
 
-def read_probabilities(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(labels, (N,) true class ids, (N, C) probabilities) from an evaluate predictions.csv whose top_k
-    lists every class (a file that failed to decode counts as uniform)."""
+def read_probabilities(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """((N,) true class ids, (N, C) probabilities, classes in sorted order) from an evaluate predictions.csv
+    whose top_k lists every class (a file that failed to decode counts as uniform)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     labels = sorted({r["label"] for r in rows} | {t.rsplit(":", 1)[0] for r in rows for t in r["top_k"].split()})
@@ -143,7 +143,7 @@ def read_probabilities(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         for token in row["top_k"].split():
             label, score = token.rsplit(":", 1)
             probs[i, labels.index(label)] = float(score)
-    return labels, np.array([labels.index(r["label"]) for r in rows]), probs
+    return np.array([labels.index(r["label"]) for r in rows]), probs
 
 
 def parse_value(text: str):
