@@ -37,10 +37,11 @@ def make_video(tmp_path):
     """make_video(name="clip.mp4", num_frames=24, height=48, width=64, fps=25) -> Path of a fresh video."""
     from vidlstm.io.encode import write_video
 
-    def _make(name="clip.mp4", num_frames=24, height=48, width=64, fps=25.0, frames=None, codec=None, seed=0):
+    def _make(name="clip.mp4", num_frames=24, height=48, width=64, fps=25.0, frames=None, codec=None, seed=0,
+              options=None):
         if frames is None:
             frames = gradient_clip(num_frames, height, width, seed=seed)
-        return write_video(tmp_path / name, frames, fps=fps, codec=codec)
+        return write_video(tmp_path / name, frames, fps=fps, codec=codec, options=options)
 
     return _make
 

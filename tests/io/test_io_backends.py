@@ -107,6 +107,21 @@ def test_other_containers_and_codecs(backend, make_video, name, codec):
         assert closest_source_frame(frame, source) == index
 
 
+@pytest.mark.parametrize("threads", [1, 0])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("codec, options", [
+    ("libx264", {"g": "12"}),  # no timestamps at all: decord's seeks by timestamp land at the start
+    ("libx264", {"g": "12", "bf": "0"}),
+    ("mpeg4", {"g": "12", "bf": "2"}),  # B-frames whose packets carry made-up timestamps
+])
+def test_avi_frames_past_later_keyframes_are_the_asked_ones(backend, make_video, codec, options, threads):
+    source = numbered_clip(64, 32, 64)
+    path = make_video("clip.avi", frames=source, fps=25.0, codec=codec, options=options)
+    indices = [0, 5, 13, 30, 47, 55, 63]  # keyframes every 12 frames (x264 adds some): most reads need a seek
+    frames = read_frames(path, indices, size=None, backends=(backend,), threads=threads).frames
+    assert [read_frame_number(frame) for frame in frames] == indices
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("clockwise", [90, 180, 270])
 def test_rotated_videos_come_out_upright(backend, make_h264, clockwise):

@@ -20,7 +20,7 @@ ROTATION_VIDEOS = "decord/tests/test_data/video_{}.mov"
 CORRUPTED = "decord/tests/test_data/corrupted.mp4"
 # Small files that trip decoders up: out-of-order timestamps, VP6 in FLV (no frame count), GIFs with
 # variable frame delays, VP9 WebM, a 1x1 yuv444p clip whose name starts with "-", a 6 fps clip.
-# (H.264 in AVI, which has no presentation timestamps, is made on the spot in test_io_backends.)
+# (H.264 in AVI, which has no presentation timestamps, is also made on the spot in test_io_backends.)
 TRICKY = [
     "decord/tests/test_data/unordered.mov",
     "moviepy/media/clip1024.flv",
@@ -29,7 +29,12 @@ TRICKY = [
     "moviepy/media/transparent.webm",
     "moviepy/media/-video-with-dash-.mp4",
     "mmaction2/demo/demo_spatiotemporal_det.mp4",
+    "mmaction2/tests/data/test.avi",
 ]
+# AVI states no presentation timestamps and FFmpeg makes them up: packed MPEG-4 B-frames (test.avi) come out of
+# the decoder out of the order of their packets' made-up timestamps; H.264 in AVI (ntu_sample.avi) has none at
+# all, and decord's seeks by timestamp land at the start.
+AVI = ["mmaction2/tests/data/test.avi", "mmaction2/demo/ntu_sample.avi"]
 
 
 def manifest(shared_data) -> list[dict]:
@@ -82,6 +87,23 @@ def test_tricky_files_give_the_right_frames_with_every_backend(shared_data, back
         # decord 0.6 cannot measure GIFs or a WebM without duration, nor copy 1x1 yuv444p frames.
         assert backend == "decord", err
         pytest.skip(f"decord cannot read {name}: {err.reason}")
+    assert_frames_are(frames, indices, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 0])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", AVI)
+def test_avi_files_give_the_right_frames_with_every_backend_and_thread_count(shared_data, backend, name, threads):
+    path = shared_data / "videos" / name
+    reference = every_frame_upright(path)
+    indices = sample_segment_indices(len(reference), 8).tolist() + [len(reference) // 2 + 3, len(reference) - 1]
+    frames = read_frames(path, indices, size=None, backends=(backend,), threads=threads).frames
+    assert_frames_are(frames, indices, reference)
+
+
+def assert_frames_are(frames, indices, reference) -> None:
+    """Each frame is the reference frame at its index, and no other reference frame is closer."""
     for frame, index in zip(frames, indices):
         distances = [mean_abs_diff(resize_area(frame, (64, 64)), candidate) for candidate in reference]
         # decord bundles an older FFmpeg than PyAV: a few grey levels apart on VP6, identical elsewhere.

@@ -38,7 +38,10 @@ def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None,
         raise BackendFailure("no frames")
     # decord indexes every packet, so its count is the real end: later indices get the last frame.
     in_stream = np.minimum(wanted, num_frames - 1)
-    batch = _decode_batch(reader, in_stream.tolist())  # (U, H, W, 3)
+    if _seeks_by_timestamp(reader, num_frames):
+        batch = _decode_batch(reader, in_stream.tolist())  # (U, H, W, 3)
+    else:
+        batch = _decode_in_sequence(reader, in_stream.tolist())
     if batch.shape[0] != len(wanted) or batch.ndim != 4 or batch.shape[-1] != 3:
         raise BackendFailure(f"returned frames of shape {batch.shape} for {len(wanted)} asked")
     if info is None:
@@ -86,6 +89,37 @@ def _decode_batch(reader, indices: list[int]) -> np.ndarray:
         raise _failure(err) from None
     # decord's bridge is process-wide state: another library may have switched it to torch.
     return batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch.numpy() if hasattr(batch, "numpy") else batch)
+
+
+def _seeks_by_timestamp(reader, num_frames: int) -> bool:
+    """Whether decord's frame timestamps can find frames: finite and strictly increasing.
+
+    decord seeks to a frame by its timestamp and counts frames from the keyframe it meant to land on. Where
+    the container states none (H.264 in AVI), every frame's timestamp is the same made-up number, the seek
+    lands at the start, and frames after the second keyframe come back shifted by it, silently (measured:
+    frame 59 of a 64-frame AVI read as frame 27).
+    """
+    try:
+        times = np.asarray(reader.get_frame_timestamp(list(range(num_frames))), dtype=np.float64)[:, 0]
+    except Exception:  # noqa: BLE001 - no timestamps at all: read in sequence
+        return False
+    return bool(np.all(np.isfinite(times)) and times[0] > -1e6 and np.all(np.diff(times) > 0))
+
+
+def _decode_in_sequence(reader, indices: list[int]) -> np.ndarray:
+    """(U, H, W, 3) frames at ``indices`` (sorted), decoded front to back without a seek."""
+    wanted, frames = set(indices), {}
+    try:
+        reader.seek(0)
+        for position in range(indices[-1] + 1):
+            frame = reader.next()
+            if position in wanted:
+                frames[position] = frame.asnumpy() if hasattr(frame, "asnumpy") else np.asarray(frame)
+    except StopIteration:
+        raise BackendFailure(f"stream ended after {len(frames)} of the wanted frames") from None
+    except Exception as err:
+        raise _failure(err) from None
+    return np.stack([frames[i] for i in indices])
 
 
 def stream_tags(path, reader=None) -> tuple[str, int, int, int]:

@@ -180,7 +180,10 @@ def index_packets(container, stream) -> PacketIndex | None:
     keyframes = np.nonzero(np.asarray(is_key, dtype=bool)[order])[0]
     if keyframes.size == 0 or keyframes[0] != 0:
         keyframes = np.concatenate([[0], keyframes])  # decoding always works from the very start
-    reordered = all_pts and bool(np.any(np.diff(timestamps) < 0))
+    # AVI states no presentation timestamps: FFmpeg's demuxer makes them up (even per packet, for packed
+    # MPEG-4 B-frames), so decode order differing from them says nothing, and frames must come out in sequence.
+    invented = container.format is not None and "avi" in container.format.name.split(",")
+    reordered = all_pts and not invented and bool(np.any(np.diff(timestamps) < 0))
     return PacketIndex(pts=pts, keyframes=keyframes.astype(np.int64), reordered=reordered)
 
 
