@@ -153,11 +153,18 @@ def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
     assert metrics["cut_by_budget"] is True and 1 <= metrics["epochs_run"] < 200
     assert metrics["epochs_planned"] == metrics["epochs_run"]
     with open(run_dir / "metrics.csv", newline="") as f:
-        longest_epoch = max(float(row["seconds"]) for row in csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    longest_epoch = max(float(row["seconds"]) for row in rows)
     # One epoch of slack (the plan is revised after each one) plus the final reload, calibration and plots.
     assert metrics["run_seconds"] <= 8.0 + longest_epoch + 2.0
+    # The schedule was re-aimed at the budget's end and decayed, not cut off high: the 200-epoch cosine would
+    # still be at ~99% of the peak rate here. A slow last epoch can cut the plan once more at the very end,
+    # leaving the rate where that epoch had it (0.10 of the peak seen on CI), so the bound leaves room for that.
     last_lr = load_train_state(run_dir / "last" / "train_state.pt")["scheduler"]["_last_lr"][0]
-    assert last_lr < 0.1 * 2e-3  # the schedule was re-aimed at the budget's end and decayed, not cut off high
+    assert last_lr < 0.25 * 2e-3
+    # Re-aiming never raises the rate: after the warm-up (2 epochs) each epoch starts at or below the last.
+    rates = [float(row["lr"]) for row in rows][2:]
+    assert all(later <= earlier * (1 + 1e-9) for earlier, later in zip(rates, rates[1:])), rates
 
 
 def test_the_kept_model_is_the_weight_average_and_no_validation_clip_chose_it(trained_run):
