@@ -142,6 +142,14 @@ def test_corrupted_file_is_a_damaged_stream(shared_data):
     assert reason.startswith("damaged stream (") and all(f"{name}: " in reason for name in BACKENDS)
 
 
+def test_decord_frame_of_the_wrong_size_is_one_readable_line(shared_data):
+    pytest.importorskip("decord")
+    path = shared_data / "videos" / CORRUPTED  # at 48x48 decord's scaler hands back a 48x64 frame after the damage
+    with pytest.raises(VideoDecodeError) as caught:
+        read_frames(path, [0, 5, 10, 20, 30, 40, 49], size=(48, 48), backends=("decord",), threads=1)
+    assert caught.value.reason == "cannot decode (decord: a decoded frame has 9216 bytes where 6912 were allocated)"
+
+
 def test_zero_byte_file_is_empty(shared_data):
     path = shared_data / "videos" / "moviepy/media/doc_medias/result.webm"
     with pytest.raises(VideoDecodeError, match=r"result\.webm: empty file \(0 bytes\)$"):

@@ -16,6 +16,8 @@ quiet_decord(decord)  # our one-line reasons, not FFmpeg's log lines (VIDLSTM_DE
 _SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
 # FFmpeg's AVERROR_INVALIDDATA, which decord prints when the decoder rejects a packet.
 _INVALID_DATA = "-1094995529"
+# decord's copy of a decoded frame into the batch found another size than it allocated (damaged data, 1x1 frames).
+_SIZE_MISMATCH = re.compile(r"from_size == to_size \((\d+) vs\. (\d+)\)")
 
 
 def probe(path, threads: int = 0) -> VideoInfo:
@@ -161,6 +163,9 @@ def _failure(err: Exception) -> BackendFailure:
         return NoVideoStream("no video stream")
     if "broken metadata" in text:
         return BackendFailure("cannot measure duration/frame count (broken metadata)")
+    mismatch = _SIZE_MISMATCH.search(text)
+    if mismatch:
+        return BackendFailure(f"a decoded frame has {mismatch[1]} bytes where {mismatch[2]} were allocated")
     if text.startswith("Error reading"):  # decord's Python wrapper hides FFmpeg's reason behind this
         return BackendFailure("cannot open")
     return BackendFailure(one_line(text.split("Stack trace")[0], limit=100))
