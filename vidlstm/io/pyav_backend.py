@@ -46,7 +46,7 @@ class PacketIndex:
 
     pts: np.ndarray  # (N,) int64, strictly increasing, in stream.time_base
     keyframes: np.ndarray  # (K,) int64 frame indices into ``pts``, increasing
-    reordered: bool = False  # every packet states its pts and decode order differs from presentation order
+    reordered: bool = False  # every packet states a real pts (not AVI's made-up ones) and decode order differs from it
 
 
 def probe(path, threads: int = 0) -> VideoInfo:
