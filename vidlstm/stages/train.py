@@ -238,7 +238,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
 
         row.update(train_one_epoch(net, train_loader, loss_fn, optimizer, scheduler, ctx, scaler=scaler,
                                    grad_clip=config.grad_clip, amp=amp, desc=f"epoch {epoch + 1}", progress=show,
-                                   after_step=after_step))
+                                   after_step=after_step, mixup=config.mixup,
+                                   mixup_seed=(config.seed, epoch, ctx.rank)))
         val = evaluate(InputAdapter(kept, mode == "frozen"), val_loader, ctx.device, amp) if has_val else {}
         row.update(val_loss=val.get("val_loss", float("nan")), val_acc=val.get("val_acc", float("nan")),
                    seconds=round(time.perf_counter() - tick, 3))

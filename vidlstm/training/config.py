@@ -98,6 +98,9 @@ class TrainConfig:
     """Random resized crop and colour jitter per clip (end-to-end modes)."""
     hflip: bool = False
     """Also flip horizontally (only when left/right does not change the label)."""
+    mixup: float = 0.0
+    """Mixup: blend each training batch with a shuffled copy of itself, weight ~ Beta(mixup, mixup), and the
+    loss alike (0: off, the default; see benchmarks/RESULTS.md)."""
     cache_dir: str | None = None
     """Clip and feature cache; None: RUN_DIR/cache."""
     model_out: str | None = None
@@ -143,6 +146,8 @@ class TrainConfig:
             raise UsageError(f"--ema-decay must be in [0, 1) (got {self.ema_decay})")
         if self.patience and self.monitor == "last":
             raise UsageError("--patience needs --monitor val_acc or val_loss (early stopping watches it)")
+        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
+            raise UsageError(f"--mixup must be a number >= 0 (got {self.mixup})")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
 

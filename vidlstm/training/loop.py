@@ -33,19 +33,33 @@ def _autocast(device: torch.device, amp: bool):
 
 def train_one_epoch(net: nn.Module, loader, loss_fn: nn.Module, optimizer, scheduler, ctx: DistContext, *,
                     scaler: torch.amp.GradScaler | None = None, grad_clip: float = 1.0, amp: bool = False,
-                    desc: str = "train", progress: bool = True, after_step=None) -> dict:
+                    desc: str = "train", progress: bool = True, after_step=None, mixup: float = 0.0,
+                    mixup_seed=None) -> dict:
     """One pass over ``loader`` (optimizer and scheduler stepped per batch); mean loss and accuracy over all ranks.
 
-    ``after_step()`` is called after every optimizer step (the weight average follows the model there)."""
+    ``after_step()`` is called after every optimizer step (the weight average follows the model there).
+    ``mixup`` > 0: each batch is blended with a shuffled copy of itself, ``lam * x + (1 - lam) * x[perm]`` with
+    ``lam ~ Beta(mixup, mixup)`` (the same blend on every frame, so each clip's own motion stays), and the loss
+    is blended alike; drawn from ``numpy.random.default_rng(mixup_seed)`` so a resumed epoch repeats them."""
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     loss_sum, correct, count = 0.0, 0.0, 0.0
     bar = tqdm(loader, desc=desc, leave=False, disable=not (progress and ctx.is_main), dynamic_ncols=True)
+    rng = np.random.default_rng(mixup_seed) if mixup > 0 else None
     for x, y in bar:
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-        with _autocast(ctx.device, amp):
-            out = net(x)
-            loss = loss_fn(out, y)
+        if rng is not None and len(y) > 1:
+            lam = float(rng.beta(mixup, mixup))
+            perm = torch.from_numpy(rng.permutation(len(y))).to(ctx.device)
+            x = x.mul(lam).add_(x[perm], alpha=1.0 - lam)  # (B, ...) two clips blended frame by frame
+            with _autocast(ctx.device, amp):
+                out = net(x)
+                loss = lam * loss_fn(out, y) + (1.0 - lam) * loss_fn(out, y[perm])
+            y = y if lam >= 0.5 else y[perm]  # the accuracy counts the larger share's label
+        else:
+            with _autocast(ctx.device, amp):
+                out = net(x)
+                loss = loss_fn(out, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()

@@ -195,7 +195,8 @@ def _trial(config, ctx, labels, train_set, held_view, fit: np.ndarray, held: np.
         train_set.set_epoch(epoch)
         tick = time.perf_counter()
         train_one_epoch(net, loader, parts.loss_fn, parts.optimizer, parts.scheduler, ctx, grad_clip=config.grad_clip,
-                        progress=False, after_step=(lambda: ema.update(model)) if ema is not None else None)
+                        progress=False, after_step=(lambda: ema.update(model)) if ema is not None else None,
+                        mixup=config.mixup, mixup_seed=(config.seed, epoch, ctx.rank))
         epoch_seconds.append(time.perf_counter() - tick)
         epoch += 1
         plan.revise_schedule(parts.scheduler, steps, epoch, time.perf_counter() - started, epoch_seconds)
