@@ -48,18 +48,18 @@ def train_one_epoch(net: nn.Module, loader, loss_fn: nn.Module, optimizer, sched
     rng = np.random.default_rng(mixup_seed) if mixup > 0 else None
     for x, y in bar:
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-        if rng is not None and len(y) > 1:
+        mixed = rng is not None and len(y) > 1
+        if mixed:
             lam = float(rng.beta(mixup, mixup))
             perm = torch.from_numpy(rng.permutation(len(y))).to(ctx.device)
             x = x.mul(lam).add_(x[perm], alpha=1.0 - lam)  # (B, ...) two clips blended frame by frame
-            with _autocast(ctx.device, amp):
-                out = net(x)
-                loss = lam * loss_fn(out, y) + (1.0 - lam) * loss_fn(out, y[perm])
-            y = y if lam >= 0.5 else y[perm]  # the accuracy counts the larger share's label
-        else:
-            with _autocast(ctx.device, amp):
-                out = net(x)
-                loss = loss_fn(out, y)
+        with _autocast(ctx.device, amp):
+            out = net(x)
+            loss = loss_fn(out, y)
+            if mixed:
+                loss = lam * loss + (1.0 - lam) * loss_fn(out, y[perm])
+        if mixed and lam < 0.5:
+            y = y[perm]  # the accuracy counts the larger share's label
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()
