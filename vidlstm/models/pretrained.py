@@ -1,4 +1,4 @@
-"""Load a torchvision backbone's ImageNet weights (given file, hub cache or download); widen its first conv."""
+"""Load a torchvision backbone's ImageNet weights: a given file, the torch hub cache, or a download."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 import torchvision
-from torch import nn
 
 from vidlstm.errors import ModelLoadError
 from vidlstm.models.safe_load import torch_load_weights_only
@@ -59,30 +58,3 @@ def _download(name: str, url: str, dest: Path) -> None:
         raise ModelLoadError(
             f"no ImageNet weights for {name} and the download failed ({type(err).__name__}: {err}): "
             f"place {dest.name} (from {url}) at {dest}, or pass --weights-file PATH") from err
-
-
-# Extra input channels (frame differences) start as the colour-blind mean of the RGB filters, scaled as
-# timm's adapt_input_conv scales repeated filters (3 / in_channels); the RGB filters stay untouched, so on
-# a still scene (zero differences) the backbone computes exactly its pretrained features.
-def replace_first_conv(model: nn.Module, path: str, in_channels: int, keep_filters: bool) -> None:
-    """Swap the conv at ``path`` for one taking ``in_channels`` inputs (>= 3).
-
-    ``keep_filters``: copy the RGB filters (pretrained weights) and initialise the extra ones from
-    their mean; otherwise (random init) keep the model's random RGB filters and draw the extra
-    ones with the same spread, so the model's own initialisation scheme is respected.
-    """
-    old = model.get_submodule(path)
-    if not isinstance(old, nn.Conv2d) or old.in_channels != 3:
-        raise TypeError(f"{path} of {type(model).__name__} is not a 3-channel Conv2d (got {old})")
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
-                    old.groups, bias=old.bias is not None, padding_mode=old.padding_mode)
-    with torch.no_grad():
-        new.weight[:, :3] = old.weight  # (O, 3, k, k)
-        if keep_filters:
-            mean_filter = old.weight.mean(dim=1, keepdim=True)  # (O, 1, k, k)
-            new.weight[:, 3:] = mean_filter * (3.0 / in_channels)
-        else:
-            new.weight[:, 3:] = torch.randn_like(new.weight[:, 3:]) * old.weight.std()
-        if old.bias is not None:
-            new.bias.copy_(old.bias)
-    model.set_submodule(path, new)
