@@ -166,3 +166,24 @@ def test_bad_export_input_is_one_line_and_exit_code_2(model_dir, tmp_path, capsy
         main(["export", "--model", str(model_dir), "--format", "tflite", "-o", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
+
+
+def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_batches(tmp_path):
+    """The SAME-padded EfficientNet-Lite0 encoder and the statistics read-out (padding masked) in onnxruntime."""
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["x", "y"], backbone="efficientnet_lite0", pretrained=True, image_size=48,
+                             num_frames=4, input_mode="rgb", proj_dim=16, hidden_size=16, clip_stats=True))
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(6, 4, model.feature_dim))
+    model_dir = save_model(tmp_path / "lite_model", model)
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0
+    model = load_model(model_dir)
+    frames = torch.rand(2, 3, 3, 48, 48)
+    (features,) = session(tmp_path / "out" / "encoder.onnx").run(None, {"frames": frames.numpy()})
+    with torch.no_grad():
+        close(features, model.encode_frames(frames))
+    temporal = session(tmp_path / "out" / "temporal.onnx")
+    feats, lengths = torch.randn(3, 7, model.feature_dim), torch.tensor([7, 2, 5])
+    got = temporal.run(None, {"features": feats.numpy(), "lengths": lengths.numpy()})
+    with torch.no_grad():
+        close(got[0], model.forward_features(feats, lengths).logits)

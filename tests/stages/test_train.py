@@ -178,3 +178,28 @@ def test_the_kept_model_is_the_weight_average_and_no_validation_clip_chose_it(tr
     ema = state["ema"]["module"]
     assert all(torch.equal(kept[k], ema[k]) for k in kept)
     assert not all(torch.equal(kept[k], state["model"][k]) for k in kept)  # not the raw last weights
+
+
+def test_clip_stats_on_a_frozen_pretrained_backbone_standardise_on_every_training_view(easy_data, tmp_path):
+    """The read-out's standardisation is the statistics of exactly the training clips' cached views."""
+    from vidlstm.data.cache import sha256_file
+    from vidlstm.data.transforms import frames_to_tensor
+    from vidlstm.data.views import decode_views
+    from vidlstm.models.temporal import ClipStatistics
+
+    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), backbone="efficientnet_lite0",
+                         pretrained=True, input_mode="rgb", clip_stats=True, epochs=2, **TINY)
+    run_dir = train.run(config)
+    model = load_model(run_dir / "model")
+    assert model.config.clip_stats and model.config.pretrained and model.backbone_meta["name"] == "efficientnet_lite0"
+    split = json.loads((run_dir / "split.json").read_text())
+    feats = []
+    with torch.inference_mode():
+        for name in split["train"]:
+            path = easy_data / "data" / name
+            views = decode_views(path, sha256_file(path), TINY["num_frames"], TINY["image_size"], TINY["views"])
+            feats += [model.encode_frames(frames_to_tensor(view)[None])[0] for view in views]  # (T, D) each
+    stats = ClipStatistics.raw(torch.stack(feats), torch.ones(len(feats), TINY["num_frames"], dtype=torch.bool))
+    assert len(feats) == 19 * TINY["views"]
+    torch.testing.assert_close(model.clip_stats.center, stats.mean(0), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model.clip_stats.scale, stats.std(0, unbiased=False).clamp_min(1e-6), rtol=1e-3, atol=1e-4)

@@ -7,7 +7,7 @@ from vidlstm.cli.config_options import OptionSpec, add_config_options, config_kw
 
 # Architecture fields: fine-tuning takes them from the model it starts from (--from).
 ARCHITECTURE_FIELDS = ("backbone", "pretrained", "weights_file", "input_mode", "num_frames", "image_size",
-                       "keypoint_stage", "centred_keypoints", "hidden_size", "dropout")
+                       "keypoint_stage", "centred_keypoints", "clip_stats", "hidden_size", "dropout")
 
 
 def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:

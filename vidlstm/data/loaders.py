@@ -70,6 +70,11 @@ class CachedViewDataset(Dataset):
                 x = self.augmenter(x, rng)
         return x, int(self.targets[index])
 
+    def every_view(self) -> torch.Tensor:
+        """Every cached view of every item stacked, (N * V, ...): V = ``views`` when training, else 1."""
+        used_views = range(self.views) if self.train else range(1)
+        return torch.stack([torch.as_tensor(self._view(i, v)) for i in range(len(self)) for v in used_views])
+
     def _view(self, index: int, view: int):
         return self.memory[index, view] if self.memory is not None else self._read(index, view)
 

@@ -11,8 +11,8 @@ from vidlstm.defaults import default_backbone_mode as _default_mode_rule
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
 from vidlstm.models.config import ModelConfig
-from vidlstm.models.temporal import (AttentionPooling, BiLSTMEncoder, CausalHead, CentredKeypoints, LSTMState,
-                                     check_lengths, step_mask)
+from vidlstm.models.temporal import (AttentionPooling, BiLSTMEncoder, CausalHead, CentredKeypoints, ClipStatistics,
+                                     LSTMState, check_lengths, step_mask)
 
 
 
@@ -66,6 +66,9 @@ class LRCN(nn.Module):
         self.attention = AttentionPooling(2 * config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_classes)
+        # A linear read-out of the clip's feature statistics beside the BiLSTM's (config.clip_stats).
+        self.clip_stats = ClipStatistics(backbone.feature_dim) if config.clip_stats else None
+        self.stats_classifier = nn.Linear(3 * backbone.feature_dim, config.num_classes) if config.clip_stats else None
         self.causal = (CausalHead(config.proj_dim, config.hidden_size, config.num_classes, config.num_layers,
                                   config.dropout) if config.causal_head else None)
 
@@ -118,6 +121,8 @@ class LRCN(nn.Module):
         h = self.temporal(self.bilstm_input(z, feats, mask), lengths)  # (B, T, 2H), zero past each length
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
+        if self.clip_stats is not None:
+            logits = logits + self.stats_classifier(self.dropout(self.clip_stats(feats, mask)))  # (B, C)
         pad = ~mask[..., None]  # (B, T, 1)
         step_logits = self.classifier(self.dropout(h)).masked_fill(pad, 0.0)  # (B, T, C)
         causal = None

@@ -54,6 +54,10 @@ class ModelConfig:
     centred_keypoints: bool = False
     """Also give the BiLSTM each keypoint relative to its mean over the clip (where it moves, not where
     the clip was filmed). The causal head never sees it, so streaming stays causal."""
+    clip_stats: bool = False
+    """Also classify the clip linearly from its features' statistics over time (mean, spread, mean change
+    between frames; ``temporal.ClipStatistics``), added to the BiLSTM's clip logits. For frozen backbones:
+    the standardisation is fitted once on the training clips' features."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -102,6 +106,8 @@ class ModelConfig:
             raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
         if self.centred_keypoints and not self.keypoints:
             raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
+        if not isinstance(self.clip_stats, bool):
+            raise UsageError(f"clip_stats must be true or false (got {self.clip_stats!r})")
         if isinstance(self.format_version, bool) or not isinstance(self.format_version, int):
             raise UsageError(f"format_version must be an integer (got {self.format_version!r})")
         if self.format_version > MODEL_FORMAT_VERSION:

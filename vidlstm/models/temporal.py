@@ -109,3 +109,41 @@ class CentredKeypoints(nn.Module):
         mean = (points * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
         centred = (points - mean) * weights  # (B, T, 2K)
         return self.project(centred.to(feats.dtype)) * weights.to(feats.dtype)  # (B, T, P)
+
+
+class ClipStatistics(nn.Module):
+    """Per-frame features (B, T, D) -> the clip's statistics over time (B, 3D), standardised.
+
+    Mean, spread and mean absolute change from one sampled frame to the next, per feature, over each clip's
+    real frames: what is in the clip, how much it varies, how fast it changes. Frozen pretrained features
+    of a few dozen clips are too many numbers per frame for a BiLSTM not to memorise them (on fight it fell
+    to chance), while a linear read-out of these statistics generalises (benchmarks/RESULTS.md). The
+    standardisation (``center``, ``scale``: per statistic, over the training clips) is set once by
+    ``fit`` before training (features of a frozen backbone do not change) and saved with the model.
+    """
+
+    def __init__(self, feature_dim: int):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(3 * feature_dim))
+        self.register_buffer("scale", torch.ones(3 * feature_dim))
+
+    @staticmethod
+    def raw(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Unstandardised statistics (B, 3D) of ``feats`` (B, T, D) over the steps where ``mask`` (B, T) is set."""
+        weights = mask.to(feats.dtype)[..., None]  # (B, T, 1)
+        count = weights.sum(1).clamp_min(1.0)  # (B, 1)
+        mean = (feats * weights).sum(1) / count  # (B, D)
+        spread = (((feats - mean[:, None]) ** 2 * weights).sum(1) / count).sqrt()  # (B, D), 0 for one frame
+        pairs = weights[:, 1:] * weights[:, :-1]  # (B, T-1, 1): both frames real
+        change = ((feats[:, 1:] - feats[:, :-1]).abs() * pairs).sum(1) / pairs.sum(1).clamp_min(1.0)  # (B, D)
+        return torch.cat([mean, spread, change], dim=-1)  # (B, 3D)
+
+    @torch.no_grad()
+    def fit(self, feats: torch.Tensor) -> None:
+        """Set the standardisation from the training clips' features (N, T, D), every step real."""
+        stats = self.raw(feats, torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device))  # (N, 3D)
+        self.center.copy_(stats.mean(0))
+        self.scale.copy_(stats.std(0, unbiased=False).clamp_min(1e-6))
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (self.raw(feats, mask) - self.center) / self.scale  # (B, 3D)

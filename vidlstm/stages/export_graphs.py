@@ -161,6 +161,7 @@ class TemporalGraph(nn.Module):
         super().__init__()
         self.projection, self.attention, self.classifier = model.projection, model.attention, model.classifier
         self.centred_keypoints = model.centred_keypoints
+        self.clip_stats, self.stats_classifier = model.clip_stats, model.stats_classifier
         self.bilstm = LengthMaskedBiLSTM(model.temporal.lstm, custom_lstm=custom_lstm)
         self.causal = model.causal
 
@@ -171,6 +172,8 @@ class TemporalGraph(nn.Module):
         h = self.bilstm(x, lengths, mask)  # (B, T, 2H)
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
         logits = self.classifier(pooled)  # (B, C)
+        if self.clip_stats is not None:  # the statistics read-out, as LRCN.forward_features adds it
+            logits = logits + self.stats_classifier(self.clip_stats(features, mask))  # (B, C)
         pad = ~mask[..., None]  # (B, T, 1)
         step_logits = self.classifier(h).masked_fill(pad, 0.0)  # (B, T, C)
         if self.causal is None:

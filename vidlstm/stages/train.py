@@ -186,6 +186,10 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             set_backbone_trainable(model, mode)
             model.to(ctx.device)
 
+    if model.clip_stats is not None and not config.resume and not (config.init_from and not origin["new_heads"]):
+        # Frozen features never change: the statistics' standardisation comes from every training view once.
+        model.clip_stats.fit(data.train_set.every_view().float().to(ctx.device))  # (N * V, T, D)
+
     sampler = DistributedSampler(data.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=config.seed)
     train_loader = DataLoader(data.train_set, batch_size=config.batch_size, sampler=sampler,

@@ -51,6 +51,10 @@ class TrainConfig:
     4: stride 16, 3x3, as models before it)."""
     centred_keypoints: bool = True
     """vidnet: also feed the BiLSTM each keypoint relative to its clip mean (the path, wherever filmed)."""
+    clip_stats: bool = False
+    """Also classify each clip linearly from its frame features' statistics over time (mean, spread, mean
+    change between frames), added to the BiLSTM's logits; needs a frozen backbone (--pretrained), whose
+    features the standardisation is fitted on once."""
     hidden_size: int = 128
     """LSTM hidden size per direction."""
     dropout: float = 0.3
@@ -148,6 +152,9 @@ class TrainConfig:
             raise UsageError("--patience needs --monitor val_acc or val_loss (early stopping watches it)")
         if not (self.mixup >= 0 and math.isfinite(self.mixup)):
             raise UsageError(f"--mixup must be a number >= 0 (got {self.mixup})")
+        if self.clip_stats and self.backbone_mode() != "frozen":
+            raise UsageError("--clip-stats needs a frozen backbone (--pretrained, or --train-backbone frozen): "
+                             "its statistics are standardised once on the training clips' features")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
 

@@ -1,0 +1,88 @@
+"""The clip-statistics read-out: masked statistics, standardisation fitted once, saved, exported, fine-tuned."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidlstm.checkpoint import load_model, save_model
+from vidlstm.errors import UsageError
+from vidlstm.models import LRCN, ModelConfig
+from vidlstm.models.temporal import ClipStatistics
+from vidlstm.training.config import TrainConfig
+from vidlstm.training.model_setup import adapt_to_labels
+
+
+def stats_model(seed: int = 0, **overrides) -> LRCN:
+    torch.manual_seed(seed)
+    settings = dict(labels=["calm", "busy"], proj_dim=16, hidden_size=12, image_size=32, num_frames=6,
+                    input_mode="rgb", clip_stats=True)
+    settings.update(overrides)
+    return LRCN(ModelConfig(**settings)).eval()
+
+
+def test_statistics_by_hand_and_padding_never_counts():
+    feats = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [2.0, 4.0], [100.0, 100.0]]])  # (1, 4, 2); step 4 is padding
+    mask = torch.tensor([[True, True, True, False]])
+    stats = ClipStatistics.raw(feats, mask)[0]  # (6,)
+    mean = torch.tensor([2.0, 4 / 3])
+    spread = torch.tensor([(2 / 3) ** 0.5, ((16 / 9 * 2 + (8 / 3) ** 2) / 3) ** 0.5])
+    change = torch.tensor([(2 + 1) / 2, (0 + 4) / 2])
+    torch.testing.assert_close(stats, torch.cat([mean, spread, change]))
+
+
+def test_fit_standardises_the_training_clips():
+    torch.manual_seed(0)
+    feats = torch.randn(20, 5, 3) * torch.tensor([1.0, 10.0, 0.1]) + 7  # (N, T, D), features of very unlike scales
+    stats = ClipStatistics(3)
+    stats.fit(feats)
+    out = stats(feats, torch.ones(20, 5, dtype=torch.bool))  # (20, 9)
+    torch.testing.assert_close(out.mean(0), torch.zeros(9), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(9), atol=1e-4, rtol=0)
+
+
+def test_logits_add_the_statistics_read_out_and_padding_stays_out():
+    model = stats_model()
+    feats = torch.randn(3, 6, model.feature_dim)
+    lengths = torch.tensor([6, 4, 2])
+    with torch.no_grad():
+        model.clip_stats.fit(feats)
+        out = model.forward_features(feats, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            alone = model.forward_features(feats[i:i + 1, :n])
+            torch.testing.assert_close(out.logits[i], alone.logits[0], rtol=0, atol=1e-5)
+        # The read-out is a real part of the clip logits: zeroing it changes them by exactly its share.
+        share = model.stats_classifier(model.clip_stats(feats, torch.ones(3, 6, dtype=torch.bool)))
+        full = model.forward_features(feats).logits
+        model.stats_classifier.weight.zero_()
+        model.stats_classifier.bias.zero_()
+        torch.testing.assert_close(full - model.forward_features(feats).logits, share, rtol=0, atol=1e-5)
+
+
+def test_the_fitted_standardisation_is_saved_and_loaded(tmp_path):
+    model = stats_model()
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(8, 6, model.feature_dim) * 3 + 1)
+    loaded = load_model(save_model(tmp_path / "model", model))
+    assert loaded.config.clip_stats is True
+    torch.testing.assert_close(loaded.clip_stats.center, model.clip_stats.center, rtol=0, atol=0)
+    torch.testing.assert_close(loaded.clip_stats.scale, model.clip_stats.scale, rtol=0, atol=0)
+    frames = torch.rand(2, 6, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(frames).logits, model(frames).logits, rtol=0, atol=1e-6)
+
+
+def test_new_labels_get_a_new_read_out_but_keep_the_standardisation():
+    model = stats_model()
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(8, 6, model.feature_dim))
+    adapted, replaced = adapt_to_labels(model, ["a", "b", "c"])
+    assert replaced and adapted.stats_classifier.out_features == 3
+    torch.testing.assert_close(adapted.clip_stats.center, model.clip_stats.center, rtol=0, atol=0)
+
+
+def test_clip_stats_needs_a_frozen_backbone_and_a_boolean():
+    with pytest.raises(UsageError, match="--clip-stats needs a frozen backbone"):
+        TrainConfig(data="d", out_dir="o", clip_stats=True)  # vidnet from scratch trains all of itself
+    TrainConfig(data="d", out_dir="o", clip_stats=True, backbone="efficientnet_lite0", pretrained=True)
+    with pytest.raises(UsageError, match="clip_stats must be true or false"):
+        ModelConfig(labels=["a", "b"], clip_stats="yes")
