@@ -18,6 +18,10 @@ def default_backbone_mode(pretrained: bool, fine_tuning: bool = False) -> str:
     return "frozen" if (pretrained or fine_tuning) else "all"
 
 
+CLIP_HEADS = ("lstm", "lstm+stats", "stats")
+"""Where clip logits come from: the attention-pooled BiLSTM, plus or instead of a linear read-out of the
+clip's feature statistics over time (models.temporal.ClipStatistics; frozen backbones)."""
+
 INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
 """Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
 can offer the choices without importing the model code."""

@@ -15,7 +15,7 @@ from vidlstm.training.model_setup import adapt_to_labels
 def stats_model(seed: int = 0, **overrides) -> LRCN:
     torch.manual_seed(seed)
     settings = dict(labels=["calm", "busy"], proj_dim=16, hidden_size=12, image_size=32, num_frames=6,
-                    input_mode="rgb", clip_stats=True)
+                    input_mode="rgb", clip_head="lstm+stats")
     settings.update(overrides)
     return LRCN(ModelConfig(**settings)).eval()
 
@@ -63,7 +63,7 @@ def test_the_fitted_standardisation_is_saved_and_loaded(tmp_path):
     with torch.no_grad():
         model.clip_stats.fit(torch.randn(8, 6, model.feature_dim) * 3 + 1)
     loaded = load_model(save_model(tmp_path / "model", model))
-    assert loaded.config.clip_stats is True
+    assert loaded.config.clip_head == "lstm+stats"
     torch.testing.assert_close(loaded.clip_stats.center, model.clip_stats.center, rtol=0, atol=0)
     torch.testing.assert_close(loaded.clip_stats.scale, model.clip_stats.scale, rtol=0, atol=0)
     frames = torch.rand(2, 6, 3, 32, 32)
@@ -80,9 +80,25 @@ def test_new_labels_get_a_new_read_out_but_keep_the_standardisation():
     torch.testing.assert_close(adapted.clip_stats.center, model.clip_stats.center, rtol=0, atol=0)
 
 
-def test_clip_stats_needs_a_frozen_backbone_and_a_boolean():
-    with pytest.raises(UsageError, match="--clip-stats needs a frozen backbone"):
-        TrainConfig(data="d", out_dir="o", clip_stats=True)  # vidnet from scratch trains all of itself
-    TrainConfig(data="d", out_dir="o", clip_stats=True, backbone="efficientnet_lite0", pretrained=True)
-    with pytest.raises(UsageError, match="clip_stats must be true or false"):
-        ModelConfig(labels=["a", "b"], clip_stats="yes")
+def test_statistics_heads_need_a_frozen_backbone_and_a_known_name():
+    with pytest.raises(UsageError, match="--clip-head stats needs a frozen backbone"):
+        TrainConfig(data="d", out_dir="o", clip_head="stats")  # vidnet from scratch trains all of itself
+    TrainConfig(data="d", out_dir="o", clip_head="stats", backbone="efficientnet_lite0", pretrained=True)
+    with pytest.raises(UsageError, match="--clip-head must be one of lstm, lstm\\+stats, stats"):
+        TrainConfig(data="d", out_dir="o", clip_head="mean")
+    with pytest.raises(UsageError, match="clip_head must be one of"):
+        ModelConfig(labels=["a", "b"], clip_head="yes")
+
+
+def test_the_stats_head_alone_gives_the_clip_logits_and_the_lstm_the_steps():
+    model = stats_model(clip_head="stats")
+    feats = torch.randn(2, 6, model.feature_dim)
+    with torch.no_grad():
+        model.clip_stats.fit(feats)
+        out = model.forward_features(feats)
+        expected = model.stats_classifier(model.clip_stats(feats, torch.ones(2, 6, dtype=torch.bool)))
+        torch.testing.assert_close(out.logits, expected, rtol=0, atol=1e-6)
+        model.classifier.weight.zero_()  # the BiLSTM's classifier: the per-step logits, not the clip's
+        model.classifier.bias.zero_()
+        torch.testing.assert_close(model.forward_features(feats).logits, expected, rtol=0, atol=1e-6)
+        assert (model.forward_features(feats).step_logits == 0).all()

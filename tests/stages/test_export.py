@@ -168,11 +168,12 @@ def test_bad_export_input_is_one_line_and_exit_code_2(model_dir, tmp_path, capsy
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
 
 
-def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_batches(tmp_path):
+@pytest.mark.parametrize("head", ["lstm+stats", "stats"])
+def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_batches(tmp_path, head):
     """The SAME-padded EfficientNet-Lite0 encoder and the statistics read-out (padding masked) in onnxruntime."""
     torch.manual_seed(0)
     model = LRCN(ModelConfig(labels=["x", "y"], backbone="efficientnet_lite0", pretrained=True, image_size=48,
-                             num_frames=4, input_mode="rgb", proj_dim=16, hidden_size=16, clip_stats=True))
+                             num_frames=4, input_mode="rgb", proj_dim=16, hidden_size=16, clip_head=head))
     with torch.no_grad():
         model.clip_stats.fit(torch.randn(6, 4, model.feature_dim))
     model_dir = save_model(tmp_path / "lite_model", model)

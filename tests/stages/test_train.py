@@ -188,10 +188,10 @@ def test_clip_stats_on_a_frozen_pretrained_backbone_standardise_on_every_trainin
     from vidlstm.models.temporal import ClipStatistics
 
     config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), backbone="efficientnet_lite0",
-                         pretrained=True, input_mode="rgb", clip_stats=True, epochs=2, **TINY)
+                         pretrained=True, input_mode="rgb", clip_head="lstm+stats", epochs=2, **TINY)
     run_dir = train.run(config)
     model = load_model(run_dir / "model")
-    assert model.config.clip_stats and model.config.pretrained and model.backbone_meta["name"] == "efficientnet_lite0"
+    assert model.config.clip_head == "lstm+stats" and model.config.pretrained and model.backbone_meta["name"] == "efficientnet_lite0"
     split = json.loads((run_dir / "split.json").read_text())
     feats = []
     with torch.inference_mode():

@@ -21,6 +21,18 @@ def calibrated_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor
     return torch.softmax(logits.float() / float(temperature), dim=-1)
 
 
+def combine_clip_logits(head: str, classifier: nn.Module, clip_stats: nn.Module | None, stats_classifier: nn.Module | None,
+                        feats: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor,
+                        dropout: nn.Module = nn.Identity()) -> torch.Tensor:
+    """Clip logits (B, C) as ``head`` (config.clip_head) says: the BiLSTM's read-out of ``pooled`` (B, 2H), the
+    statistics read-out of ``feats`` (B, T, D) over ``mask`` (B, T), or their sum. The LRCN and its exported
+    temporal graph both call this."""
+    logits = classifier(dropout(pooled)) if head != "stats" else 0.0
+    if head != "lstm":
+        logits = logits + stats_classifier(dropout(clip_stats(feats, mask)))  # (B, C)
+    return logits
+
+
 class LRCNOutput(NamedTuple):
     """What a forward pass returns (a NamedTuple, so export tools can flatten it)."""
 
@@ -66,9 +78,10 @@ class LRCN(nn.Module):
         self.attention = AttentionPooling(2 * config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_classes)
-        # A linear read-out of the clip's feature statistics beside the BiLSTM's (config.clip_stats).
-        self.clip_stats = ClipStatistics(backbone.feature_dim) if config.clip_stats else None
-        self.stats_classifier = nn.Linear(3 * backbone.feature_dim, config.num_classes) if config.clip_stats else None
+        # A linear read-out of the clip's feature statistics beside or instead of the BiLSTM's (config.clip_head).
+        with_stats = config.clip_head != "lstm"
+        self.clip_stats = ClipStatistics(backbone.feature_dim) if with_stats else None
+        self.stats_classifier = nn.Linear(3 * backbone.feature_dim, config.num_classes) if with_stats else None
         self.causal = (CausalHead(config.proj_dim, config.hidden_size, config.num_classes, config.num_layers,
                                   config.dropout) if config.causal_head else None)
 
@@ -120,15 +133,18 @@ class LRCN(nn.Module):
         z = self.projection(feats)  # (B, T, P)
         h = self.temporal(self.bilstm_input(z, feats, mask), lengths)  # (B, T, 2H), zero past each length
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
-        logits = self.classifier(self.dropout(pooled))  # (B, C)
-        if self.clip_stats is not None:
-            logits = logits + self.stats_classifier(self.dropout(self.clip_stats(feats, mask)))  # (B, C)
+        logits = self.clip_logits(feats, mask, pooled)  # (B, C)
         pad = ~mask[..., None]  # (B, T, 1)
         step_logits = self.classifier(self.dropout(h)).masked_fill(pad, 0.0)  # (B, T, C)
         causal = None
         if self.causal is not None:
             causal = self.causal(z)[0].masked_fill(pad, 0.0)  # (B, T, C)
         return LRCNOutput(logits, step_logits, attention, causal)
+
+    def clip_logits(self, feats: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """Clip logits (B, C) from the pooled BiLSTM output (B, 2H) and/or the features' statistics (config.clip_head)."""
+        return combine_clip_logits(self.config.clip_head, self.classifier, self.clip_stats, self.stats_classifier,
+                                   feats, mask, pooled, self.dropout)
 
     def bilstm_input(self, z: torch.Tensor, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The BiLSTM's input (B, T, P): the projection ``z``, plus the clip-centred keypoints if configured."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from vidlstm.defaults import INPUT_MODES
+from vidlstm.defaults import CLIP_HEADS, INPUT_MODES
 from vidlstm.errors import UsageError
 from vidlstm.limits import MAX_CLASSES, clip_size_error, MAX_KEYPOINTS, MODEL_INT_RANGES, TEMPERATURE_RANGE, int_range_error, is_finite_number
 from vidlstm.models.backbones import backbone_entry, backbone_normalization
@@ -54,10 +54,11 @@ class ModelConfig:
     centred_keypoints: bool = False
     """Also give the BiLSTM each keypoint relative to its mean over the clip (where it moves, not where
     the clip was filmed). The causal head never sees it, so streaming stays causal."""
-    clip_stats: bool = False
-    """Also classify the clip linearly from its features' statistics over time (mean, spread, mean change
-    between frames; ``temporal.ClipStatistics``), added to the BiLSTM's clip logits. For frozen backbones:
-    the standardisation is fitted once on the training clips' features."""
+    clip_head: str = "lstm"
+    """Where the clip logits come from: "lstm" (the attention-pooled BiLSTM), "lstm+stats" (plus a linear
+    read-out of the clip's feature statistics over time: mean, spread, mean change between frames;
+    ``temporal.ClipStatistics``) or "stats" (the read-out alone; the BiLSTM still gives the per-step and
+    causal logits). The statistics' standardisation is fitted once on the training clips' features."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -106,8 +107,8 @@ class ModelConfig:
             raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
         if self.centred_keypoints and not self.keypoints:
             raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
-        if not isinstance(self.clip_stats, bool):
-            raise UsageError(f"clip_stats must be true or false (got {self.clip_stats!r})")
+        if self.clip_head not in CLIP_HEADS:
+            raise UsageError(f"clip_head must be one of {', '.join(CLIP_HEADS)} (got {self.clip_head!r})")
         if isinstance(self.format_version, bool) or not isinstance(self.format_version, int):
             raise UsageError(f"format_version must be an integer (got {self.format_version!r})")
         if self.format_version > MODEL_FORMAT_VERSION:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from vidlstm.models import LRCN
+from vidlstm.models.classifier import combine_clip_logits
 
 
 def reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -161,7 +162,7 @@ class TemporalGraph(nn.Module):
         super().__init__()
         self.projection, self.attention, self.classifier = model.projection, model.attention, model.classifier
         self.centred_keypoints = model.centred_keypoints
-        self.clip_stats, self.stats_classifier = model.clip_stats, model.stats_classifier
+        self.clip_head, self.clip_stats, self.stats_classifier = model.config.clip_head, model.clip_stats, model.stats_classifier
         self.bilstm = LengthMaskedBiLSTM(model.temporal.lstm, custom_lstm=custom_lstm)
         self.causal = model.causal
 
@@ -171,9 +172,8 @@ class TemporalGraph(nn.Module):
         x = z if self.centred_keypoints is None else z + self.centred_keypoints(features, mask)  # LRCN.bilstm_input
         h = self.bilstm(x, lengths, mask)  # (B, T, 2H)
         pooled, attention = self.attention(h, mask)  # (B, 2H), (B, T)
-        logits = self.classifier(pooled)  # (B, C)
-        if self.clip_stats is not None:  # the statistics read-out, as LRCN.forward_features adds it
-            logits = logits + self.stats_classifier(self.clip_stats(features, mask))  # (B, C)
+        logits = combine_clip_logits(self.clip_head, self.classifier, self.clip_stats, self.stats_classifier,
+                                     features, mask, pooled)  # (B, C), as LRCN.clip_logits in eval mode
         pad = ~mask[..., None]  # (B, T, 1)
         step_logits = self.classifier(h).masked_fill(pad, 0.0)  # (B, T, C)
         if self.causal is None:

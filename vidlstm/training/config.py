@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 
-from vidlstm.defaults import BACKBONE_MODES, INPUT_MODES, default_backbone_mode
+from vidlstm.defaults import BACKBONE_MODES, CLIP_HEADS, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
 
 
@@ -51,10 +51,10 @@ class TrainConfig:
     4: stride 16, 3x3, as models before it)."""
     centred_keypoints: bool = True
     """vidnet: also feed the BiLSTM each keypoint relative to its clip mean (the path, wherever filmed)."""
-    clip_stats: bool = False
-    """Also classify each clip linearly from its frame features' statistics over time (mean, spread, mean
-    change between frames), added to the BiLSTM's logits; needs a frozen backbone (--pretrained), whose
-    features the standardisation is fitted on once."""
+    clip_head: str = "lstm"
+    """Clip logits from "lstm" (the attention-pooled BiLSTM), "lstm+stats" (plus a linear read-out of each
+    clip's feature statistics over time: mean, spread, mean change between frames) or "stats" (the read-out
+    alone). The statistics need a frozen backbone (--pretrained), whose features they are standardised on once."""
     hidden_size: int = 128
     """LSTM hidden size per direction."""
     dropout: float = 0.3
@@ -152,9 +152,11 @@ class TrainConfig:
             raise UsageError("--patience needs --monitor val_acc or val_loss (early stopping watches it)")
         if not (self.mixup >= 0 and math.isfinite(self.mixup)):
             raise UsageError(f"--mixup must be a number >= 0 (got {self.mixup})")
-        if self.clip_stats and self.backbone_mode() != "frozen":
-            raise UsageError("--clip-stats needs a frozen backbone (--pretrained, or --train-backbone frozen): "
-                             "its statistics are standardised once on the training clips' features")
+        if self.clip_head not in CLIP_HEADS:
+            raise UsageError(f"--clip-head must be one of {', '.join(CLIP_HEADS)} (got {self.clip_head!r})")
+        if self.clip_head != "lstm" and self.backbone_mode() != "frozen":
+            raise UsageError(f"--clip-head {self.clip_head} needs a frozen backbone (--pretrained, or --train-backbone "
+                             f"frozen): the statistics are standardised once on the training clips' features")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
 
