@@ -203,3 +203,43 @@ def test_clip_stats_on_a_frozen_pretrained_backbone_standardise_on_every_trainin
     assert len(feats) == 19 * TINY["views"]
     torch.testing.assert_close(model.clip_stats.center, stats.mean(0), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(model.clip_stats.scale, stats.std(0, unbiased=False).clamp_min(1e-6), rtol=1e-3, atol=1e-4)
+
+
+def test_auto_trains_both_families_on_one_split_and_keeps_the_one_with_more_validation_clips_right(easy_data, tmp_path):
+    from vidlstm.stages import families
+
+    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), backbone="auto", epochs=2,
+                         **{**TINY, "image_size": None})
+    run_dir = train.run(config)
+    choice = json.loads((run_dir / "choice.json").read_text())
+    scores = {family: c["correct"] for family, c in choice["candidates"].items()}
+    assert set(scores) == {"pretrained", "scratch"} and all(c["clips"] == 5 for c in choice["candidates"].values())
+    assert choice["chosen"] == families.choose(choice["candidates"])
+    splits = [json.loads((run_dir / "candidates" / f / "split.json").read_text()) for f in scores]
+    assert splits[0]["val"] == splits[1]["val"]  # both scored on the same validation clips
+    for family, backbone, size in (("pretrained", "efficientnet_lite0", 160), ("scratch", "vidnet", 48)):
+        saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
+        assert (saved["backbone"], saved["image_size"]) == (backbone, size)
+    assert json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())["clip_head"] == "stats"
+    kept = run_dir / "candidates" / choice["chosen"] / "model"
+    assert (run_dir / "model" / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    assert metrics["chosen_from_data"]["family"]["chosen"] == choice["chosen"]
+    assert load_model(run_dir / "model").config.backbone == json.loads((kept / "config.json").read_text())["backbone"]
+
+    # Resuming a finished auto run trains nothing again and keeps the choice.
+    before = {p: p.stat().st_mtime_ns for p in (run_dir / "candidates").rglob("model.safetensors")}
+    train.run(TrainConfig(**{**config.__dict__, "resume": True}))
+    assert {p: p.stat().st_mtime_ns for p in (run_dir / "candidates").rglob("model.safetensors")} == before
+    assert json.loads((run_dir / "choice.json").read_text())["chosen"] == choice["chosen"]
+
+
+def test_auto_choice_rule_and_refusals(tmp_path):
+    from vidlstm.stages import families
+
+    assert families.choose({"pretrained": {"correct": 7}, "scratch": {"correct": 7}}) == "scratch"  # a tie keeps vidnet
+    assert families.choose({"pretrained": {"correct": 8}, "scratch": {"correct": 7}}) == "pretrained"
+    with pytest.raises(UsageError, match="--val-fraction must be above 0"):
+        train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", val_fraction=0.0))
+    with pytest.raises(UsageError, match="fine-tuning keeps the model's backbone"):
+        train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", init_from="m"))

@@ -24,6 +24,7 @@ from vidlstm.data.splits import load_split, save_split, train_val_split
 from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
+from vidlstm.stages import families
 from vidlstm.training.auto import auto_num_frames
 from vidlstm.training.budget import EpochPlan, auto_epochs
 from vidlstm.training.config import TrainConfig
@@ -65,7 +66,9 @@ class RunData:
 
 def run(config: TrainConfig, on_epoch_end=None) -> Path:
     """Train (or fine-tune) and return the run folder. ``on_epoch_end(epoch, row)`` is called after each
-    epoch's state is saved (tests use it to interrupt a run)."""
+    epoch's state is saved (tests use it to interrupt a run). ``backbone="auto"``: stages/families.py."""
+    if config.backbone == "auto":
+        return families.run(config, lambda candidate: run(candidate, on_epoch_end))
     ctx = init_distributed(config.device)
     try:
         return _train(config, ctx, on_epoch_end)

@@ -23,7 +23,9 @@ class TrainConfig:
     init_from: str | None = None
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
     backbone: str = "vidnet"
-    """Registered backbone; vidnet is our small CNN that trains from scratch on a CPU."""
+    """Registered backbone; vidnet is our small CNN that trains from scratch on a CPU. "auto": train a frozen
+    pretrained efficientnet_lite0 (features read out by their statistics) and vidnet on the same split, keep
+    the one with more validation clips right (vidlstm/stages/families.py)."""
     pretrained: bool = False
     """Start the backbone from ImageNet weights (hub cache or --weights-file; no download here)."""
     weights_file: str | None = None
@@ -127,7 +129,7 @@ class TrainConfig:
     """Show tqdm progress bars."""
 
     def __post_init__(self):
-        if self.image_size is None:
+        if self.image_size is None and self.backbone != "auto":  # auto: each candidate's own
             self.image_size = 48 if self.backbone == "vidnet" else 112
         if self.input_mode is not None and self.input_mode not in INPUT_MODES:
             raise UsageError(f"--input-mode must be one of {', '.join(INPUT_MODES)} (got {self.input_mode!r})")
