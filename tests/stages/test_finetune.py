@@ -59,3 +59,23 @@ def test_missing_base_model_is_a_model_load_error(tmp_path):
     data = make_data(tmp_path / "data", ("up", "down"))
     with pytest.raises(ModelLoadError, match="no such model folder"):
         finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(tmp_path / "nope"), **TINY))
+
+
+def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone(tmp_path):
+    from vidlstm.errors import UsageError
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["left", "right"], backbone="efficientnet_lite0", pretrained=True, num_frames=4,
+                             image_size=32, input_mode="rgb", clip_head="stats"))
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(4, 4, model.feature_dim))
+    base = save_model(tmp_path / "base", model)
+    data = make_data(tmp_path / "data", ("up", "down"))
+    run_dir = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base), **TINY))
+    tuned = load_model(run_dir / "model")
+    assert tuned.config.clip_head == "stats" and tuned.config.labels == ["down", "up"]
+    # New heads read statistics standardised on the new clips, not the base model's.
+    assert not torch.allclose(tuned.clip_stats.center, load_model(base).clip_stats.center)
+    with pytest.raises(UsageError, match="standardised on frozen features; fine-tune it with --train-backbone frozen"):
+        finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run2"), init_from=str(base),
+                                 train_backbone="all", **TINY))
