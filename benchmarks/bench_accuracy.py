@@ -87,6 +87,7 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
     ``member_accuracy`` keeps the members' mean accuracy beside it.
     """
     seconds, epochs, modes, member_accuracy = [], [], [], []
+    candidates: dict[str, list[float]] = {}  # --set backbone=auto: each family's own held-out accuracy
     by_views: dict[int, list[float]] = {n: [] for n in eval_clips}
     accuracies = by_views[eval_clips[0]]  # the first view count is the headline figure
     budget = settings.get("time_budget", TrainConfig.__dataclass_fields__["time_budget"].default)
@@ -107,6 +108,19 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
         epochs.append("+".join(map(str, fold_epochs)))
         note = metrics.get("chosen_from_data", {}).get("input_mode", {})
         modes.append(note.get("input_mode") or settings.get("input_mode", "rgb+diff"))
+        choice_path = run_dirs[0] / "choice.json"
+        if choice_path.is_file():  # backbone auto: which family was kept, and how each scores on the held-out fold
+            choice = json.loads(choice_path.read_text())
+            modes[-1] = f"{choice['chosen']} (val {' / '.join(str(c['correct']) for c in choice['candidates'].values())})"
+            for family in choice["candidates"]:
+                out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dirs[0] / "candidates" / family / "model"),
+                                              top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval_{family}"),
+                                              progress=False))
+                truth, p = read_probabilities(out / "predictions.csv")
+                candidates.setdefault(family, []).append(float(np.mean(p.argmax(1) == truth)))
+            held_out = ", ".join(f"{f} {a[-1]:.3f}" for f, a in candidates.items())
+            val = ", ".join(f"{f} {c['correct']}/{c['clips']}" for f, c in choice["candidates"].items())
+            print(f"  {name} fold {k + 1}: candidates {held_out}; validation clips right {val}", flush=True)
         if note.get("scores"):
             print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
         for views in eval_clips:
@@ -127,7 +141,7 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
     return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
             "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs,
             "input_modes": modes, "eval_clips": list(eval_clips), "members": members,
-            "member_accuracy": member_accuracy,
+            "member_accuracy": member_accuracy, "candidates": candidates,
             "by_views": {str(v): {"mean": float(np.mean(a)), "std": float(np.std(a)), "folds": a}
                          for v, a in by_views.items()}}
 
@@ -196,6 +210,9 @@ def main(argv=None) -> int:
             lines.append(f"| {r['dataset']} | {setup} | {score['mean']:.3f} ± {score['std']:.3f} | "
                          f"{' '.join(f'{a:.2f}' for a in score['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
                          f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
+        for family, scores in r.get("candidates", {}).items():
+            lines.append(f"| {r['dataset']} | {r['setup']}, {family} candidate | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+                         f"{' '.join(f'{a:.2f}' for a in scores)} | | | |")
         if r["members"] > 1:
             lines.append(f"| {r['dataset']} | {r['setup']}, one member | {np.mean(r['member_accuracy']):.3f} ± "
                          f"{np.std(r['member_accuracy']):.3f} | {' '.join(f'{a:.2f}' for a in r['member_accuracy'])} | | | |")

