@@ -221,6 +221,7 @@ def test_auto_trains_both_families_on_one_split_and_keeps_the_one_with_more_vali
         saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
         assert (saved["backbone"], saved["image_size"]) == (backbone, size)
     assert json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())["clip_head"] == "stats"
+    assert json.loads((run_dir / "candidates" / "pretrained" / "config.json").read_text())["views"] == 2
     kept = run_dir / "candidates" / choice["chosen"] / "model"
     assert (run_dir / "model" / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
@@ -243,3 +244,17 @@ def test_auto_choice_rule_and_refusals(tmp_path):
         train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", val_fraction=0.0))
     with pytest.raises(UsageError, match="fine-tuning keeps the model's backbone"):
         train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", init_from="m"))
+
+
+def test_auto_candidates_take_the_family_settings_only_where_the_user_left_the_default(tmp_path):
+    from vidlstm.stages.families import candidate_config
+
+    config = TrainConfig(data="d", out_dir=str(tmp_path / "run"), backbone="auto")
+    pretrained = candidate_config(config, "pretrained", 144.0)
+    assert (pretrained.backbone, pretrained.pretrained, pretrained.image_size, pretrained.views, pretrained.clip_head,
+            pretrained.input_mode, pretrained.time_budget) == ("efficientnet_lite0", True, 160, 2, "stats", "rgb", 144.0)
+    assert pretrained.run_dir == tmp_path / "run" / "candidates" / "pretrained"
+    scratch = candidate_config(config, "scratch", 336.0)
+    assert (scratch.backbone, scratch.image_size, scratch.views, scratch.clip_head) == ("vidnet", 48, 6, "lstm")
+    mine = candidate_config(TrainConfig(data="d", out_dir="o", backbone="auto", views=4, image_size=96), "pretrained", 1.0)
+    assert (mine.views, mine.image_size) == (4, 96)
