@@ -10,6 +10,9 @@ its epochs cost little) and vidnet in the time left, and keeps the one that gets
 clips right (neither trained on them; ties keep vidnet, the lower validation loss breaking a tie of clips
 would be noise on a few dozen clips). RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json and the
 kept model's metrics (``chosen_from_data.family``) record both scores and the rule.
+
+Opt-in and experimental: on fight and pushfit a validation split of 21-35 clips chose the candidate that then
+scored lower on the held-out fold in most folds (benchmarks/RESULTS.md, "A pretrained backbone").
 """
 from __future__ import annotations
 
