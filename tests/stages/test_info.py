@@ -31,6 +31,7 @@ def test_info_json_fields(trained_dir, capsys):
     assert info["sampling"] == {"frames": 6, "method": "segment", "image_size": 48}
     assert info["temperature"] == 1.25
     assert info["temporal"]["hidden_size"] == 24 and info["temporal"]["causal_head"] is True
+    assert info["temporal"]["clip_head"] == "lstm"
     params = info["parameters"]
     assert params["backbone"] == sum(p.numel() for p in model.backbone.parameters())
     assert params["causal_head"] == sum(p.numel() for p in model.causal.parameters())
@@ -50,6 +51,7 @@ def test_info_text_card(trained_dir, capsys):
     assert "6 frames (segment), 48x48 px" in lines["sampling"]
     assert f"{sum(p.numel() for p in model.parameters()):,}" in lines["parameters"]
     assert lines["temperature"].split()[-1] == "1.25"
+    assert lines["clip"].endswith("clip logits  the attention-pooled BiLSTM")
     assert lines["val_accuracy"].split()[-1] == "0.875"
     assert "MB" in lines["size"] or "KB" in lines["size"]
 

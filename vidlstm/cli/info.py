@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 
+CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
+                   "lstm+stats": "the BiLSTM + a linear read-out of the features' statistics over time",
+                   "stats": "a linear read-out of the features' statistics over time (mean, spread, change)"}
+
 
 def add_arguments(p):
     p.add_argument("model", nargs="?", metavar="DIR", default=None,
@@ -39,6 +43,7 @@ def format_card(info: dict) -> str:
                      f"{sampling['image_size']} px"),
         ("temporal", f"BiLSTM {temporal['num_layers']} x {temporal['hidden_size']} + attention"
                      + (", causal head (streaming)" if temporal["causal_head"] else "")),
+        ("clip logits", CLIP_HEAD_WORDS[temporal["clip_head"]]),
         ("temperature", f"{info['temperature']:g}"),
         ("parameters", f"{params['total']:,} (backbone {params['backbone']:,}, temporal {params['temporal']:,}, "
                        f"causal head {params['causal_head']:,})"),
