@@ -99,8 +99,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
 
 def choose(results: dict[str, dict]) -> str:
     """The family with the most validation clips right; ties go to DEFAULT_FAMILY."""
-    best = max(results, key=lambda f: (results[f]["correct"], f == DEFAULT_FAMILY))
-    return best
+    return max(results, key=lambda f: (results[f]["correct"], f == DEFAULT_FAMILY))
 
 
 def _finished(model_dir: Path) -> bool:
