@@ -133,6 +133,15 @@ def _check_output_dim(backbone: Backbone, in_channels: int) -> None:
                            f"declared (1, {backbone.feature_dim}): the torchvision layout table is out of date")
 
 
+def load_imagenet_weights(module: nn.Module, state: dict, source_file, name: str) -> None:
+    """Load ``state`` strictly into ``module``; a mismatch is a one-line ModelLoadError naming the file."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ModelLoadError(f"{source_file}: not the ImageNet weights of {name} ({first_line})") from err
+
+
 # Extra input channels (frame differences) start as the colour-blind mean of the RGB filters, scaled as
 # timm's adapt_input_conv scales repeated filters (3 / in_channels); the RGB filters stay untouched, so on
 # a still scene (zero differences) the backbone computes exactly its pretrained features.
@@ -220,11 +229,7 @@ def build_torchvision(name: str, layout: TorchvisionLayout, *, pretrained: bool,
     weights_name, source_file = None, None
     if pretrained:
         state, source_file = load_imagenet_state_dict(name, weights_file)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            first_line = str(err).strip().splitlines()[0]
-            raise ModelLoadError(f"{source_file}: not the ImageNet weights of {name} ({first_line})") from err
+        load_imagenet_weights(model, state, source_file, name)
         weights_name = str(default_weights(name))
     elif weights_file is not None:
         raise UsageError(f"backbone {name!r}: a weights file was given but pretrained is False")
@@ -252,11 +257,7 @@ def build_efficientnet_lite0(*, pretrained: bool, in_channels: int, weights_file
     source_file = None
     if pretrained:
         state, source_file = load_lite0_state_dict(weights_file)
-        try:
-            module.load_state_dict(rename_lite0_state_dict(state))
-        except RuntimeError as err:
-            first_line = str(err).strip().splitlines()[0]
-            raise ModelLoadError(f"{source_file}: not the ImageNet weights of efficientnet_lite0 ({first_line})") from err
+        load_imagenet_weights(module, rename_lite0_state_dict(state), source_file, "efficientnet_lite0")
     elif weights_file is not None:
         raise UsageError("backbone 'efficientnet_lite0': a weights file was given but pretrained is False")
     if in_channels != 3:
