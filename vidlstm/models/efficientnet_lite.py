@@ -113,12 +113,11 @@ def rename_lite0_state_dict(state: dict) -> dict:
     for key, value in state.items():
         if key.startswith("_fc."):
             continue
-        new = key
         for pattern, replacement in _RENAMES:
             new, hits = re.subn(pattern, replacement, key)
             if hits:
                 break
-        renamed[new] = value
+        renamed[new] = value  # no pattern matched: subn handed back the key unchanged
     return renamed
 
 
