@@ -111,7 +111,8 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
         choice_path = run_dirs[0] / "choice.json"
         if choice_path.is_file():  # backbone auto: which family was kept, and how each scores on the held-out fold
             choice = json.loads(choice_path.read_text())
-            modes[-1] = f"{choice['chosen']} (val {' / '.join(str(c['correct']) for c in choice['candidates'].values())})"
+            estimates = " / ".join("-" if c["accuracy"] is None else f"{c['accuracy']:.2f}" for c in choice["candidates"].values())
+            modes[-1] = f"{choice['chosen']} (estimates {estimates})"
             for family in choice["candidates"]:
                 out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dirs[0] / "candidates" / family / "model"),
                                               top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval_{family}"),
@@ -119,8 +120,8 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
                 truth, p = read_probabilities(out / "predictions.csv")
                 candidates.setdefault(family, []).append(float(np.mean(p.argmax(1) == truth)))
             held_out = ", ".join(f"{f} {a[-1]:.3f}" for f, a in candidates.items())
-            val = ", ".join(f"{f} {c['correct']}/{c['clips']}" for f, c in choice["candidates"].items())
-            print(f"  {name} fold {k + 1}: candidates {held_out}; validation clips right {val}", flush=True)
+            val = ", ".join(f"{f} {c['accuracy']} ({c['estimate']}, {c['clips']} clips)" for f, c in choice["candidates"].items())
+            print(f"  {name} fold {k + 1}: candidates {held_out}; estimates {val}", flush=True)
         if note.get("scores"):
             print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
         for views in eval_clips:

@@ -8,6 +8,7 @@ from vidlstm.checkpoint import load_model, save_model
 from vidlstm.training.calibration import fit_temperature
 from vidlstm.training.loop import InputAdapter, evaluate
 from vidlstm.training.metrics import classification_metrics, expected_calibration_error, softmax
+from vidlstm.training.readout import refit_stats_readout
 from vidlstm.training.plots import plot_training_curves
 
 # A temperature fitted on a handful of clips is noise (it can swing to 0.1 or 10); keep T = 1 below this.
@@ -17,7 +18,8 @@ MIN_CALIBRATION_CLIPS = 20
 def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds: float, device) -> dict:
     """Reload the best model, fit its temperature on the validation logits, save it with metrics.json.
 
-    Returns the metrics written. Without a validation set the last epoch's model is kept with T = 1.
+    Returns the metrics written. Without a validation set the last epoch's model is kept with T = 1 (a
+    ``clip_head="stats"`` model: T from its read-out's out-of-fold logits, see training/readout.py).
     """
     model_dir = config.resolved_model_dir
     model = load_model(model_dir, device=device)
@@ -36,6 +38,16 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
         **origin,
     }
     temperature = 1.0
+    if model.clip_stats is not None and model.config.clip_head == "stats" and config.backbone_mode() == "frozen":
+        # The clip logits are the statistics read-out alone: refit it as a strongly regularised logistic
+        # regression on every training clip (training/readout.py); the epoch loop trained the per-step heads.
+        readout = refit_stats_readout(model, data.train_set, data.train_groups(), class_weights=config.class_weights,
+                                      seed=config.seed)
+        oof_logits, oof_targets = readout.pop("oof_logits", None), readout.pop("oof_targets", None)
+        metrics["readout"] = readout
+        if not len(data.val_set) and oof_logits is not None and len(oof_targets) >= MIN_CALIBRATION_CLIPS:
+            temperature = fit_temperature(oof_logits, oof_targets)
+            metrics["temperature_note"] = f"fitted on the read-out's out-of-fold logits ({len(oof_targets)} training clips)"
     if len(data.val_set):
         loader = DataLoader(data.val_set, batch_size=config.batch_size * 2, shuffle=False)
         val = evaluate(InputAdapter(model, from_features=config.backbone_mode() == "frozen"), loader, device)
