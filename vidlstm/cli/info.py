@@ -5,7 +5,7 @@ import json
 
 CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
                    "lstm+stats": "the BiLSTM + a linear read-out of the features' statistics over time",
-                   "stats": "a linear read-out of the features' statistics over time (mean, spread, change)"}
+                   "stats": "a logistic regression on the features' statistics over time (mean, spread, change)"}
 
 
 def add_arguments(p):
