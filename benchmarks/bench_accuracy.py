@@ -37,9 +37,9 @@ from vidlstm.training.config import TrainConfig  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 
-# The defaults before issue 9 (8 frames at 64 px, 30 epochs, best val_acc epoch with patience 15, no weight
+# The defaults before issue 9 (vidnet, 8 frames at 64 px, 30 epochs, best val_acc epoch with patience 15, no weight
 # average, keypoints from the 4x4 map, 5 views, no time budget), spelled out so the same code runs them.
-OLD_DEFAULTS = dict(num_frames=8, image_size=64, epochs=30, patience=15, monitor="val_acc", ema_decay=0.0,
+OLD_DEFAULTS = dict(backbone="vidnet", num_frames=8, image_size=64, epochs=30, patience=15, monitor="val_acc", ema_decay=0.0,
                     keypoint_stage=4, centred_keypoints=False, views=5, time_budget=0.0, input_mode="rgb+diff",
                     search=False)
 # "new": today's defaults; "search": the same with `train --search` (the input mode chosen by data).

@@ -57,8 +57,8 @@ class Setup:
 
 SETUPS = [
     Setup("frozen random resnet18 (rgb, 112 px)", dict(backbone="resnet18", input_mode="rgb", train_backbone="frozen")),
-    Setup("vidnet end to end, rgb only", dict(input_mode="rgb")),
-    Setup("default: vidnet end to end, rgb + frame differences", {}),
+    Setup("vidnet end to end, rgb only", dict(backbone="vidnet", input_mode="rgb")),
+    Setup("vidnet end to end, rgb + frame differences (auto's from-scratch family)", dict(backbone="vidnet")),
 ]
 
 
@@ -126,8 +126,8 @@ def speed_rows(dataset: LabelledVideos, indices, backbone: str, batch_size: int,
     extract_s = time.perf_counter() - tick
     video_s = epoch_from_video(model, dataset, indices, batch_size, rng)
     cached_s = epoch_from_cache(model, cache, shas, dataset.targets()[indices], batch_size)
-    name = (f"{backbone} ({model.config.input_mode}, {model.config.num_frames} frames at {model.config.image_size} px"
-            f"{', the training default' if backbone == TrainConfig(data='', out_dir='').backbone else ''})")
+    family = ", auto's from-scratch family" if backbone == "vidnet" else ""
+    name = f"{backbone} ({model.config.input_mode}, {model.config.num_frames} frames at {model.config.image_size} px{family})"
     return name, [
         f"| {name} | from video (decode + frozen CNN + LSTM, every epoch) | {video_s:.2f} | 1x |",
         f"| {name} | cached features (vidlstm train --train-backbone frozen) | {cached_s:.4f} | {video_s / cached_s:.0f}x |",

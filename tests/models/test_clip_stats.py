@@ -82,7 +82,7 @@ def test_new_labels_get_a_new_read_out_but_keep_the_standardisation():
 
 def test_statistics_heads_need_a_frozen_backbone_and_a_known_name():
     with pytest.raises(UsageError, match="--clip-head stats needs a frozen backbone"):
-        TrainConfig(data="d", out_dir="o", clip_head="stats")  # vidnet from scratch trains all of itself
+        TrainConfig(data="d", out_dir="o", clip_head="stats", backbone="vidnet")  # from scratch: trains all of itself
     TrainConfig(data="d", out_dir="o", clip_head="stats", backbone="efficientnet_lite0", pretrained=True)
     with pytest.raises(UsageError, match="--clip-head must be one of lstm, lstm\\+stats, stats"):
         TrainConfig(data="d", out_dir="o", clip_head="mean")

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Generous: the slowest case (train on 2 shared cores) takes ~20 s; a hang is what runs past this.
 HANG_SECONDS = 240
 # Training options that make a run take seconds: decoding every input is under test here, not learning.
+# (--val-fraction 0 also makes the default backbone, auto, train vidnet alone.)
 TINY_TRAINING = ("--frames", "4", "--image-size", "32", "--epochs", "1", "--views", "1", "--hidden-size", "16",
                  "--val-fraction", "0", "--batch-size", "8", "--threads", "1", "--no-progress")
 

@@ -14,7 +14,7 @@ from vidlstm.stages import extract
 from vidlstm.stages.extract import ExtractConfig
 from vidlstm.training.model_setup import fresh_model
 
-BASE = dict(num_frames=4, image_size=32, views=2, progress=False)
+BASE = dict(backbone="vidnet", num_frames=4, image_size=32, views=2, progress=False)
 
 
 @pytest.fixture

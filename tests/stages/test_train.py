@@ -15,7 +15,7 @@ from vidlstm.io.encode import write_video
 from vidlstm.stages import train
 from vidlstm.training.config import TrainConfig
 
-TINY = dict(num_frames=8, image_size=32, batch_size=8, views=2, progress=False)
+TINY = dict(backbone="vidnet", num_frames=8, image_size=32, batch_size=8, views=2, progress=False)
 
 
 def moving_square(direction: str, rng, steps: int = 10, size: int = 32) -> np.ndarray:
@@ -187,8 +187,9 @@ def test_clip_stats_on_a_frozen_pretrained_backbone_standardise_on_every_trainin
     from vidlstm.data.views import decode_views
     from vidlstm.models.temporal import ClipStatistics
 
-    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), backbone="efficientnet_lite0",
-                         pretrained=True, input_mode="rgb", clip_head="lstm+stats", epochs=2, **TINY)
+    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"),
+                         pretrained=True, input_mode="rgb", clip_head="lstm+stats", epochs=2,
+                         **{**TINY, "backbone": "efficientnet_lite0"})
     run_dir = train.run(config)
     model = load_model(run_dir / "model")
     assert model.config.clip_head == "lstm+stats" and model.config.pretrained and model.backbone_meta["name"] == "efficientnet_lite0"
@@ -227,9 +228,9 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
     for label, colour in (("red", (250, 40, 40)), ("blue", (40, 40, 250))):
         for i in range(12):
             write_video(tmp_path / "data" / label / f"{label}_{i:02d}.mp4", still_colour(colour, rng), fps=10)
-    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), backbone="efficientnet_lite0",
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"),
                          pretrained=True, input_mode="rgb", clip_head="stats", epochs=2, val_fraction=0.0,
-                         **{**TINY, "views": 1})
+                         **{**TINY, "views": 1, "backbone": "efficientnet_lite0"})
     run_dir = train.run(config)
     model = load_model(run_dir / "model")
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
@@ -257,8 +258,8 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
 def test_auto_trains_both_families_and_keeps_one_by_the_rule(easy_data, tmp_path):
     from vidlstm.stages import families
 
-    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), backbone="auto", epochs=2,
-                         **{**{k: v for k, v in TINY.items() if k != "views"}, "image_size": None})
+    config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=2,
+                         **{**{k: v for k, v in TINY.items() if k != "views"}, "image_size": None, "backbone": "auto"})
     run_dir = train.run(config)
     choice = json.loads((run_dir / "choice.json").read_text())
     pretrained, scratch = choice["candidates"]["pretrained"], choice["candidates"]["scratch"]
@@ -285,7 +286,7 @@ def test_auto_trains_both_families_and_keeps_one_by_the_rule(easy_data, tmp_path
     assert json.loads((run_dir / "choice.json").read_text())["chosen"] == choice["chosen"]
 
 
-def test_auto_choice_rule_and_refusals(tmp_path):
+def test_auto_choice_rule():
     from vidlstm.stages.families import choose
 
     def results(pretrained, scratch, val_clips=30):
@@ -298,10 +299,17 @@ def test_auto_choice_rule_and_refusals(tmp_path):
     assert choose(results(0.24, 0.58)) == "scratch"  # a motion task: the statistics cannot see it
     assert choose(results(None, 0.5)) == "scratch"  # too few clips for an out-of-fold estimate
     assert choose(results(0.7, None)) == "pretrained"
-    with pytest.raises(UsageError, match="--val-fraction must be above 0"):
-        train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", val_fraction=0.0))
-    with pytest.raises(UsageError, match="fine-tuning keeps the model's backbone"):
-        train.run(TrainConfig(data="d", out_dir=str(tmp_path / "r"), backbone="auto", init_from="m"))
+
+
+def test_auto_is_the_default_and_resolves_to_vidnet_where_one_family_applies():
+    assert TrainConfig(data="d", out_dir="o").backbone == "auto"
+    # No validation clips to judge vidnet by, or a model to fine-tune (its backbone stays): vidnet alone.
+    assert TrainConfig(data="d", out_dir="o", val_fraction=0.0).backbone == "vidnet"
+    assert TrainConfig(data="d", out_dir="o", init_from="m").backbone == "vidnet"
+    for flag, setting in (("--pretrained", dict(pretrained=True)), ("--clip-head", dict(clip_head="stats")),
+                          ("--train-backbone", dict(train_backbone="all")), ("--weights-file", dict(weights_file="w.pth"))):
+        with pytest.raises(UsageError, match=f"{flag} applies to one backbone: name it with --backbone"):
+            TrainConfig(data="d", out_dir="o", **setting)
 
 
 def test_auto_candidates_take_the_family_settings_only_where_the_user_left_the_default(tmp_path):
@@ -317,3 +325,36 @@ def test_auto_candidates_take_the_family_settings_only_where_the_user_left_the_d
     assert (scratch.backbone, scratch.image_size, scratch.views, scratch.clip_head) == ("vidnet", 48, 6, "lstm")
     mine = candidate_config(TrainConfig(data="d", out_dir="o", backbone="auto", views=4, image_size=96), "pretrained", 1.0)
     assert (mine.views, mine.image_size) == (4, 96)
+
+
+def test_the_train_command_by_default_trains_both_families_and_says_which_it_kept(easy_data, tmp_path, capsys):
+    from vidlstm.cli import main
+
+    run_dir = tmp_path / "run"
+    code = main(["train", str(easy_data / "data"), "-o", str(run_dir), "--frames", "4", "--image-size", "32",
+                 "--epochs", "1", "--views", "1", "--threads", "1", "--no-progress"])
+    assert code == 0
+    choice = json.loads((run_dir / "choice.json").read_text())
+    kept = choice["chosen"]
+    out = capsys.readouterr().out
+    backbone = choice["candidates"][kept]["backbone"]
+    assert f"kept the {kept} model ({backbone}); estimated accuracy: pretrained " in out
+    assert f"model in {run_dir / 'model'}" in out
+    assert load_model(run_dir / "model").config.backbone == backbone
+
+
+def test_auto_skips_an_undecodable_video_in_both_families(easy_data, tmp_path):
+    """The default path: a broken file costs that file in each candidate, and the run ends with a model."""
+    data = easy_data / "data"
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
+    rows = [f"{p},{p.parent.name}" for p in sorted(data.rglob("*.mp4"))] + ["broken.mp4,left"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
+    run_dir = train.run(TrainConfig(data=str(manifest), out_dir=str(tmp_path / "run"), epochs=1, num_frames=4,
+                                    image_size=32, views=1, progress=False))
+    for family in ("pretrained", "scratch"):
+        metrics = json.loads((run_dir / "candidates" / family / "model" / "metrics.json").read_text())
+        assert metrics["skipped_files"] == ["broken.mp4"]
+    pretrained = json.loads((run_dir / "candidates" / "pretrained" / "model" / "metrics.json").read_text())
+    assert pretrained["train_clips"] == 24 and pretrained["readout"]["train_clips"] == 24
+    assert json.loads((run_dir / "model" / "metrics.json").read_text())["skipped_files"] == ["broken.mp4"]

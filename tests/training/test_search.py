@@ -14,7 +14,7 @@ from vidlstm.stages import train
 from vidlstm.training import search
 from vidlstm.training.config import TrainConfig
 
-TINY = dict(epochs=1, batch_size=4, views=2, num_frames=4, image_size=32, time_budget=0, progress=False, search=True)
+TINY = dict(backbone="vidnet", epochs=1, batch_size=4, views=2, num_frames=4, image_size=32, time_budget=0, progress=False, search=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_no_search_when_the_user_chose_or_the_data_is_small(data, tmp_path):
     assert search.no_search(config, ctx, targets, 2) is None
     assert "(< 40)" in search.no_search(config, ctx, targets[:39], 2)
     assert "--search turns it on" in search.no_search(TrainConfig(data=".", out_dir="x"), ctx, targets, 2)
-    frozen = TrainConfig(data=".", out_dir="x", train_backbone="frozen", search=True)
+    frozen = TrainConfig(data=".", out_dir="x", backbone="vidnet", train_backbone="frozen", search=True)
     assert "frozen" in search.no_search(frozen, ctx, targets, 2)
     with pytest.raises(UsageError, match="--input-mode must be one of"):
         TrainConfig(data=".", out_dir="x", input_mode="depth")

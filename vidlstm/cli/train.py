@@ -56,8 +56,17 @@ def print_summary(run_dir) -> None:
 
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return  # rank 0 reports for the whole run
-    config = json.loads((Path(run_dir) / "config.json").read_text())
-    model_dir = Path(config["model_out"] or Path(run_dir) / "model")
+    choice_path = Path(run_dir) / "choice.json"  # --backbone auto: the kept family's model
+    if choice_path.is_file():
+        choice = json.loads(choice_path.read_text())
+        model_dir = Path(choice["model_dir"])
+        estimates = ", ".join(f"{family} {'-' if c['accuracy'] is None else format(c['accuracy'], '.3f')} ({c['estimate']})"
+                              for family, c in choice["candidates"].items())
+        print(f"kept the {choice['chosen']} model ({choice['candidates'][choice['chosen']]['backbone']}); "
+              f"estimated accuracy: {estimates}")
+    else:
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+        model_dir = Path(config["model_out"] or Path(run_dir) / "model")
     metrics = json.loads((model_dir / "metrics.json").read_text())
     acc = metrics.get("val_accuracy")
     shown = f"val accuracy {acc:.3f}, ECE {metrics['val_ece']:.3f}, " if acc is not None else ""

@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.config import TrainConfig
@@ -62,12 +61,9 @@ def candidate_config(config: TrainConfig, family: str, budget: float) -> TrainCo
 
 def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
     """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR."""
-    if config.init_from:
-        raise UsageError("--backbone auto is for training from data; fine-tuning keeps the model's backbone")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UsageError("--backbone auto runs on one process; under torchrun name the backbone")
-    if config.val_fraction <= 0:
-        raise UsageError("--backbone auto judges vidnet on its validation clips: --val-fraction must be above 0")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: the from-scratch family alone
+        logger.info("auto: under torchrun only vidnet trains (the families are compared in one process)")
+        return train_one(replace(config, backbone="vidnet"))
     started = time.perf_counter()
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -89,9 +85,9 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
             logger.info(f"auto: training the {family} candidate ({candidate.backbone}, "
                         f"{'budget ' + format(budget, '.0f') + ' s' if budget else 'no budget'})")
             train_one(candidate)
-        results[family] = _scores(candidate.resolved_model_dir)
+        results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
     chosen = choose(results)
-    record = {"rule": RULE,
+    record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": FAMILIES[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
               "seconds": round(time.perf_counter() - started, 1)}
     atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")

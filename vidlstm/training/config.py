@@ -22,10 +22,11 @@ class TrainConfig:
     """The run folder: model/, last/, metrics.csv, config.json, split.json, curves.png, cache/."""
     init_from: str | None = None
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
-    backbone: str = "vidnet"
-    """Registered backbone; vidnet is our small CNN that trains from scratch on a CPU. "auto": train a frozen
-    pretrained efficientnet_lite0 (features read out by their statistics) and vidnet on the same split, keep
-    the one with more validation clips right (vidlstm/stages/families.py)."""
+    backbone: str = "auto"
+    """"auto" (the default): train a frozen ImageNet efficientnet_lite0 read out by a logistic regression on its
+    features' statistics, and vidnet from scratch, and keep the one the data favours (vidlstm/stages/families.py);
+    fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
+    small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks."""
     pretrained: bool = False
     """Start the backbone from ImageNet weights (hub cache or --weights-file; no download here)."""
     weights_file: str | None = None
@@ -129,6 +130,9 @@ class TrainConfig:
     """Show tqdm progress bars."""
 
     def __post_init__(self):
+        if self.backbone == "auto" and (self.init_from or self.val_fraction == 0):
+            # Fine-tuning keeps its model's backbone; without validation clips nothing would judge vidnet.
+            self.backbone = "vidnet"
         if self.image_size is None and self.backbone != "auto":  # auto: each candidate's own
             self.image_size = 48 if self.backbone == "vidnet" else 112
         if self.input_mode is not None and self.input_mode not in INPUT_MODES:
@@ -156,11 +160,22 @@ class TrainConfig:
             raise UsageError(f"--mixup must be a number >= 0 (got {self.mixup})")
         if self.clip_head not in CLIP_HEADS:
             raise UsageError(f"--clip-head must be one of {', '.join(CLIP_HEADS)} (got {self.clip_head!r})")
+        if self.backbone == "auto":
+            self._check_auto()
         if self.clip_head != "lstm" and self.backbone_mode() != "frozen":
             raise UsageError(f"--clip-head {self.clip_head} needs a frozen backbone (--pretrained, or --train-backbone "
                              f"frozen): the statistics are standardised once on the training clips' features")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
+
+    def _check_auto(self) -> None:
+        """Settings that belong to one family are an error with ``backbone="auto"``."""
+        named = [flag for flag, set_ in (("--pretrained", self.pretrained), ("--weights-file", self.weights_file),
+                                         ("--train-backbone", self.train_backbone),
+                                         ("--clip-head", self.clip_head != "lstm")) if set_]
+        if named:
+            raise UsageError(f"{named[0]} applies to one backbone: name it with --backbone (the default, auto, "
+                             f"chooses between a pretrained efficientnet_lite0 and vidnet itself)")
 
     @property
     def run_dir(self) -> Path:
