@@ -119,6 +119,23 @@ def test_report_of_a_run_folder_has_metrics_curves_confusion_and_per_class(tmp_p
     assert "absent:" not in page
 
 
+def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
+    """`train` by default (--backbone auto) keeps one candidate's run in RUN_DIR/candidates/FAMILY."""
+    root = tmp_path / "run"
+    write_run(root / "candidates" / "scratch", with_evaluation=False)
+    (root / "candidates" / "pretrained").mkdir()  # the other family: not shown
+    (root / "choice.json").write_text(json.dumps({"chosen": "scratch"}))
+    (root / "candidates" / "scratch" / "model").rename(root / "model")  # RUN_DIR/model: the kept model
+    write_evaluation(root / "evaluation")
+
+    page = run(ReportConfig(source=str(root), output=str(tmp_path / "report.html"))).read_text()
+
+    assert_self_contained(page, images=2)
+    assert cell("1.2345") in page and cell("0.8125") in page
+    assert "19 training and 2 validation clips" in page
+    assert "absent:" not in page
+
+
 def test_report_of_an_incomplete_run_says_what_is_absent(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

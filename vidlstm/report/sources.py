@@ -114,12 +114,13 @@ def load_run(root: Path) -> TrainingRun:
         run.model_dir = root
         run.missing.append("training history (this is a model folder; pass its run folder for curves and epochs)")
     else:
-        run.config = _read_json(root / "config.json", run.missing, "training settings")
+        history = _kept_candidate(root) or root  # train --backbone auto: the kept family's own run folder
+        run.config = _read_json(history / "config.json", run.missing, "training settings")
         model_out = (run.config or {}).get("model_out")
         run.model_dir = Path(model_out) if model_out and Path(model_out).is_dir() else root / "model"
-        run.epochs = _read_csv_rows(root / "metrics.csv", run.missing, "per-epoch losses and accuracies")
-        run.curves_png = _existing(root / "curves.png", run.missing, "training curves")
-        run.split = _read_json(root / "split.json", run.missing, "train/validation split")
+        run.epochs = _read_csv_rows(history / "metrics.csv", run.missing, "per-epoch losses and accuracies")
+        run.curves_png = _existing(history / "curves.png", run.missing, "training curves")
+        run.split = _read_json(history / "split.json", run.missing, "train/validation split")
     if run.model_dir.is_dir():
         run.model_metrics = _read_json(run.model_dir / "metrics.json", run.missing, "final model metrics")
         run.labels = _read_json(run.model_dir / "labels.json", run.missing, "class labels")
@@ -131,6 +132,16 @@ def load_run(root: Path) -> TrainingRun:
         run.missing.append("an evaluation (confusion matrix, per-class results): run `vidlstm evaluate DATA "
                            f"--model {run.model_dir} -o {root / 'evaluation'}` and build the report again")
     return run
+
+
+def _kept_candidate(root: Path) -> Path | None:
+    """RUN_DIR/candidates/FAMILY of an ``auto`` run (its choice.json names the kept family), or None."""
+    try:
+        chosen = json.loads((root / "choice.json").read_text())["chosen"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    folder = root / "candidates" / str(chosen)
+    return folder if folder.is_dir() and folder.parent == root / "candidates" else None
 
 
 def load_source(path) -> TrainingRun | Evaluation | Predictions:
