@@ -8,8 +8,8 @@ from vidlstm.checkpoint import load_model, save_model
 from vidlstm.training.calibration import fit_temperature
 from vidlstm.training.loop import InputAdapter, evaluate
 from vidlstm.training.metrics import classification_metrics, expected_calibration_error, softmax
-from vidlstm.training.readout import refit_stats_readout
 from vidlstm.training.plots import plot_training_curves
+from vidlstm.training.readout import refit_stats_readout
 
 # A temperature fitted on a handful of clips is noise (it can swing to 0.1 or 10); keep T = 1 below this.
 MIN_CALIBRATION_CLIPS = 20
