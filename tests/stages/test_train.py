@@ -222,7 +222,7 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
     from vidlstm.data.cache import sha256_file
     from vidlstm.data.transforms import frames_to_tensor
     from vidlstm.data.views import decode_views
-    from vidlstm.training.readout import balanced_weights, fit_logistic
+    from vidlstm.training.readout import fit_logistic
 
     rng = np.random.default_rng(5)
     for label, colour in (("red", (250, 40, 40)), ("blue", (40, 40, 250))):
@@ -249,7 +249,7 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
     feats = torch.stack(feats)
     x = model.clip_stats(feats, torch.ones(feats.shape[:2], dtype=torch.bool))
     y = np.array(targets)
-    W, b = fit_logistic(x, torch.from_numpy(y), 2, 0.01, torch.from_numpy(balanced_weights(y, 2)))
+    W, b = fit_logistic(x, torch.from_numpy(y), 2, 0.01, balanced=True)
     torch.testing.assert_close(model.stats_classifier.weight, W, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(model.stats_classifier.bias, b, rtol=1e-3, atol=1e-4)
     assert (model.forward_features(feats).logits.argmax(1).numpy() == y).all()

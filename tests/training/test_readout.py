@@ -6,7 +6,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from vidlstm.training.readout import balanced_weights, fit_logistic, out_of_fold_logits
+from vidlstm.training.losses import balanced_class_weights
+from vidlstm.training.readout import fit_logistic, out_of_fold_logits
 
 
 def blobs(n_per_class: int, dims: int, classes: int, seed: int, spread: float = 1.5):
@@ -32,9 +33,9 @@ def test_sample_weights_are_scikit_learns_balanced_class_weights():
     x, y = blobs(30, 10, 2, seed=2, spread=3.0)
     keep = np.r_[np.arange(30), np.arange(30, 40)]  # 30 of class 0, 10 of class 1
     x, y = x[keep], y[keep]
-    weights = balanced_weights(y, 2)
+    weights = balanced_class_weights(y, 2)[torch.from_numpy(y)]  # what fit_logistic(balanced=True) gives each sample
     assert weights[0] == pytest.approx(40 / (2 * 30)) and weights[-1] == pytest.approx(40 / (2 * 10))
-    W, b = fit_logistic(torch.from_numpy(x), torch.from_numpy(y), 2, 0.1, torch.from_numpy(weights))
+    W, b = fit_logistic(torch.from_numpy(x), torch.from_numpy(y), 2, 0.1, balanced=True)
     ref = LogisticRegression(C=0.1, class_weight="balanced", max_iter=10000, tol=1e-10).fit(x, y)
     ours = torch.softmax(torch.from_numpy(x).float() @ W.T + b, -1).numpy()
     np.testing.assert_allclose(ours, ref.predict_proba(x), atol=2e-3)

@@ -137,9 +137,7 @@ def _scores(model_dir: Path) -> dict:
         accuracy, clips, estimate = float(metrics["val_accuracy"]), int(metrics["val_clips"]), "validation"
     else:
         accuracy, clips, estimate = None, 0, "none"
-    return {"accuracy": accuracy, "clips": clips, "estimate": estimate,
-            "correct": None if accuracy is None else int(round(accuracy * clips)),
-            "epochs_run": metrics.get("epochs_run"), "run_seconds": metrics.get("run_seconds")}
+    return {"accuracy": accuracy, "clips": clips, "estimate": estimate, "epochs_run": metrics.get("epochs_run"), "run_seconds": metrics.get("run_seconds")}
 
 
 def _copy_model(source: Path, dest: Path, record: dict) -> None:

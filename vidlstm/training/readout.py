@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlstm.data.splits import index_folds
+from vidlstm.training.losses import balanced_class_weights
 
 READOUT_C = 0.01
 """Inverse L2 strength, scikit-learn's convention: minimise C * sum of losses + |W|^2 / 2 (the bias is free)."""
@@ -23,18 +24,20 @@ READOUT_FOLDS = 5
 """Folds of the out-of-fold estimate (fewer when a class or the groups are too few)."""
 
 
-def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, c: float = READOUT_C,
-                 sample_weight: torch.Tensor | None = None, max_iter: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, c: float = READOUT_C, balanced: bool = False,
+                 max_iter: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression on (N, F) ``x`` and (N,) class ids: (weight (K, F), bias (K,)).
 
-    The objective is scikit-learn's ``LogisticRegression(C=c)``: c * sum_i w_i * CE_i + |W|^2 / 2, by L-BFGS in
+    The objective is scikit-learn's ``LogisticRegression(C=c)`` (``balanced``: ``class_weight="balanced"``, the
+    training loss's class weights): c * sum_i w_i * CE_i + |W|^2 / 2, by L-BFGS in
     float64, so the same data gives the same model (tests/training/test_readout.py compares them). With two
     classes scikit-learn fits one weight vector w = W[1] - W[0]; the softmax's minimum-norm pair has
     |W|^2 = |w|^2 / 2, so there the penalty counts twice to match it.
     """
     x = x.detach().to(torch.float64)
     y = y.to(torch.long)
-    w = torch.ones(len(y), dtype=torch.float64) if sample_weight is None else sample_weight.to(torch.float64)
+    w = (balanced_class_weights(y.numpy(), num_classes).to(torch.float64)[y] if balanced
+         else torch.ones(len(y), dtype=torch.float64))  # (N,) per-sample weights
     weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
@@ -52,13 +55,6 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, c: float = 
     return weight.detach().float(), bias.detach().float()
 
 
-def balanced_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
-    """n / (K * count) per sample's class: rare classes count as much as common ones (``class_weights``)."""
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-    per_class = len(y) / (num_classes * np.maximum(counts, 1.0))
-    return per_class[y]
-
-
 def out_of_fold_logits(x: np.ndarray, y: np.ndarray, clip_of: np.ndarray, groups: np.ndarray | None,
                        num_classes: int, *, c: float = READOUT_C, class_weights: bool = True, seed: int = 0,
                        folds: int = READOUT_FOLDS) -> tuple[np.ndarray | None, int]:
@@ -68,8 +64,8 @@ def out_of_fold_logits(x: np.ndarray, y: np.ndarray, clip_of: np.ndarray, groups
     its first row is the clip's centre view). Returns (logits, folds used), or (None, 0) when the clips allow
     no two folds.
     """
-    clips = int(clip_of.max()) + 1
-    first = np.array([int(np.flatnonzero(clip_of == i)[0]) for i in range(clips)])
+    first = np.unique(clip_of, return_index=True)[1]  # (M,) each clip's first row
+    clips = len(first)
     clip_y = y[first]
     k = min(folds, int(np.bincount(clip_y, minlength=num_classes).min()))
     if groups is not None:
@@ -85,9 +81,7 @@ def out_of_fold_logits(x: np.ndarray, y: np.ndarray, clip_of: np.ndarray, groups
         rows = np.isin(clip_of, fit_clips)
         if len(np.unique(y[rows])) < num_classes:  # a class absent from this fold's fit: no estimate
             return None, 0
-        weight = balanced_weights(y[rows], num_classes) if class_weights else None
-        W, b = fit_logistic(torch.from_numpy(x[rows]), torch.from_numpy(y[rows]), num_classes, c,
-                            None if weight is None else torch.from_numpy(weight))
+        W, b = fit_logistic(torch.from_numpy(x[rows]), torch.from_numpy(y[rows]), num_classes, c, class_weights)
         held = torch.from_numpy(x[first[held_clips]]).float()
         logits[held_clips] = (held @ W.T + b).numpy()
     return logits, k
@@ -101,16 +95,14 @@ def refit_stats_readout(model, train_set, groups: np.ndarray | None, *, class_we
     num_classes = model.config.num_classes
     feats = train_set.every_view().float()  # (M * V, T, D), views of a clip consecutive
     views = len(feats) // max(1, len(train_set))
-    mask = torch.ones(feats.shape[:2], dtype=torch.bool)
-    x = model.clip_stats.cpu()(feats, mask).numpy().astype(np.float64)  # (M * V, 3D) standardised
-    model.clip_stats.to(next(model.parameters()).device)
+    device = model.clip_stats.center.device
+    mask = torch.ones(feats.shape[:2], dtype=torch.bool, device=device)
+    x = model.clip_stats(feats.to(device), mask).cpu().numpy().astype(np.float64)  # (M * V, 3D) standardised
     clip_of = np.repeat(np.arange(len(train_set)), views)
     y = np.repeat(np.asarray(train_set.targets), views)
-    weight = balanced_weights(y, num_classes) if class_weights else None
-    W, b = fit_logistic(torch.from_numpy(x), torch.from_numpy(y), num_classes, c,
-                        None if weight is None else torch.from_numpy(weight))
-    model.stats_classifier.weight.copy_(W.to(model.stats_classifier.weight.device))
-    model.stats_classifier.bias.copy_(b.to(model.stats_classifier.bias.device))
+    W, b = fit_logistic(torch.from_numpy(x), torch.from_numpy(y), num_classes, c, class_weights)
+    model.stats_classifier.weight.copy_(W.to(device))
+    model.stats_classifier.bias.copy_(b.to(device))
     note = {"fit": "logistic regression on every training view's statistics (L-BFGS, L2)", "c": c,
             "train_clips": len(train_set), "views": views}
     logits, k = out_of_fold_logits(x, y, clip_of, groups, num_classes, c=c, class_weights=class_weights, seed=seed)
