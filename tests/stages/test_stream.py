@@ -170,3 +170,53 @@ def test_a_file_streams_through_the_decoder_fallback_chain(make_video, monkeypat
     got = list(frames)
     assert [f.index for f in got] == expected and got[0].rgb.shape == (32, 32, 3)
     assert frames.frames_read == 30
+
+
+@pytest.fixture
+def stats_model_dir(tmp_path):
+    """A model whose clip logits are its statistics read-out alone (what `train --backbone auto` keeps when the
+    pretrained family wins), with no causal head: fitted standardisation and a read-out with large weights."""
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b", "c"], backbone="vidnet", image_size=32, num_frames=4, proj_dim=8,
+                             hidden_size=8, clip_head="stats", causal_head=False)).eval()
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(6, 4, model.feature_dim) * 0.1)
+        model.stats_classifier.weight.normal_(0, 0.5)
+    return save_model(tmp_path / "stats_model", model)
+
+
+def test_a_stats_model_streams_through_its_readout_and_ends_with_classifys_label(make_video, stats_model_dir):
+    frames = read_stream(make_video("clip.mp4", num_frames=44, fps=25.0), 32, fps=12.5)
+    assert len(frames) == 22
+    predictor = Predictor(load_model(stats_model_dir))
+    classifier = StreamClassifier(predictor)  # no causal head, and yet it streams
+    assert classifier.source == "statistics read-out"
+    steps = []
+    for chunk in chunked(frames, 3):
+        steps += classifier.feed(chunk)
+        assert len(classifier.readout.recent) <= 4  # the window, never the stream
+    model = predictor.model
+    clip = frames_to_tensor(np.stack([f.rgb for f in frames]))[None]  # (1, T, 3, H, W)
+    with torch.inference_mode():
+        feats = model.encode_frames(clip)  # (1, T, D)
+        windows = [feats[:, max(0, t - 3):t + 1] for t in range(len(frames))]  # the last 4 steps at each step
+        expected = torch.cat([model.stats_classifier(model.clip_stats(w, torch.ones(w.shape[:2], dtype=torch.bool)))
+                              for w in windows]).numpy()  # (T, C)
+        whole = model.forward_features(feats).logits[0]  # what classify computes on these frames
+    np.testing.assert_allclose(np.stack([s.logits for s in steps]), expected, atol=ATOL, rtol=0)
+    assert len({int(s.logits.argmax()) for s in steps}) > 1  # the windows do not all say the same
+    np.testing.assert_allclose(classifier.whole_stream_probs(), torch.softmax(whole, 0).numpy(), atol=1e-5, rtol=0)
+
+
+def test_the_stream_summary_names_what_labelled_it(make_video, stats_model_dir, tiny_model_dir, capsys):
+    video = make_video("clip.mp4", num_frames=30, fps=25.0)
+    model = load_model(stats_model_dir)
+    clip = frames_to_tensor(np.stack([f.rgb for f in read_stream(video, 32, fps=8.0)]))[None]
+    with torch.inference_mode():
+        probs = model.predict_proba(clip)[0].numpy()
+    assert main(["stream", str(video), "--model", str(stats_model_dir), "--json", "--chunk-frames", "2"]) == 0
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["labelled_by"] == "statistics read-out" and end["frames_used"] == 10
+    assert end["label"] == model.config.labels[int(probs.argmax())] and end["score"] == pytest.approx(probs.max(), abs=1e-4)
+    assert main(["stream", str(video), "--model", str(tiny_model_dir)]) == 0
+    assert "), by the causal head" in capsys.readouterr().out

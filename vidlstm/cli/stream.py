@@ -29,7 +29,7 @@ def format_event(event: dict) -> str:
     ended = "interrupted" if event["interrupted"] else "end of stream"
     return (f"{ended} at {event['time']:.2f} s: {event['frames_read']} frames read, {event['frames_used']} "
             f"classified ({event['ms_per_frame']:.1f} ms per frame)\n"
-            f"overall: {event['label']} ({event['score']:.2f})\nsegments: {segments}")
+            f"overall: {event['label']} ({event['score']:.2f}), by the {event['labelled_by']}\nsegments: {segments}")
 
 
 def run(args) -> int:

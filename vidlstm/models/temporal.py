@@ -145,5 +145,9 @@ class ClipStatistics(nn.Module):
         self.center.copy_(stats.mean(0))
         self.scale.copy_(stats.std(0, unbiased=False).clamp_min(1e-6))
 
+    def standardize(self, raw: torch.Tensor) -> torch.Tensor:
+        """Statistics from ``raw`` (B, 3D) -> standardised as the read-out was trained on (B, 3D)."""
+        return (raw - self.center) / self.scale
+
     def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return (self.raw(feats, mask) - self.center) / self.scale  # (B, 3D)
+        return self.standardize(self.raw(feats, mask))  # (B, 3D)

@@ -1,15 +1,23 @@
-"""The stream stage: classify a video file, webcam or RTSP/HTTP stream as frames arrive, with the causal LSTM head.
+"""The stream stage: classify a video file, webcam or RTSP/HTTP stream as frames arrive.
 
 Frames are read in order (vidlstm.io.stream: files through the decoder chain, cameras and URLs with
-OpenCV), subsampled to a fixed rate, encoded chunk by chunk
-(``encode_frames`` with the previous chunk's last frame, so frame differences run on across chunks)
-and fed to ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk: the work per
-frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
+OpenCV), subsampled to a fixed rate and encoded chunk by chunk (``encode_frames`` with the previous
+chunk's last frame, so frame differences run on across chunks). What labels them is the model's own clip
+read-out where it can stream:
+- a model whose clip logits come from the BiLSTM (``clip_head`` "lstm" or "both") streams through its
+  causal head, ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk;
+- a model whose clip logits are the statistics read-out alone (``clip_head = "stats"``, what
+  ``train --backbone auto`` keeps when the pretrained family wins) is labelled by that read-out
+  (``StatsReadout``): each step by the statistics of the last ``num_frames`` steps (a clip of the length
+  it was trained on), the whole stream by running sums of every step. The overall label is then the one
+  ``classify`` gives on the same frames, not an average of a weaker head's steps.
+Either way the work per frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
 """
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -21,7 +29,7 @@ from vidlstm.inference import Predictor
 from vidlstm.io.stream import StreamFrame, open_stream
 from vidlstm.models import calibrated_softmax
 
-__all__ = ["LabelTracker", "StepOutput", "StreamClassifier", "StreamConfig", "StreamFrame", "chunked",
+__all__ = ["LabelTracker", "StatsReadout", "StepOutput", "StreamClassifier", "StreamConfig", "StreamFrame", "chunked",
            "stream_events", "stream_steps"]
 
 
@@ -48,41 +56,113 @@ class StreamConfig:
 
 @dataclass
 class StepOutput:
-    """The causal head's output for one sampled frame."""
+    """The streaming read-out's output for one sampled frame."""
 
     index: int
     time: float
-    logits: np.ndarray  # (C,) causal step logits
+    logits: np.ndarray  # (C,) step logits (causal head, or the read-out of the window ending here)
     probs: np.ndarray  # (C,) calibrated probabilities of this step alone
 
 
 # --- the model --------------------------------------------------------------------------------------
 
-class StreamClassifier:
-    """Feeds chunks of consecutive sampled frames through encoder + causal head, carrying state between calls.
+class StatsReadout:
+    """The statistics read-out (``clip_head = "stats"``) over a stream, in fixed memory.
 
-    State is the LSTM's (h, c) (num_layers, 1, hidden) and the last frame (1, 3, H, W): fixed sizes.
+    ``add`` gives each step the read-out of the last ``window`` steps' features (fewer at the start):
+    a sliding clip as long as the ones the model was trained on. ``whole_logits`` is the read-out of every
+    step so far, from running float64 sums (count, sum, sum of squares, summed absolute change), so it
+    equals the read-out of the whole feature sequence in one pass, as ``classify`` computes it.
+    """
+
+    def __init__(self, model, window: int):
+        self.model = model
+        self.recent = deque(maxlen=max(int(window), 1))  # the last ``window`` (D,) features
+        self.count = self.pairs = 0
+        self.total = self.squares = self.change = self.last = None  # (D,) float64
+
+    def add(self, feats: torch.Tensor) -> torch.Tensor:
+        """Per-step logits (t, C) for the next features (t, D)."""
+        logits = []
+        for feat in feats:  # (D,)
+            self.recent.append(feat)
+            window = torch.stack(tuple(self.recent))[None]  # (1, w, D)
+            ones = torch.ones(window.shape[:2], dtype=torch.bool, device=window.device)
+            logits.append(self._readout(self.model.clip_stats.raw(window, ones)))
+            self._accumulate(feat.double())
+        return torch.cat(logits)  # (t, C)
+
+    def _accumulate(self, feat: torch.Tensor) -> None:
+        if self.total is None:
+            self.total, self.squares, self.change = (torch.zeros_like(feat) for _ in range(3))
+        else:
+            self.change += (feat - self.last).abs()
+            self.pairs += 1
+        self.total += feat
+        self.squares += feat * feat
+        self.count += 1
+        self.last = feat
+
+    def whole_logits(self) -> torch.Tensor | None:
+        """Read-out logits (C,) of every step so far; None before the first."""
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        spread = (self.squares / self.count - mean * mean).clamp_min(0.0).sqrt()
+        change = self.change / max(self.pairs, 1)
+        raw = torch.cat([mean, spread, change])[None].to(self.model.clip_stats.center.dtype)  # (1, 3D)
+        return self._readout(raw)[0]
+
+    def _readout(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.model.stats_classifier(self.model.clip_stats.standardize(raw))  # (1, C)
+
+
+class StreamClassifier:
+    """Feeds chunks of consecutive sampled frames through the encoder and the model's streaming read-out.
+
+    That read-out is the causal head (state: the LSTM's (h, c), (num_layers, 1, hidden)) or, for a model
+    whose clip logits are its statistics read-out, ``StatsReadout`` (state: a window of features and
+    running sums). The last frame (1, 3, H, W) carries frame differences across chunks. Fixed sizes.
     """
 
     def __init__(self, predictor: Predictor):
-        if predictor.model.causal is None:
+        model = predictor.model
+        self.readout = (StatsReadout(model, predictor.config.num_frames)
+                        if predictor.config.clip_head == "stats" else None)
+        if self.readout is None and model.causal is None:
             raise UsageError("this model has no causal head (config causal_head is false): it cannot stream")
         self.predictor = predictor
-        self.state = None  # (h, c) after the last chunk
+        self.state = None  # (h, c) after the last chunk (causal head)
         self.last_frame = None  # (1, 3, H, W) the last frame of the last chunk
         self.model_seconds = 0.0  # time spent in the model, for the per-frame cost in the summary
+
+    @property
+    def source(self) -> str:
+        """What labels the steps, for the summary."""
+        return "statistics read-out" if self.readout is not None else "causal head"
 
     @torch.inference_mode()
     def feed(self, frames: list[StreamFrame]) -> list[StepOutput]:
         start = time.perf_counter()
         pixels = np.stack([f.rgb for f in frames])  # (t, H, W, 3)
         feats, self.last_frame = self.predictor.encode_chunk(pixels, prev_frame=self.last_frame)  # (t, D)
-        logits, self.state = self.predictor.model.stream_step(feats[None], self.state)  # (1, t, C)
-        logits = logits[0].float()  # (t, C)
+        if self.readout is not None:
+            logits = self.readout.add(feats).float()  # (t, C)
+        else:
+            logits, self.state = self.predictor.model.stream_step(feats[None], self.state)  # (1, t, C)
+            logits = logits[0].float()  # (t, C)
         probs = calibrated_softmax(logits, self.predictor.config.temperature).cpu().numpy()  # (t, C)
         logits = logits.cpu().numpy()
         self.model_seconds += time.perf_counter() - start
         return [StepOutput(f.index, f.time, logits[i], probs[i]) for i, f in enumerate(frames)]
+
+    @torch.inference_mode()
+    def whole_stream_probs(self) -> np.ndarray | None:
+        """Calibrated probabilities (C,) of the whole stream where the read-out can give them, else None."""
+        logits = self.readout.whole_logits() if self.readout is not None else None
+        if logits is None:
+            return None
+        return calibrated_softmax(logits.float(), self.predictor.config.temperature).cpu().numpy()
 
 
 def chunked(frames, size: int) -> Iterator[list[StreamFrame]]:
@@ -185,7 +265,11 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     if tracker.steps == 0:
         raise VideoDecodeError(config.source, "no frames could be read")
     label, score = tracker.overall()
+    whole = classifier.whole_stream_probs()
+    if whole is not None:  # the read-out of the whole stream: what classify says on these frames
+        top = int(np.argmax(whole))
+        label, score = predictor.labels[top], round(float(whole[top]), 4)
     yield {"event": "end", "time": tracker.last_time, "frames_read": sampler.frames_read,
-           "frames_used": tracker.steps, "label": label, "score": score,
+           "frames_used": tracker.steps, "label": label, "score": score, "labelled_by": classifier.source,
            "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
            "segments": tracker.segments, "interrupted": interrupted}
