@@ -22,7 +22,11 @@ CLIP_HEADS = ("lstm", "lstm+stats", "stats")
 """Where clip logits come from: the attention-pooled BiLSTM, plus or instead of a linear read-out of the
 clip's feature statistics over time (models.temporal.ClipStatistics; frozen backbones)."""
 
-INPUT_MODES = {"rgb": 3, "rgb+diff": 6}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
+INPUT_MODES = {"rgb": 3, "rgb+diff": 6, "diff": 3}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
+DIFF_CHANNEL = {"rgb": None, "rgb+diff": 3, "diff": 0}
+"""Input mode -> the channel where the frame differences start in the backbone's input (None: no differences).
+"diff" shows the backbone only the change from the previous sampled frame: ImageNet filters read such motion
+images well (a frozen Lite0 on them scored fight 0.839 against 0.793 on the frames; benchmarks/RESULTS.md)."""
 """Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
 can offer the choices without importing the model code."""
 

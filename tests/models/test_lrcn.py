@@ -91,6 +91,21 @@ def test_backbone_sees_normalised_frames_and_their_differences_in_channels_last(
     assert model.backbone.seen.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_diff_mode_shows_the_backbone_only_the_differences_through_three_channels():
+    model = small_model(input_mode="diff")
+    assert model.backbone.stages.stage1[0].in_channels == 3
+    model.backbone = InputRecorder()
+    frames, before = torch.rand(2, 4, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    normalised = (frames - 0.5) / 0.25  # vidnet: mean 0.5, std 0.25
+    model.encode_frames(frames)
+    seen = model.backbone.seen.view(2, 4, 3, 32, 32)
+    assert (seen[:, 0] == 0).all()  # no frame before the first: zero difference
+    torch.testing.assert_close(seen[:, 1:], normalised[:, 1:] - normalised[:, :-1])
+    assert model.backbone.seen.is_contiguous(memory_format=torch.channels_last)
+    model.encode_frames(frames, prev_frame=before)
+    torch.testing.assert_close(model.backbone.seen.view(2, 4, 3, 32, 32)[:, 0], normalised[:, 0] - (before - 0.5) / 0.25)
+
+
 def test_chunked_encoding_with_prev_frame_equals_one_pass():
     model = small_model()
     frames = torch.rand(2, 8, 3, 32, 32)

@@ -152,6 +152,22 @@ def test_rgb_model_without_causal_head_exports_encoder_and_temporal_only(tmp_pat
     assert outputs == ["logits", "step_logits", "attention"]
 
 
+def test_a_diff_model_exports_an_encoder_that_takes_the_previous_frame(tmp_path):
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32, num_frames=4, input_mode="diff",
+                             proj_dim=16, hidden_size=16, causal_head=False)).eval()
+    model_dir = save_model(tmp_path / "diff_model", model)
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0
+    encoder = session(tmp_path / "out" / "encoder.onnx")
+    assert [i.name for i in encoder.get_inputs()] == ["frames", "prev_frame"]
+    frames, before = torch.rand(2, 5, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    (chunk,) = encoder.run(None, {"frames": frames.numpy(), "prev_frame": before.numpy()})
+    (start,) = encoder.run(None, {"frames": frames.numpy(), "prev_frame": frames[:, 0].numpy()})
+    with torch.no_grad():
+        close(chunk, model.encode_frames(frames, prev_frame=before))
+        close(start, model.encode_frames(frames))  # a clip's start: its own first frame, a zero difference
+
+
 def test_bad_export_input_is_one_line_and_exit_code_2(model_dir, tmp_path, capsys):
     assert main(["export", "--model", str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()

@@ -5,6 +5,7 @@ from vidlstm.cli.common import positive_int
 
 
 def add_arguments(p):
+    from vidlstm.defaults import INPUT_MODES
     from vidlstm.stages.extract import ExtractConfig
 
     d = ExtractConfig(data="", cache_dir="")
@@ -15,7 +16,7 @@ def add_arguments(p):
     p.add_argument("--backbone", default=d.backbone)
     p.add_argument("--pretrained", action="store_true")
     p.add_argument("--weights-file", default=None)
-    p.add_argument("--input-mode", choices=("rgb", "rgb+diff"), default=d.input_mode)
+    p.add_argument("--input-mode", choices=tuple(INPUT_MODES), default=d.input_mode)
     p.add_argument("--frames", type=positive_int, default=d.num_frames,
                    help="frames per clip (default: from the data, as train)")
     p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (48 for vidnet, else 112)")

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vidlstm.defaults import BACKBONE_MODES
+from vidlstm.defaults import BACKBONE_MODES, DIFF_CHANNEL
 from vidlstm.defaults import default_backbone_mode as _default_mode_rule
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
@@ -109,13 +109,16 @@ class LRCN(nn.Module):
         inputs = torch.empty(batch * steps, self.config.in_channels, height, width, dtype=x.dtype,
                              device=x.device, memory_format=torch.channels_last)  # (B*T, C, H, W)
         by_clip = inputs.view(batch, steps, -1, height, width)  # (B, T, C, H, W), same memory
-        by_clip[:, :, :3] = x
-        if self.config.input_mode == "rgb+diff":
-            by_clip[:, 1:, 3:] = x[:, 1:] - x[:, :-1]  # differences of consecutive frames
+        diff_at = DIFF_CHANNEL[self.config.input_mode]  # None, or where the differences go
+        if diff_at != 0:
+            by_clip[:, :, :3] = x
+        if diff_at is not None:
+            diff = by_clip[:, :, diff_at:diff_at + 3]  # (B, T, 3, H, W), same memory
+            diff[:, 1:] = x[:, 1:] - x[:, :-1]  # differences of consecutive frames
             if prev_frame is None:
-                by_clip[:, 0, 3:] = 0.0  # no frame before the first: zero difference
+                diff[:, 0] = 0.0  # no frame before the first: zero difference
             else:
-                by_clip[:, 0, 3:] = x[:, 0] - self.normalize(prev_frame)  # (B, 3, H, W)
+                diff[:, 0] = x[:, 0] - self.normalize(prev_frame)  # (B, 3, H, W)
         feats = self.backbone(inputs)  # (B*T, D)
         return feats.reshape(batch, steps, -1)  # (B, T, D)
 

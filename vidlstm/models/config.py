@@ -23,7 +23,8 @@ class ModelConfig:
     pretrained: bool = False
     """Whether the backbone started from ImageNet weights (recorded; a saved model never reloads them)."""
     input_mode: str = "rgb+diff"
-    """"rgb" or "rgb+diff": differences of consecutive frames as 3 extra channels (cheap motion cue)."""
+    """"rgb", "rgb+diff" (differences of consecutive sampled frames as 3 extra channels: a cheap motion cue) or
+    "diff" (those differences alone, in the frames' 3 channels: what moved, not what is there)."""
     num_frames: int = 16
     """Frames sampled per clip."""
     image_size: int = 112
@@ -129,7 +130,7 @@ class ModelConfig:
 
     @property
     def in_channels(self) -> int:
-        """Channels the backbone's first conv takes: 3 for "rgb", 6 for "rgb+diff"."""
+        """Channels the backbone's first conv takes: 3 for "rgb" and "diff", 6 for "rgb+diff"."""
         return INPUT_MODES[self.input_mode]
 
     def to_dict(self) -> dict:

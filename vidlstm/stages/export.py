@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from vidlstm.checkpoint import load_model
+from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import ClipEncoderGraph, StreamStepGraph, TemporalGraph, graph_copy
@@ -83,7 +84,7 @@ def build_parts(model: LRCN, custom_lstm: bool) -> list[Part]:
     size, dim, classes = cfg.image_size, model.feature_dim, cfg.num_classes
     layers, hidden = cfg.num_layers, cfg.hidden_size
     graph_model = graph_copy(model, custom_lstm)
-    uses_prev = cfg.input_mode == "rgb+diff"
+    uses_prev = DIFF_CHANNEL[cfg.input_mode] is not None
 
     def encoder_inputs(batch, time, gen):
         frames = torch.rand(batch, time, 3, size, size, generator=gen)  # (B, T, 3, H, W)

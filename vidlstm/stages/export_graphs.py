@@ -25,6 +25,7 @@ import copy
 import torch
 from torch import nn
 
+from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.models import LRCN
 from vidlstm.models.classifier import combine_clip_logits
 
@@ -126,7 +127,7 @@ class LengthMaskedBiLSTM(nn.Module):
 class ClipEncoderGraph(nn.Module):
     """frames (B, T, 3, H, W) RGB in [0, 1] [+ prev_frame (B, 3, H, W)] -> features (B, T, D).
 
-    ``prev_frame`` (models with input_mode "rgb+diff" only) is the frame just before ``frames[:, 0]``;
+    ``prev_frame`` (models with frame differences in their input: "rgb+diff", "diff") is the frame just before ``frames[:, 0]``;
     pass ``frames[:, 0]`` itself for the start of a clip (its difference is then zero, as in
     ``LRCN.encode_frames`` without a previous frame). Holds only the backbone, so an exported
     file carries only the weights it uses.
@@ -137,7 +138,8 @@ class ClipEncoderGraph(nn.Module):
         self.backbone = model.backbone
         self.register_buffer("pixel_mean", model.pixel_mean.clone())  # (3, 1, 1)
         self.register_buffer("pixel_std", model.pixel_std.clone())  # (3, 1, 1)
-        self.uses_prev_frame = model.config.input_mode == "rgb+diff"
+        self.diff_only = model.config.input_mode == "diff"  # the differences alone, not beside the frames
+        self.uses_prev_frame = DIFF_CHANNEL[model.config.input_mode] is not None
         self.feature_dim = model.feature_dim
 
     def forward(self, frames: torch.Tensor, prev_frame: torch.Tensor | None = None) -> torch.Tensor:
@@ -149,7 +151,7 @@ class ClipEncoderGraph(nn.Module):
             # specialise "T - 1 != 1", refusing two-frame chunks.
             is_first = torch.arange(steps, device=x.device).view(1, -1, 1, 1, 1) == 0  # (1, T, 1, 1, 1)
             previous = torch.where(is_first, before, x.roll(1, dims=1))  # (B, T, 3, H, W)
-            x = torch.cat([x, x - previous], dim=2)  # (B, T, 6, H, W)
+            x = x - previous if self.diff_only else torch.cat([x, x - previous], dim=2)  # (B, T, 3 or 6, H, W)
         feats = self.backbone(x.flatten(0, 1))  # (B*T, D), contiguous input: see the module docstring
         return feats.reshape(batch, steps, self.feature_dim)  # (B, T, D)
 

@@ -35,8 +35,8 @@ class TrainConfig:
     """"frozen" (cached features, seconds per epoch), "last" or "all"; None: frozen when the backbone is
     pretrained or fine-tuned from a model, else all (random features are not features)."""
     input_mode: str | None = None
-    """"rgb" or "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch); None:
-    rgb+diff, or what --search chooses."""
+    """"rgb", "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch) or "diff"
+    (the differences alone); None: rgb+diff, or what --search chooses."""
     search: bool = False
     """Choose the input mode by data: with --input-mode unset and >= 40 training clips, cross-validate
     rgb+diff and rgb briefly on the training clips (2 folds, group-aware, ~30% of the time budget) and keep
