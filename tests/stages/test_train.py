@@ -255,22 +255,26 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
     assert (model.forward_features(feats).logits.argmax(1).numpy() == y).all()
 
 
-def test_auto_trains_both_families_and_keeps_one_by_the_rule(easy_data, tmp_path):
+def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path):
     from vidlstm.stages import families
 
     config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=2,
                          **{**{k: v for k, v in TINY.items() if k != "views"}, "image_size": None, "backbone": "auto"})
     run_dir = train.run(config)
     choice = json.loads((run_dir / "choice.json").read_text())
-    pretrained, scratch = choice["candidates"]["pretrained"], choice["candidates"]["scratch"]
-    assert (pretrained["clips"], pretrained["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split
+    assert list(choice["candidates"]) == ["pretrained", "pretrained-motion", "scratch"]
+    pretrained, motion, scratch = (choice["candidates"][f] for f in ("pretrained", "pretrained-motion", "scratch"))
+    for readout in (pretrained, motion):
+        assert (readout["clips"], readout["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split
     assert (scratch["clips"], scratch["estimate"]) == (5, "validation")
-    assert 0 <= pretrained["accuracy"] <= 1 and 0 <= scratch["accuracy"] <= 1
+    assert all(0 <= c["accuracy"] <= 1 for c in (pretrained, motion, scratch))
     assert choice["chosen"] == families.choose(choice["candidates"]) and choice["rule"] == families.RULE
     assert json.loads((run_dir / "candidates" / "pretrained" / "split.json").read_text())["val"] == []
-    for family, backbone, size in (("pretrained", "efficientnet_lite0", 224), ("scratch", "vidnet", 48)):
+    for family, backbone, size, mode in (("pretrained", "efficientnet_lite0", 224, "rgb"),
+                                         ("pretrained-motion", "efficientnet_lite0", 224, "diff"),
+                                         ("scratch", "vidnet", 48, "rgb+diff")):
         saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
-        assert (saved["backbone"], saved["image_size"]) == (backbone, size)
+        assert (saved["backbone"], saved["image_size"], saved["input_mode"]) == (backbone, size, mode)
     assert json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())["clip_head"] == "stats"
     assert json.loads((run_dir / "candidates" / "pretrained" / "config.json").read_text())["views"] == 1
     kept = run_dir / "candidates" / choice["chosen"] / "model"
@@ -289,8 +293,9 @@ def test_auto_trains_both_families_and_keeps_one_by_the_rule(easy_data, tmp_path
 def test_auto_choice_rule():
     from vidlstm.stages.families import choose
 
-    def results(pretrained, scratch, val_clips=30):
-        return {"pretrained": {"accuracy": pretrained, "clips": 120}, "scratch": {"accuracy": scratch, "clips": val_clips}}
+    def results(pretrained, scratch, val_clips=30, motion=None):
+        return {"pretrained": {"accuracy": pretrained, "clips": 120}, "pretrained-motion": {"accuracy": motion, "clips": 120},
+                "scratch": {"accuracy": scratch, "clips": val_clips}}
 
     assert choose(results(0.80, 0.80)) == "pretrained"  # a tie keeps the lower-variance estimate's model
     assert choose(results(0.80, 0.86)) == "pretrained"  # 0.06 < the standard error of 30 clips at 0.8 (0.073)
@@ -299,6 +304,12 @@ def test_auto_choice_rule():
     assert choose(results(0.24, 0.58)) == "scratch"  # a motion task: the statistics cannot see it
     assert choose(results(None, 0.5)) == "scratch"  # too few clips for an out-of-fold estimate
     assert choose(results(0.7, None)) == "pretrained"
+    # The better read-out stands against vidnet; the frames' on a tie.
+    assert choose(results(0.79, 0.70, motion=0.84)) == "pretrained-motion"
+    assert choose(results(0.84, 0.70, motion=0.84)) == "pretrained"
+    assert choose(results(0.79, 0.90, motion=0.84)) == "pretrained-motion"  # 0.06 < 0.067, the error at 0.84
+    assert choose(results(0.79, 0.92, motion=0.84)) == "scratch"
+    assert choose(results(None, 0.92, motion=0.84)) == "scratch"
 
 
 def test_auto_is_the_default_and_resolves_to_vidnet_where_one_family_applies():
@@ -323,11 +334,14 @@ def test_auto_candidates_take_the_family_settings_only_where_the_user_left_the_d
     assert pretrained.run_dir == tmp_path / "run" / "candidates" / "pretrained"
     scratch = candidate_config(config, "scratch", 336.0)
     assert (scratch.backbone, scratch.image_size, scratch.views, scratch.clip_head) == ("vidnet", 48, 6, "lstm")
-    mine = candidate_config(TrainConfig(data="d", out_dir="o", backbone="auto", views=4, image_size=96), "pretrained", 1.0)
-    assert (mine.views, mine.image_size) == (4, 96)
+    mine = TrainConfig(data="d", out_dir="o", backbone="auto", views=4, image_size=96, input_mode="rgb")
+    assert (candidate_config(mine, "pretrained", 1.0).views, candidate_config(mine, "pretrained", 1.0).image_size) == (4, 96)
+    # The input mode is what makes each read-out family; the user's applies to vidnet.
+    assert [candidate_config(mine, f, 1.0).input_mode for f in ("pretrained", "pretrained-motion", "scratch")] == \
+        ["rgb", "diff", "rgb"]
 
 
-def test_the_train_command_by_default_trains_both_families_and_says_which_it_kept(easy_data, tmp_path, capsys):
+def test_the_train_command_by_default_trains_every_family_and_says_which_it_kept(easy_data, tmp_path, capsys):
     from vidlstm.cli import main
 
     run_dir = tmp_path / "run"
@@ -343,7 +357,7 @@ def test_the_train_command_by_default_trains_both_families_and_says_which_it_kep
     assert load_model(run_dir / "model").config.backbone == backbone
 
 
-def test_auto_skips_an_undecodable_video_in_both_families(easy_data, tmp_path):
+def test_auto_skips_an_undecodable_video_in_every_family(easy_data, tmp_path):
     """The default path: a broken file costs that file in each candidate, and the run ends with a model."""
     data = easy_data / "data"
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
@@ -352,7 +366,7 @@ def test_auto_skips_an_undecodable_video_in_both_families(easy_data, tmp_path):
     manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
     run_dir = train.run(TrainConfig(data=str(manifest), out_dir=str(tmp_path / "run"), epochs=1, num_frames=4,
                                     image_size=32, views=1, progress=False))
-    for family in ("pretrained", "scratch"):
+    for family in ("pretrained", "pretrained-motion", "scratch"):
         metrics = json.loads((run_dir / "candidates" / family / "model" / "metrics.json").read_text())
         assert metrics["skipped_files"] == ["broken.mp4"]
     pretrained = json.loads((run_dir / "candidates" / "pretrained" / "model" / "metrics.json").read_text())
