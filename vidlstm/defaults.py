@@ -10,6 +10,8 @@ VERSION = "0.1.0"
 """The package version (also pyproject.toml's); ``vidlstm.__version__``."""
 
 BACKBONE_MODES = ("frozen", "last", "all")
+"""Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
+can offer the choices without importing the model code."""
 
 
 def default_backbone_mode(pretrained: bool, fine_tuning: bool = False) -> str:
@@ -27,8 +29,6 @@ DIFF_CHANNEL = {"rgb": None, "rgb+diff": 3, "diff": 0}
 """Input mode -> the channel where the frame differences start in the backbone's input (None: no differences).
 "diff" shows the backbone only the change from the previous sampled frame: ImageNet filters read such motion
 images well (a frozen Lite0 on them scored fight 0.839 against 0.793 on the frames; benchmarks/RESULTS.md)."""
-"""Which backbone weights train: none (cached features), its last stage(s), or all. Torch-free, so the CLI
-can offer the choices without importing the model code."""
 
 
 def default_model_dir() -> Path:

@@ -138,8 +138,9 @@ class ClipEncoderGraph(nn.Module):
         self.backbone = model.backbone
         self.register_buffer("pixel_mean", model.pixel_mean.clone())  # (3, 1, 1)
         self.register_buffer("pixel_std", model.pixel_std.clone())  # (3, 1, 1)
-        self.diff_only = model.config.input_mode == "diff"  # the differences alone, not beside the frames
-        self.uses_prev_frame = DIFF_CHANNEL[model.config.input_mode] is not None
+        diff_at = DIFF_CHANNEL[model.config.input_mode]  # None, or where the differences go (as LRCN.encode_frames)
+        self.uses_prev_frame = diff_at is not None
+        self.diff_only = diff_at == 0  # the differences alone, not beside the frames
         self.feature_dim = model.feature_dim
 
     def forward(self, frames: torch.Tensor, prev_frame: torch.Tensor | None = None) -> torch.Tensor:

@@ -49,7 +49,8 @@ FAMILIES = {
 PRETRAINED_FAMILIES = ("pretrained", "pretrained-motion")
 """The read-out families, judged out-of-fold; on equal estimates the first is kept."""
 FIXED = ("backbone", "pretrained", "input_mode")
-"""Settings that make a pretrained family what it is: the user's --input-mode applies to vidnet alone."""
+"""Settings that make a family what it is, taken from FAMILIES whatever the user set. vidnet's family names no
+input mode, so the user's --input-mode applies to vidnet alone."""
 FALLBACK_FAMILY = "scratch"
 """Kept when no pretrained read-out has an out-of-fold estimate (too few clips for two folds)."""
 PRETRAINED_SHARE = 0.25
@@ -63,8 +64,7 @@ def candidate_config(config: TrainConfig, family: str, budget: float) -> TrainCo
     for key, value in FAMILIES[family].items():
         user_value = getattr(config, key)
         default = TrainConfig.__dataclass_fields__[key].default
-        fixed = key in ("backbone", "pretrained") or (key in FIXED and family in PRETRAINED_FAMILIES)
-        settings[key] = value if fixed or user_value in (None, default) else user_value
+        settings[key] = value if key in FIXED or user_value in (None, default) else user_value
     folder = config.run_dir / "candidates" / family
     settings.setdefault("image_size", config.image_size)  # None: the candidate backbone's own default
     return replace(config, **settings, out_dir=str(folder), model_out=None, time_budget=budget)

@@ -4,7 +4,7 @@ Frames are read in order (vidlstm.io.stream: files through the decoder chain, ca
 OpenCV), subsampled to a fixed rate and encoded chunk by chunk (``encode_frames`` with the previous
 chunk's last frame, so frame differences run on across chunks). What labels them is the model's own clip
 read-out where it can stream:
-- a model whose clip logits come from the BiLSTM (``clip_head`` "lstm" or "both") streams through its
+- a model whose clip logits come from the BiLSTM (``clip_head`` "lstm" or "lstm+stats") streams through its
   causal head, ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk;
 - a model whose clip logits are the statistics read-out alone (``clip_head = "stats"``, what
   ``train --backbone auto`` keeps when the pretrained family wins) is labelled by that read-out
