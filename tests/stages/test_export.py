@@ -204,3 +204,39 @@ def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_
     got = temporal.run(None, {"features": feats.numpy(), "lengths": lengths.numpy()})
     with torch.no_grad():
         close(got[0], model.forward_features(feats, lengths).logits)
+
+
+def test_a_stats_model_streams_in_onnx_through_its_readout_as_vidlstm_stream_does(tmp_path):
+    """A `clip_head = "stats"` model (what `auto` keeps when a read-out wins) exports a stream graph of its read-out:
+    chunk by chunk, each step is the read-out of the last num_frames steps and `logits` is the whole clip's."""
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b", "c"], backbone="vidnet", image_size=32, num_frames=4, proj_dim=8,
+                             hidden_size=8, clip_head="stats", causal_head=False)).eval()
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(6, 4, model.feature_dim))
+        model.stats_classifier.weight.normal_(0, 0.2)
+    model_dir = save_model(tmp_path / "stats_model", model)
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0
+    card = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert [i["name"] for i in card["parts"]["stream"]["inputs"]] == [
+        "features", "window", "filled", "total", "squares", "change", "count"]
+    assert "window, filled" in card["pipeline"]
+    stream = session(tmp_path / "out" / "stream.onnx")
+    dim, steps = model.feature_dim, 11
+    feats = torch.randn(2, steps, dim)  # (B, T, D): two streams at once
+    state = [np.zeros((2, 4, dim), np.float32), np.zeros(2, np.int64), *[np.zeros((2, dim)) for _ in range(3)],
+             np.zeros(2, np.int64)]
+    names = [i.name for i in stream.get_inputs()]
+    step_logits = []
+    for start, stop in [(0, 3), (3, 8), (8, 9), (9, 11)]:
+        out = stream.run(None, dict(zip(names, [feats[:, start:stop].numpy(), *state])))
+        step_logits.append(out[0])
+        whole, state = out[1], out[2:]
+        with torch.no_grad():  # after each chunk: the read-out of every step so far, as classify computes it
+            close(whole, model.forward_features(feats[:, :stop], torch.tensor([stop, stop])).logits)
+    assert state[1].tolist() == [4, 4] and state[5].tolist() == [steps, steps]
+    with torch.no_grad():
+        for i, got in enumerate(np.concatenate(step_logits, axis=1).transpose(1, 0, 2)):
+            window = feats[:, max(0, i - 3):i + 1]  # the last num_frames steps, fewer at the start
+            ones = torch.ones(window.shape[:2], dtype=torch.bool)
+            close(got, model.stats_classifier(model.clip_stats(window, ones)))

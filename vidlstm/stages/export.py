@@ -22,10 +22,11 @@ from vidlstm.checkpoint import load_model
 from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.models import LRCN
-from vidlstm.stages.export_graphs import ClipEncoderGraph, StreamStepGraph, TemporalGraph, graph_copy
+from vidlstm.stages.export_graphs import (ClipEncoderGraph, StatsStreamGraph, StreamStepGraph, TemporalGraph,
+                                          graph_copy)
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
-PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models with a causal head
+PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
 CHECK_SIZES = ({"batch": 1, "time": 1}, {"batch": 3, "time": 7})  # verified on these after writing
 ONNX_OPSET = 17
@@ -128,7 +129,9 @@ def build_parts(model: LRCN, custom_lstm: bool) -> list[Part]:
         lambda feats, lengths: tuple(o for o in model.forward_features(feats, lengths) if o is not None),
         doc="features of padded clips + their lengths -> clip logits, per-step logits, attention")
     parts = [encoder, temporal]
-    if model.causal is not None:
+    if cfg.clip_head == "stats":  # streams as `vidlstm stream` does: through the read-out, not a causal head
+        parts.append(stats_stream_part(model, graph_model, features_spec))
+    elif model.causal is not None:
         state_specs = [TensorSpec(n, [layers, "batch", hidden], "float32", f"causal LSTM {n} state; zeros to start")
                        for n in ("h", "c")]
         parts.append(Part(
@@ -139,6 +142,66 @@ def build_parts(model: LRCN, custom_lstm: bool) -> list[Part]:
             stream_inputs, lambda feats, h, c: _flatten_stream(model.stream_step(feats, (h, c))),
             doc="one chunk of features + LSTM state -> causal per-step logits + next state (constant cost per frame)"))
     return parts
+
+
+def stats_stream_part(model: LRCN, graph_model: LRCN, features_spec: TensorSpec) -> Part:
+    """The streaming graph of a model whose clip logits are its statistics read-out (``StatsStreamGraph``)."""
+    width, dim, classes = model.config.num_frames, model.feature_dim, model.config.num_classes
+    state_specs = [
+        TensorSpec("window", ["batch", width, dim], "float32",
+                   f"the last {width} features before this chunk, right-aligned; zeros to start"),
+        TensorSpec("filled", ["batch"], "int64", f"how many of window's last rows are real, 0 to {width}; 0 to start"),
+        *[TensorSpec(n, ["batch", dim], "float64", f"running {what} of every step so far; zeros to start")
+          for n, what in (("total", "sum"), ("squares", "sum of squares"),
+                          ("change", "sum of absolute changes from one step to the next"))],
+        TensorSpec("count", ["batch"], "int64", "steps so far; 0 to start"),
+    ]
+
+    def stream_inputs(batch, time, gen):
+        """A chunk, and the state after a random number of earlier steps (none, fewer than the window, more)."""
+        state = [torch.zeros(batch, width, dim), torch.zeros(batch, dtype=torch.int64),
+                 *[torch.zeros(batch, dim, dtype=torch.float64) for _ in range(3)], torch.zeros(batch, dtype=torch.int64)]
+        for b, before in enumerate(torch.randint(0, width + 3, (batch,), generator=gen).tolist()):
+            earlier = torch.randn(before, dim, generator=gen)  # (n, D)
+            kept = min(before, width)
+            if kept:
+                state[0][b, width - kept:] = earlier[before - kept:]
+            state[1][b], state[5][b] = kept, before
+            state[2][b], state[3][b] = earlier.double().sum(0), (earlier.double() ** 2).sum(0)
+            state[4][b] = (earlier[1:] - earlier[:-1]).double().abs().sum(0)
+        return (torch.randn(batch, time, dim, generator=gen), *state)
+
+    return Part(
+        "stream", StatsStreamGraph(graph_model), [features_spec, *state_specs],
+        [TensorSpec("step_logits", ["batch", "time", classes], "float32",
+                    f"each step's read-out of the last {width} steps up to it (fewer at the start)"),
+         TensorSpec("logits", ["batch", classes], "float32",
+                    "read-out of every step so far: the whole stream's label, as classify gives it"),
+         *[TensorSpec(f"{s.name}_next", s.shape, s.dtype, "state to pass with the next chunk") for s in state_specs]],
+        stream_inputs, lambda *inputs: stats_stream_reference(model, *inputs),
+        doc="one chunk of features + running statistics -> per-step and whole-stream read-out + next state "
+            "(constant cost per frame)")
+
+
+def stats_stream_reference(model: LRCN, features, window, filled, total, squares, change, count) -> tuple:
+    """What ``vidlstm stream`` computes (``stages.stream.StatsReadout``, one clip at a time) for the same state."""
+    from vidlstm.stages.stream import StatsReadout
+
+    width = window.shape[1]
+    outputs = []
+    for b in range(features.shape[0]):
+        readout = StatsReadout(model, width)
+        kept, before = int(filled[b]), int(count[b])
+        readout.recent.extend(window[b, width - kept:])
+        if before:
+            readout.count, readout.pairs = before, before - 1
+            readout.total, readout.squares, readout.change = total[b].clone(), squares[b].clone(), change[b].clone()
+            readout.last = window[b, -1].double()
+        outputs.append((readout.add(features[b]), readout.whole_logits(), readout.total, readout.squares,
+                        readout.change))
+    step_logits, logits, totals, sq, moves = (torch.stack(column) for column in zip(*outputs))
+    return (step_logits, logits, torch.cat([window, features], 1)[:, features.shape[1]:],
+            (filled + features.shape[1]).clamp_max(width), totals, sq, moves, count + features.shape[1])
 
 
 def _flatten_stream(result) -> tuple:
@@ -300,7 +363,9 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
         "pipeline": ("encoder(frames[, prev_frame]) -> features; temporal(features, lengths) -> logits "
                      "(pad clips of different lengths with anything and pass their lengths); streaming: "
                      "encoder on each chunk (prev_frame = last frame of the previous chunk), then "
-                     "stream(features, h, c) with zero h, c at the start"),
+                     + ("stream(features, window, filled, total, squares, change, count) with zeros at the start, "
+                        "passing each *_next output back in with the next chunk"
+                        if cfg.clip_head == "stats" else "stream(features, h, c) with zero h, c at the start")),
         "parts": {p.name: {"file": files[p.name].name, "doc": p.doc,
                            "inputs": [s.as_dict() for s in p.inputs],
                            "outputs": [s.as_dict() for s in p.outputs],
