@@ -10,6 +10,9 @@ fold. Folds are stratified, and group-aware where the data has groups: ``fight``
 ``group`` column is the source video, so clips of one source never sit on both sides of a split.
 ``pushfit`` has no group column (its clip names carry no source). ``synthetic`` is `vidlstm synth`
 data drawn fresh from a seed. Prints one Markdown table: mean ± std accuracy and train seconds per fold.
+With ``backbone = auto`` (the default) it also scores each candidate `auto` trained on the held-out fold, and the
+average of their probabilities for every set of two or more (an ensemble of candidates); ``--json`` keeps each
+fold's per-clip probabilities and estimates, so other choice rules can be checked on the same folds.
 """
 from __future__ import annotations
 
@@ -88,6 +91,8 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
     """
     seconds, epochs, modes, member_accuracy = [], [], [], []
     candidates: dict[str, list[float]] = {}  # --set backbone=auto: each family's own held-out accuracy
+    averaged: dict[str, list[float]] = {}  # backbone auto: candidates' held-out probabilities averaged, per set
+    held_out: list[dict] = []  # backbone auto: per fold, the true classes and each candidate's probabilities
     by_views: dict[int, list[float]] = {n: [] for n in eval_clips}
     accuracies = by_views[eval_clips[0]]  # the first view count is the headline figure
     budget = settings.get("time_budget", TrainConfig.__dataclass_fields__["time_budget"].default)
@@ -113,15 +118,22 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
             choice = json.loads(choice_path.read_text())
             estimates = " / ".join("-" if c["accuracy"] is None else f"{c['accuracy']:.2f}" for c in choice["candidates"].values())
             modes[-1] = f"{choice['chosen']} (estimates {estimates})"
+            family_probs = {}
             for family in choice["candidates"]:
                 out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dirs[0] / "candidates" / family / "model"),
                                               top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval_{family}"),
                                               progress=False))
-                truth, p = read_probabilities(out / "predictions.csv")
-                candidates.setdefault(family, []).append(float(np.mean(p.argmax(1) == truth)))
-            held_out = ", ".join(f"{f} {a[-1]:.3f}" for f, a in candidates.items())
+                truth, family_probs[family] = read_probabilities(out / "predictions.csv")
+                candidates.setdefault(family, []).append(float(np.mean(family_probs[family].argmax(1) == truth)))
+            for members_set in candidate_sets(list(family_probs)):
+                mean_probs = np.mean([family_probs[f] for f in members_set], axis=0)
+                averaged.setdefault(" + ".join(members_set), []).append(float(np.mean(mean_probs.argmax(1) == truth)))
+            held_out.append({"truth": truth.tolist(), "estimates": {f: c["accuracy"] for f, c in choice["candidates"].items()},
+                             "chosen": choice["chosen"],
+                             "probabilities": {f: np.round(p, 5).tolist() for f, p in family_probs.items()}})
+            scores = ", ".join(f"{f} {a[-1]:.3f}" for f, a in [*candidates.items(), *averaged.items()])
             val = ", ".join(f"{f} {c['accuracy']} ({c['estimate']}, {c['clips']} clips)" for f, c in choice["candidates"].items())
-            print(f"  {name} fold {k + 1}: candidates {held_out}; estimates {val}", flush=True)
+            print(f"  {name} fold {k + 1}: candidates {scores}; estimates {val}", flush=True)
         if note.get("scores"):
             print(f"  {name} fold {k + 1}: search scores {note['scores']}", flush=True)
         for views in eval_clips:
@@ -142,9 +154,17 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
     return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": accuracies,
             "seconds": float(np.mean(seconds)), "max_seconds": float(np.max(seconds)), "epochs": epochs,
             "input_modes": modes, "eval_clips": list(eval_clips), "members": members,
-            "member_accuracy": member_accuracy, "candidates": candidates,
+            "member_accuracy": member_accuracy, "candidates": candidates, "averaged": averaged,
+            "held_out": held_out,
             "by_views": {str(v): {"mean": float(np.mean(a)), "std": float(np.std(a)), "folds": a}
                          for v, a in by_views.items()}}
+
+
+def candidate_sets(families: list[str]) -> list[tuple[str, ...]]:
+    """Every set of two or more candidates, whose held-out probabilities are averaged for an ensemble's score."""
+    from itertools import combinations
+
+    return [group for size in range(2, len(families) + 1) for group in combinations(families, size)]
 
 
 def read_probabilities(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +233,9 @@ def main(argv=None) -> int:
                          f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
         for family, scores in r.get("candidates", {}).items():
             lines.append(f"| {r['dataset']} | {r['setup']}, {family} candidate | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+                         f"{' '.join(f'{a:.2f}' for a in scores)} | | | |")
+        for group, scores in r.get("averaged", {}).items():
+            lines.append(f"| {r['dataset']} | {r['setup']}, average of {group} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
                          f"{' '.join(f'{a:.2f}' for a in scores)} | | | |")
         if r["members"] > 1:
             lines.append(f"| {r['dataset']} | {r['setup']}, one member | {np.mean(r['member_accuracy']):.3f} ± "
