@@ -255,12 +255,23 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
     assert (model.forward_features(feats).logits.argmax(1).numpy() == y).all()
 
 
-def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path):
+def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path, monkeypatch):
     from vidlstm.stages import families
+    from vidlstm.training import prepare
 
+    decoded = []  # (size, videos) of each decode pass
+    real_decoded_views = prepare.decoded_views
+
+    def counting(jobs, *args, **kwargs):
+        decoded.append((jobs[0].image_size, len(jobs)))
+        return real_decoded_views(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "decoded_views", counting)
     config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=2,
                          **{**{k: v for k, v in TINY.items() if k != "views"}, "image_size": None, "backbone": "auto"})
     run_dir = train.run(config)
+    # The two read-outs sample the same frames at 224 px: each video is decoded once for both, then for vidnet.
+    assert decoded == [(224, 24), (48, 24)]
     choice = json.loads((run_dir / "choice.json").read_text())
     assert list(choice["candidates"]) == ["pretrained", "pretrained-motion", "scratch"]
     pretrained, motion, scratch = (choice["candidates"][f] for f in ("pretrained", "pretrained-motion", "scratch"))

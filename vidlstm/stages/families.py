@@ -10,7 +10,8 @@ keypoints, follows motion and paths that pooled statistics blur (benchmarks/RESU
 backbone", "The read-out as a logistic regression" and "Motion images"). So ``auto`` trains all three as
 ordinary runs in RUN_DIR/candidates/ (each resumable on its own): the two pretrained ones first, on every
 training clip, each capped at ``PRETRAINED_SHARE`` of the time budget (extracting their features is most of
-their cost), then vidnet in the time left, with its usual validation split.
+their cost; both are extracted from one decode of each video, as they sample the same frames), then vidnet in
+the time left, with its usual validation split.
 
 The judge: a pretrained read-out's accuracy is estimated out-of-fold over every training clip (group-aware
 folds; cheap, because its features are frozen), vidnet's on its validation split (a fifth of the clips; its
@@ -70,8 +71,13 @@ def candidate_config(config: TrainConfig, family: str, budget: float) -> TrainCo
     return replace(config, **settings, out_dir=str(folder), model_out=None, time_budget=budget)
 
 
-def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
-    """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR."""
+def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
+        decode_once: Callable[[list[TrainConfig]], None] | None = None) -> Path:
+    """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR.
+
+    ``decode_once`` (the train stage's ``extract_together``) first fills the read-outs' feature caches from one
+    decode of each video: they sample the same frames, so the second read-out would otherwise decode them again.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: the from-scratch family alone
         logger.info("auto: under torchrun only vidnet trains (the families are compared in one process)")
         return train_one(replace(config, backbone="vidnet"))
@@ -79,6 +85,9 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
+    if decode_once is not None:
+        decode_once([candidate_config(config, f, 0.0) for f in PRETRAINED_FAMILIES
+                     if not _done(candidate_config(config, f, 0.0), config.resume)])
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -89,8 +98,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path]) -> Path:
         candidate = candidate_config(config, family, budget)
         if config.resume and not (candidate.run_dir / "last" / "train_state.pt").is_file():
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
-        if config.resume and (candidate.resolved_model_dir / "metrics.json").is_file() \
-                and _finished(candidate.resolved_model_dir):
+        if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
         else:
             logger.info(f"auto: training the {family} candidate ({candidate.backbone}, "
@@ -127,6 +135,11 @@ def _describe(result: dict) -> str:
     if result.get("accuracy") is None:
         return "no estimate"
     return f"{result['accuracy']:.3f} {result['estimate']} over {result['clips']} clips"
+
+
+def _done(candidate: TrainConfig, resuming: bool) -> bool:
+    """A resumed auto run whose candidate already finished: it is not trained again."""
+    return resuming and (candidate.resolved_model_dir / "metrics.json").is_file() and _finished(candidate.resolved_model_dir)
 
 
 def _finished(model_dir: Path) -> bool:

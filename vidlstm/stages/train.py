@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +68,44 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     """Train (or fine-tune) and return the run folder. ``on_epoch_end(epoch, row)`` is called after each
     epoch's state is saved (tests use it to interrupt a run). ``backbone="auto"``: stages/families.py."""
     if config.backbone == "auto":
-        return families.run(config, lambda candidate: run(candidate, on_epoch_end))
+        return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
     ctx = init_distributed(config.device)
     try:
         return _train(config, ctx, on_epoch_end)
+    finally:
+        cleanup(ctx)
+
+
+def extract_together(configs: list[TrainConfig]) -> None:
+    """Fill the feature caches of several frozen-backbone runs (auto's read-outs) from one decode of each video.
+
+    The runs' features land where each run looks for them (its own cache folder, its own model's spec), so
+    each run then starts with every feature cached and decodes nothing; runs that would sample other frames
+    (frames per clip, image size, views) than the first are left to decode on their own. Unreadable videos
+    are left to the runs too, which skip them with their usual warning.
+    """
+    if len(configs) < 2:
+        return
+    ctx = init_distributed(configs[0].device)
+    try:
+        dataset = discover_dataset(configs[0].data)
+        runs = []
+        for config in configs:
+            config = replace(config)  # a copy: resolving the frames per clip sets them
+            _resolve_from_data(config, dataset)
+            model, _ = model_for_run(config, dataset.labels)
+            runs.append((config, model.to(ctx.device)))
+        first, model = runs[0]
+        sampling = lambda c, m: (m.config.num_frames, m.config.image_size, c.views)  # noqa: E731
+        alike = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs[1:] if sampling(c, m) == sampling(first, model)]
+        if not alike:
+            return
+        logger.info(f"auto: decoding the training videos once for {len(alike) + 1} read-outs")
+        shas = content_hashes(dataset.items, first.resolved_cache_dir, warn=False)
+        fill_caches(dataset.items, shas, ctx, clips=None, features=feature_cache(first.resolved_cache_dir, model),
+                    model=model, also=alike, num_frames=model.config.num_frames, image_size=model.config.image_size,
+                    views=first.views, batch_size=first.batch_size, decode_workers=first.decode_workers,
+                    progress=first.progress, warn=False)
     finally:
         cleanup(ctx)
 

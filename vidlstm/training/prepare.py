@@ -71,23 +71,26 @@ def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
 
 
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
-                features: TensorCache | None = None, model=None, num_frames: int, image_size: int, views: int,
-                batch_size: int = 8, decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT,
-                progress: bool = True) -> list[bool]:
+                features: TensorCache | None = None, model=None, also: tuple = (), num_frames: int,
+                image_size: int, views: int, batch_size: int = 8, decode_workers: int = 1,
+                decode_timeout: float = DECODE_TIMEOUT, progress: bool = True, warn: bool = True) -> list[bool]:
     """Make sure every item has ``views`` cached views in ``clips`` and/or ``features``; True per usable item.
 
-    Under DDP each rank fills its own slice of the items, then all wait, so every rank sees the whole cache.
-    Videos are decoded in ``decode_workers`` worker processes (0: in this process, with no protection from
-    a decoder that crashes or hangs). A video that cannot be decoded, whose decoder crashed or that took
-    over ``decode_timeout`` seconds is skipped with a warning rather than stopping the run.
+    ``also``: more (feature cache, model) pairs filled from the same decoded views, so that models which
+    sample alike (auto's two read-outs) decode each video once. Under DDP each rank fills its own slice of
+    the items, then all wait, so every rank sees the whole cache. Videos are decoded in ``decode_workers``
+    worker processes (0: in this process, with no protection from a decoder that crashes or hangs). A video
+    that cannot be decoded, whose decoder crashed or that took over ``decode_timeout`` seconds is skipped,
+    with a warning unless ``warn`` is False, rather than stopping the run.
     """
-    targets = [c for c in (clips, features) if c is not None]
+    encoders = ([(features, model)] if features is not None else []) + list(also)
+    targets = [c for c in (clips, *(cache for cache, _ in encoders)) if c is not None]
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads)
             for i in range(ctx.rank, len(items), ctx.world_size)
             if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
-    if features is not None:
-        model.eval()
+    for _, encoder in encoders:
+        encoder.eval()
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
                dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
@@ -95,18 +98,21 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
         bar.update(1)
         i = job.task_id
         if frames is None:
-            warn_skipped(items[i].path, reason)
+            if warn:
+                warn_skipped(items[i].path, reason)
             continue
         if clips is not None:
             for v in range(views):
                 clips.put(shas[i], v, {"frames": torch.from_numpy(frames[v])})  # (T, S, S, 3) uint8
-        if features is not None:
+        if encoders:
             pending_features.append((shas[i], frames))
             if len(pending_features) * views >= batch_size:
-                _encode_and_store(model, pending_features, features, ctx.device)
+                for cache, encoder in encoders:
+                    _encode_and_store(encoder, pending_features, cache, ctx.device)
                 pending_features = []
     if pending_features:
-        _encode_and_store(model, pending_features, features, ctx.device)
+        for cache, encoder in encoders:
+            _encode_and_store(encoder, pending_features, cache, ctx.device)
     bar.close()
     barrier(ctx)
     return [sha is not None and all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
