@@ -277,6 +277,7 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     pretrained, motion, scratch = (choice["candidates"][f] for f in ("pretrained", "pretrained-motion", "scratch"))
     for readout in (pretrained, motion):
         assert (readout["clips"], readout["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split
+        assert -1 <= readout["nearest_neighbour_similarity"] <= 1 and readout["grouped"] is False
     assert (scratch["clips"], scratch["estimate"]) == (5, "validation")
     assert all(0 <= c["accuracy"] <= 1 for c in (pretrained, motion, scratch))
     assert choice["chosen"] == families.choose(choice["candidates"]) and choice["rule"] == families.RULE

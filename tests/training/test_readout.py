@@ -66,3 +66,30 @@ def test_out_of_fold_logits_never_come_from_a_fit_that_saw_the_clip_or_its_group
 def test_out_of_fold_logits_need_two_clips_per_class():
     x, y = blobs(1, 5, 2, seed=4)
     assert out_of_fold_logits(x, y, np.arange(2), None, 2) == (None, 0)
+
+
+def test_nearest_neighbour_similarity_tells_near_copies_from_independent_clips():
+    from vidlstm.training.readout import nearest_neighbour_similarity
+
+    rng = np.random.default_rng(0)
+    independent = rng.normal(size=(40, 64))
+    assert nearest_neighbour_similarity(independent) < 0.5
+    # 20 recordings, two clips cut from each: every clip has a near-copy.
+    recordings = rng.normal(size=(20, 64))
+    copies = np.concatenate([recordings, recordings + 0.05 * rng.normal(size=(20, 64))])
+    assert nearest_neighbour_similarity(copies) > 0.99
+    assert nearest_neighbour_similarity(copies[:2]) is None  # too few clips to say
+
+
+def test_auto_warns_where_near_copies_meet_a_split_without_groups():
+    from vidlstm.stages.families import near_copy_warning
+
+    def results(similarity, grouped):
+        return {"pretrained": {"accuracy": 0.8, "nearest_neighbour_similarity": similarity, "grouped": grouped},
+                "scratch": {"accuracy": 1.0}}
+
+    warning = near_copy_warning(results(0.96, False))  # pushfit
+    assert "near-copy" in warning and "0.96" in warning and "path,label,group" in warning
+    assert near_copy_warning(results(0.96, True)) is None  # groups keep copies on one side of a split
+    assert near_copy_warning(results(0.81, False)) is None  # fight-like: distinct scenes
+    assert near_copy_warning({"scratch": {"accuracy": 0.9}}) is None  # no read-out ran

@@ -109,6 +109,10 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": FAMILIES[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
               "seconds": round(time.perf_counter() - started, 1)}
+    warning = near_copy_warning(results)
+    if warning:
+        logger.warning(f"{config.data}: {warning}")
+        record["warning"] = warning
     atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")
     source = config.run_dir / "candidates" / chosen / "model"
     _copy_model(source, config.resolved_model_dir, record)
@@ -129,6 +133,25 @@ def choose(results: dict[str, dict]) -> str:
     best = max(estimated, key=lambda f: results[f]["accuracy"])  # the first of equals
     scratch = (results.get("scratch") or {}).get("accuracy")
     return "scratch" if scratch is not None and scratch > results[best]["accuracy"] else best
+
+
+NEAR_COPY_SIMILARITY = 0.9
+"""Median nearest-neighbour similarity of the clips' frozen features from which most clips have a near-copy
+(pushfit 0.96; fight 0.81, synthetic 0.53: benchmarks/RESULTS.md, session 15)."""
+
+
+def near_copy_warning(results: dict[str, dict]) -> str | None:
+    """Advice when the data names no groups and most clips have a near-copy among the others: a random validation
+    split then holds near-copies of training clips, which flatters vidnet (on pushfit it read 1.00 and 0.96 where
+    held-out clips gave 0.82 and 0.87). None otherwise."""
+    frames = results.get("pretrained") or {}
+    similarity = frames.get("nearest_neighbour_similarity")
+    if similarity is None or frames.get("grouped") or similarity < NEAR_COPY_SIMILARITY:
+        return None
+    return (f"most clips have a near-copy among the others (median similarity {similarity:.2f} of ImageNet "
+            f"features) and the data names no groups, so validation clips have near-copies in training and the "
+            f"estimates above are optimistic, vidnet's most; if the clips come from a few recordings, people or "
+            f"sessions, give a CSV manifest path,label,group")
 
 
 def _describe(result: dict) -> str:
@@ -159,7 +182,12 @@ def _scores(model_dir: Path) -> dict:
         accuracy, clips, estimate = float(metrics["val_accuracy"]), int(metrics["val_clips"]), "validation"
     else:
         accuracy, clips, estimate = None, 0, "none"
-    return {"accuracy": accuracy, "clips": clips, "estimate": estimate, "epochs_run": metrics.get("epochs_run"), "run_seconds": metrics.get("run_seconds")}
+    scores = {"accuracy": accuracy, "clips": clips, "estimate": estimate, "epochs_run": metrics.get("epochs_run"),
+              "run_seconds": metrics.get("run_seconds")}
+    if readout.get("nearest_neighbour_similarity") is not None:
+        scores.update(nearest_neighbour_similarity=readout["nearest_neighbour_similarity"],
+                      grouped=bool(readout.get("grouped")))
+    return scores
 
 
 def _copy_model(source: Path, dest: Path, record: dict) -> None:

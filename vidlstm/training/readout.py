@@ -87,6 +87,22 @@ def out_of_fold_logits(x: np.ndarray, y: np.ndarray, clip_of: np.ndarray, groups
     return logits, k
 
 
+def nearest_neighbour_similarity(clip_features: np.ndarray) -> float | None:
+    """Median over clips of the cosine similarity to the most similar other clip, in features centred on their mean
+    (``clip_features`` (M, D), one row per clip); None for fewer than 3 clips.
+
+    Near 1 when most clips have a near-copy among the others (clips cut from a few recordings): measured 0.96 on
+    pushfit, 0.81 on fight (clips from 39 source videos), 0.53 on synthetic clips drawn independently.
+    """
+    if len(clip_features) < 3:
+        return None
+    x = clip_features.astype(np.float64) - clip_features.mean(0, dtype=np.float64)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    similarity = x @ x.T
+    np.fill_diagonal(similarity, -np.inf)
+    return round(float(np.median(similarity.max(1))), 4)
+
+
 @torch.no_grad()
 def refit_stats_readout(model, train_set, groups: np.ndarray | None, *, class_weights: bool = True,
                         seed: int = 0, c: float = READOUT_C) -> dict:
@@ -104,7 +120,10 @@ def refit_stats_readout(model, train_set, groups: np.ndarray | None, *, class_we
     model.stats_classifier.weight.copy_(W.to(device))
     model.stats_classifier.bias.copy_(b.to(device))
     note = {"fit": "logistic regression on every training view's statistics (L-BFGS, L2)", "c": c,
-            "train_clips": len(train_set), "views": views}
+            "train_clips": len(train_set), "views": views, "grouped": groups is not None}
+    similarity = nearest_neighbour_similarity(feats[::views].mean(1).numpy())  # clips' mean features (M, D)
+    if similarity is not None:
+        note["nearest_neighbour_similarity"] = similarity
     logits, k = out_of_fold_logits(x, y, clip_of, groups, num_classes, c=c, class_weights=class_weights, seed=seed)
     if logits is not None:
         targets = np.asarray(train_set.targets)
