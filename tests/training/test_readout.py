@@ -93,3 +93,19 @@ def test_auto_warns_where_near_copies_meet_a_split_without_groups():
     assert near_copy_warning(results(0.96, True)) is None  # groups keep copies on one side of a split
     assert near_copy_warning(results(0.81, False)) is None  # fight-like: distinct scenes
     assert near_copy_warning({"scratch": {"accuracy": 0.9}}) is None  # no read-out ran
+
+
+def test_the_near_copy_warning_travels_with_the_kept_model(tmp_path):
+    import json
+
+    from vidlstm.stages.families import _copy_model
+
+    source = tmp_path / "candidate"
+    source.mkdir()
+    (source / "metrics.json").write_text(json.dumps({"epochs_run": 3}))
+    record = {"rule": "r", "chosen": "scratch", "candidates": {"scratch": {"accuracy": 1.0}}, "warning": "near-copies"}
+    _copy_model(source, tmp_path / "model", record)
+    family = json.loads((tmp_path / "model" / "metrics.json").read_text())["chosen_from_data"]["family"]
+    assert family == {"rule": "r", "chosen": "scratch", "scores": {"scratch": 1.0}, "warning": "near-copies"}
+    _copy_model(source, tmp_path / "model", {**record, "warning": None})
+    assert "warning" not in json.loads((tmp_path / "model" / "metrics.json").read_text())["chosen_from_data"]["family"]

@@ -20,7 +20,9 @@ estimates a read-out, the frames' first (``choose``). Until session 14 vidnet al
 error of its split: that never changed a choice for the better in 18 measured folds, and with the motion
 read-out it kept a 0.44 model over vidnet's 0.66 on synthetic motion (benchmarks/RESULTS.md, session 14).
 RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json and the kept model's metrics
-(``chosen_from_data.family``) record every estimate and the rule.
+(``chosen_from_data.family``) record every estimate and the rule, and the warning where the data names no groups
+while most clips have a near-copy among the others (``near_copy_warning``: then every estimate is optimistic,
+vidnet's most, as on pushfit).
 """
 from __future__ import annotations
 
@@ -199,5 +201,6 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
     metrics = json.loads(metrics_path.read_text())
     metrics.setdefault("chosen_from_data", {})["family"] = {
         "rule": record["rule"], "chosen": record["chosen"],
-        "scores": {f: c["accuracy"] for f, c in record["candidates"].items()}}
+        "scores": {f: c["accuracy"] for f, c in record["candidates"].items()},
+        **({"warning": record["warning"]} if record.get("warning") else {})}
     atomic_write_text(metrics_path, json.dumps(metrics, indent=1) + "\n")
