@@ -121,7 +121,7 @@ def speed_rows(dataset: LabelledVideos, indices, backbone: str, batch_size: int,
     shas = content_hashes(items, work / "cache")
     cache = feature_cache(work / "cache", model)
     tick = time.perf_counter()
-    fill_caches(items, shas, DistContext(), clips=None, features=cache, model=model, num_frames=model.config.num_frames,
+    fill_caches(items, shas, DistContext(), clips=None, encoders=[(cache, model)], num_frames=model.config.num_frames,
                 image_size=model.config.image_size, views=1, progress=False)
     extract_s = time.perf_counter() - tick
     video_s = epoch_from_video(model, dataset, indices, batch_size, rng)

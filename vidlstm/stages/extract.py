@@ -79,7 +79,7 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     shas = content_hashes(dataset.items, config.cache_dir)
     cache = feature_cache(config.cache_dir, model)
     before = sum(all(cache.entry_path(s, v).exists() for v in range(config.views)) for s in shas if s is not None)
-    usable = fill_caches(dataset.items, shas, ctx, clips=None, features=cache, model=model,
+    usable = fill_caches(dataset.items, shas, ctx, clips=None, encoders=[(cache, model)],
                          num_frames=model.config.num_frames, image_size=model.config.image_size, views=config.views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     # Entries named like videos that are no files (FIFOs, link loops) count as failed: listed, never opened.

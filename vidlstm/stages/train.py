@@ -97,15 +97,14 @@ def extract_together(configs: list[TrainConfig]) -> None:
             runs.append((config, model.to(ctx.device)))
         first, model = runs[0]
         sampling = lambda c, m: (m.config.num_frames, m.config.image_size, c.views)  # noqa: E731
-        alike = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs[1:] if sampling(c, m) == sampling(first, model)]
-        if not alike:
+        encoders = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs if sampling(c, m) == sampling(first, model)]
+        if len(encoders) < 2:
             return
-        logger.info(f"auto: decoding the training videos once for {len(alike) + 1} read-outs")
+        logger.info(f"auto: decoding the training videos once for {len(encoders)} read-outs")
         shas = content_hashes(dataset.items, first.resolved_cache_dir, warn=False)
-        fill_caches(dataset.items, shas, ctx, clips=None, features=feature_cache(first.resolved_cache_dir, model),
-                    model=model, also=alike, num_frames=model.config.num_frames, image_size=model.config.image_size,
-                    views=first.views, batch_size=first.batch_size, decode_workers=first.decode_workers,
-                    progress=first.progress, warn=False)
+        fill_caches(dataset.items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
+                    image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
+                    decode_workers=first.decode_workers, progress=first.progress, warn=False)
     finally:
         cleanup(ctx)
 
@@ -142,7 +141,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     cfg = model.config
     clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size)
     feats = feature_cache(cache_root, model) if from_features else None
-    usable = fill_caches(dataset.items, shas, ctx, clips=clips, features=feats, model=model,
+    usable = fill_caches(dataset.items, shas, ctx, clips=clips, encoders=[(feats, model)] if from_features else [],
                          num_frames=cfg.num_frames, image_size=cfg.image_size, views=config.views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     skipped = ([dataset.relative_name(entry) for entry in dataset.skipped]

@@ -71,19 +71,19 @@ def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
 
 
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
-                features: TensorCache | None = None, model=None, also: tuple = (), num_frames: int,
-                image_size: int, views: int, batch_size: int = 8, decode_workers: int = 1,
-                decode_timeout: float = DECODE_TIMEOUT, progress: bool = True, warn: bool = True) -> list[bool]:
-    """Make sure every item has ``views`` cached views in ``clips`` and/or ``features``; True per usable item.
+                encoders: list = (), num_frames: int, image_size: int, views: int, batch_size: int = 8,
+                decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT, progress: bool = True,
+                warn: bool = True) -> list[bool]:
+    """Make sure every item has ``views`` cached views in ``clips`` and/or in each feature cache of ``encoders``
+    ((feature cache, model) pairs); True per usable item.
 
-    ``also``: more (feature cache, model) pairs filled from the same decoded views, so that models which
-    sample alike (auto's two read-outs) decode each video once. Under DDP each rank fills its own slice of
+    Every encoder's features come from the same decoded views, so that models which sample alike (auto's two
+    read-outs) decode each video once. Under DDP each rank fills its own slice of
     the items, then all wait, so every rank sees the whole cache. Videos are decoded in ``decode_workers``
     worker processes (0: in this process, with no protection from a decoder that crashes or hangs). A video
     that cannot be decoded, whose decoder crashed or that took over ``decode_timeout`` seconds is skipped,
     with a warning unless ``warn`` is False, rather than stopping the run.
     """
-    encoders = ([(features, model)] if features is not None else []) + list(also)
     targets = [c for c in (clips, *(cache for cache, _ in encoders)) if c is not None]
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads)
