@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from itertools import combinations
 import json
 import sys
 import tempfile
@@ -162,8 +163,6 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
 
 def candidate_sets(families: list[str]) -> list[tuple[str, ...]]:
     """Every set of two or more candidates, whose held-out probabilities are averaged for an ensemble's score."""
-    from itertools import combinations
-
     return [group for size in range(2, len(families) + 1) for group in combinations(families, size)]
 
 

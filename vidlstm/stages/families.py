@@ -88,8 +88,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     if decode_once is not None:
-        decode_once([candidate_config(config, f, 0.0) for f in PRETRAINED_FAMILIES
-                     if not _done(candidate_config(config, f, 0.0), config.resume)])
+        readouts = [candidate_config(config, f, 0.0) for f in PRETRAINED_FAMILIES]
+        decode_once([candidate for candidate in readouts if not _done(candidate, config.resume)])
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
