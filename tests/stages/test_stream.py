@@ -190,11 +190,12 @@ def test_a_stats_model_streams_through_its_readout_and_ends_with_classifys_label
     assert len(frames) == 22
     predictor = Predictor(load_model(stats_model_dir))
     classifier = StreamClassifier(predictor)  # no causal head, and yet it streams
+    model_dim = predictor.model.feature_dim
     assert classifier.source == "statistics read-out"
     steps = []
     for chunk in chunked(frames, 3):
         steps += classifier.feed(chunk)
-        assert len(classifier.readout.recent) <= 4  # the window, never the stream
+        assert [tuple(t.shape) for t in classifier.readout.state[:2]] == [(1, 4, model_dim), (1,)]  # never the stream
     model = predictor.model
     clip = frames_to_tensor(np.stack([f.rgb for f in frames]))[None]  # (1, T, 3, H, W)
     with torch.inference_mode():

@@ -12,7 +12,7 @@ from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
 from vidlstm.models.config import ModelConfig
 from vidlstm.models.temporal import (AttentionPooling, BiLSTMEncoder, CausalHead, CentredKeypoints, ClipStatistics,
-                                     LSTMState, check_lengths, step_mask)
+                                     LSTMState, StatsStream, check_lengths, step_mask)
 
 
 
@@ -154,6 +154,13 @@ class LRCN(nn.Module):
         if self.centred_keypoints is None:
             return z
         return z + self.centred_keypoints(feats, mask)
+
+    def stats_stream(self) -> StatsStream:
+        """The statistics read-out over a stream, step by step (``StatsStream``): what streams a model whose clip
+        logits are that read-out (``clip_head = "stats"``), in ``vidlstm stream`` and in its exported graph."""
+        if self.config.clip_head != "stats":
+            raise ValueError("the model's clip logits are not its statistics read-out")
+        return StatsStream(self.clip_stats, self.stats_classifier)
 
     def stream_step(self, feats_chunk: torch.Tensor, state: LSTMState | None = None
                     ) -> tuple[torch.Tensor, LSTMState]:

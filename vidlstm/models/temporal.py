@@ -151,3 +151,69 @@ class ClipStatistics(nn.Module):
 
     def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.standardize(self.raw(feats, mask))  # (B, 3D)
+
+
+class StatsStream(nn.Module):
+    """The statistics read-out (``ClipStatistics`` + its linear classifier) over a stream, in fixed memory.
+
+    What ``vidlstm stream`` labels a ``clip_head = "stats"`` model's steps with, and that model's exported
+    ``stream`` graph: one module, so the two cannot drift. The state is plain tensors (``initial_state``).
+
+    Inputs: ``features`` (B, t, D) of one chunk; ``window`` (B, W, D), the last W = ``num_frames`` features
+    before the chunk, right-aligned, of which the last ``filled`` (B,) int64 are real (0 at the start); and the
+    running float64 sums over every step so far, ``total``, ``squares``, ``change`` (B, D), with ``count`` (B,)
+    int64 steps. Outputs: ``step_logits`` (B, t, C), each step's read-out of the last W steps up to it (fewer at
+    a stream's start), as the model was trained on W-frame clips; ``logits`` (B, C), the read-out of every step
+    so far (``classify``'s label for the same frames); then the next state. Windows come from cumulative sums in
+    float64, so a chunk of any length costs a fixed amount per step, without a loop over steps.
+    """
+
+    def __init__(self, clip_stats: ClipStatistics, classifier: nn.Module):
+        super().__init__()
+        self.clip_stats, self.stats_classifier = clip_stats, classifier
+
+    @staticmethod
+    def initial_state(batch: int, width: int, dim: int, device=None) -> tuple[torch.Tensor, ...]:
+        """(window, filled, total, squares, change, count) before the first step: zeros."""
+        return (torch.zeros(batch, width, dim, device=device), torch.zeros(batch, dtype=torch.int64, device=device),
+                *[torch.zeros(batch, dim, dtype=torch.float64, device=device) for _ in range(3)],
+                torch.zeros(batch, dtype=torch.int64, device=device))
+
+    def _readout(self, mean: torch.Tensor, spread: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+        raw = torch.cat([mean, spread, change], dim=-1).to(self.clip_stats.center.dtype)  # (..., 3D)
+        return self.stats_classifier(self.clip_stats.standardize(raw))  # (..., C)
+
+    def forward(self, features, window, filled, total, squares, change, count) -> tuple[torch.Tensor, ...]:
+        width, steps = window.shape[1], features.shape[1]
+        seq = torch.cat([window, features], dim=1)  # (B, W+t, D): position W+i is the chunk's step i
+        x = seq.double()
+        positions = torch.arange(x.shape[1], device=x.device)  # (W+t,)
+        real = (positions[None, :] >= width - filled[:, None]).double()  # (B, W+t): the chunk and `filled` before
+        xr = x * real[..., None]
+        pair = real[:, 1:] * real[:, :-1]  # (B, W+t-1): pair j is positions (j, j+1), both real
+        moves = (x[:, 1:] - x[:, :-1]).abs() * pair[..., None]  # (B, W+t-1, D)
+
+        def running(v: torch.Tensor) -> torch.Tensor:  # v (B, n, ...) -> (B, n+1, ...), [:, k] = sum of v[:, :k]
+            return torch.cat([torch.zeros_like(v[:, :1]), v.cumsum(1)], dim=1)
+
+        sums, sq_sums, counts = running(xr), running(xr * xr), running(real)
+        move_sums, pair_counts = running(moves), running(pair)
+        step = torch.arange(steps, device=x.device)  # (t,)
+        lo, hi = step + 1, step + width + 1  # step i's window: positions [i+1, i+W], i.e. sums[hi] - sums[lo]
+        n = (counts[:, hi] - counts[:, lo])[..., None]  # (B, t, 1), >= 1: the step itself is real
+        mean = (sums[:, hi] - sums[:, lo]) / n
+        spread = ((sq_sums[:, hi] - sq_sums[:, lo]) / n - mean * mean).clamp_min(0.0).sqrt()
+        pairs = (pair_counts[:, hi - 1] - pair_counts[:, lo])[..., None].clamp_min(1.0)  # pairs j in [i+1, i+W-1]
+        step_logits = self._readout(mean, spread, (move_sums[:, hi - 1] - move_sums[:, lo]) / pairs)  # (B, t, C)
+
+        total_next = total + x[:, width:].sum(1)  # (B, D) float64
+        squares_next = squares + (x[:, width:] * x[:, width:]).sum(1)
+        # The chunk's pairs: from (last of the window, first of the chunk) on; the first counts only after a step.
+        change_next = change + (move_sums[:, -1] - move_sums[:, width - 1])
+        count_next = count + steps
+        seen = count_next.double()[:, None]  # (B, 1) >= 1
+        whole_mean = total_next / seen
+        whole_spread = (squares_next / seen - whole_mean * whole_mean).clamp_min(0.0).sqrt()
+        logits = self._readout(whole_mean, whole_spread, change_next / (seen - 1.0).clamp_min(1.0))  # (B, C)
+        return (step_logits, logits, seq[:, steps:], (filled + steps).clamp_max(width),
+                total_next, squares_next, change_next, count_next)

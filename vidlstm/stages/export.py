@@ -22,7 +22,7 @@ from vidlstm.checkpoint import load_model
 from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.models import LRCN
-from vidlstm.stages.export_graphs import (ClipEncoderGraph, StatsStreamGraph, StreamStepGraph, TemporalGraph,
+from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
                                           graph_copy)
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
@@ -145,7 +145,7 @@ def build_parts(model: LRCN, custom_lstm: bool) -> list[Part]:
 
 
 def stats_stream_part(model: LRCN, graph_model: LRCN, features_spec: TensorSpec) -> Part:
-    """The streaming graph of a model whose clip logits are its statistics read-out (``StatsStreamGraph``)."""
+    """The streaming graph of a model whose clip logits are its statistics read-out (``LRCN.stats_stream``)."""
     width, dim, classes = model.config.num_frames, model.feature_dim, model.config.num_classes
     state_specs = [
         TensorSpec("window", ["batch", width, dim], "float32",
@@ -172,7 +172,7 @@ def stats_stream_part(model: LRCN, graph_model: LRCN, features_spec: TensorSpec)
         return (torch.randn(batch, time, dim, generator=gen), *state)
 
     return Part(
-        "stream", StatsStreamGraph(graph_model), [features_spec, *state_specs],
+        "stream", graph_model.stats_stream(), [features_spec, *state_specs],
         [TensorSpec("step_logits", ["batch", "time", classes], "float32",
                     f"each step's read-out of the last {width} steps up to it (fewer at the start)"),
          TensorSpec("logits", ["batch", classes], "float32",
@@ -184,24 +184,37 @@ def stats_stream_part(model: LRCN, graph_model: LRCN, features_spec: TensorSpec)
 
 
 def stats_stream_reference(model: LRCN, features, window, filled, total, squares, change, count) -> tuple:
-    """What ``vidlstm stream`` computes (``stages.stream.StatsReadout``, one clip at a time) for the same state."""
-    from vidlstm.stages.stream import StatsReadout
+    """The stream graph's outputs for the same state, computed step by step from the model's own clip read-out.
 
-    width = window.shape[1]
+    Each step's logits are the model's statistics read-out (``ClipStatistics`` + its classifier) of the clip
+    made of the last ``W`` steps up to it, as ``classify`` would score that clip; the whole stream's logits come
+    from the running sums, updated one step at a time. Nothing here shares code with ``StatsStream``'s
+    cumulative sums, which is what the check is for.
+    """
+    width, steps = window.shape[1], features.shape[1]
     outputs = []
     for b in range(features.shape[0]):
-        readout = StatsReadout(model, width)
-        kept, before = int(filled[b]), int(count[b])
-        readout.recent.extend(window[b, width - kept:])
-        if before:
-            readout.count, readout.pairs = before, before - 1
-            readout.total, readout.squares, readout.change = total[b].clone(), squares[b].clone(), change[b].clone()
-            readout.last = window[b, -1].double()
-        outputs.append((readout.add(features[b]), readout.whole_logits(), readout.total, readout.squares,
-                        readout.change))
+        kept = int(filled[b])
+        history = torch.cat([window[b, width - kept:], features[b]])  # (kept + t, D)
+        step_logits = []
+        for i in range(kept, kept + steps):
+            clip = history[max(0, i + 1 - width):i + 1][None]  # (1, w, D): the last W steps up to this one
+            step_logits.append(model.stats_classifier(model.clip_stats(clip, torch.ones(clip.shape[:2],
+                                                                                          dtype=torch.bool)))[0])
+        seen, sums, sq, moves = int(count[b]), total[b].clone(), squares[b].clone(), change[b].clone()
+        previous = window[b, -1].double() if seen else None
+        for feat in features[b].double():  # (D,)
+            if previous is not None:
+                moves += (feat - previous).abs()
+            sums, sq, seen, previous = sums + feat, sq + feat * feat, seen + 1, feat
+        mean = sums / seen
+        spread = (sq / seen - mean * mean).clamp_min(0.0).sqrt()
+        raw = torch.cat([mean, spread, moves / max(seen - 1, 1)])[None].to(model.clip_stats.center.dtype)
+        whole = model.stats_classifier(model.clip_stats.standardize(raw))[0]  # (C,)
+        outputs.append((torch.stack(step_logits), whole, sums, sq, moves))
     step_logits, logits, totals, sq, moves = (torch.stack(column) for column in zip(*outputs))
-    return (step_logits, logits, torch.cat([window, features], 1)[:, features.shape[1]:],
-            (filled + features.shape[1]).clamp_max(width), totals, sq, moves, count + features.shape[1])
+    return (step_logits, logits, torch.cat([window, features], 1)[:, steps:],
+            (filled + steps).clamp_max(width), totals, sq, moves, count + steps)
 
 
 def _flatten_stream(result) -> tuple:

@@ -8,8 +8,8 @@ read-out where it can stream:
   causal head, ``LRCN.stream_step``, which carries the LSTM's (h, c) from chunk to chunk;
 - a model whose clip logits are the statistics read-out alone (``clip_head = "stats"``, what
   ``train --backbone auto`` keeps when the pretrained family wins) is labelled by that read-out
-  (``StatsReadout``): each step by the statistics of the last ``num_frames`` steps (a clip of the length
-  it was trained on), the whole stream by running sums of every step. The overall label is then the one
+  (``StatsReadout``, over ``LRCN.stats_stream``): each step by the statistics of the last ``num_frames``
+  steps (a clip of the length it was trained on), the whole stream by running sums of every step. The overall label is then the one
   ``classify`` gives on the same frames, not an average of a weaker head's steps.
 Either way the work per frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -67,54 +66,33 @@ class StepOutput:
 # --- the model --------------------------------------------------------------------------------------
 
 class StatsReadout:
-    """The statistics read-out (``clip_head = "stats"``) over a stream, in fixed memory.
+    """The statistics read-out (``clip_head = "stats"``) over a stream, in fixed memory: the model's ``StatsStream``
+    (the same module ``vidlstm export`` writes as such a model's stream graph) with its state carried from chunk
+    to chunk.
 
-    ``add`` gives each step the read-out of the last ``window`` steps' features (fewer at the start):
-    a sliding clip as long as the ones the model was trained on. ``whole_logits`` is the read-out of every
-    step so far, from running float64 sums (count, sum, sum of squares, summed absolute change), so it
-    equals the read-out of the whole feature sequence in one pass, as ``classify`` computes it.
+    ``add`` gives each step the read-out of the last ``window`` steps' features (fewer at the start): a sliding
+    clip as long as the ones the model was trained on. ``whole_logits`` is the read-out of every step so far,
+    from running float64 sums (count, sum, sum of squares, summed absolute change), so it equals the read-out
+    of the whole feature sequence in one pass, as ``classify`` computes it.
     """
 
     def __init__(self, model, window: int):
-        self.model = model
-        self.recent = deque(maxlen=max(int(window), 1))  # the last ``window`` (D,) features
-        self.count = self.pairs = 0
-        self.total = self.squares = self.change = self.last = None  # (D,) float64
+        self.stream = model.stats_stream()
+        self.width = max(int(window), 1)
+        self.state = None  # (window (1, W, D), filled (1,), total, squares, change (1, D) float64, count (1,))
+        self.logits = None  # (C,) the whole stream's read-out after the last chunk
 
     def add(self, feats: torch.Tensor) -> torch.Tensor:
         """Per-step logits (t, C) for the next features (t, D)."""
-        logits = []
-        for feat in feats:  # (D,)
-            self.recent.append(feat)
-            window = torch.stack(tuple(self.recent))[None]  # (1, w, D)
-            ones = torch.ones(window.shape[:2], dtype=torch.bool, device=window.device)
-            logits.append(self._readout(self.model.clip_stats.raw(window, ones)))
-            self._accumulate(feat.double())
-        return torch.cat(logits)  # (t, C)
-
-    def _accumulate(self, feat: torch.Tensor) -> None:
-        if self.total is None:
-            self.total, self.squares, self.change = (torch.zeros_like(feat) for _ in range(3))
-        else:
-            self.change += (feat - self.last).abs()
-            self.pairs += 1
-        self.total += feat
-        self.squares += feat * feat
-        self.count += 1
-        self.last = feat
+        if self.state is None:
+            self.state = self.stream.initial_state(1, self.width, feats.shape[-1], device=feats.device)
+        step_logits, logits, *self.state = self.stream(feats[None].to(self.state[0].dtype), *self.state)
+        self.logits = logits[0]
+        return step_logits[0]  # (t, C)
 
     def whole_logits(self) -> torch.Tensor | None:
         """Read-out logits (C,) of every step so far; None before the first."""
-        if not self.count:
-            return None
-        mean = self.total / self.count
-        spread = (self.squares / self.count - mean * mean).clamp_min(0.0).sqrt()
-        change = self.change / max(self.pairs, 1)
-        raw = torch.cat([mean, spread, change])[None].to(self.model.clip_stats.center.dtype)  # (1, 3D)
-        return self._readout(raw)[0]
-
-    def _readout(self, raw: torch.Tensor) -> torch.Tensor:
-        return self.model.stats_classifier(self.model.clip_stats.standardize(raw))  # (1, C)
+        return self.logits
 
 
 class StreamClassifier:
