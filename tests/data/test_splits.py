@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vidlstm.data.datasets import LabelledVideos, VideoItem
-from vidlstm.data.splits import cross_validation_folds, load_split, save_split, train_val_split
+from vidlstm.data.splits import cross_validation_folds, load_split, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
 
 
@@ -75,3 +75,17 @@ def test_saved_split_reloads_onto_the_same_items(tmp_path):
     smaller = ds.subset(range(5))
     with pytest.raises(UsageError, match="not in the data"):
         load_split(path, smaller)
+
+
+def test_a_stratified_order_keeps_every_class_in_its_share_in_every_prefix():
+    targets = np.array([0] * 30 + [1] * 10 + [2] * 5)
+    order, prefix = stratified_order(targets, seed=3, minimum=3)
+    assert sorted(order.tolist()) == list(range(45))
+    for length in range(9, 46, 9):  # each class within one item of its share (2/3, 2/9, 1/9) of any prefix
+        counts = np.bincount(targets[order[:length]], minlength=3)
+        assert np.all(np.abs(counts - length * np.array([30, 10, 5]) / 45) <= 1), (length, counts)
+    assert np.bincount(targets[order[:prefix]], minlength=3).min() == 3  # the shortest prefix with 3 of each
+    assert np.bincount(targets[order[:prefix - 1]], minlength=3).min() == 2
+    again, _ = stratified_order(targets, seed=3, minimum=3)
+    assert np.array_equal(order, again) and not np.array_equal(order, stratified_order(targets, seed=4)[0])
+    assert stratified_order(np.array([0, 0, 1]), seed=0, minimum=5)[1] == 3  # a class smaller than the minimum: all of it

@@ -274,6 +274,7 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     assert decoded == [(224, 24), (48, 24)]
     choice = json.loads((run_dir / "choice.json").read_text())
     assert list(choice["candidates"]) == ["pretrained", "pretrained-motion", "scratch"]
+    assert "readout_videos" not in choice and not (run_dir / families.READOUT_CLIPS_FILE).exists()  # all decoded
     pretrained, motion, scratch = (choice["candidates"][f] for f in ("pretrained", "pretrained-motion", "scratch"))
     for readout in (pretrained, motion):
         assert (readout["clips"], readout["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split

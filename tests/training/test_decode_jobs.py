@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 
 from view_fault_decoders import faulty_training_views
 
@@ -97,3 +98,20 @@ def test_views_hold_the_sampled_frames_even_when_the_decoder_recounts_the_video(
     out = views_module.decode_views("v.mkv", sha, 4, 8, 3)
     for v in range(3):
         assert out[v, :, 0, 0, 0].tolist() == views_module.view_indices(32, 4, v, sha).tolist()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_past_a_deadline_fill_caches_keeps_what_it_decoded_and_marks_the_rest_not_reached(make_video, tmp_path,
+                                                                                         workers):
+    paths = [make_video(f"v{i}.mp4", num_frames=8, seed=i) for i in range(5)]
+    items, shas = [VideoItem(p, "x") for p in paths], [f"{i:064x}" for i in range(5)]
+    clips = prepare.clip_cache(tmp_path / "cache", FRAMES, SIZE)
+    clips.put(shas[4], 0, {"frames": torch.zeros(FRAMES, SIZE, SIZE, 3, dtype=torch.uint8)})
+    # A deadline already past: the first two videos (at_least) are decoded, the others are left; v4 was cached.
+    usable = prepare.fill_caches(items, shas, DistContext(), clips=clips, num_frames=FRAMES, image_size=SIZE,
+                                 views=1, decode_workers=workers, progress=False, deadline=0.0, at_least=2)
+    assert usable == [True, True, None, None, True]
+    assert clips.has(shas[0], 0) and clips.has(shas[1], 0) and not clips.has(shas[2], 0)
+    # Without a deadline nothing is left: every video is decoded (or found unusable, False).
+    assert prepare.fill_caches(items, shas, DistContext(), clips=clips, num_frames=FRAMES, image_size=SIZE,
+                               views=1, decode_workers=workers, progress=False) == [True] * 5

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import os
 import stat
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
 from vidlstm.io.info import VIDEO_EXTENSIONS, is_video_name
 
 MANIFEST_COLUMNS = ("path", "label", "group")
@@ -205,3 +207,15 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
         empty = sum(item.group is None for item in items)
         raise UsageError(f"{manifest}: {empty} row(s) have an empty group; give every row a group or drop the column")
     return LabelledVideos(items, sorted({item.label for item in items}), manifest.parent)
+
+
+def write_manifest(path, items: list[VideoItem]) -> Path:
+    """Write ``items`` as a ``path,label[,group]`` CSV manifest (absolute paths) that ``discover_dataset`` reads back."""
+    grouped = any(item.group is not None for item in items)
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["path", "label", "group"] if grouped else ["path", "label"])
+    for item in items:
+        writer.writerow([Path(item.path).resolve(), item.label, *([item.group or ""] if grouped else [])])
+    atomic_write_text(Path(path), rows.getvalue())
+    return Path(path)

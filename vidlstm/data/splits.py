@@ -102,3 +102,27 @@ def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
                              f"(first: {missing[0]}); pass the same DATA as the run used")
         subsets[name] = np.array([index[n] for n in names], dtype=np.int64)
     return subsets
+
+
+def stratified_order(targets: np.ndarray, seed: int, minimum: int = 0) -> tuple[np.ndarray, int]:
+    """(order, prefix): a seeded order of the items in which every prefix holds each class in about its share
+    of the whole, and how long a prefix must be to hold ``minimum`` items of every class (all of a smaller one).
+
+    Each class's items, shuffled, are spread evenly over [0, 1) and the items sorted by that position; what a
+    time budget cuts from the end of the order then costs every class alike.
+    """
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    position = np.empty(len(targets))
+    for label in np.unique(targets):
+        members = np.flatnonzero(targets == label)
+        rng.shuffle(members)
+        position[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.argsort(position, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    prefix = 0
+    for label in np.unique(targets) if minimum > 0 else ():
+        ranks = np.sort(rank[targets == label])
+        prefix = max(prefix, int(ranks[min(minimum, len(ranks)) - 1]) + 1)
+    return order, prefix

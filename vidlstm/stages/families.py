@@ -10,8 +10,9 @@ keypoints, follows motion and paths that pooled statistics blur (benchmarks/RESU
 backbone", "The read-out as a logistic regression" and "Motion images"). So ``auto`` trains all three as
 ordinary runs in RUN_DIR/candidates/ (each resumable on its own): the two pretrained ones first, on every
 training clip, each capped at ``PRETRAINED_SHARE`` of the time budget (extracting their features is most of
-their cost; both are extracted from one decode of each video, as they sample the same frames), then vidnet in
-the time left, with its usual validation split.
+their cost; both are extracted from one decode of each video, as they sample the same frames, and where that
+decode would take over ``READOUT_DECODE_SHARE`` of the budget they fit on the videos decoded by then), then
+vidnet in the time left, on every clip, with its usual validation split.
 
 The judge: a pretrained read-out's accuracy is estimated out-of-fold over every training clip (group-aware
 folds; cheap, because its features are frozen), vidnet's on its validation split (a fifth of the clips; its
@@ -34,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from vidlstm.data.datasets import discover_dataset, write_manifest
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.config import TrainConfig
@@ -58,12 +60,21 @@ FALLBACK_FAMILY = "scratch"
 """Kept when no pretrained read-out has an out-of-fold estimate (too few clips for two folds)."""
 PRETRAINED_SHARE = 0.25
 """Share of the time budget each pretrained candidate may take (decoding and feature extraction included)."""
+READOUT_DECODE_SHARE = 0.4
+"""Share of the time budget the read-outs' one decode of the training videos may take (most of their two shares;
+the rest fits their regressions). Past it the read-outs fit on the videos decoded so far, which cost every class
+alike (``splits.stratified_order``): ~200 clips fit in the default 480 s (one decode cost 114 s for 119 fight clips)."""
+MIN_READOUT_CLIPS = 5
+"""Videos of each class decoded for the read-outs whatever the budget: one per out-of-fold fold."""
+READOUT_CLIPS_FILE = "readout_clips.csv"
+"""RUN_DIR's manifest of the videos the read-outs fitted on, where the time budget left some undecoded."""
 CHOICE_FILE = "choice.json"
 
 
-def candidate_config(config: TrainConfig, family: str, budget: float) -> TrainConfig:
-    """The run of ``family``: its settings where the user left them unset, its own folder, ``budget`` seconds."""
-    settings = {}
+def candidate_config(config: TrainConfig, family: str, budget: float, data: str | None = None) -> TrainConfig:
+    """The run of ``family``: its settings where the user left them unset, its own folder, ``budget`` seconds;
+    ``data`` in place of the user's (the read-outs' share of the videos, ``READOUT_CLIPS_FILE``)."""
+    settings = {} if data is None else {"data": data}
     for key, value in FAMILIES[family].items():
         user_value = getattr(config, key)
         default = TrainConfig.__dataclass_fields__[key].default
@@ -74,11 +85,12 @@ def candidate_config(config: TrainConfig, family: str, budget: float) -> TrainCo
 
 
 def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
-        decode_once: Callable[[list[TrainConfig]], None] | None = None) -> Path:
+        decode_once: Callable[[list[TrainConfig], float | None], tuple[list, int] | None] | None = None) -> Path:
     """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR.
 
     ``decode_once`` (the train stage's ``extract_together``) first fills the read-outs' feature caches from one
     decode of each video: they sample the same frames, so the second read-out would otherwise decode them again.
+    With a time budget it stops at ``READOUT_DECODE_SHARE`` of it, and the read-outs fit on the videos decoded.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: the from-scratch family alone
         logger.info("auto: under torchrun only vidnet trains (the families are compared in one process)")
@@ -87,9 +99,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    if decode_once is not None:
-        readouts = [candidate_config(config, f, 0.0) for f in PRETRAINED_FAMILIES]
-        decode_once([candidate for candidate in readouts if not _done(candidate, config.resume)])
+    readout_data, readout_clips = _readout_videos(config, decode_once)
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -97,7 +107,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - spent, 1.0)
         else:
             budget = 0.0
-        candidate = candidate_config(config, family, budget)
+        candidate = candidate_config(config, family, budget, readout_data if family in PRETRAINED_FAMILIES else None)
         if config.resume and not (candidate.run_dir / "last" / "train_state.pt").is_file():
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
@@ -111,6 +121,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": FAMILIES[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
               "seconds": round(time.perf_counter() - started, 1)}
+    if readout_clips:
+        record["readout_videos"] = readout_clips
     warning = near_copy_warning(results)
     if warning:
         logger.warning(f"{config.data}: {warning}")
@@ -121,6 +133,38 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
     logger.info(f"auto: kept the {chosen} model ({scores})")
     return run_dir
+
+
+def _readout_videos(config: TrainConfig, decode_once) -> tuple[str | None, dict | None]:
+    """Decode the training videos once for both read-outs, within ``READOUT_DECODE_SHARE`` of the time budget.
+
+    Returns the manifest the read-outs then train on (None: the user's data, every video) and what it holds, for
+    choice.json. A resumed run keeps the manifest the interrupted one wrote, so its read-outs see the same videos.
+    """
+    clips_file = config.run_dir / READOUT_CLIPS_FILE
+    if not config.resume:
+        clips_file.unlink(missing_ok=True)
+    elif clips_file.is_file():
+        total = len(discover_dataset(config.data).items)
+        return str(clips_file), _readout_record(clips_file, len(discover_dataset(clips_file).items), total, config)
+    if decode_once is None:
+        return None, None
+    deadline = time.monotonic() + READOUT_DECODE_SHARE * config.time_budget if config.time_budget > 0 else None
+    readouts = [candidate_config(config, f, 0.0) for f in PRETRAINED_FAMILIES]
+    reached = decode_once([candidate for candidate in readouts if not _done(candidate, config.resume)], deadline)
+    if reached is None:
+        return None, None
+    videos, total = reached
+    write_manifest(clips_file, videos)
+    logger.info(f"auto: the read-outs fit on the {len(videos)} of {total} training videos decoded within "
+                f"{READOUT_DECODE_SHARE:.0%} of the time budget ({clips_file}); vidnet trains on all of them")
+    return str(clips_file), _readout_record(clips_file, len(videos), total, config)
+
+
+def _readout_record(clips_file: Path, videos: int, total: int, config: TrainConfig) -> dict:
+    return {"videos": videos, "of": total, "manifest": str(clips_file),
+            "why": f"decoding every training video for the read-outs would take over {READOUT_DECODE_SHARE:.0%} "
+                   f"of the {config.time_budget:g} s time budget"}
 
 
 RULE = ("the highest accuracy estimate: the read-outs' out-of-fold, vidnet's on its validation split; on equal "

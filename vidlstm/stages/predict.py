@@ -30,7 +30,7 @@ def default_workers(device: str = "cpu", cnn_seconds_per_clip: float | None = No
 
     With a GPU doing the CNN, every core but one decodes. On a CPU, decoders and the CNN share the cores:
     each gets the share of them its CPU time per clip asks for (``cnn_seconds_per_clip`` measured on one
-    thread, decoding estimated from ``num_frames``). Measured on 2 cores: the shipped vidnet model (8
+    thread, decoding estimated from ``num_frames``). Measured on 2 cores: a vidnet model (8
     frames, 64 px, ~0.01 s of CNN per clip) runs 1.5x faster with 2 workers than 1; resnet18 (16 frames at
     112 px, ~0.25 s) is as fast or faster with 1 under load. Without a measurement: half the cores.
     """

@@ -20,7 +20,7 @@ from vidlstm.checkpoint import load_train_state, save_model, save_train_state
 from vidlstm.data.augment import AugmentConfig, ClipAugmenter
 from vidlstm.data.datasets import LabelledVideos, discover_dataset
 from vidlstm.data.loaders import CachedViewDataset
-from vidlstm.data.splits import load_split, save_split, train_val_split
+from vidlstm.data.splits import load_split, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
@@ -76,16 +76,18 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
         cleanup(ctx)
 
 
-def extract_together(configs: list[TrainConfig]) -> None:
+def extract_together(configs: list[TrainConfig], deadline: float | None = None) -> tuple[list, int] | None:
     """Fill the feature caches of several frozen-backbone runs (auto's read-outs) from one decode of each video.
 
     The runs' features land where each run looks for them (its own cache folder, its own model's spec), so
     each run then starts with every feature cached and decodes nothing; runs that would sample other frames
     (frames per clip, image size, views) than the first are left to decode on their own. Unreadable videos
-    are left to the runs too, which skip them with their usual warning.
+    are left to the runs too, which skip them with their usual warning. With ``deadline`` (``time.monotonic()``)
+    the videos are decoded in ``splits.stratified_order`` until it passes (and at least ``MIN_READOUT_CLIPS`` of
+    every class): then (the videos reached, of how many) when some were left, for the read-outs to fit on; else None.
     """
     if len(configs) < 2:
-        return
+        return None
     ctx = init_distributed(configs[0].device)
     try:
         dataset = discover_dataset(configs[0].data)
@@ -99,12 +101,17 @@ def extract_together(configs: list[TrainConfig]) -> None:
         sampling = lambda c, m: (m.config.num_frames, m.config.image_size, c.views)  # noqa: E731
         encoders = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs if sampling(c, m) == sampling(first, model)]
         if len(encoders) < 2:
-            return
+            return None
         logger.info(f"auto: decoding the training videos once for {len(encoders)} read-outs")
-        shas = content_hashes(dataset.items, first.resolved_cache_dir, warn=False)
-        fill_caches(dataset.items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
-                    image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
-                    decode_workers=first.decode_workers, progress=first.progress, warn=False)
+        order, at_least = stratified_order(dataset.targets(), first.seed, families.MIN_READOUT_CLIPS)
+        items = [dataset.items[i] for i in order]
+        shas = content_hashes(items, first.resolved_cache_dir, warn=False)
+        usable = fill_caches(items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
+                             image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
+                             decode_workers=first.decode_workers, progress=first.progress, warn=False,
+                             deadline=deadline, at_least=at_least)
+        reached = [item for item, ok in zip(items, usable) if ok is not None]
+        return (reached, len(items)) if len(reached) < len(items) else None
     finally:
         cleanup(ctx)
 

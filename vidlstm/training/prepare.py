@@ -1,6 +1,7 @@
 """Fill the caches training reads: decoded uint8 views per video, and frozen-backbone features per view."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -73,9 +74,13 @@ def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
                 encoders: list = (), num_frames: int, image_size: int, views: int, batch_size: int = 8,
                 decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT, progress: bool = True,
-                warn: bool = True) -> list[bool]:
+                warn: bool = True, deadline: float | None = None, at_least: int = 0) -> list[bool | None]:
     """Make sure every item has ``views`` cached views in ``clips`` and/or in each feature cache of ``encoders``
     ((feature cache, model) pairs); True per usable item.
+
+    ``deadline`` (a ``time.monotonic()`` value): once it has passed and ``at_least`` videos have been decoded,
+    the rest are left undecoded, and their entries are None (not reached) instead of False (unusable). The videos
+    are decoded in the order of ``items``, so what is reached is a prefix of it.
 
     Every encoder's features come from the same decoded views, so that models which sample alike (auto's two
     read-outs) decode each video once. Under DDP each rank fills its own slice of
@@ -94,9 +99,14 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
                dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
-    for job, frames, reason in decoded_views(jobs, decode_workers, decode_timeout) if jobs else ():
+    results = decoded_views(jobs, decode_workers, decode_timeout) if jobs else iter(())
+    reached: set[int] = set()
+    for job, frames, reason in results:
         bar.update(1)
         i = job.task_id
+        reached.add(i)
+        if deadline is not None and len(reached) >= at_least and time.monotonic() >= deadline:
+            results.close()  # the decode workers stop; this video's views are still kept below
         if frames is None:
             if warn:
                 warn_skipped(items[i].path, reason)
@@ -115,7 +125,11 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             _encode_and_store(encoder, pending_features, cache, ctx.device)
     bar.close()
     barrier(ctx)
-    return [sha is not None and all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
+    usable = [sha is not None and all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
+    if deadline is not None:  # not decoded before the deadline: not reached (None), rather than unusable
+        usable = [None if not ok and sha is not None and i not in reached else ok
+                  for i, (ok, sha) in enumerate(zip(usable, shas))]
+    return usable
 
 
 @torch.inference_mode()

@@ -1,0 +1,38 @@
+"""`train --backbone auto` within a time budget: the read-outs' one decode stops at its share of the budget."""
+from __future__ import annotations
+
+import csv
+import json
+
+from vidlstm.data.datasets import discover_dataset
+from vidlstm.stages import families, train
+from vidlstm.training.config import TrainConfig
+
+
+def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_budget(make_video, tmp_path,
+                                                                                     monkeypatch):
+    for label, offset in (("a", 0), ("b", 100)):
+        for i in range(8):
+            make_video(f"data/{label}/{label}{i}.mp4", num_frames=12, seed=offset + i)
+    # A share of 0: the deadline has passed when decoding starts, so exactly the minimum is decoded.
+    monkeypatch.setattr(families, "READOUT_DECODE_SHARE", 0.0)
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, num_frames=4,
+                         views=1, time_budget=5.0, progress=False)
+    run_dir = train.run(config)
+    choice = json.loads((run_dir / "choice.json").read_text())
+    kept = choice["readout_videos"]
+    assert (kept["videos"], kept["of"]) == (10, 16) and "time budget" in kept["why"]
+    with open(kept["manifest"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(row["label"] for row in rows) == ["a"] * 5 + ["b"] * 5  # MIN_READOUT_CLIPS of each class
+    for family in families.PRETRAINED_FAMILIES:
+        metrics = json.loads((run_dir / "candidates" / family / "model" / "metrics.json").read_text())
+        assert metrics["readout"]["train_clips"] == 10 and choice["candidates"][family]["clips"] == 10
+    split = json.loads((run_dir / "candidates" / "scratch" / "split.json").read_text())
+    assert len(split["train"]) + len(split["val"]) == 16  # vidnet trains on every video
+    # A resumed run keeps the read-outs' videos.
+    train.run(TrainConfig(**{**config.__dict__, "resume": True}))
+    again = json.loads((run_dir / "choice.json").read_text())["readout_videos"]
+    assert (again["videos"], again["of"], again["manifest"]) == (10, 16, kept["manifest"])
+    assert len(discover_dataset(kept["manifest"]).items) == 10
+
