@@ -6,6 +6,7 @@ import json
 
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.stages import families, train
+from vidlstm.training import prepare
 from vidlstm.training.config import TrainConfig
 
 
@@ -14,20 +15,32 @@ def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_b
     for label, offset in (("a", 0), ("b", 100)):
         for i in range(8):
             make_video(f"data/{label}/{label}{i}.mp4", num_frames=12, seed=offset + i)
+    decoded = []  # (size, videos asked for) of each decode pass
+    real_decoded_views = prepare.decoded_views
+
+    def counting(jobs, *args, **kwargs):
+        decoded.append((jobs[0].image_size, len(jobs)))
+        return real_decoded_views(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "decoded_views", counting)
     # A share of 0: the deadline has passed when decoding starts, so exactly the minimum is decoded.
     monkeypatch.setattr(families, "READOUT_DECODE_SHARE", 0.0)
-    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, num_frames=4,
-                         views=1, time_budget=5.0, progress=False)
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, views=1,
+                         time_budget=5.0, progress=False)
     run_dir = train.run(config)
+    assert decoded == [(224, 16), (48, 16)]  # the read-outs' pass (cut after 10), none of their own, then vidnet's
     choice = json.loads((run_dir / "choice.json").read_text())
     kept = choice["readout_videos"]
-    assert (kept["videos"], kept["of"]) == (10, 16) and "time budget" in kept["why"]
+    assert (kept["videos"], kept["of"], kept["num_frames"]) == (10, 16, 6) and "time budget" in kept["why"]
     with open(kept["manifest"], newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(row["label"] for row in rows) == ["a"] * 5 + ["b"] * 5  # MIN_READOUT_CLIPS of each class
     for family in families.PRETRAINED_FAMILIES:
         metrics = json.loads((run_dir / "candidates" / family / "model" / "metrics.json").read_text())
         assert metrics["readout"]["train_clips"] == 10 and choice["candidates"][family]["clips"] == 10
+        # The frames per clip the decode sampled (resolved from all 16 videos), so the read-outs decode nothing again.
+        saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
+        assert saved["num_frames"] == 6
     split = json.loads((run_dir / "candidates" / "scratch" / "split.json").read_text())
     assert len(split["train"]) + len(split["val"]) == 16  # vidnet trains on every video
     # A resumed run keeps the read-outs' videos.

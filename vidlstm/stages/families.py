@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from vidlstm.data.datasets import discover_dataset, write_manifest
+from vidlstm.data.datasets import write_manifest
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.config import TrainConfig
@@ -67,14 +67,15 @@ alike (``splits.stratified_order``): ~200 clips fit in the default 480 s (one de
 MIN_READOUT_CLIPS = 5
 """Videos of each class decoded for the read-outs whatever the budget: one per out-of-fold fold."""
 READOUT_CLIPS_FILE = "readout_clips.csv"
-"""RUN_DIR's manifest of the videos the read-outs fitted on, where the time budget left some undecoded."""
+"""RUN_DIR's manifest of the videos the read-outs fitted on, where the time budget left some undecoded (beside it,
+readout_clips.json: how many of how many, and the frames per clip)."""
 CHOICE_FILE = "choice.json"
 
 
-def candidate_config(config: TrainConfig, family: str, budget: float, data: str | None = None) -> TrainConfig:
+def candidate_config(config: TrainConfig, family: str, budget: float, given: dict | None = None) -> TrainConfig:
     """The run of ``family``: its settings where the user left them unset, its own folder, ``budget`` seconds;
-    ``data`` in place of the user's (the read-outs' share of the videos, ``READOUT_CLIPS_FILE``)."""
-    settings = {} if data is None else {"data": data}
+    ``given`` settings over all that (the read-outs' share of the videos, ``READOUT_CLIPS_FILE``, and its frames)."""
+    settings = dict(given or {})
     for key, value in FAMILIES[family].items():
         user_value = getattr(config, key)
         default = TrainConfig.__dataclass_fields__[key].default
@@ -85,7 +86,7 @@ def candidate_config(config: TrainConfig, family: str, budget: float, data: str 
 
 
 def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
-        decode_once: Callable[[list[TrainConfig], float | None], tuple[list, int] | None] | None = None) -> Path:
+        decode_once: Callable[[list[TrainConfig], float | None], tuple[list, int, int] | None] | None = None) -> Path:
     """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR.
 
     ``decode_once`` (the train stage's ``extract_together``) first fills the read-outs' feature caches from one
@@ -99,7 +100,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    readout_data, readout_clips = _readout_videos(config, decode_once)
+    readout_settings, readout_clips = _readout_videos(config, decode_once)
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -107,7 +108,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - spent, 1.0)
         else:
             budget = 0.0
-        candidate = candidate_config(config, family, budget, readout_data if family in PRETRAINED_FAMILIES else None)
+        candidate = candidate_config(config, family, budget, readout_settings if family in PRETRAINED_FAMILIES else None)
         if config.resume and not (candidate.run_dir / "last" / "train_state.pt").is_file():
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
@@ -135,18 +136,20 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     return run_dir
 
 
-def _readout_videos(config: TrainConfig, decode_once) -> tuple[str | None, dict | None]:
+def _readout_videos(config: TrainConfig, decode_once) -> tuple[dict | None, dict | None]:
     """Decode the training videos once for both read-outs, within ``READOUT_DECODE_SHARE`` of the time budget.
 
-    Returns the manifest the read-outs then train on (None: the user's data, every video) and what it holds, for
-    choice.json. A resumed run keeps the manifest the interrupted one wrote, so its read-outs see the same videos.
+    Returns the read-outs' settings where they fit on part of the videos (their manifest, ``READOUT_CLIPS_FILE``,
+    and the frames per clip that were sampled; None: the user's data, every video) and what that holds, for
+    choice.json. A resumed run keeps what the interrupted one chose, so its read-outs see the same videos.
     """
     clips_file = config.run_dir / READOUT_CLIPS_FILE
     if not config.resume:
         clips_file.unlink(missing_ok=True)
+        clips_file.with_suffix(".json").unlink(missing_ok=True)
     elif clips_file.is_file():
-        total = len(discover_dataset(config.data).items)
-        return str(clips_file), _readout_record(clips_file, len(discover_dataset(clips_file).items), total, config)
+        record = json.loads(clips_file.with_suffix(".json").read_text())  # written before the manifest
+        return {"data": str(clips_file), "num_frames": record["num_frames"]}, record
     if decode_once is None:
         return None, None
     deadline = time.monotonic() + READOUT_DECODE_SHARE * config.time_budget if config.time_budget > 0 else None
@@ -154,17 +157,15 @@ def _readout_videos(config: TrainConfig, decode_once) -> tuple[str | None, dict 
     reached = decode_once([candidate for candidate in readouts if not _done(candidate, config.resume)], deadline)
     if reached is None:
         return None, None
-    videos, total = reached
-    write_manifest(clips_file, videos)
+    videos, total, num_frames = reached
+    record = {"videos": len(videos), "of": total, "num_frames": num_frames, "manifest": str(clips_file),
+              "why": f"decoding every training video for the read-outs would take over {READOUT_DECODE_SHARE:.0%} "
+                     f"of the {config.time_budget:g} s time budget"}
+    atomic_write_text(clips_file.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    write_manifest(clips_file, videos)  # last: a resumed run takes the manifest's presence as both written
     logger.info(f"auto: the read-outs fit on the {len(videos)} of {total} training videos decoded within "
                 f"{READOUT_DECODE_SHARE:.0%} of the time budget ({clips_file}); vidnet trains on all of them")
-    return str(clips_file), _readout_record(clips_file, len(videos), total, config)
-
-
-def _readout_record(clips_file: Path, videos: int, total: int, config: TrainConfig) -> dict:
-    return {"videos": videos, "of": total, "manifest": str(clips_file),
-            "why": f"decoding every training video for the read-outs would take over {READOUT_DECODE_SHARE:.0%} "
-                   f"of the {config.time_budget:g} s time budget"}
+    return {"data": str(clips_file), "num_frames": num_frames}, record
 
 
 RULE = ("the highest accuracy estimate: the read-outs' out-of-fold, vidnet's on its validation split; on equal "

@@ -76,7 +76,7 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
         cleanup(ctx)
 
 
-def extract_together(configs: list[TrainConfig], deadline: float | None = None) -> tuple[list, int] | None:
+def extract_together(configs: list[TrainConfig], deadline: float | None = None) -> tuple[list, int, int] | None:
     """Fill the feature caches of several frozen-backbone runs (auto's read-outs) from one decode of each video.
 
     The runs' features land where each run looks for them (its own cache folder, its own model's spec), so
@@ -84,7 +84,8 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
     (frames per clip, image size, views) than the first are left to decode on their own. Unreadable videos
     are left to the runs too, which skip them with their usual warning. With ``deadline`` (``time.monotonic()``)
     the videos are decoded in ``splits.stratified_order`` until it passes (and at least ``MIN_READOUT_CLIPS`` of
-    every class): then (the videos reached, of how many) when some were left, for the read-outs to fit on; else None.
+    every class): then (the videos reached, of how many, the frames per clip sampled) when some were left, for the
+    read-outs to fit on (with those frames: resolved from the subset, they could differ); else None.
     """
     if len(configs) < 2:
         return None
@@ -111,7 +112,7 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
                              decode_workers=first.decode_workers, progress=first.progress, warn=False,
                              deadline=deadline, at_least=at_least)
         reached = [item for item, ok in zip(items, usable) if ok is not None]
-        return (reached, len(items)) if len(reached) < len(items) else None
+        return (reached, len(items), model.config.num_frames) if len(reached) < len(items) else None
     finally:
         cleanup(ctx)
 
