@@ -20,7 +20,7 @@ def test_demo_prints_one_row_per_clip_and_the_accuracy(tiny_model_dir, capsys):
 
 
 @pytest.mark.slow
-def test_shipped_default_model_classifies_fresh_synthetic_clips_at_90_percent(capsys):
+def test_shipped_default_model_classifies_fresh_synthetic_clips_at_97_percent(capsys):
     if not (default_model_dir() / "config.json").is_file():
         pytest.skip("no shipped default model in weights/default")
     # A seed the model never trained on (it trained on seed 7); 80 clips, 10 per class.
@@ -28,7 +28,7 @@ def test_shipped_default_model_classifies_fresh_synthetic_clips_at_90_percent(ca
     match = re.search(r"accuracy: (\d+)/(\d+)", capsys.readouterr().out)
     correct, total = int(match.group(1)), int(match.group(2))
     assert total == 80
-    assert correct / total >= 0.9
+    assert correct / total >= 0.975  # 80/80 for the shipped model (session 16); >= 78 keeps two clips' slack
 
 
 def test_demo_draws_the_clips_that_synth_draws_with_the_same_seed(tmp_path):
