@@ -4,7 +4,10 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from vidlstm.data.datasets import discover_dataset
+from vidlstm.errors import UsageError
 from vidlstm.stages import families, train
 from vidlstm.training import prepare
 from vidlstm.training.config import TrainConfig
@@ -49,3 +52,17 @@ def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_b
     assert (again["videos"], again["of"], again["manifest"]) == (10, 16, kept["manifest"])
     assert len(discover_dataset(kept["manifest"]).items) == 10
 
+
+
+def test_a_new_run_into_a_finished_auto_run_is_refused_and_leaves_its_read_out_videos(tmp_path):
+    run_dir = tmp_path / "run"
+    state = run_dir / "candidates" / "pretrained" / "last" / "train_state.pt"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"state")
+    (run_dir / families.READOUT_CLIPS_FILE).write_text("path,label\n")
+    (run_dir / "readout_clips.json").write_text("{}")
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(run_dir), progress=False)
+    with pytest.raises(UsageError, match="already holds a training run"):
+        families.run(config, train._check_run_dir, decode_once=lambda configs, deadline: None)
+    assert (run_dir / families.READOUT_CLIPS_FILE).read_text() == "path,label\n"
+    assert (run_dir / "readout_clips.json").is_file()

@@ -144,10 +144,11 @@ def _readout_videos(config: TrainConfig, decode_once) -> tuple[dict | None, dict
     choice.json. A resumed run keeps what the interrupted one chose, so its read-outs see the same videos.
     """
     clips_file = config.run_dir / READOUT_CLIPS_FILE
-    if not config.resume:
+    started = any((config.run_dir / "candidates" / f / "last" / "train_state.pt").is_file() for f in FAMILIES)
+    if not config.resume and not started:  # a stale list from a run that stopped before its first candidate
         clips_file.unlink(missing_ok=True)
         clips_file.with_suffix(".json").unlink(missing_ok=True)
-    elif clips_file.is_file():
+    elif config.resume and clips_file.is_file():
         record = json.loads(clips_file.with_suffix(".json").read_text())  # written before the manifest
         return {"data": str(clips_file), "num_frames": record["num_frames"]}, record
     if decode_once is None:
