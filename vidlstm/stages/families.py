@@ -109,7 +109,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
         else:
             budget = 0.0
         candidate = candidate_config(config, family, budget, readout_settings if family in PRETRAINED_FAMILIES else None)
-        if config.resume and not (candidate.run_dir / "last" / "train_state.pt").is_file():
+        if config.resume and not _began(candidate):
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
@@ -144,7 +144,7 @@ def _readout_videos(config: TrainConfig, decode_once) -> tuple[dict | None, dict
     choice.json. A resumed run keeps what the interrupted one chose, so its read-outs see the same videos.
     """
     clips_file = config.run_dir / READOUT_CLIPS_FILE
-    started = any((config.run_dir / "candidates" / f / "last" / "train_state.pt").is_file() for f in FAMILIES)
+    started = any(_began(candidate_config(config, f, 0.0)) for f in FAMILIES)
     if not config.resume and not started:  # a stale list from a run that stopped before its first candidate
         clips_file.unlink(missing_ok=True)
         clips_file.with_suffix(".json").unlink(missing_ok=True)
@@ -206,6 +206,11 @@ def _describe(result: dict) -> str:
     if result.get("accuracy") is None:
         return "no estimate"
     return f"{result['accuracy']:.3f} {result['estimate']} over {result['clips']} clips"
+
+
+def _began(candidate: TrainConfig) -> bool:
+    """The candidate's run has saved a training state (its first epoch ended, in this run or an interrupted one)."""
+    return (candidate.run_dir / "last" / "train_state.pt").is_file()
 
 
 def _done(candidate: TrainConfig, resuming: bool) -> bool:

@@ -9,8 +9,8 @@ read-out where it can stream:
 - a model whose clip logits are the statistics read-out alone (``clip_head = "stats"``, what
   ``train --backbone auto`` keeps when the pretrained family wins) is labelled by that read-out
   (``StatsReadout``, over ``LRCN.stats_stream``): each step by the statistics of the last ``num_frames``
-  steps (a clip of the length it was trained on), the whole stream by running sums of every step. The overall label is then the one
-  ``classify`` gives on the same frames, not an average of a weaker head's steps.
+  steps (a clip of the length it was trained on), the whole stream by running sums of every step. The
+  overall label is then the one ``classify`` gives on the same frames, not an average of a weaker head's steps.
 Either way the work per frame is the same at minute 1 and at hour 10, and nothing grows with the stream's length.
 """
 from __future__ import annotations
