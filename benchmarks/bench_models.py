@@ -3,7 +3,8 @@
     python benchmarks/bench_models.py [--threads N] [--size 112] [--batch 32] [--repeats 10]
 
 Prints a markdown table. Ratios are against the default-layout (NCHW), grad-enabled forward pass of the
-same network measured in the same run, so machine noise largely cancels.
+same network measured in the same run, so machine noise largely cancels. The last columns are what inference
+runs: channels_last + inference_mode with the batch norms folded into the convolutions (models/fold.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import torch
 
 from vidlstm.models import LRCN, ModelConfig, get_backbone
+from vidlstm.models.fold import fold_batch_norms
 
 
 def frames_per_second(fn, frames: int, repeats: int) -> float:
@@ -32,15 +34,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--backbones", default="vidnet,resnet18,mobilenet_v3_small")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="the ImageNet weights where installed (efficientnet_lite0): real batch-norm statistics")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()} size={args.size} batch={args.batch}\n")
-    print("| network | input ch | naive (NCHW, autograd) f/s | channels_last + inference_mode f/s | ratio |")
-    print("|---|---|---|---|---|")
+    print("| network | input ch | naive (NCHW, autograd) f/s | channels_last + inference_mode f/s | ratio "
+          "| + batch norms folded f/s | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.backbones.split(","):
         for channels in (3, 6):
-            net = get_backbone(name, in_channels=channels).module.eval()
+            pretrained = args.pretrained and channels == 3 and name == "efficientnet_lite0"
+            net = get_backbone(name, in_channels=channels, pretrained=pretrained).module.eval()
             x = torch.rand(args.batch, channels, args.size, args.size)
             naive = frames_per_second(lambda: net(x), args.batch, args.repeats)
             fast_net = net.to(memory_format=torch.channels_last)
@@ -51,8 +57,16 @@ def main() -> None:
                     fast_net(x_cl)
 
             fast_fps = frames_per_second(fast, args.batch, args.repeats)
+            folded_net = fold_batch_norms(fast_net)[0].to(memory_format=torch.channels_last)
+
+            def folded():
+                with torch.inference_mode():
+                    folded_net(x_cl)
+
+            folded_fps = frames_per_second(folded, args.batch, args.repeats)
             net.to(memory_format=torch.contiguous_format)
-            print(f"| {name} | {channels} | {naive:.0f} | {fast_fps:.0f} | {fast_fps / naive:.2f}x |")
+            print(f"| {name} | {channels} | {naive:.0f} | {fast_fps:.0f} | {fast_fps / naive:.2f}x "
+                  f"| {folded_fps:.0f} | {folded_fps / naive:.2f}x |")
     # The whole model (normalise + frame differences + CNN + BiLSTM + attention) as classify runs it.
     model = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=args.size, num_frames=16)).eval()
     model = model.to(memory_format=torch.channels_last)

@@ -115,3 +115,32 @@ def test_past_a_deadline_fill_caches_keeps_what_it_decoded_and_marks_the_rest_no
     # Without a deadline nothing is left: every video is decoded (or found unusable, False).
     assert prepare.fill_caches(items, shas, DistContext(), clips=clips, num_frames=FRAMES, image_size=SIZE,
                                views=1, decode_workers=workers, progress=False) == [True] * 5
+
+
+def test_features_are_extracted_by_a_folded_copy_and_match_the_models_own(make_video, tmp_path):
+    from vidlstm.data.transforms import frames_to_tensor
+    from vidlstm.models import LRCN, ModelConfig
+    from vidlstm.models.fold import count_batch_norms
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=SIZE, num_frames=FRAMES,
+                             input_mode="rgb+diff"))
+    for bn in model.backbone.modules():  # statistics far from the identity, so a wrong fold would show
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.2, 2.0)
+    model.train()  # as train hands it over; the copy that extracts is put in eval mode
+    paths = [make_video(f"v{i}.mp4", num_frames=8, seed=i) for i in range(2)]
+    items, shas = [VideoItem(p, "x") for p in paths], [f"{i:064x}" for i in range(2)]
+    features = prepare.feature_cache(tmp_path / "cache", model)
+    usable = prepare.fill_caches(items, shas, DistContext(), clips=None, encoders=[(features, model)],
+                                 num_frames=FRAMES, image_size=SIZE, views=VIEWS, decode_workers=0, progress=False)
+    assert usable == [True, True]
+    assert count_batch_norms(model.backbone) == 4  # the model itself keeps its batch norms
+    for i in range(2):
+        views = decode_views(paths[i], shas[i], FRAMES, SIZE, VIEWS)  # (V, T, S, S, 3)
+        with torch.inference_mode():
+            expected = model.eval().encode_frames(torch.stack([frames_to_tensor(v) for v in views]))  # (V, T, D)
+        for v in range(VIEWS):
+            got = features.get(shas[i], v)["features"]
+            torch.testing.assert_close(got, expected[v], rtol=1e-4, atol=1e-4 * float(expected.abs().max()))

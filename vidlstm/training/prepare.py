@@ -1,6 +1,7 @@
 """Fill the caches training reads: decoded uint8 views per video, and frozen-backbone features per view."""
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from vidlstm.data.datasets import VideoItem
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.data.views import clip_spec
 from vidlstm.logs import log
+from vidlstm.models.fold import fold_batch_norms
 from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_views
 from vidlstm.training.distributed import DistContext, barrier
 
@@ -96,6 +98,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
     for _, encoder in encoders:
         encoder.eval()
+    encoders = [(cache, _folded(encoder)) for cache, encoder in encoders]
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
                dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
@@ -130,6 +133,14 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
         usable = [None if not ok and sha is not None and i not in reached else ok
                   for i, (ok, sha) in enumerate(zip(usable, shas))]
     return usable
+
+
+def _folded(model):
+    """An eval-mode copy of ``model`` whose frozen backbone has its batch norms folded (models/fold.py: Lite0 at
+    224 px extracts ~1.5x as many frames/s); the same features to float rounding, under the same cache spec."""
+    model = copy.deepcopy(model).eval()
+    model.backbone = fold_batch_norms(model.backbone, trace=False)[0]
+    return model
 
 
 @torch.inference_mode()
