@@ -32,3 +32,23 @@ def test_quiet_and_verbose_flags_are_accepted_by_every_command(tiny_model_dir, c
     assert log.level == logging.DEBUG
     install_cli_handler(0)
     capsys.readouterr()
+
+
+def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_path, tiny_model_dir, capfd):
+    data = tmp_path / "data"
+    for label in ("left", "right"):
+        (data / label).mkdir(parents=True)
+        for i in range(2):
+            make_video(f"data/{label}/{i}.mp4", num_frames=8, seed=i)  # make_video writes under tmp_path
+    train = ["train", str(data), "--backbone", "vidnet", "--epochs", "1", "--frames", "4", "--image-size", "32",
+             "--val-fraction", "0", "--decode-workers", "0"]
+    evaluate = ["evaluate", str(data), "--model", str(tiny_model_dir)]
+    capfd.readouterr()
+    for loud, quiet in ((evaluate + ["-o", str(tmp_path / "e1")], evaluate + ["-o", str(tmp_path / "e2"), "-q"]),
+                        (train + ["-o", str(tmp_path / "r1")], train + ["-o", str(tmp_path / "r2"), "-q"])):
+        assert main(loud) == 0
+        assert "%|" in capfd.readouterr().err  # tqdm's bar: the control, without -q
+        assert main(quiet) == 0
+        err = capfd.readouterr().err
+        assert "%|" not in err and "it/s" not in err, err
+    install_cli_handler(0)

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_verbosity(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                       help="only warnings and errors (no progress lines)")
+                       help="only warnings and errors (no progress lines or bars)")
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, help="also debug lines")
 
 
@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     from vidlstm.logs import install_cli_handler
 
     install_cli_handler(getattr(args, "verbosity", 0))  # library log lines: one line each, above progress bars
+    if getattr(args, "verbosity", 0) < 0:  # -q: no progress bars either, whichever way the command spells it
+        if hasattr(args, "no_progress"):
+            args.no_progress = True
+        if hasattr(args, "progress"):
+            args.progress = False
     code = _run(args)
     if exit_fast and args.command in FAST_EXIT:
         try:
