@@ -66,3 +66,15 @@ def test_a_new_run_into_a_finished_auto_run_is_refused_and_leaves_its_read_out_v
         families.run(config, train._check_run_dir, decode_once=lambda configs, deadline: None)
     assert (run_dir / families.READOUT_CLIPS_FILE).read_text() == "path,label\n"
     assert (run_dir / "readout_clips.json").is_file()
+
+
+def test_data_that_vidnet_cannot_split_is_refused_before_the_read_outs_train(make_video, tmp_path, monkeypatch):
+    for label in ("a", "b"):
+        make_video(f"data/{label}/{label}0.mp4", num_frames=12)  # one clip per class
+    decoded = []
+    monkeypatch.setattr(prepare, "decoded_views", lambda jobs, *args, **kwargs: decoded.append(jobs) or iter(()))
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, progress=False)
+    with pytest.raises(UsageError, match=r"class 'a' has 1 clip\(s\); a train/validation split needs at least 2 "
+                                         r"per class; add clips or pass --val-fraction 0"):
+        train.run(config)
+    assert decoded == [] and not (tmp_path / "run" / "candidates").exists()  # nothing decoded, no candidate began

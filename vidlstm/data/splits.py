@@ -28,7 +28,7 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
         folds = max(2, round(1 / val_fraction))
         return _first_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed), targets, groups, dataset)
     n_val = max(len(dataset.labels), int(round(val_fraction * n)))
-    _require_members(targets, 2, dataset, "a train/validation split")
+    _require_members(targets, 2, dataset, "a train/validation split", hint="; add clips or pass --val-fraction 0")
     if n - n_val < len(dataset.labels):
         raise UsageError(f"{dataset.root}: {n} clips are too few for {len(dataset.labels)} classes with a "
                          f"validation split; add clips or pass --val-fraction 0")
@@ -64,12 +64,13 @@ def _first_fold(splitter, targets, groups, dataset):
     return np.sort(train), np.sort(val)
 
 
-def _require_members(targets: np.ndarray, minimum: int, dataset: LabelledVideos, purpose: str) -> None:
+def _require_members(targets: np.ndarray, minimum: int, dataset: LabelledVideos, purpose: str,
+                     hint: str = "") -> None:
     counts = np.bincount(targets, minlength=len(dataset.labels))
     if counts.min() < minimum:
         label = dataset.labels[int(counts.argmin())]
         raise UsageError(f"{dataset.root}: class {label!r} has {int(counts.min())} clip(s); "
-                         f"{purpose} needs at least {minimum} per class")
+                         f"{purpose} needs at least {minimum} per class{hint}")
 
 
 def save_split(path, dataset: LabelledVideos, train: np.ndarray, val: np.ndarray, seed: int, val_fraction: float) -> Path:

@@ -35,7 +35,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from vidlstm.data.datasets import write_manifest
+from vidlstm.data.datasets import discover_dataset, write_manifest
+from vidlstm.data.splits import train_val_split
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.config import TrainConfig
@@ -100,6 +101,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
+    _check_split(config)
     readout_settings, readout_clips = _readout_videos(config, decode_once)
     for family in FAMILIES:
         spent = time.perf_counter() - started
@@ -134,6 +136,15 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
     logger.info(f"auto: kept the {chosen} model ({scores})")
     return run_dir
+
+
+def _check_split(config: TrainConfig) -> None:
+    """vidnet's validation split, tried before the read-outs spend their share of the budget: data that cannot be
+    split (a class with one clip ...) is refused at once, as `--backbone vidnet` refuses it, not minutes later.
+    Once a candidate has begun, the run was checked when it started (and a new run into it is refused)."""
+    if not any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES):
+        scratch = candidate_config(config, FALLBACK_FAMILY, 0.0)
+        train_val_split(discover_dataset(scratch.data), scratch.val_fraction, scratch.seed)
 
 
 def _readout_videos(config: TrainConfig, decode_once) -> tuple[dict | None, dict | None]:
