@@ -96,3 +96,13 @@ def test_classification_metrics_by_hand():
     m = classification_metrics(probs, targets, num_classes=3, top_k=2)
     assert m["accuracy"] == 0.5 and m["top2_accuracy"] == 1.0
     assert m["mean_class_accuracy"] == pytest.approx((1 + 0 + 1) / 3)
+
+
+def test_an_epoch_line_shows_validation_columns_only_where_there_is_a_validation_split():
+    from vidlstm.stages.train import _epoch_line
+
+    row = dict(epoch=0, train_loss=0.5, train_acc=0.75, val_loss=float("nan"), val_acc=float("nan"), seconds=1.0)
+    assert _epoch_line(row, 3, False) == "epoch   1/3  loss 0.5000  acc 0.750  (1.0 s)"
+    row.update(val_loss=0.25, val_acc=1.0)
+    assert _epoch_line(row, 3, True) == ("epoch   1/3  loss 0.5000  acc 0.750  | val loss 0.2500  acc 1.000  "
+                                         "(1.0 s)  *")

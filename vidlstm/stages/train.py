@@ -5,6 +5,7 @@ Also the engine of fine-tuning (``config.init_from``) and of DDP runs under torc
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -388,6 +389,7 @@ def _resume(state_path: Path, labels, model, optimizer, scheduler, scaler, stopp
 
 
 def _epoch_line(row: dict, epochs: int, best: bool) -> str:
+    val = "" if math.isnan(row["val_loss"]) else f"| val loss {row['val_loss']:.4f}  acc {row['val_acc']:.3f}  "
     return (f"epoch {row['epoch'] + 1:>3}/{epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.3f}  "
-            f"| val loss {row['val_loss']:.4f}  acc {row['val_acc']:.3f}  ({row['seconds']:.1f} s){'  *' if best else ''}")
+            f"{val}({row['seconds']:.1f} s){'  *' if best else ''}")  # no validation split: no val columns
 
