@@ -52,3 +52,16 @@ def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_pat
         err = capfd.readouterr().err
         assert "%|" not in err and "it/s" not in err, err
     install_cli_handler(0)
+
+
+def test_run_hands_its_quiet_or_verbose_flag_to_every_step(tiny_model_dir, tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[[steps]]\ncommand = "info"\nargs = ["{tiny_model_dir}"]\n')
+    assert main(["run", str(recipe), "-q"]) == 0
+    assert log.level == logging.WARNING  # the step's own handler, installed with -q
+    assert main(["run", str(recipe), "-v"]) == 0
+    assert log.level == logging.DEBUG
+    assert main(["run", str(recipe)]) == 0
+    assert log.level == logging.INFO
+    install_cli_handler(0)
+    capsys.readouterr()

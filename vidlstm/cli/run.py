@@ -23,4 +23,11 @@ def run(args) -> int:
     from vidlstm.stages.pipeline import PipelineConfig, run as run_pipeline
 
     config = PipelineConfig(args.recipe, dict(args.overrides), args.dry_run)
-    return run_pipeline(config, runner=main, echo=lambda line: print(line, flush=True))
+    flag = {-1: "-q", 1: "-v"}.get(getattr(args, "verbosity", 0))
+
+    def runner(argv: list[str]) -> int:
+        """A step, with `run`'s own -q or -v unless the recipe gives the step its own."""
+        own = {"-q", "--quiet", "-v", "--verbose"}.intersection(argv)
+        return main([*argv, flag] if flag and not own else argv)
+
+    return run_pipeline(config, runner=runner, echo=lambda line: print(line, flush=True))
