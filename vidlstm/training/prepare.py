@@ -98,7 +98,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
     for _, encoder in encoders:
         encoder.eval()
-    encoders = [(cache, _folded(encoder)) for cache, encoder in encoders]
+    encoders = [(cache, _folded(encoder)) for cache, encoder in encoders] if jobs else []  # none run without jobs
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=not (progress and ctx.is_main and jobs),
                dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
@@ -138,9 +138,8 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
 def _folded(model):
     """An eval-mode copy of ``model`` whose frozen backbone has its batch norms folded (models/fold.py: Lite0 at
     224 px extracts ~1.5x as many frames/s); the same features to float rounding, under the same cache spec."""
-    model = copy.deepcopy(model).eval()
-    model.backbone = fold_batch_norms(model.backbone, trace=False)[0]
-    return model
+    backbone = fold_batch_norms(model.backbone, trace=False)[0]  # a copy (or the backbone, if nothing folds)
+    return copy.deepcopy(model, memo={id(model.backbone): backbone}).eval()  # the rest copied, the backbone not again
 
 
 @torch.inference_mode()
