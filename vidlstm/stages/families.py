@@ -101,8 +101,10 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    _check_split(config)
-    readout_settings, readout_clips = _readout_videos(config, decode_once)
+    began = any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES)
+    if not began:
+        _check_split(config)  # once a candidate began, the run was checked when it started
+    readout_settings, readout_clips = _readout_videos(config, decode_once, began)
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -140,23 +142,21 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
 
 def _check_split(config: TrainConfig) -> None:
     """vidnet's validation split, tried before the read-outs spend their share of the budget: data that cannot be
-    split (a class with one clip ...) is refused at once, as `--backbone vidnet` refuses it, not minutes later.
-    Once a candidate has begun, the run was checked when it started (and a new run into it is refused)."""
-    if not any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES):
-        scratch = candidate_config(config, FALLBACK_FAMILY, 0.0)
-        train_val_split(discover_dataset(scratch.data), scratch.val_fraction, scratch.seed)
+    split (a class with one clip ...) is refused at once, as `--backbone vidnet` refuses it, not minutes later."""
+    scratch = candidate_config(config, FALLBACK_FAMILY, 0.0)
+    train_val_split(discover_dataset(scratch.data), scratch.val_fraction, scratch.seed)
 
 
-def _readout_videos(config: TrainConfig, decode_once) -> tuple[dict | None, dict | None]:
+def _readout_videos(config: TrainConfig, decode_once, began: bool) -> tuple[dict | None, dict | None]:
     """Decode the training videos once for both read-outs, within ``READOUT_DECODE_SHARE`` of the time budget.
 
     Returns the read-outs' settings where they fit on part of the videos (their manifest, ``READOUT_CLIPS_FILE``,
     and the frames per clip that were sampled; None: the user's data, every video) and what that holds, for
     choice.json. A resumed run keeps what the interrupted one chose, so its read-outs see the same videos.
+    ``began``: some candidate of this run folder has begun.
     """
     clips_file = config.run_dir / READOUT_CLIPS_FILE
-    started = any(_began(candidate_config(config, f, 0.0)) for f in FAMILIES)
-    if not config.resume and not started:  # a stale list from a run that stopped before its first candidate
+    if not config.resume and not began:  # a stale list from a run that stopped before its first candidate
         clips_file.unlink(missing_ok=True)
         clips_file.with_suffix(".json").unlink(missing_ok=True)
     elif config.resume and clips_file.is_file():
