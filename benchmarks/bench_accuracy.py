@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vidlstm.data.datasets import discover_dataset  # noqa: E402
+from vidlstm.data.datasets import discover_dataset, write_manifest  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.data.synth import SynthConfig, generate_dataset  # noqa: E402
 from vidlstm.stages import train  # noqa: E402
@@ -73,13 +73,8 @@ def dataset_source(name: str, work: Path, seed: int) -> Path:
 
 
 def write_fold(path: Path, dataset, indices) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label"] + (["group"] if dataset.has_groups else []))
-        for i in indices:
-            item = dataset.items[i]
-            writer.writerow([Path(item.path).resolve(), item.label] + ([item.group] if dataset.has_groups else []))
-    return path
+    """The manifest of ``dataset``'s items at ``indices`` (absolute paths, their groups where it has any)."""
+    return write_manifest(path, [dataset.items[i] for i in indices])
 
 
 def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int,

@@ -11,7 +11,6 @@ validation split for early stopping and calibration), then is scored on the held
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -27,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from vidlstm.data.cache import TensorCache  # noqa: E402
 from vidlstm.data.clips import load_clip  # noqa: E402
-from vidlstm.data.datasets import LabelledVideos, discover_dataset  # noqa: E402
+from vidlstm.data.datasets import LabelledVideos, discover_dataset, write_manifest  # noqa: E402
 from vidlstm.data.loaders import CachedViewDataset  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.data.transforms import frames_to_tensor  # noqa: E402
@@ -60,16 +59,6 @@ SETUPS = [
     Setup("vidnet end to end, rgb only", dict(backbone="vidnet", input_mode="rgb")),
     Setup("vidnet end to end, rgb + frame differences (auto's from-scratch family)", dict(backbone="vidnet")),
 ]
-
-
-def write_manifest(path: Path, dataset: LabelledVideos, indices) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label"] + (["group"] if dataset.has_groups else []))
-        for i in indices:
-            item = dataset.items[i]
-            writer.writerow([item.path.resolve(), item.label] + ([item.group] if dataset.has_groups else []))
-    return path
 
 
 # --- (a) epoch time: cached features vs decoding every clip every epoch ------------------------------------
@@ -154,8 +143,8 @@ def cross_validate(setup: Setup, dataset: LabelledVideos, folds, work: Path, bas
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_dir = work / f"{abs(hash(setup.name))}_{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        train_csv = write_manifest(fold_dir / "train.csv", dataset, train_idx)
-        test_csv = write_manifest(fold_dir / "test.csv", dataset, test_idx)
+        train_csv = write_manifest(fold_dir / "train.csv", [dataset.items[i] for i in train_idx])
+        test_csv = write_manifest(fold_dir / "test.csv", [dataset.items[i] for i in test_idx])
         tick = time.perf_counter()
         config = TrainConfig(data=str(train_csv), out_dir=str(fold_dir / "run"), cache_dir=str(work / "cache"),
                              progress=False, **{**base, **setup.settings})

@@ -214,7 +214,7 @@ def write_manifest(path, items: list[VideoItem]) -> Path:
     grouped = any(item.group is not None for item in items)
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(["path", "label", "group"] if grouped else ["path", "label"])
+    writer.writerow(MANIFEST_COLUMNS if grouped else MANIFEST_COLUMNS[:2])
     for item in items:
         writer.writerow([Path(item.path).resolve(), item.label, *([item.group or ""] if grouped else [])])
     atomic_write_text(Path(path), rows.getvalue())
