@@ -9,7 +9,8 @@ own inner validation split, as a user's run has) and is scored by `vidlstm evalu
 fold. Folds are stratified, and group-aware where the data has groups: ``fight``'s MANIFEST.tsv
 ``group`` column is the source video, so clips of one source never sit on both sides of a split.
 ``pushfit`` has no group column (its clip names carry no source). ``synthetic`` is `vidlstm synth`
-data drawn fresh from a seed. Prints one Markdown table: mean ± std accuracy and train seconds per fold.
+data drawn fresh from a seed; ``airdraw`` (benchmarks/airdraw.py) stands in for air-drawn gestures: a hand
+tracing 10 paths over scenes of the real clips, 26 per path, grouped by scene. Prints one Markdown table: mean ± std accuracy and train seconds per fold.
 With ``backbone = auto`` (the default) it also scores each candidate `auto` trained on the held-out fold, and the
 average of their probabilities for every set of two or more (an ensemble of candidates); ``--json`` keeps each
 fold's per-clip probabilities and estimates, so other choice rules can be checked on the same folds.
@@ -66,6 +67,10 @@ def manifest_from_tsv(folder: Path, out: Path) -> Path:
 def dataset_source(name: str, work: Path, seed: int) -> Path:
     if name == "synthetic":
         return generate_dataset(work / "synthetic", SynthConfig(per_class=24, seed=1000 + seed))
+    if name == "airdraw":  # paths traced by a hand over real scenes; the group is the scene's source clip
+        from airdraw import generate
+
+        return generate(work / "airdraw", per_class=26, seed=seed)
     folder = SHARED / name
     if not folder.is_dir():
         raise SystemExit(f"{folder}: not here (the real data sets live in ../shared/data)")
