@@ -325,6 +325,25 @@ def test_auto_choice_rule():
     assert choose(results(None, 0.30, motion=None)) == "scratch"  # no out-of-fold estimate at all
 
 
+def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes_apart():
+    from vidlstm.stages.families import vidnet_input_mode
+
+    def mode(frames, classes=2, **user):
+        estimates = {"pretrained": {"accuracy": frames, "classes": classes}, "pretrained-motion": {"accuracy": 0.9}}
+        chosen = vidnet_input_mode(TrainConfig(data="d", out_dir="o", **user), estimates)
+        return chosen if chosen is None else chosen["input_mode"]
+
+    # Halfway from chance to every clip right: 0.75 of two classes, 0.55 of ten.
+    assert mode(0.828) == "rgb+diff" and mode(0.75) == "rgb+diff"  # push-up form: what is there matters
+    assert mode(0.74) == "diff"
+    assert mode(0.30, classes=8) == "diff"  # synthetic motion: the frames would only teach it the scenes
+    assert mode(0.083, classes=10) == "diff" and mode(0.55, classes=10) == "rgb+diff"
+    assert mode(None) == "diff" and mode(0.9, classes=0) == "diff"  # no estimate (too few clips)
+    assert mode(0.9, input_mode="diff") is None and mode(0.3, input_mode="rgb") is None  # the user's
+    assert mode(0.9, search=True) is None  # --search chooses
+
+
+
 def test_auto_is_the_default_and_resolves_to_vidnet_where_one_family_applies():
     assert TrainConfig(data="d", out_dir="o").backbone == "auto"
     # No validation clips to judge vidnet by, or a model to fine-tune (its backbone stays): vidnet alone.
@@ -368,6 +387,10 @@ def test_the_train_command_by_default_trains_every_family_and_says_which_it_kept
     assert f"kept the {kept} model ({backbone}); estimated accuracy: pretrained " in out
     assert f"model in {run_dir / 'model'}" in out
     assert load_model(run_dir / "model").config.backbone == backbone
+    frames = choice["candidates"]["pretrained"]
+    vidnet_mode = "rgb+diff" if frames["accuracy"] >= (1 + 1 / frames["classes"]) / 2 else "diff"
+    assert choice["candidates"]["scratch"]["settings"]["input_mode"] == vidnet_mode
+    assert load_model(run_dir / "candidates" / "scratch" / "model").config.input_mode == vidnet_mode
 
 
 def test_auto_skips_an_undecodable_video_in_every_family(easy_data, tmp_path):

@@ -5,9 +5,10 @@ strongly regularised logistic regression on its features' statistics over time, 
 people, places, postures and how fast a scene changes, which no few dozen clips can teach. Shown the
 differences of consecutive sampled frames instead of the frames (input mode "diff"), the same frozen network
 describes what moves and how: on fight that read-out scored 0.839 where the frames' scored 0.793, on pushfit
-(posture) 0.80 where the frames' scored 0.85. vidnet trained from scratch on RGB plus frame differences, with
-keypoints, follows motion and paths that pooled statistics blur (benchmarks/RESULTS.md, "A pretrained
-backbone", "The read-out as a logistic regression" and "Motion images"). So ``auto`` trains all three as
+(posture) 0.80 where the frames' scored 0.85. vidnet trained from scratch, with keypoints, follows motion and
+paths that pooled statistics blur (benchmarks/RESULTS.md, "A pretrained backbone", "The read-out as a logistic
+regression" and "Motion images"); it sees the frame differences alone unless the frames' read-out alone tells the
+classes apart well (``vidnet_input_mode``). So ``auto`` trains all three as
 ordinary runs in RUN_DIR/candidates/ (each resumable on its own): the two pretrained ones first, on every
 training clip, each capped at ``PRETRAINED_SHARE`` of the time budget (extracting their features is most of
 their cost; both are extracted from one decode of each video, as they sample the same frames, and where that
@@ -112,20 +113,23 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - spent, 1.0)
         else:
             budget = 0.0
-        candidate = candidate_config(config, family, budget, readout_settings if family in PRETRAINED_FAMILIES else None)
+        given = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
+        candidate = candidate_config(config, family, budget, given)
         if config.resume and not _began(candidate):
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
         else:
-            logger.info(f"auto: training the {family} candidate ({candidate.backbone}, "
+            mode = candidate.input_mode or "the input --search chooses"
+            logger.info(f"auto: training the {family} candidate ({candidate.backbone} on {mode}, "
                         f"{'budget ' + format(budget, '.0f') + ' s' if budget else 'no budget'})")
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
     chosen = choose(results)
+    settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(vidnet_input_mode(config, results) or {})))
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
-              "candidates": {f: {"settings": FAMILIES[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
-              "seconds": round(time.perf_counter() - started, 1)}
+              "candidates": {f: {"settings": settings[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
+              "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(time.perf_counter() - started, 1)}
     if readout_clips:
         record["readout_videos"] = readout_clips
     warning = near_copy_warning(results)
@@ -178,6 +182,30 @@ def _readout_videos(config: TrainConfig, decode_once, began: bool) -> tuple[dict
     logger.info(f"auto: the read-outs fit on the {len(videos)} of {total} training videos decoded within "
                 f"{READOUT_DECODE_SHARE:.0%} of the time budget ({clips_file}); vidnet trains on all of them")
     return {"data": str(clips_file), "num_frames": num_frames}, record
+
+
+VIDNET_INPUT_RULE = ("vidnet sees the frame differences alone, unless the frames' read-out alone is estimated at "
+                     "least halfway from chance to every clip right (then the frames too); the user's --input-mode "
+                     "or --search decides where given")
+
+
+def vidnet_input_mode(config: TrainConfig, results: dict[str, dict]) -> dict | None:
+    """vidnet's input mode from the frames' read-out estimate (``VIDNET_INPUT_RULE``), where the user left it unset.
+
+    Shown the frames, vidnet fits what the training clips look like. Where the label is a motion or a path, that is
+    what it must not learn: on synthetic motion (seed-1 folds) vidnet scored 0.81 with the frames and 0.91 on the
+    differences alone, on air-drawn paths over real scenes (benchmarks/airdraw.py) 0.25 and 0.95. Where the label
+    is what is there (push-up form, a posture) the frames help it: 0.82 0.87 0.87 with them, 0.77 0.85 0.78
+    without (benchmarks/RESULTS.md, session 18). The frames' read-out already says which kind of task it is, at
+    no cost: on pushfit and fight it gets 0.75-0.85 of two classes right; on motion and paths it stays near chance
+    (0.08 of 10, 0.30 of 8). Returns None (the user's setting, or --search's) or {"input_mode": mode}.
+    """
+    if config.input_mode is not None or config.search:
+        return None
+    frames = results.get("pretrained") or {}
+    accuracy, classes = frames.get("accuracy"), frames.get("classes")
+    looks = accuracy is not None and bool(classes) and accuracy >= (1 + 1 / classes) / 2
+    return {"input_mode": "rgb+diff" if looks else "diff"}
 
 
 RULE = ("the highest accuracy estimate: the read-outs' out-of-fold, vidnet's on its validation split; on equal "
@@ -247,7 +275,7 @@ def _scores(model_dir: Path) -> dict:
     else:
         accuracy, clips, estimate = None, 0, "none"
     scores = {"accuracy": accuracy, "clips": clips, "estimate": estimate, "epochs_run": metrics.get("epochs_run"),
-              "run_seconds": metrics.get("run_seconds")}
+              "run_seconds": metrics.get("run_seconds"), "classes": len(metrics.get("train_class_counts") or {})}
     if readout.get("nearest_neighbour_similarity") is not None:
         scores.update(nearest_neighbour_similarity=readout["nearest_neighbour_similarity"],
                       grouped=bool(readout.get("grouped")))
