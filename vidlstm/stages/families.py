@@ -194,7 +194,7 @@ def vidnet_input_mode(config: TrainConfig, results: dict[str, dict]) -> dict | N
 
     Shown the frames, vidnet fits what the training clips look like. Where the label is a motion or a path, that is
     what it must not learn: on synthetic motion (seed-1 folds) vidnet scored 0.81 with the frames and 0.91 on the
-    differences alone, on air-drawn paths over real scenes (benchmarks/airdraw.py) 0.25 and 0.95. Where the label
+    differences alone, on air-drawn paths over real scenes (benchmarks/airdraw.py) 0.74 and 0.91. Where the label
     is what is there (push-up form, a posture) the frames help it: 0.82 0.87 0.87 with them, 0.77 0.85 0.78
     without (benchmarks/RESULTS.md, session 18). The frames' read-out already says which kind of task it is, at
     no cost: on pushfit and fight it gets 0.75-0.85 of two classes right; on motion and paths it stays near chance
