@@ -283,9 +283,11 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     assert all(0 <= c["accuracy"] <= 1 for c in (pretrained, motion, scratch))
     assert choice["chosen"] == families.choose(choice["candidates"]) and choice["rule"] == families.RULE
     assert json.loads((run_dir / "candidates" / "pretrained" / "split.json").read_text())["val"] == []
+    vidnet_mode = families.vidnet_input_mode(config, choice["candidates"])["input_mode"]  # by the frames' estimate
+    assert choice["candidates"]["scratch"]["settings"]["input_mode"] == vidnet_mode
     for family, backbone, size, mode in (("pretrained", "efficientnet_lite0", 224, "rgb"),
                                          ("pretrained-motion", "efficientnet_lite0", 224, "diff"),
-                                         ("scratch", "vidnet", 48, "rgb+diff")):
+                                         ("scratch", "vidnet", 48, vidnet_mode)):
         saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
         assert (saved["backbone"], saved["image_size"], saved["input_mode"]) == (backbone, size, mode)
     assert json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())["clip_head"] == "stats"
