@@ -345,7 +345,6 @@ def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes
     assert mode(0.9, search=True) is None  # --search chooses
 
 
-
 def test_auto_is_the_default_and_resolves_to_vidnet_where_one_family_applies():
     assert TrainConfig(data="d", out_dir="o").backbone == "auto"
     # No validation clips to judge vidnet by, or a model to fine-tune (its backbone stays): vidnet alone.
