@@ -8,7 +8,7 @@ clip of ../shared/data (fight and pushfit), as a head-mounted camera films it: t
 and every clip draws its own size, slant, place, speed profile, skin tone, sleeve and idle frames before and after.
 The label is the path alone. Each clip's ``group`` is the real clip its background came from, so group-aware folds
 keep every scene on one side, as a test set recorded elsewhere would (`bench_accuracy.py --datasets airdraw`).
-Writes OUT_DIR/<path>/<path>_NNN.mp4 and OUT_DIR/manifest.csv (path,label,group).
+Writes OUT_DIR/<path>/<path>_NNN.mp4 and OUT_DIR/manifest.csv (path,label,group; absolute paths).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vidlstm.data.datasets import VideoItem, write_manifest  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
 from vidlstm.io.encode import write_video  # noqa: E402
 
@@ -131,23 +132,18 @@ def render(label: str, background: np.ndarray, rng: np.random.Generator) -> np.n
 
 
 def generate(out_dir: Path, per_class: int = 26, seed: int = 0) -> Path:
-    """Write the clips and OUT_DIR/manifest.csv (path,label,group); returns the manifest."""
+    """Write the clips and OUT_DIR/manifest.csv (``datasets.write_manifest``); returns the manifest."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     scenes = backgrounds(seed)
-    rows = []
+    items = []
     for i in range(per_class):
         for label in PATHS:
             source, background = scenes[int(rng.integers(len(scenes)))]
             path = out_dir / label / f"{label}_{i:03d}.mp4"
             write_video(path, render(label, background, rng), fps=FPS)
-            rows.append((path.relative_to(out_dir).as_posix(), label, source))
-    manifest = out_dir / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label", "group"])
-        writer.writerows(rows)
-    return manifest
+            items.append(VideoItem(path, label, group=source))
+    return write_manifest(out_dir / "manifest.csv", items)
 
 
 def main() -> None:
