@@ -10,7 +10,8 @@ fold. Folds are stratified, and group-aware where the data has groups: ``fight``
 ``group`` column is the source video, so clips of one source never sit on both sides of a split.
 ``pushfit`` has no group column (its clip names carry no source). ``synthetic`` is `vidlstm synth`
 data drawn fresh from a seed; ``airdraw`` (benchmarks/airdraw.py) stands in for air-drawn gestures: a hand
-tracing 10 paths over scenes of the real clips, 26 per path, grouped by scene. Prints one Markdown table: mean ± std accuracy and train seconds per fold.
+tracing 10 paths over scenes of the real clips, 26 per path, grouped by scene. Prints one Markdown table: mean ± std
+accuracy and train seconds per fold.
 With ``backbone = auto`` (the default) it also scores each candidate `auto` trained on the held-out fold, and the
 average of their probabilities for every set of two or more (an ensemble of candidates); ``--json`` keeps each
 fold's per-clip probabilities and estimates, so other choice rules can be checked on the same folds.

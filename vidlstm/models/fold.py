@@ -60,9 +60,9 @@ def count_batch_norms(module: nn.Module) -> int:
 
 def fold_batch_norms(module: nn.Module, trace: bool = True) -> tuple[nn.Module, int]:
     """(a copy of ``module`` with its eval-mode batch norms folded into the convolutions before them, how many
-    were folded). ``module`` itself is unchanged; one without batch norms comes back as it is. Batch norms in training mode, or after anything but a
-    convolution, stay. ``trace``: let torch.fx fold those outside an nn.Sequential (~0.2 s of tracing; a
-    module it cannot trace keeps them)."""
+    were folded). ``module`` itself is unchanged; one without batch norms comes back as it is. Batch norms in
+    training mode, or after anything but a convolution, stay. ``trace``: let torch.fx fold those outside an
+    nn.Sequential (~0.2 s of tracing; a module it cannot trace keeps them)."""
     before = count_batch_norms(module)
     if not before:  # nothing to fold (e.g. a backbone folded already): no copy
         return module, 0
