@@ -249,7 +249,7 @@ def _describe(result: dict) -> str:
 
 def _began(candidate: TrainConfig) -> bool:
     """The candidate's run has saved a training state (its first epoch ended, in this run or an interrupted one)."""
-    return (candidate.run_dir / "last" / "train_state.pt").is_file()
+    return candidate.state_path.is_file()
 
 
 def _done(candidate: TrainConfig, resuming: bool) -> bool:

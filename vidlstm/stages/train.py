@@ -119,7 +119,7 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
 
 
 def _check_run_dir(config: TrainConfig) -> Path:
-    state_path = config.run_dir / "last" / "train_state.pt"
+    state_path = config.state_path
     if config.resume and not state_path.is_file():
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
     if not config.resume and state_path.exists():
@@ -198,7 +198,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     run_dir = config.run_dir
     state_path = _check_run_dir(config)
     if ctx.is_main:
-        (run_dir / "last").mkdir(parents=True, exist_ok=True)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
     seed_everything(config.seed)
     dataset = discover_dataset(config.data)

@@ -183,6 +183,11 @@ class TrainConfig:
         return Path(self.out_dir)
 
     @property
+    def state_path(self) -> Path:
+        """Where the run saves its training state after every epoch (what --resume continues)."""
+        return self.run_dir / "last" / "train_state.pt"
+
+    @property
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else self.run_dir / "cache"
 
