@@ -106,6 +106,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     if not began:
         _check_split(config)  # once a candidate began, the run was checked when it started
     readout_settings, readout_clips = _readout_videos(config, decode_once, began)
+    given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -113,8 +114,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - spent, 1.0)
         else:
             budget = 0.0
-        given = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
-        candidate = candidate_config(config, family, budget, given)
+        given[family] = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
+        candidate = candidate_config(config, family, budget, given[family])
         if config.resume and not _began(candidate):
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
@@ -126,7 +127,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
     chosen = choose(results)
-    settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(vidnet_input_mode(config, results) or {})))
+    settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(given["scratch"] or {})))
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": settings[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
               "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(time.perf_counter() - started, 1)}
