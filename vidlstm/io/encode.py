@@ -46,8 +46,7 @@ def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(name, rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        encoder_options = {"crf": str(crf), "preset": "veryfast"} if name == "libx264" else {}
-        stream.options = {**encoder_options, **(options or {})}
+        stream.options = _encoder_options(name, crf, options or {})
         stream.codec_context.thread_count = 1
         if display_rotation:
             stream.set_display_rotation(-display_rotation)  # PyAV takes the counter-clockwise angle FFmpeg stores
@@ -57,6 +56,20 @@ def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: 
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def _encoder_options(name: str, crf: int, options: dict) -> dict:
+    """x264 gets crf and preset, and ``mbtree=0`` ahead of any ``x264-params`` the caller gives.
+
+    With the macroblock tree on, the same frames written from two processes may give different files:
+    x264's assembly reads memory it never wrote there (first seen as data drawn from one seed that varied
+    between runs; ``asm=0`` or ``mbtree=0`` each made it repeatable). ``mbtree=0`` costs no time;
+    a caller's own ``mbtree=1`` still wins, since x264 reads its params left to right.
+    """
+    if name != "libx264":
+        return dict(options)
+    params = ":".join(p for p in ("mbtree=0", options.get("x264-params", "")) if p)
+    return {"crf": str(crf), "preset": "veryfast", **options, "x264-params": params}
 
 
 def _write_opencv(path: Path, frames: np.ndarray, fps: float, fourcc: str) -> Path:
