@@ -1,6 +1,6 @@
 """A stand-in for egocentric air-drawn hand gestures, the task issue 9 measured and we have no clips of.
 
-    python benchmarks/airdraw.py OUT_DIR [--per-class 26] [--seed 0]
+    python benchmarks/airdraw.py OUT_DIR [--per-class 26] [--seed 0] [--shake 0]
 
 A forearm reaches in from the bottom of the frame and its fingertip traces one of ten paths (circles both ways, a
 square, a triangle, a Z, a check mark, a zigzag, an S, a figure of eight, an arrow up) over a still frame of a real
@@ -8,6 +8,7 @@ clip of ../shared/data (fight and pushfit), as a head-mounted camera films it: t
 and every clip draws its own size, slant, place, speed profile, skin tone, sleeve and idle frames before and after.
 The label is the path alone. Each clip's ``group`` is the real clip its background came from, so group-aware folds
 keep every scene on one side, as a test set recorded elsewhere would (`bench_accuracy.py --datasets airdraw`).
+``--shake S`` turns the head instead: the view, arm and all, pans at about S px per frame (`--datasets airdraw-shake`, S = 2).
 Writes OUT_DIR/<path>/<path>_NNN.mp4 and OUT_DIR/manifest.csv (path,label,group; absolute paths).
 """
 from __future__ import annotations
@@ -100,7 +101,27 @@ def fingertip_path(label: str, num_frames: int, rng: np.random.Generator) -> np.
     return np.concatenate([np.array(reach).reshape(-1, 2), traced, rest])[:num_frames]
 
 
-def render(label: str, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _head(num_frames: int, shake: float, rng: np.random.Generator) -> np.ndarray:
+    """(T, 2) top-left corners of the view in the 300x400 background.
+
+    ``shake`` 0: a slow drift (a random walk of 1.2 px per frame). Otherwise the head turns: a smooth velocity
+    (AR(1), 0.9 carried over) whose per-frame speed has std ``shake`` px, bouncing off the background's edges.
+    """
+    if not shake:
+        return np.clip(np.cumsum(rng.normal(0, 1.2, (num_frames, 2)), 0) + [40, 30], 0, [80, 60])
+    limit, pos, velocity, out = np.array([80.0, 60.0]), rng.uniform(0, [80, 60]), np.zeros(2), []
+    for _ in range(num_frames):
+        velocity = 0.9 * velocity + rng.normal(0, shake * math.sqrt(1 - 0.81), 2)
+        pos = pos + velocity
+        for axis in range(2):  # bounce
+            if not 0 <= pos[axis] <= limit[axis]:
+                pos[axis] = float(np.clip(2 * np.clip(pos[axis], 0, limit[axis]) - pos[axis], 0, limit[axis]))
+                velocity[axis] = -velocity[axis]
+        out.append(pos.copy())
+    return np.array(out)
+
+
+def render(label: str, background: np.ndarray, rng: np.random.Generator, shake: float = 0.0) -> np.ndarray:
     """One clip (T, H, W, 3) uint8 RGB of a forearm tracing ``label``'s path in front of ``background``."""
     num_frames = int(rng.integers(45, 91))
     tips = fingertip_path(label, num_frames, rng)
@@ -109,17 +130,20 @@ def render(label: str, background: np.ndarray, rng: np.random.Generator) -> np.n
     shoulder = np.array([WIDTH * rng.uniform(0.55, 0.95), HEIGHT * 1.15])
     skin = tuple(float(v) for v in (rng.uniform(150, 240), rng.uniform(100, 180), rng.uniform(70, 150)))
     sleeve = tuple(int(v) for v in rng.integers(0, 256, 3))
-    view = np.cumsum(rng.normal(0, 1.2, (num_frames, 2)), 0) + [40, 30]  # the head drifts
+    view = _head(num_frames, shake, rng)
     light = 1 + np.cumsum(rng.normal(0, 0.01, num_frames))
     frames = np.empty((num_frames, HEIGHT, WIDTH, 3), np.uint8)
     for t, tip in enumerate(tips):
-        dx, dy = np.clip(view[t], 0, [80, 60]).astype(int)
+        dx, dy = view[t].astype(int)
         img = np.ascontiguousarray(background[dy:dy + HEIGHT, dx:dx + WIDTH])
-        along = (tip - shoulder) / (np.linalg.norm(tip - shoulder) + 1e-6)
+        # a turning head moves the arm in the frame as much as the scene (a rotation shifts near and far alike)
+        turn = view[t] - view[0] if shake else 0.0
+        tip, root = tip - turn, shoulder - turn
+        along = (tip - root) / (np.linalg.norm(tip - root) + 1e-6)
         across = np.array([-along[1], along[0]])
         wrist = tip - along * HEIGHT * 0.22
-        arm = np.array([shoulder + across * HEIGHT * 0.11, wrist + across * HEIGHT * 0.077,
-                        wrist - across * HEIGHT * 0.077, shoulder - across * HEIGHT * 0.11])
+        arm = np.array([root + across * HEIGHT * 0.11, wrist + across * HEIGHT * 0.077,
+                        wrist - across * HEIGHT * 0.077, root - across * HEIGHT * 0.11])
         cv2.fillPoly(img, [np.round(arm).astype(np.int32)], sleeve, cv2.LINE_AA)
         palm = tuple(int(v) for v in np.round(wrist + along * HEIGHT * 0.04))
         cv2.ellipse(img, palm, (int(HEIGHT * 0.07), int(HEIGHT * 0.07)), math.degrees(math.atan2(along[1], along[0])),
@@ -131,7 +155,7 @@ def render(label: str, background: np.ndarray, rng: np.random.Generator) -> np.n
     return frames
 
 
-def generate(out_dir: Path, per_class: int = 26, seed: int = 0) -> Path:
+def generate(out_dir: Path, per_class: int = 26, seed: int = 0, shake: float = 0.0) -> Path:
     """Write the clips and OUT_DIR/manifest.csv (``datasets.write_manifest``); returns the manifest."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -141,7 +165,7 @@ def generate(out_dir: Path, per_class: int = 26, seed: int = 0) -> Path:
         for label in PATHS:
             source, background = scenes[int(rng.integers(len(scenes)))]
             path = out_dir / label / f"{label}_{i:03d}.mp4"
-            write_video(path, render(label, background, rng), fps=FPS)
+            write_video(path, render(label, background, rng, shake), fps=FPS)
             items.append(VideoItem(path, label, group=source))
     return write_manifest(out_dir / "manifest.csv", items)
 
@@ -151,8 +175,10 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--per-class", type=int, default=26)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shake", type=float, default=0.0,
+                        help="the head turns at about this many px per frame (std) instead of drifting")
     args = parser.parse_args()
-    print(generate(args.out_dir, args.per_class, args.seed))
+    print(generate(args.out_dir, args.per_class, args.seed, args.shake))
 
 
 if __name__ == "__main__":

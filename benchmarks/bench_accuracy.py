@@ -10,7 +10,8 @@ fold. Folds are stratified, and group-aware where the data has groups: ``fight``
 ``group`` column is the source video, so clips of one source never sit on both sides of a split.
 ``pushfit`` has no group column (its clip names carry no source). ``synthetic`` is `vidlstm synth`
 data drawn fresh from a seed; ``airdraw`` (benchmarks/airdraw.py) stands in for air-drawn gestures: a hand
-tracing 10 paths over scenes of the real clips, 26 per path, grouped by scene. Prints one Markdown table: mean ± std
+tracing 10 paths over scenes of the real clips, 26 per path, grouped by scene; ``airdraw-shake`` is the same with the
+head turning (the view, arm and all, pans ~2 px per frame). Prints one Markdown table: mean ± std
 accuracy and train seconds per fold.
 With ``backbone = auto`` (the default) it also scores each candidate `auto` trained on the held-out fold, and the
 average of their probabilities for every set of two or more (an ensemble of candidates); ``--json`` keeps each
@@ -68,10 +69,10 @@ def manifest_from_tsv(folder: Path, out: Path) -> Path:
 def dataset_source(name: str, work: Path, seed: int) -> Path:
     if name == "synthetic":
         return generate_dataset(work / "synthetic", SynthConfig(per_class=24, seed=1000 + seed))
-    if name == "airdraw":  # paths traced by a hand over real scenes; the group is the scene's source clip
+    if name in ("airdraw", "airdraw-shake"):  # paths traced by a hand over real scenes; the group: the scene's clip
         from airdraw import generate
 
-        return generate(work / "airdraw", per_class=26, seed=seed)
+        return generate(work / name, per_class=26, seed=seed, shake=2.0 if name == "airdraw-shake" else 0.0)
     folder = SHARED / name
     if not folder.is_dir():
         raise SystemExit(f"{folder}: not here (the real data sets live in ../shared/data)")
