@@ -61,9 +61,9 @@ def write_video(path, frames, fps: float = 25.0, codec: str | None = None, crf: 
 def _encoder_options(name: str, crf: int, options: dict) -> dict:
     """x264 gets crf and preset, and ``mbtree=0`` ahead of any ``x264-params`` the caller gives.
 
-    With the macroblock tree on, the same frames written from two processes may give different files:
-    x264's assembly reads memory it never wrote there (first seen as data drawn from one seed that varied
-    between runs; ``asm=0`` or ``mbtree=0`` each made it repeatable). ``mbtree=0`` costs no time;
+    With the macroblock tree on, the same frames written from two processes may give different files (first
+    seen as data drawn from one seed that varied between runs). ``asm=0`` or ``mbtree=0`` each made it
+    repeatable, so x264's assembly seems to read memory it never wrote there. ``mbtree=0`` costs no time;
     a caller's own ``mbtree=1`` still wins, since x264 reads its params left to right.
     """
     if name != "libx264":
