@@ -206,6 +206,8 @@ def main(argv=None) -> int:
                              "and score their averaged probabilities: an ensemble at the same total budget")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stabilize", action="store_true",
+                        help="rewrite every clip with the camera's translation undone first (benchmarks/stabilize.py)")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -214,7 +216,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="vidlstm-bench-accuracy-") as tmp:
         work = Path(tmp)
         for name in args.datasets:
-            dataset = discover_dataset(dataset_source(name, work, args.seed))
+            source = dataset_source(name, work, args.seed)
+            if args.stabilize:
+                if name not in ("synthetic", "airdraw", "airdraw-shake"):
+                    raise SystemExit(f"--stabilize rewrites clips in place: only data drawn here (not {name})")
+                from stabilize import stabilize_manifest
+
+                stabilize_manifest(source)
+            dataset = discover_dataset(source)
             folds = cross_validation_folds(dataset, args.folds, seed=args.seed)
             print(f"{name}: {len(dataset.items)} clips {dataset.class_counts()}, {args.folds} folds"
                   f"{' (grouped)' if dataset.has_groups else ''}", flush=True)
