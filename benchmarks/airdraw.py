@@ -8,7 +8,8 @@ clip of ../shared/data (fight and pushfit), as a head-mounted camera films it: t
 and every clip draws its own size, slant, place, speed profile, skin tone, sleeve and idle frames before and after.
 The label is the path alone. Each clip's ``group`` is the real clip its background came from, so group-aware folds
 keep every scene on one side, as a test set recorded elsewhere would (`bench_accuracy.py --datasets airdraw`).
-``--shake S`` turns the head instead: the view, arm and all, pans at about S px per frame (`--datasets airdraw-shake`, S = 2).
+``--shake S`` turns the head instead: the view, arm and all, pans at about S px per frame
+(`--datasets airdraw-shake`, S = 2).
 Writes OUT_DIR/<path>/<path>_NNN.mp4 and OUT_DIR/manifest.csv (path,label,group; absolute paths).
 """
 from __future__ import annotations

@@ -51,6 +51,8 @@ OLD_DEFAULTS = dict(backbone="vidnet", num_frames=8, image_size=64, epochs=30, p
                     search=False)
 # "new": today's defaults; "search": the same with `train --search` (the input mode chosen by data).
 SETUPS = {"old": OLD_DEFAULTS, "new": {}, "search": {"search": True}}
+# the airdraw sets (benchmarks/airdraw.py) and their head's shake, px per frame
+AIRDRAW_SHAKE = {"airdraw": 0.0, "airdraw-shake": 2.0}
 
 
 def manifest_from_tsv(folder: Path, out: Path) -> Path:
@@ -69,10 +71,10 @@ def manifest_from_tsv(folder: Path, out: Path) -> Path:
 def dataset_source(name: str, work: Path, seed: int) -> Path:
     if name == "synthetic":
         return generate_dataset(work / "synthetic", SynthConfig(per_class=24, seed=1000 + seed))
-    if name in ("airdraw", "airdraw-shake"):  # paths traced by a hand over real scenes; the group: the scene's clip
+    if name in AIRDRAW_SHAKE:  # paths traced by a hand over real scenes; the group is the scene's source clip
         from airdraw import generate
 
-        return generate(work / name, per_class=26, seed=seed, shake=2.0 if name == "airdraw-shake" else 0.0)
+        return generate(work / name, per_class=26, seed=seed, shake=AIRDRAW_SHAKE[name])
     folder = SHARED / name
     if not folder.is_dir():
         raise SystemExit(f"{folder}: not here (the real data sets live in ../shared/data)")
@@ -218,7 +220,7 @@ def main(argv=None) -> int:
         for name in args.datasets:
             source = dataset_source(name, work, args.seed)
             if args.stabilize:
-                if name not in ("synthetic", "airdraw", "airdraw-shake"):
+                if name != "synthetic" and name not in AIRDRAW_SHAKE:
                     raise SystemExit(f"--stabilize rewrites clips in place: only data drawn here (not {name})")
                 from stabilize import stabilize_manifest
 

@@ -4,9 +4,9 @@
 
 Consecutive frames are aligned by the median Lucas-Kanade flow of up to 200 corners (a translation), the shifts
 are accumulated and undone about the middle frame, edges replicated; clips are read and rewritten at 112x112 px
-(``SIZE``: what the session-20 numbers used; vidnet reads 48 px, the read-outs 224). A benchmark tool, not part of vidlstm: the
-median follows the background only where the background has texture and what moves covers less of it; on a plain
-wall, or with a hand filling the frame, it would follow the hand and erase the motion.
+(``SIZE``: what the session-20 numbers used; vidnet reads 48 px, the read-outs 224). A benchmark tool, not part of
+vidlstm: the median follows the background only where the background has texture and what moves covers less of it;
+on a plain wall, or with a hand filling the frame, it would follow the hand and erase the motion.
 (`bench_accuracy.py --stabilize`; benchmarks/RESULTS.md, session 20.)
 """
 from __future__ import annotations
