@@ -66,6 +66,15 @@ def test_too_small_data_is_a_usage_error():
         train_val_split(grouped, 0.2)
 
 
+def test_a_few_grouped_clips_per_class_still_split_with_fewer_folds():
+    # 3 clips per class cannot fill 5 stratified folds: as many folds as the largest class has (3), not a crash.
+    ds = make_dataset(n_per_class=3, labels=tuple("abcdefghij"), groups_per_class=3)
+    train, val = train_val_split(ds, val_fraction=0.2, seed=0)
+    groups = ds.groups()
+    assert set(groups[train]).isdisjoint(groups[val])
+    assert len(val) == 10 and len(train) == 20
+
+
 def test_saved_split_reloads_onto_the_same_items(tmp_path):
     ds = make_dataset(n_per_class=10, root=tmp_path)
     train, val = train_val_split(ds, 0.3, seed=1)

@@ -16,7 +16,9 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
     """(train indices, val indices), stratified by label; no group ever lands on both sides.
 
     With groups, StratifiedGroupKFold with round(1 / val_fraction) folds gives the first fold as
-    validation (sizes follow the groups, so they are approximate). ``val_fraction == 0`` -> no validation.
+    validation (sizes follow the groups, so they are approximate; where even the largest class has fewer clips
+    than that, as many folds as it has, so a few clips per class still split). ``val_fraction == 0`` -> no
+    validation.
     """
     n = len(dataset.items)
     if val_fraction <= 0:
@@ -25,7 +27,7 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
         raise UsageError(f"validation fraction must be in [0, 1), got {val_fraction}")
     targets, groups = dataset.targets(), dataset.groups()
     if groups is not None:
-        folds = max(2, round(1 / val_fraction))
+        folds = max(2, min(round(1 / val_fraction), int(np.bincount(targets).max())))
         return _first_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed), targets, groups, dataset)
     n_val = max(len(dataset.labels), int(round(val_fraction * n)))
     _require_members(targets, 2, dataset, "a train/validation split", hint="; add clips or pass --val-fraction 0")
