@@ -82,7 +82,7 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         "",
         f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
-        f"input mode `{cfg.input_mode}`",
+        f"input mode `{cfg.input_mode}`" + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else ""),
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
         f"- temperature: {cfg.temperature:g}",
         "",

@@ -65,6 +65,11 @@ def test_bad_values_are_one_line_usage_errors(capsys):
         config_from_args(parser().parse_args(["d", "-o", "r", "--time-budget", "-1"]))
     with pytest.raises(UsageError, match="--patience needs --monitor val_acc or val_loss"):
         config_from_args(parser().parse_args(["d", "-o", "r", "--patience", "3"]))
+    with pytest.raises(SystemExit):
+        parser().parse_args(["d", "-o", "r", "--stabilize", "maybe"])
+    assert "argument --stabilize: invalid choice: 'maybe'" in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"--stabilize must be one of auto, on, off \(got 'yes'\)"):
+        config_from_args(parser().parse_args(["d", "-o", "r"]), stabilize="yes")
 
 
 def test_building_every_command_line_imports_no_torch():

@@ -35,6 +35,15 @@ def test_json_round_trip_is_exact():
     assert again.to_dict() == cfg.to_dict()
 
 
+def test_stabilize_is_written_only_where_true():
+    # A model that needs no stabilizing keeps the config.json of before (older vidlstm reads it); one that needs it
+    # says so, and an older vidlstm refuses the unknown key instead of feeding it clips as decoded.
+    assert "stabilize" not in ModelConfig(labels=["a"]).to_dict()
+    steady = ModelConfig(labels=["a"], stabilize=True)
+    assert steady.to_dict()["stabilize"] is True
+    assert ModelConfig.from_dict(json.loads(json.dumps(steady.to_dict()))) == steady
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"labels": []}, "labels must be a non-empty list"),
     ({"labels": ["a", "b", "a"]}, r"labels must be unique \(repeated: a\)"),
@@ -64,6 +73,7 @@ def test_json_round_trip_is_exact():
     ({"labels": ["a"], "mean": [0.5, 0.5]}, "mean must be 3 finite numbers"),
     ({"labels": ["a"], "std": [1, 0, 1]}, "std must be positive"),
     ({"labels": ["a"], "format_version": MODEL_FORMAT_VERSION + 1}, "is newer than this vidlstm understands"),
+    ({"labels": ["a"], "stabilize": "yes"}, r"stabilize must be true or false \(got 'yes'\)"),
 ])
 def test_bad_values_raise_one_line_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message) as info:

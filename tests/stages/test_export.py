@@ -50,6 +50,7 @@ def test_onnx_export_writes_parts_and_a_card(onnx_export):
     assert card["labels"] == ["left", "right", "up"]
     assert card["temperature"] == 1.5
     assert card["preprocessing"]["input_mode"] == "rgb+diff"
+    assert "stabilize" not in card["preprocessing"]  # the model saw its clips as decoded
     assert [i["name"] for i in card["parts"]["encoder"]["inputs"]] == ["frames", "prev_frame"]
     assert card["parts"]["encoder"]["inputs"][0]["shape"] == ["batch", "time", 3, 32, 32]
     assert [o["name"] for o in card["parts"]["temporal"]["outputs"]] == [
@@ -155,9 +156,11 @@ def test_rgb_model_without_causal_head_exports_encoder_and_temporal_only(tmp_pat
 def test_a_diff_model_exports_an_encoder_that_takes_the_previous_frame(tmp_path):
     torch.manual_seed(0)
     model = LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32, num_frames=4, input_mode="diff",
-                             proj_dim=16, hidden_size=16, causal_head=False)).eval()
+                             proj_dim=16, hidden_size=16, causal_head=False, stabilize=True)).eval()
     model_dir = save_model(tmp_path / "diff_model", model)
     assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0
+    # Trained on stabilized clips: the card tells whoever runs the graphs to stabilize first.
+    assert "undo the camera's pan" in json.loads((tmp_path / "out" / "export.json").read_text())["preprocessing"]["stabilize"]
     encoder = session(tmp_path / "out" / "encoder.onnx")
     assert [i.name for i in encoder.get_inputs()] == ["frames", "prev_frame"]
     frames, before = torch.rand(2, 5, 3, 32, 32), torch.rand(2, 3, 32, 32)

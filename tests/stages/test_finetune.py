@@ -43,6 +43,20 @@ def test_new_label_set_gets_new_heads_and_keeps_the_backbone(base_model, tmp_pat
     assert metrics["base_labels"] == ["left", "right"]
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["num_frames"], config["image_size"], config["init_from"]) == (4, 32, str(base_model))
+    assert config["stabilize"] == "off" and tuned.config.stabilize is False  # the base model's, not by data
+
+
+@pytest.mark.slow
+def test_a_stabilized_model_stays_stabilized_when_fine_tuned(tmp_path):
+    torch.manual_seed(0)
+    base = save_model(tmp_path / "base", LRCN(ModelConfig(labels=["left", "right"], num_frames=4, image_size=32,
+                                                          stabilize=True)))
+    data = make_data(tmp_path / "data", ("right", "left"))
+    run_dir = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base), **TINY))
+    assert load_model(run_dir / "model").config.stabilize is True
+    assert json.loads((run_dir / "config.json").read_text())["stabilize"] == "on"
+    assert all(json.loads(spec.read_text())["clip"]["stabilize"] == 1  # its features came from stabilized views
+               for spec in (tmp_path / "run" / "cache" / "features").glob("*/spec.json"))
 
 
 @pytest.mark.slow

@@ -292,6 +292,10 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
         assert (saved["backbone"], saved["image_size"], saved["input_mode"]) == (backbone, size, mode)
     assert json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())["clip_head"] == "stats"
     assert json.loads((run_dir / "candidates" / "pretrained" / "config.json").read_text())["views"] == 1
+    # Still camera: stabilizing stays off, chosen once for every candidate and recorded.
+    assert choice["stabilize"]["stabilize"] is False and choice["stabilize"]["median_pan"] == 0.0
+    assert {json.loads((run_dir / "candidates" / f / "config.json").read_text())["stabilize"]
+            for f in choice["candidates"]} == {"off"}
     kept = run_dir / "candidates" / choice["chosen"] / "model"
     assert (run_dir / "model" / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())

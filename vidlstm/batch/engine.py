@@ -60,6 +60,7 @@ class _Timeline:
     feats: list
     prev_frame: object = None
     thumbnails: list | None = None  # small copies of the frames, kept only for an explanation (--explain)
+    pan: object = None  # the camera's pan so far (Predictor.stream_stabilizer), where the model sees it undone
 
 
 def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_fn=decode_request,
@@ -152,7 +153,9 @@ def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, an
 
 def _encode_chunk(predictor: Predictor, timeline: _Timeline, chunk: DecodedChunk, stats: EngineStats) -> None:
     start = time.perf_counter()
-    feats, timeline.prev_frame = predictor.encode_chunk(chunk.frames, timeline.prev_frame)  # (t, D)
+    if timeline.pan is None and not timeline.feats:
+        timeline.pan = predictor.stream_stabilizer()  # None unless the model sees stabilized clips
+    feats, timeline.prev_frame = predictor.encode_chunk(chunk.frames, timeline.prev_frame, timeline.pan)  # (t, D)
     timeline.feats.append(feats)
     if timeline.thumbnails is not None:
         step = -(-chunk.frames.shape[1] // THUMBNAIL_SIZE)  # ceil: at most THUMBNAIL_SIZE px a side

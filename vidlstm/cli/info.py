@@ -40,7 +40,8 @@ def format_card(info: dict) -> str:
         ("backbone", f"{bb['name']} ({source}{keypoints}), {bb['feature_dim']} features per frame"),
         ("input mode", info["input_mode"]),
         ("sampling", f"{sampling['frames']} frames ({sampling['method']}), {sampling['image_size']}x"
-                     f"{sampling['image_size']} px"),
+                     f"{sampling['image_size']} px" + (", stabilized (the camera's pan undone)"
+                                                       if sampling.get("stabilize") else "")),
         ("temporal", f"BiLSTM {temporal['num_layers']} x {temporal['hidden_size']} + attention"
                      + (", causal head (streaming)" if temporal["causal_head"] else "")),
         ("clip logits", CLIP_HEAD_WORDS[temporal["clip_head"]]),

@@ -7,13 +7,13 @@ from vidlstm.cli.config_options import OptionSpec, add_config_options, config_kw
 
 # Architecture fields: fine-tuning takes them from the model it starts from (--from).
 ARCHITECTURE_FIELDS = ("backbone", "pretrained", "weights_file", "input_mode", "num_frames", "image_size",
-                       "keypoint_stage", "centred_keypoints", "clip_head", "hidden_size", "dropout")
+                       "stabilize", "keypoint_stage", "centred_keypoints", "clip_head", "hidden_size", "dropout")
 
 
 def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
     """Options shared by `train` and `finetune`, one per TrainConfig field (help from its docstring)."""
     from vidlstm.defaults import CLIP_HEADS, INPUT_MODES
-    from vidlstm.training.config import BACKBONE_MODES, MONITORS, TrainConfig
+    from vidlstm.training.config import BACKBONE_MODES, MONITORS, STABILIZE_CHOICES, TrainConfig
 
     p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest path,label[,group]")
     specs = {
@@ -26,6 +26,7 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
         "batch_size": OptionSpec(positive=True),
         "views": OptionSpec(positive=True),
         "input_mode": OptionSpec(choices=tuple(INPUT_MODES)),
+        "stabilize": OptionSpec(choices=STABILIZE_CHOICES),
         "clip_head": OptionSpec(choices=CLIP_HEADS),
         "train_backbone": OptionSpec(choices=BACKBONE_MODES),
         "monitor": OptionSpec(choices=MONITORS),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidlstm.data.stabilize import stabilize as undo_pan
 from vidlstm.io import read_sampled
 from vidlstm.io.sampling import sample_segment_indices
 
@@ -21,8 +22,9 @@ def view_indices(num_frames_in_video: int, num_frames: int, view: int, content_s
 
 
 def decode_views(path, content_sha: str, num_frames: int, image_size: int, views: int,
-                 threads: int = 0) -> np.ndarray:
-    """(V, T, S, S, 3) uint8 RGB: every view of ``path``, decoded in one open of the file.
+                 threads: int = 0, stabilize: bool = False) -> np.ndarray:
+    """(V, T, S, S, 3) uint8 RGB: every view of ``path``, decoded in one open of the file; with ``stabilize``
+    each view's camera pan undone (``data.stabilize``, as inference does to the clip it samples).
 
     Raises VideoDecodeError when no backend can read the file.
     """
@@ -41,9 +43,12 @@ def decode_views(path, content_sha: str, num_frames: int, image_size: int, views
     position = np.searchsorted(result.indices, wanted[0])  # into the unique indices
     if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
         raise RuntimeError(f"{path}: the decoder returned other frames than the views asked for")
-    return result.frames[position].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
+    out = result.frames[position].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
+    return np.stack([undo_pan(view) for view in out]) if stabilize else out
 
 
-def clip_spec(num_frames: int, image_size: int) -> dict:
-    """Everything that changes decoded views (the clip cache's spec; the view index is part of the entry name)."""
-    return {"num_frames": num_frames, "image_size": image_size, "sampling": "segment", "view_rule": 1}
+def clip_spec(num_frames: int, image_size: int, stabilize: bool = False) -> dict:
+    """Everything that changes decoded views (the clip cache's spec; the view index is part of the entry name).
+    Unstabilized views keep the spec (and so the cache entries) they had before stabilizing existed."""
+    spec = {"num_frames": num_frames, "image_size": image_size, "sampling": "segment", "view_rule": 1}
+    return dict(spec, stabilize=1) if stabilize else spec

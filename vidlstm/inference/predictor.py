@@ -9,6 +9,7 @@ import torch
 
 from vidlstm.checkpoint import load_model
 from vidlstm.data.clips import Clip, load_clip
+from vidlstm.data.stabilize import StreamStabilizer, stabilize
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.defaults import default_model_dir
 from vidlstm.inference.records import build_record, top_k_labels
@@ -70,23 +71,34 @@ class Predictor:
 
     @torch.inference_mode()
     def score_frames(self, frames: list[np.ndarray]) -> list[ClipScores]:
-        """Score a batch of clips, each (T, H, W, 3) uint8 with the same T; one forward pass."""
+        """Score a batch of clips, each (T, H, W, 3) uint8 with the same T; one forward pass. A model trained on
+        stabilized clips sees each clip stabilized (``config.stabilize``)."""
+        if self.config.stabilize:
+            frames = [stabilize(f) for f in frames]
         x = torch.stack([frames_to_tensor(f) for f in frames]).to(self.device)  # (B, T, 3, H, W)
         with self._autocast():
             out = self.model(x)
         return self._scores(out)
 
     @torch.inference_mode()
-    def encode_chunk(self, frames: np.ndarray, prev_frame: torch.Tensor | None = None):
+    def encode_chunk(self, frames: np.ndarray, prev_frame: torch.Tensor | None = None,
+                     pan: StreamStabilizer | None = None):
         """Backbone features of consecutive frames (t, H, W, 3) uint8 -> ((t, D) features, last frame).
 
         Pass the returned last frame as ``prev_frame`` of the next chunk: frame differences (and so the
-        features) then come out as if the whole video had been encoded at once, in bounded memory.
+        features) then come out as if the whole video had been encoded at once, in bounded memory. ``pan``
+        (``stream_stabilizer()``, one per video) carries the camera's pan across chunks alike.
         """
+        if pan is not None:
+            frames = pan(frames)
         x = frames_to_tensor(frames).unsqueeze(0).to(self.device)  # (1, t, 3, H, W)
         with self._autocast():
             feats = self.model.encode_frames(x, prev_frame=prev_frame)  # (1, t, D)
         return feats[0].float(), x[:, -1]  # (t, D), (1, 3, H, W)
+
+    def stream_stabilizer(self) -> StreamStabilizer | None:
+        """A new ``encode_chunk(pan=...)`` state for one video, where the model sees stabilized clips; else None."""
+        return StreamStabilizer() if self.config.stabilize else None
 
     @torch.inference_mode()
     def score_features(self, feats: torch.Tensor) -> ClipScores:

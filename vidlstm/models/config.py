@@ -60,6 +60,9 @@ class ModelConfig:
     read-out of the clip's feature statistics over time: mean, spread, mean change between frames;
     ``temporal.ClipStatistics``) or "stats" (the read-out alone; the BiLSTM still gives the per-step and
     causal logits). The statistics' standardisation is fitted once on the training clips' features."""
+    stabilize: bool = False
+    """Undo the camera's pan in every sampled clip before the model sees it (``vidlstm.data.stabilize``), in
+    training and in every inference path alike; exported graphs take clips already stabilized."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -108,6 +111,8 @@ class ModelConfig:
             raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
         if self.centred_keypoints and not self.keypoints:
             raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
+        if not isinstance(self.stabilize, bool):
+            raise UsageError(f"stabilize must be true or false (got {self.stabilize!r})")
         if self.clip_head not in CLIP_HEADS:
             raise UsageError(f"clip_head must be one of {', '.join(CLIP_HEADS)} (got {self.clip_head!r})")
         if isinstance(self.format_version, bool) or not isinstance(self.format_version, int):
@@ -134,9 +139,13 @@ class ModelConfig:
         return INPUT_MODES[self.input_mode]
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict (tuples become lists) that ``from_dict`` turns back into this config."""
+        """A JSON-serialisable dict (tuples become lists) that ``from_dict`` turns back into this config.
+        ``stabilize`` is written only where true: a model that needs no stabilizing stays readable by a vidlstm that
+        cannot stabilize, and one that needs it is refused there (an unknown key) rather than fed unstabilized clips."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
+        if not self.stabilize:
+            del data["stabilize"]
         return data
 
     @classmethod

@@ -370,6 +370,9 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
             "normalization": {"mean": list(cfg.mean), "std": list(cfg.std),
                               "note": "applied inside the encoder: do not normalise yourself"},
             "input_mode": cfg.input_mode,
+            **({"stabilize": "undo the camera's pan before the encoder, as vidlstm.data.stabilize.stabilize does to "
+                             "each clip (StreamStabilizer when streaming): the model was trained on stabilized clips, "
+                             "and the graphs do not stabilize"} if cfg.stabilize else {}),
         },
         "postprocessing": "probabilities = softmax(logits / temperature)",
         "load": LOAD_HINTS[config.format],

@@ -40,6 +40,7 @@ from vidlstm.data.datasets import discover_dataset, write_manifest
 from vidlstm.data.splits import train_val_split
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
+from vidlstm.training.auto import resolve_stabilize
 from vidlstm.training.config import TrainConfig
 
 # One cached view (the segment centres) at 224 px, every training clip (judged out-of-fold, so no validation
@@ -105,6 +106,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     began = any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES)
     if not began:
         _check_split(config)  # once a candidate began, the run was checked when it started
+    # (A new run into a folder where candidates began is refused by the first of them, before any decoding.)
+    config, stabilized = _stabilize_once(config) if config.resume or not began else (config, None)
     readout_settings, readout_clips = _readout_videos(config, decode_once, began)
     given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)
     for family in FAMILIES:
@@ -133,6 +136,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
               "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(time.perf_counter() - started, 1)}
     if readout_clips:
         record["readout_videos"] = readout_clips
+    if stabilized:
+        record["stabilize"] = stabilized
     warning = near_copy_warning(results)
     if warning:
         logger.warning(f"{config.data}: {warning}")
@@ -143,6 +148,19 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
     logger.info(f"auto: kept the {chosen} model ({scores})")
     return run_dir
+
+
+def _stabilize_once(config: TrainConfig) -> tuple[TrainConfig, dict | None]:
+    """``config`` with ``stabilize`` resolved once for every candidate (they must all see the clips alike), and how
+    it was chosen (None: the user's). A resumed run keeps what its candidates were given."""
+    if config.stabilize != "auto":
+        return config, None
+    began = [c for c in (candidate_config(config, f, 0.0) for f in FAMILIES) if _began(c)] if config.resume else []
+    value, note = resolve_stabilize(began[0] if began else config, [i.path for i in discover_dataset(config.data).items])
+    if value == "on":
+        logger.info(f"auto: the clips' view moves (median pan {note.get('median_pan', '?')} of the frame side): "
+                    f"every candidate sees them stabilized")
+    return replace(config, stabilize=value), note
 
 
 def _check_split(config: TrainConfig) -> None:

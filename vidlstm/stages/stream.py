@@ -112,6 +112,7 @@ class StreamClassifier:
         self.predictor = predictor
         self.state = None  # (h, c) after the last chunk (causal head)
         self.last_frame = None  # (1, 3, H, W) the last frame of the last chunk
+        self.pan = predictor.stream_stabilizer()  # the camera's pan so far, where the model sees stabilized clips
         self.model_seconds = 0.0  # time spent in the model, for the per-frame cost in the summary
 
     @property
@@ -123,7 +124,7 @@ class StreamClassifier:
     def feed(self, frames: list[StreamFrame]) -> list[StepOutput]:
         start = time.perf_counter()
         pixels = np.stack([f.rgb for f in frames])  # (t, H, W, 3)
-        feats, self.last_frame = self.predictor.encode_chunk(pixels, prev_frame=self.last_frame)  # (t, D)
+        feats, self.last_frame = self.predictor.encode_chunk(pixels, self.last_frame, self.pan)  # (t, D)
         if self.readout is not None:
             logits = self.readout.add(feats).float()  # (t, C)
         else:

@@ -4,7 +4,6 @@ Also the engine of fine-tuning (``config.init_from``) and of DDP runs under torc
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.stages import families
-from vidlstm.training.auto import auto_num_frames
+from vidlstm.training.auto import auto_num_frames, resolve_stabilize, saved_setting
 from vidlstm.training.budget import EpochPlan, auto_epochs
 from vidlstm.training.config import TrainConfig
 from vidlstm.training.distributed import (DistContext, barrier, broadcast_flag, broadcast_value, cleanup,
@@ -100,7 +99,7 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
             model, _ = model_for_run(config, dataset.labels)
             runs.append((config, model.to(ctx.device)))
         first, model = runs[0]
-        sampling = lambda c, m: (m.config.num_frames, m.config.image_size, c.views)  # noqa: E731
+        sampling = lambda c, m: (m.config.num_frames, m.config.image_size, m.config.stabilize, c.views)  # noqa: E731
         encoders = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs if sampling(c, m) == sampling(first, model)]
         if len(encoders) < 2:
             return None
@@ -109,7 +108,8 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         items = [dataset.items[i] for i in order]
         shas = content_hashes(items, first.resolved_cache_dir, warn=False)
         usable = fill_caches(items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
-                             image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
+                             image_size=model.config.image_size, views=first.views,
+                             stabilize=model.config.stabilize, batch_size=first.batch_size,
                              decode_workers=first.decode_workers, progress=first.progress, warn=False,
                              deadline=deadline, at_least=at_least)
         reached = [item for item, ok in zip(items, usable) if ok is not None]
@@ -148,11 +148,11 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         shas = content_hashes(dataset.items, cache_root, warn=False)  # rank 0 has warned
     from_features = config.backbone_mode() == "frozen"
     cfg = model.config
-    clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size)
+    clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size, cfg.stabilize)
     feats = feature_cache(cache_root, model) if from_features else None
     usable = fill_caches(dataset.items, shas, ctx, clips=clips, encoders=[(feats, model)] if from_features else [],
                          num_frames=cfg.num_frames, image_size=cfg.image_size, views=config.views,
-                         batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
+                         stabilize=cfg.stabilize, batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     skipped = ([dataset.relative_name(entry) for entry in dataset.skipped]
                + [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok])
     train_idx = [i for i in train_idx if usable[i]]
@@ -177,20 +177,20 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
 
 
 def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
-    """Fill the settings left to the data (frames per clip); returns a note of each choice for metrics.json."""
+    """Fill the settings left to the data (frames per clip, stabilizing); returns a note of each choice for
+    metrics.json."""
     notes = {}
     if config.num_frames is None and not config.init_from:
         config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
+    config.stabilize, note = resolve_stabilize(config, [] if config.init_from else [i.path for i in dataset.items])
+    if note:
+        notes["stabilize"] = note
     return notes
 
 
 def _resumed_input_mode(config: TrainConfig) -> str:
     """The input mode the interrupted run trained with (its config.json), so its saved state still fits."""
-    try:
-        saved = json.loads((config.run_dir / "config.json").read_text()).get("input_mode")
-    except (OSError, ValueError):
-        saved = None
-    return saved or DEFAULT_INPUT_MODE
+    return saved_setting(config.run_dir, "input_mode") or DEFAULT_INPUT_MODE
 
 
 def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:

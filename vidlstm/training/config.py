@@ -10,6 +10,7 @@ from vidlstm.errors import UsageError
 
 from vidlstm.defaults import BACKBONE_MODES, CLIP_HEADS, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
+STABILIZE_CHOICES = ("auto", "on", "off")
 
 
 @dataclass
@@ -50,6 +51,11 @@ class TrainConfig:
     image_size: int | None = None
     """Frames are resized to image_size x image_size; None: 48 for vidnet (16 frames at 48 px cost what 9
     cost at 64 px; its keypoints read a 12x12 map), 112 for ImageNet backbones, whose features need it."""
+    stabilize: str = "auto"
+    """Undo a moving camera's pan in every clip, in training and whenever the model is used: "on", "off", or
+    "auto" (the default): on where the training clips' views move (the median clip's estimated pan at least
+    0.5% of the frame; a head-mounted camera's turns), off for still cameras (vidlstm/training/auto.py).
+    Fine-tuning keeps its model's."""
     keypoint_stage: int = 2
     """vidnet: the stage whose map the soft-argmax keypoints read (2: stride 4, a 12x12 map at 48 px;
     4: stride 16, 3x3, as models before it)."""
@@ -138,6 +144,8 @@ class TrainConfig:
             self.image_size = 48 if self.backbone == "vidnet" else 112
         if self.input_mode is not None and self.input_mode not in INPUT_MODES:
             raise UsageError(f"--input-mode must be one of {', '.join(INPUT_MODES)} (got {self.input_mode!r})")
+        if self.stabilize not in STABILIZE_CHOICES:
+            raise UsageError(f"--stabilize must be one of {', '.join(STABILIZE_CHOICES)} (got {self.stabilize!r})")
         if self.train_backbone is not None and self.train_backbone not in BACKBONE_MODES:
             raise UsageError(f"--train-backbone must be one of {', '.join(BACKBONE_MODES)} (got {self.train_backbone!r})")
         if self.monitor not in MONITORS:

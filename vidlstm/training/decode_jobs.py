@@ -36,12 +36,13 @@ class ViewsRequest:
     image_size: int
     views: int
     threads: int = 1  # decoder threads; 1 in workers so workers plus the CNN never oversubscribe the cores
+    stabilize: bool = False  # undo the camera's pan in each view (the model was or will be trained so)
 
 
 def decode_training_views(request: ViewsRequest) -> Iterator[np.ndarray]:
     """Yield the (V, T, S, S, 3) uint8 views of ``request``; errors propagate and fail the file only."""
     yield decode_views(request.path, request.sha, request.num_frames, request.image_size, request.views,
-                       threads=request.threads)
+                       threads=request.threads, stabilize=request.stabilize)
 
 
 def decoded_views(requests: list[ViewsRequest], workers: int, timeout: float = DECODE_TIMEOUT,

@@ -49,7 +49,7 @@ def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
         model = fresh_model(labels, seed=config.seed, weights_file=config.weights_file, backbone=config.backbone,
                             pretrained=config.pretrained, input_mode=config.input_mode, num_frames=config.num_frames,
                             image_size=config.image_size, hidden_size=config.hidden_size, dropout=config.dropout,
-                            clip_head=config.clip_head,
+                            clip_head=config.clip_head, stabilize=config.stabilize == "on",
                             **keypoint_settings(config.backbone, config.keypoint_stage, config.centred_keypoints))
         return model, {"init": "imagenet" if config.pretrained else "scratch"}
     base = load_model(config.init_from, device="cpu")

@@ -45,8 +45,8 @@ def _read_error(err: OSError) -> str:
     return f"cannot read ({' '.join((err.strerror or str(err)).split())})"
 
 
-def clip_cache(cache_root, num_frames: int, image_size: int) -> TensorCache:
-    return TensorCache(cache_root, "clips", clip_spec(num_frames, image_size))
+def clip_cache(cache_root, num_frames: int, image_size: int, stabilize: bool = False) -> TensorCache:
+    return TensorCache(cache_root, "clips", clip_spec(num_frames, image_size, stabilize))
 
 
 def feature_cache(cache_root, model) -> TensorCache:
@@ -59,7 +59,7 @@ def feature_cache(cache_root, model) -> TensorCache:
         "keypoints": cfg.keypoints,
         "mean": list(cfg.mean),
         "std": list(cfg.std),
-        "clip": clip_spec(cfg.num_frames, cfg.image_size),
+        "clip": clip_spec(cfg.num_frames, cfg.image_size, cfg.stabilize),
     }
     return TensorCache(cache_root, "features", spec)
 
@@ -74,11 +74,13 @@ def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
 
 
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
-                encoders: list = (), num_frames: int, image_size: int, views: int, batch_size: int = 8,
+                encoders: list = (), num_frames: int, image_size: int, views: int, stabilize: bool = False,
+                batch_size: int = 8,
                 decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT, progress: bool = True,
                 warn: bool = True, deadline: float | None = None, at_least: int = 0) -> list[bool | None]:
     """Make sure every item has ``views`` cached views in ``clips`` and/or in each feature cache of ``encoders``
-    ((feature cache, model) pairs); True per usable item.
+    ((feature cache, model) pairs); True per usable item. ``stabilize``: each view's camera pan undone first
+    (the caches' specs must say so: ``clip_cache``, ``feature_cache``).
 
     ``deadline`` (a ``time.monotonic()`` value): once it has passed and ``at_least`` videos have been decoded,
     the rest are left undecoded, and their entries are None (not reached) instead of False (unusable). The videos
@@ -93,7 +95,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     """
     targets = [c for c in (clips, *(cache for cache, _ in encoders)) if c is not None]
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
-    jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads)
+    jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads, stabilize)
             for i in range(ctx.rank, len(items), ctx.world_size)
             if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
     for _, encoder in encoders:
