@@ -178,3 +178,27 @@ def test_a_stabilized_model_scores_what_it_was_trained_on(pan_videos):
     feats, _ = steady.encode_chunk(frames, None, steady.stream_stabilizer())
     want, _ = as_is.encode_chunk(st.StreamStabilizer()(frames))
     assert torch.allclose(feats, want, atol=1e-6)
+
+
+def test_a_cache_whose_spec_says_stabilized_gets_stabilized_views(pan_videos, tmp_path):
+    # The spec decides, not the caller: train, extract and the benchmarks fill caches through the same function.
+    from vidlstm.data.datasets import VideoItem
+    from vidlstm.data.views import decode_views
+    from vidlstm.training import prepare
+    from vidlstm.training.distributed import DistContext
+
+    items = [VideoItem(path, "turn") for path in pan_videos[0]]
+    shas = prepare.content_hashes(items, tmp_path / "cache")
+    steady = prepare.clip_cache(tmp_path / "cache", 8, SIZE, stabilize=True)
+    plain = prepare.clip_cache(tmp_path / "cache", 8, SIZE)
+    assert steady.folder != plain.folder
+    for cache in (steady, plain):
+        assert prepare.fill_caches(items, shas, DistContext(), clips=cache, num_frames=8, image_size=SIZE, views=2,
+                                   decode_workers=0, progress=False) == [True, True]
+    for item, sha in zip(items, shas):
+        for cache, stabilize in ((steady, True), (plain, False)):
+            want = decode_views(item.path, sha, 8, SIZE, 2, stabilize=stabilize)
+            assert all(np.array_equal(cache.get(sha, v)["frames"].numpy(), want[v]) for v in range(2))
+    with pytest.raises(ValueError, match="all hold stabilized views, or none"):
+        prepare.fill_caches(items, shas, DistContext(), clips=steady, encoders=[(plain, None)], num_frames=8,
+                            image_size=SIZE, views=2, decode_workers=0, progress=False)

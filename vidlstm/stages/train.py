@@ -108,8 +108,7 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         items = [dataset.items[i] for i in order]
         shas = content_hashes(items, first.resolved_cache_dir, warn=False)
         usable = fill_caches(items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
-                             image_size=model.config.image_size, views=first.views,
-                             stabilize=model.config.stabilize, batch_size=first.batch_size,
+                             image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
                              decode_workers=first.decode_workers, progress=first.progress, warn=False,
                              deadline=deadline, at_least=at_least)
         reached = [item for item, ok in zip(items, usable) if ok is not None]
@@ -152,7 +151,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     feats = feature_cache(cache_root, model) if from_features else None
     usable = fill_caches(dataset.items, shas, ctx, clips=clips, encoders=[(feats, model)] if from_features else [],
                          num_frames=cfg.num_frames, image_size=cfg.image_size, views=config.views,
-                         stabilize=cfg.stabilize, batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
+                         batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     skipped = ([dataset.relative_name(entry) for entry in dataset.skipped]
                + [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok])
     train_idx = [i for i in train_idx if usable[i]]

@@ -74,13 +74,12 @@ def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
 
 
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
-                encoders: list = (), num_frames: int, image_size: int, views: int, stabilize: bool = False,
-                batch_size: int = 8,
+                encoders: list = (), num_frames: int, image_size: int, views: int, batch_size: int = 8,
                 decode_workers: int = 1, decode_timeout: float = DECODE_TIMEOUT, progress: bool = True,
                 warn: bool = True, deadline: float | None = None, at_least: int = 0) -> list[bool | None]:
     """Make sure every item has ``views`` cached views in ``clips`` and/or in each feature cache of ``encoders``
-    ((feature cache, model) pairs); True per usable item. ``stabilize``: each view's camera pan undone first
-    (the caches' specs must say so: ``clip_cache``, ``feature_cache``).
+    ((feature cache, model) pairs); True per usable item. Each view's camera pan is undone first where the caches'
+    specs say their views are stabilized (``clip_spec``): the spec, not the caller, decides what is stored under it.
 
     ``deadline`` (a ``time.monotonic()`` value): once it has passed and ``at_least`` videos have been decoded,
     the rest are left undecoded, and their entries are None (not reached) instead of False (unusable). The videos
@@ -94,6 +93,10 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     with a warning unless ``warn`` is False, rather than stopping the run.
     """
     targets = [c for c in (clips, *(cache for cache, _ in encoders)) if c is not None]
+    stabilized = {bool(c.spec.get("stabilize") or c.spec.get("clip", {}).get("stabilize")) for c in targets}
+    if len(stabilized) > 1:
+        raise ValueError("caches filled from one decode must all hold stabilized views, or none")
+    stabilize = stabilized.pop() if stabilized else False
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads, stabilize)
             for i in range(ctx.rank, len(items), ctx.world_size)
