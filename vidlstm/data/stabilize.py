@@ -7,10 +7,12 @@ frames, the translation of the view (the median Lucas-Kanade flow of corners, on
 ``ANALYSIS_SIZE`` px) and shifts every frame back onto the middle one.
 
 The median follows the background only where the background holds most of the corners. So a step counts as the
-camera's only where the frame agrees that everything moved (``camera_step``): corners that agree with the median
-spread over most of the frame (``MIN_CELLS`` of a 3x3 grid), and few corners stand still (under
-``MAX_STILL_SHARE``: a hand moving over a still room leaves the room's corners at rest). Otherwise the step is 0,
-so a still camera's clips, and what cannot be told apart, come out as they went in.
+camera's only where the frame agrees that everything moved (``camera_step``): most corners follow the median
+(``MIN_AGREE_SHARE``: corners on sensor noise each go their own way), those that do spread over most of the frame
+(``MIN_CELLS`` of a 3x3 grid), and few corners stand still (under ``MAX_STILL_SHARE``: a hand moving over a still
+room leaves the room's corners at rest). Otherwise the step is 0, so a still camera's clips, and what cannot be
+told apart, come out as they went in. What cannot be told apart: a hand that fills the frame before a plain wall,
+whose corners are the only ones (``train --stabilize off`` there).
 
 The same function runs on training views (``data.views``) and in every inference path (``Predictor``), on the
 frames the model sees, so a model trained on stabilized clips always sees stabilized clips.

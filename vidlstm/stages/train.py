@@ -181,9 +181,10 @@ def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
     notes = {}
     if config.num_frames is None and not config.init_from:
         config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
-    config.stabilize, note = resolve_stabilize(config, [] if config.init_from else [i.path for i in dataset.items])
-    if note:
-        notes["stabilize"] = note
+    if not config.init_from:  # fine-tuning keeps its model's (stages/finetune.py says which)
+        config.stabilize, note = resolve_stabilize(config, [item.path for item in dataset.items])
+        if note:
+            notes["stabilize"] = note
     return notes
 
 
