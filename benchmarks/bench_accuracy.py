@@ -209,7 +209,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stabilize", action="store_true",
-                        help="rewrite every clip with the camera's translation undone first (benchmarks/stabilize.py)")
+                        help="rewrite every clip with the camera's translation undone first, at its full frame rate "
+                             "(benchmarks/stabilize.py); vidlstm's own, on the sampled frames: --set stabilize=on|off")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

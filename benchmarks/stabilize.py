@@ -4,10 +4,10 @@
 
 Consecutive frames are aligned by the median Lucas-Kanade flow of up to 200 corners (a translation), the shifts
 are accumulated and undone about the middle frame, edges replicated; clips are read and rewritten at 112x112 px
-(``SIZE``: what the session-20 numbers used; vidnet reads 48 px, the read-outs 224). A benchmark tool, not part of
-vidlstm: the median follows the background only where the background has texture and what moves covers less of it;
-on a plain wall, or with a hand filling the frame, it would follow the hand and erase the motion.
-(`bench_accuracy.py --stabilize`; benchmarks/RESULTS.md, session 20.)
+(``SIZE``: what the session-20 numbers used; vidnet reads 48 px, the read-outs 224). The session-20 measurement of
+what stabilizing could buy (`bench_accuracy.py --stabilize`; benchmarks/RESULTS.md, session 20), kept so it can be
+re-run: vidlstm now stabilizes the frames it samples itself, with a guard against a subject taken for the camera
+(`vidlstm/data/stabilize.py`, `train --stabilize`).
 """
 from __future__ import annotations
 
