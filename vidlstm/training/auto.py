@@ -49,8 +49,8 @@ def auto_stabilize(paths: list, num_frames: int = MAX_AUTO_FRAMES, workers: int 
     Up to ``PROBED_CLIPS`` clips, evenly spaced, are sampled as evaluation samples them, decoded as training decodes
     (in ``workers`` processes: a decoder that aborts on a damaged file costs that file, not the run), and their
     camera's pan measured (``data.stabilize.camera_motion``: only steps where the whole view moves count). On where
-    the median clip's mean pan is at least ``STABILIZE_BAR`` of the frame: measured 0.050 on air-drawn paths filmed
-    by a turning head (benchmarks/airdraw.py --shake 2) and 0.010 under its slowly drifting view, 0.000 on pushfit,
+    the median clip's mean pan is at least ``STABILIZE_BAR`` of the frame: measured 0.048 on air-drawn paths filmed
+    by a turning head (benchmarks/airdraw.py --shake 2) and 0.011 under its slowly drifting view, 0.000 on pushfit,
     fight, the ASL signs and synthetic motion (still cameras; a signer's hands and a fight do not count as a pan).
     """
     picked = [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(PROBED_CLIPS, len(paths))).round())] \
