@@ -21,6 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vidlstm.data.stabilize import undo_path  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
 from vidlstm.io.encode import write_video  # noqa: E402
 
@@ -45,10 +46,8 @@ def camera_path(frames: np.ndarray) -> np.ndarray:
 
 
 def stabilize(frames: np.ndarray) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB with ``camera_path`` undone."""
-    h, w = frames.shape[1:3]
-    return np.stack([cv2.warpAffine(f, np.float32([[1, 0, -x], [0, 1, -y]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
-                     for f, (x, y) in zip(frames, camera_path(frames))])
+    """(T, H, W, 3) uint8 RGB with ``camera_path`` undone (vidlstm's own shift back, edges replicated)."""
+    return undo_path(frames, camera_path(frames))
 
 
 def stabilize_manifest(manifest: Path) -> Path:

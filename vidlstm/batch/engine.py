@@ -113,7 +113,10 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
                     delivered.add(request.task_id)
                     batch.append((request, event.value))
                 elif isinstance(event, Piece) and isinstance(event.value, DecodedChunk):
-                    timeline = timelines.setdefault(request.task_id, _Timeline([], thumbnails=[] if keep else None))
+                    timeline = timelines.get(request.task_id)
+                    if timeline is None:  # the video's first chunk
+                        timeline = timelines[request.task_id] = _Timeline(
+                            [], thumbnails=[] if keep else None, pan=predictor.stream_stabilizer())
                     _encode_chunk(predictor, timeline, event.value, stats)
                 elif isinstance(event, Piece) and isinstance(event.value, DecodedTimeline):
                     stats.decode_cpu_seconds += event.value.cpu_seconds
@@ -153,8 +156,6 @@ def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, an
 
 def _encode_chunk(predictor: Predictor, timeline: _Timeline, chunk: DecodedChunk, stats: EngineStats) -> None:
     start = time.perf_counter()
-    if timeline.pan is None and not timeline.feats:
-        timeline.pan = predictor.stream_stabilizer()  # None unless the model sees stabilized clips
     feats, timeline.prev_frame = predictor.encode_chunk(chunk.frames, timeline.prev_frame, timeline.pan)  # (t, D)
     timeline.feats.append(feats)
     if timeline.thumbnails is not None:

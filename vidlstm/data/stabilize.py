@@ -87,9 +87,11 @@ def _shift_back(frame: np.ndarray, shift) -> np.ndarray:
 
 def stabilize(frames: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB with the camera's pan undone about the middle frame (edges replicated)."""
-    if len(frames) < 2:
-        return frames
-    path = camera_path(frames)
+    return frames if len(frames) < 2 else undo_path(frames, camera_path(frames))
+
+
+def undo_path(frames: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) frames each moved back by its (T, 2) x/y ``path`` shift; ``frames`` itself where none moved."""
     if not np.any(path):
         return frames
     return np.stack([_shift_back(f, shift) for f, shift in zip(frames, path)])

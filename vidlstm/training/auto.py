@@ -15,6 +15,13 @@ MIN_AUTO_FRAMES, MAX_AUTO_FRAMES = 4, 16
 PROBED_CLIPS = 32  # evenly spaced over the data set: enough for a median, cheap (demuxing only)
 
 
+def probed_clips(paths: list) -> list:
+    """Up to ``PROBED_CLIPS`` of ``paths``, evenly spaced over the list (all of them where there are fewer)."""
+    if not paths:
+        return []
+    return [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(PROBED_CLIPS, len(paths))).round())]
+
+
 def auto_num_frames(paths: list, probe_fn=probe) -> tuple[int, dict]:
     """(frames per clip, a note of how it was chosen) for clips at ``paths``.
 
@@ -23,8 +30,7 @@ def auto_num_frames(paths: list, probe_fn=probe) -> tuple[int, dict]:
     more at 30 fps. More frames let the LSTM follow a path traced in the air (8 were too few there);
     past 16 the CNN cost grows while what the clips of a few seconds show does not.
     """
-    picked = [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(PROBED_CLIPS, len(paths))).round())] \
-        if paths else []
+    picked = probed_clips(paths)
     counts = []
     for path in picked:
         try:
@@ -53,8 +59,7 @@ def auto_stabilize(paths: list, num_frames: int = MAX_AUTO_FRAMES, workers: int 
     by a turning head (benchmarks/airdraw.py --shake 2) and 0.011 under its slowly drifting view, 0.000 on pushfit,
     fight, the ASL signs and synthetic motion (still cameras; a signer's hands and a fight do not count as a pan).
     """
-    picked = [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(PROBED_CLIPS, len(paths))).round())] \
-        if paths else []
+    picked = probed_clips(paths)
     # View 0 is the evaluation sampling, which no content hash seeds.
     requests = [ViewsRequest(i, str(path), "0" * 64, num_frames, STABILIZE_SIZE, 1, 1 if workers else 0)
                 for i, path in enumerate(picked)]
