@@ -1,12 +1,20 @@
 """What undoing the camera's pan costs a clip, against what the model it feeds costs the same clip.
 
     python benchmarks/bench_stabilize.py [--threads 1] [--repeats 20]
+    python benchmarks/bench_stabilize.py --predict [--files 48] [--repeats 3]
 
 Prints a markdown table: per 16-frame clip, the median milliseconds of ``vidlstm.data.stabilize.stabilize`` on a
 panned textured scene, and of the forward pass of the model that reads clips of that size (vidnet at 48 px, as
 ``auto`` trains it; EfficientNet-Lite0 at 224 px, the read-outs' network, batch norms folded as inference folds
 them), measured in the same run on the same threads. The ratio is the share stabilizing adds to the model's work;
 decoding comes on top of both.
+
+``--predict`` measures where the stabilizing of a batch run belongs: a stabilized vidnet model (16 frames, 48 px)
+predicts short panning H.264 clips (3 s, 320x240: cheap to decode, so the model's process is what limits) through
+the engine, the pan undone in the decode workers (vidlstm today) or beside the model (as before, ``decode_fn``
+dropping the request's flag so that ``Predictor.score_frames`` does it), with 1 and 2 decode workers, alternated
+``--repeats`` times. It prints files per second and the model process's own seconds per file (forward pass and,
+beside the model, the stabilizing), medians.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # make_clips
 
 from vidlstm.data.stabilize import stabilize  # noqa: E402
 from vidlstm.inference.predictor import Predictor  # noqa: E402
@@ -46,11 +55,60 @@ def median_ms(fn, repeats: int) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
+def decode_beside_model(request):
+    """The decode of a worker that leaves the pan to the model's process (how vidlstm stabilized before)."""
+    from dataclasses import replace
+
+    from vidlstm.batch.decode import decode_request
+
+    yield from decode_request(replace(request, stabilize=False))
+
+
+def predict_table(files: int, repeats: int) -> None:
+    """Files per second of a stabilized vidnet model, the pan undone in the decoders or beside the model."""
+    import tempfile
+
+    from make_clips import write_h264
+
+    from vidlstm.batch.decode import decode_request
+    from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
+
+    torch.set_num_threads(1)  # predict's own choice beside busy decoders (default_torch_threads)
+    torch.manual_seed(0)
+    predictor = Predictor(LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", num_frames=FRAMES, image_size=48,
+                                           input_mode="diff", stabilize=True)))
+    with tempfile.TemporaryDirectory(prefix="bench-stabilize-") as tmp:
+        paths = [str(write_h264(Path(tmp) / f"pan{i:02d}.mp4", 75, 320, 240, seed=i)) for i in range(files)]
+        runs: dict[tuple, list] = {}
+        for _ in range(repeats):
+            for workers in (1, 2):
+                for where, decode_fn in (("beside the model", decode_beside_model), ("in the decoders", decode_request)):
+                    stats = EngineStats()
+                    start = time.perf_counter()
+                    records = list(predict_records(predictor, paths, EngineOptions(workers=workers, batch_size=8),
+                                                   decode_fn=decode_fn, stats=stats))
+                    wall = time.perf_counter() - start
+                    assert all(r["status"] == "ok" for r in records), records
+                    runs.setdefault((workers, where), []).append((files / wall, 1000 * stats.cnn_seconds / files))
+    print(f"| decode workers | pan undone | files/s | model process ms/file | files/s vs beside the model |")
+    print("|---|---|---|---|---|")
+    for (workers, where), values in runs.items():
+        rate, model_ms = (float(np.median([v[k] for v in values])) for k in (0, 1))
+        base = float(np.median([v[0] for v in runs[(workers, "beside the model")]]))
+        print(f"| {workers} | {where} | {rate:.1f} | {model_ms:.1f} | {rate / base:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 20; --predict: 3)")
+    parser.add_argument("--predict", action="store_true", help="batch throughput: the pan undone where (see above)")
+    parser.add_argument("--files", type=int, default=48, help="--predict: panning clips to predict")
     args = parser.parse_args()
+    if args.predict:
+        predict_table(args.files, args.repeats or 3)
+        return
+    args.repeats = args.repeats or 20
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     print(f"| model (clip of {FRAMES} frames) | size | stabilize ms/clip | model ms/clip | stabilize / model |")

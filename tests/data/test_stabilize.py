@@ -202,3 +202,47 @@ def test_a_cache_whose_spec_says_stabilized_gets_stabilized_views(pan_videos, tm
     with pytest.raises(ValueError, match="all hold stabilized views, or none"):
         prepare.fill_caches(items, shas, DistContext(), clips=steady, encoders=[(plain, None)], num_frames=8,
                             image_size=SIZE, views=2, decode_workers=0, progress=False)
+
+
+def test_predict_and_evaluate_stabilize_each_clip_once_in_the_decoder(pan_videos, monkeypatch):
+    # The pan is undone where the clip is decoded (a worker process beside the model), never again beside the model.
+    import torch
+
+    from vidlstm.batch.decode import DecodeRequest, decode_request
+    from vidlstm.batch.engine import EngineOptions, predict_records
+    from vidlstm.data.clips import load_clip
+    from vidlstm.data.datasets import VideoItem
+    from vidlstm.inference import predictor as predictor_module
+    from vidlstm.inference.predictor import Predictor
+    from vidlstm.models import LRCN, ModelConfig
+    from vidlstm.stages.evaluate import EvaluateConfig, _score_dataset
+
+    torch.manual_seed(0)
+    steady = Predictor(LRCN(ModelConfig(labels=["a", "b"], num_frames=8, image_size=SIZE, stabilize=True)))
+    paths = pan_videos[0]
+    real, calls = st.stabilize, []
+    monkeypatch.setattr(st, "stabilize", lambda frames: calls.append(len(frames)) or real(frames))
+    monkeypatch.setattr(predictor_module, "stabilize", lambda frames: pytest.fail("stabilized beside the model"))
+    want = [steady.score_frames([real(load_clip(p, 8, SIZE, keyframe_snap=True).frames)], stabilized=True)[0].probs
+            for p in paths]
+
+    records = list(predict_records(steady, paths, EngineOptions(workers=0, top_k=2)))
+    assert calls == [8, 8] and [r["status"] for r in records] == ["ok", "ok"]
+    for record, probs in zip(records, want):
+        assert {t["label"]: t["score"] for t in record["top_k"]} == pytest.approx(dict(zip("ab", probs)), abs=1e-5)
+
+    calls.clear()
+    probs, errors = _score_dataset(steady, [VideoItem(p, "a") for p in paths],
+                                   EvaluateConfig(data="unused", workers=0, progress=False))
+    assert calls == [8, 8] and errors == [None, None]
+    assert np.allclose(probs, want, atol=1e-5)
+
+    # A timeline's chunks go through one stream stabilizer per video, in the decoder, as one pass would.
+    chunks = list(decode_request(DecodeRequest(0, str(paths[0]), 8, SIZE, timeline_fps=30.0, chunk_frames=8,
+                                               stabilize=True)))
+    plain = list(decode_request(DecodeRequest(0, str(paths[0]), 8, SIZE, timeline_fps=30.0, chunk_frames=8)))
+    frames = np.concatenate([c.frames for c in chunks[:-1]])
+    assert len(chunks) > 2 and all(c.stabilized for c in chunks[:-1]) and not plain[0].stabilized
+    assert np.array_equal(frames, st.StreamStabilizer()(np.concatenate([c.frames for c in plain[:-1]])))
+    timeline = list(predict_records(steady, paths[:1], EngineOptions(workers=0, timeline_fps=30.0, chunk_frames=8)))
+    assert timeline[0]["status"] == "ok" and timeline[0]["segments"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -25,6 +25,7 @@ class DecodeRequest:
     threads: int = 1
     keyframe_snap: bool = False  # clip mode: keyframe-aware sampling (data.clips.load_clip)
     offset_fraction: float | None = None  # clip mode: shift inside each segment (evaluate's test-time views)
+    stabilize: bool = False  # undo the camera's pan here, in the worker (a model trained on stabilized clips)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DecodedClip:
     clip: Clip
     seconds: float
     cpu_seconds: float = 0.0
+    stabilized: bool = False  # the clip's frames have the camera's pan undone (DecodeRequest.stabilize)
 
 
 @dataclass
@@ -42,6 +44,7 @@ class DecodedChunk:
 
     frames: np.ndarray
     indices: np.ndarray
+    stabilized: bool = False  # the pan undone against every earlier chunk of the video (one StreamStabilizer)
 
 
 @dataclass
@@ -57,23 +60,32 @@ class DecodedTimeline:
 
 def build_requests(paths: list[str], num_frames: int, image_size: int, *, workers: int,
                    timeline_fps: float | None = None, chunk_frames: int = 64, backends=None,
-                   exact_frames: bool = False) -> list[DecodeRequest]:
+                   exact_frames: bool = False, stabilize: bool = False) -> list[DecodeRequest]:
     """One request per path (task ids 0..n-1); decoders in worker processes get one thread each, so
     workers plus the CNN never oversubscribe the cores (0: the calling process's own default)."""
     threads = 1 if workers else 0
     backends = tuple(backends) if backends else None
     return [DecodeRequest(i, str(p), num_frames, image_size, timeline_fps, chunk_frames, backends, threads,
-                          keyframe_snap=not exact_frames) for i, p in enumerate(paths)]
+                          keyframe_snap=not exact_frames, stabilize=stabilize) for i, p in enumerate(paths)]
 
 
 def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:
-    """Decode ``request``; exceptions (VideoDecodeError, OSError ...) propagate and become the file's error record."""
+    """Decode ``request``; exceptions (VideoDecodeError, OSError ...) propagate and become the file's error record.
+
+    With ``request.stabilize`` the camera's pan is undone here too (vidlstm.data.stabilize): in a worker process it
+    then runs beside the model instead of on its critical path (at vidnet's 48 px it costs about what the model
+    does), and more decode workers share it where the machine has the cores.
+    """
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:
         clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
                          threads=request.threads, keyframe_snap=request.keyframe_snap,
                          offset_fraction=request.offset_fraction)
-        yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu)
+        if request.stabilize:
+            from vidlstm.data.stabilize import stabilize
+
+            clip = replace(clip, frames=stabilize(clip.frames))
+        yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu, request.stabilize)
         return
     yield from _decode_timeline(request, start, start_cpu)
 
@@ -100,14 +112,19 @@ def _decode_timeline(request: DecodeRequest, start: float, start_cpu: float):
         plan["indices"] = timeline_indices(info, request.timeline_fps)  # (T,)
         return plan["indices"][: request.chunk_frames]
 
+    pan = None
+    if request.stabilize:
+        from vidlstm.data.stabilize import StreamStabilizer
+
+        pan = StreamStabilizer()  # one per video: its chunks arrive here in order
     first = read_sampled(request.path, first_chunk, size=size, backends=request.backends, threads=request.threads)
     info, indices, backend = first.info, plan["indices"], first.backend
-    yield DecodedChunk(first.frames, first.indices)
+    yield DecodedChunk(pan(first.frames) if pan else first.frames, first.indices, request.stabilize)
     # Chunk by chunk so a 60-minute video never holds more than chunk_frames decoded frames here.
     for begin in range(request.chunk_frames, len(indices), request.chunk_frames):
         chunk = indices[begin:begin + request.chunk_frames]
         result = read_frames(request.path, chunk, size=size, info=info, backends=request.backends,
                              threads=request.threads)
-        yield DecodedChunk(result.frames, chunk)
+        yield DecodedChunk(pan(result.frames) if pan else result.frames, chunk, request.stabilize)
     yield DecodedTimeline(info, indices, backend, time.perf_counter() - start, time.process_time() - start_cpu)
 

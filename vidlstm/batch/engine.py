@@ -60,7 +60,7 @@ class _Timeline:
     feats: list
     prev_frame: object = None
     thumbnails: list | None = None  # small copies of the frames, kept only for an explanation (--explain)
-    pan: object = None  # the camera's pan so far (Predictor.stream_stabilizer), where the model sees it undone
+    pan: object = None  # the camera's pan so far (Predictor.stream_stabilizer), where the decoder left it to us
 
 
 def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_fn=decode_request,
@@ -78,7 +78,8 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     config = predictor.config
     requests = build_requests(list(paths), config.num_frames, config.image_size, workers=options.workers,
                               timeline_fps=options.timeline_fps, chunk_frames=options.chunk_frames,
-                              backends=options.backends, exact_frames=options.exact_frames)
+                              backends=options.backends, exact_frames=options.exact_frames,
+                              stabilize=config.stabilize)
     keep_open = source is not None
     if keep_open:
         submitted = False
@@ -116,7 +117,8 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
                     timeline = timelines.get(request.task_id)
                     if timeline is None:  # the video's first chunk
                         timeline = timelines[request.task_id] = _Timeline(
-                            [], thumbnails=[] if keep else None, pan=predictor.stream_stabilizer())
+                            [], thumbnails=[] if keep else None,
+                            pan=None if event.value.stabilized else predictor.stream_stabilizer())
                     _encode_chunk(predictor, timeline, event.value, stats)
                 elif isinstance(event, Piece) and isinstance(event.value, DecodedTimeline):
                     stats.decode_cpu_seconds += event.value.cpu_seconds
@@ -141,7 +143,8 @@ def predict_in_order(predictor: Predictor, paths, options: EngineOptions, annota
 
 def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, annotate=None):
     start = time.perf_counter()
-    scores = predictor.score_frames([decoded.clip.frames for _, decoded in batch])
+    scores = predictor.score_frames([decoded.clip.frames for _, decoded in batch],
+                                    stabilized=all(decoded.stabilized for _, decoded in batch))
     cnn = time.perf_counter() - start
     stats.cnn_seconds += cnn
     stats.frames_encoded += sum(len(decoded.clip.frames) for _, decoded in batch)

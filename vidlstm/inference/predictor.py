@@ -70,10 +70,11 @@ class Predictor:
                          threads=threads, offset_fraction=offset_fraction, keyframe_snap=not exact_frames)
 
     @torch.inference_mode()
-    def score_frames(self, frames: list[np.ndarray]) -> list[ClipScores]:
+    def score_frames(self, frames: list[np.ndarray], stabilized: bool = False) -> list[ClipScores]:
         """Score a batch of clips, each (T, H, W, 3) uint8 with the same T; one forward pass. A model trained on
-        stabilized clips sees each clip stabilized (``config.stabilize``)."""
-        if self.config.stabilize:
+        stabilized clips sees each clip stabilized (``config.stabilize``), here unless the decoder already did
+        (``stabilized``: DecodeRequest.stabilize, in the decode workers)."""
+        if self.config.stabilize and not stabilized:
             frames = [stabilize(f) for f in frames]
         x = torch.stack([frames_to_tensor(f) for f in frames]).to(self.device)  # (B, T, 3, H, W)
         with self._autocast():

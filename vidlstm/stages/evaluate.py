@@ -99,19 +99,21 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
     offsets = clip_offsets(config.clips)
     cfg = predictor.config
     requests = [DecodeRequest(i * len(offsets) + k, str(item.path), cfg.num_frames, cfg.image_size,
-                              threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset)
+                              threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset,
+                              stabilize=cfg.stabilize)
                 for i, item in enumerate(items) for k, offset in enumerate(offsets)]
     probs = np.zeros((len(items), len(predictor.labels)), dtype=np.float64)
     errors: list[str | None] = [None] * len(items)
     views_left = [len(offsets)] * len(items)
     delivered: set[int] = set()
-    batch_frames, batch_owner = [], []
+    batch_frames, batch_owner, batch_stabilized = [], [], []
 
     def flush():
-        for owner, scores in zip(batch_owner, predictor.score_frames(batch_frames)):
+        for owner, scores in zip(batch_owner, predictor.score_frames(batch_frames, stabilized=all(batch_stabilized))):
             probs[owner] += scores.probs / len(offsets)
         batch_frames.clear()
         batch_owner.clear()
+        batch_stabilized.clear()
 
     source = DecodePool(config.workers, config.timeout, decode_fn) if config.workers else InlineDecoder(decode_fn)
     bar = tqdm(total=len(items), desc="evaluating", disable=not config.progress, dynamic_ncols=True)
@@ -124,6 +126,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
                     delivered.add(event.request.task_id)
                     batch_frames.append(event.value.clip.frames)  # (T, H, W, 3) uint8
                     batch_owner.append(owner)
+                    batch_stabilized.append(event.value.stabilized)  # in the decode worker, where the model needs it
                     continue
                 if event.request.task_id not in delivered:  # one broken file costs only itself
                     reason = event.reason if isinstance(event, Failed) else "the decoder returned no frames"
