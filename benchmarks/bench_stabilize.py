@@ -10,11 +10,11 @@ them), measured in the same run on the same threads. The ratio is the share stab
 decoding comes on top of both.
 
 ``--predict`` measures where the stabilizing of a batch run belongs: a stabilized vidnet model (16 frames, 48 px)
-predicts short panning H.264 clips (3 s, 320x240: cheap to decode, so the model's process is what limits) through
-the engine, the pan undone in the decode workers (vidlstm today) or beside the model (as before, ``decode_fn``
-dropping the request's flag so that ``Predictor.score_frames`` does it), with 1 and 2 decode workers, alternated
-``--repeats`` times. It prints files per second and the model process's own seconds per file (forward pass and,
-beside the model, the stabilizing), medians.
+predicts short panning H.264 clips (3 s, 320x240: cheap to decode, where the model's process is likeliest to limit)
+through the engine, the pan undone in the decode workers (what vidlstm does off the CPU) or beside the model (on a
+CPU; ``Predictor.pan_in_decoders``), with 1 and 2 decode workers, alternated ``--repeats`` times. It prints files
+per second and the model process's own milliseconds per file (forward pass and, beside the model, the
+stabilizing), medians.
 """
 from __future__ import annotations
 
@@ -55,22 +55,12 @@ def median_ms(fn, repeats: int) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def decode_beside_model(request):
-    """The decode of a worker that leaves the pan to the model's process (how vidlstm stabilized before)."""
-    from dataclasses import replace
-
-    from vidlstm.batch.decode import decode_request
-
-    yield from decode_request(replace(request, stabilize=False))
-
-
 def predict_table(files: int, repeats: int) -> None:
     """Files per second of a stabilized vidnet model, the pan undone in the decoders or beside the model."""
     import tempfile
 
     from make_clips import write_h264
 
-    from vidlstm.batch.decode import decode_request
     from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
 
     torch.set_num_threads(1)  # predict's own choice beside busy decoders (default_torch_threads)
@@ -82,11 +72,12 @@ def predict_table(files: int, repeats: int) -> None:
         runs: dict[tuple, list] = {}
         for _ in range(repeats):
             for workers in (1, 2):
-                for where, decode_fn in (("beside the model", decode_beside_model), ("in the decoders", decode_request)):
+                for where, in_decoders in (("beside the model", False), ("in the decoders", True)):
+                    predictor.pan_in_decoders = in_decoders
                     stats = EngineStats()
                     start = time.perf_counter()
                     records = list(predict_records(predictor, paths, EngineOptions(workers=workers, batch_size=8),
-                                                   decode_fn=decode_fn, stats=stats))
+                                                   stats=stats))
                     wall = time.perf_counter() - start
                     assert all(r["status"] == "ok" for r in records), records
                     runs.setdefault((workers, where), []).append((files / wall, 1000 * stats.cnn_seconds / files))

@@ -64,20 +64,6 @@ def test_early_pool_sampling_differently_is_closed_and_replaced(tmp_path, make_v
     assert early.source._slots == []  # closed, not leaked
 
 
-def test_early_decoding_stabilizes_where_the_model_was_trained_on_stabilized_clips(tmp_path, model_dir):
-    # The decode worker undoes the pan (vidlstm.batch.decode); its requests must say so, to be the engine's own.
-    config = json.loads((model_dir / "config.json").read_text())
-    steady = tmp_path / "steady_model"
-    steady.mkdir()
-    (steady / "config.json").write_text(json.dumps({**config, "stabilize": True}))
-    for folder, want in ((steady, True), (model_dir, False)):
-        early = start_early_decoding(folder, ["a.mp4"])
-        try:
-            assert early.requests[0].stabilize is want
-        finally:
-            early.close()
-
-
 def test_no_early_decoding_without_a_readable_config(tmp_path):
     assert start_early_decoding(tmp_path / "missing", ["a.mp4"]) is None
     (tmp_path / "config.json").write_text("{not json")

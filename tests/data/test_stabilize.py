@@ -204,8 +204,8 @@ def test_a_cache_whose_spec_says_stabilized_gets_stabilized_views(pan_videos, tm
                             image_size=SIZE, views=2, decode_workers=0, progress=False)
 
 
-def test_predict_and_evaluate_stabilize_each_clip_once_in_the_decoder(pan_videos, monkeypatch):
-    # The pan is undone where the clip is decoded (a worker process beside the model), never again beside the model.
+def test_predict_and_evaluate_can_stabilize_each_clip_once_in_the_decoder(pan_videos, monkeypatch):
+    # Off the CPU the pan is undone where the clip is decoded (a worker process), never again beside the model.
     import torch
 
     from vidlstm.batch.decode import DecodeRequest, decode_request
@@ -219,6 +219,8 @@ def test_predict_and_evaluate_stabilize_each_clip_once_in_the_decoder(pan_videos
 
     torch.manual_seed(0)
     steady = Predictor(LRCN(ModelConfig(labels=["a", "b"], num_frames=8, image_size=SIZE, stabilize=True)))
+    assert not steady.decoders_stabilize()  # on a CPU the model's process has the slack: the pan is undone there
+    steady.pan_in_decoders = True  # as off the CPU, where the model's process is what limits
     paths = pan_videos[0]
     real, calls = st.stabilize, []
     monkeypatch.setattr(st, "stabilize", lambda frames: calls.append(len(frames)) or real(frames))

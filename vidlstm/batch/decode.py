@@ -72,9 +72,8 @@ def build_requests(paths: list[str], num_frames: int, image_size: int, *, worker
 def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:
     """Decode ``request``; exceptions (VideoDecodeError, OSError ...) propagate and become the file's error record.
 
-    With ``request.stabilize`` the camera's pan is undone here too (vidlstm.data.stabilize): in a worker process it
-    then runs beside the model instead of on its critical path (at vidnet's 48 px it costs about what the model
-    does), and more decode workers share it where the machine has the cores.
+    With ``request.stabilize`` the camera's pan is undone here too (vidlstm.data.stabilize), in the worker instead
+    of on the model process's critical path, where that process is what limits (``Predictor.decoders_stabilize``).
     """
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:

@@ -47,14 +47,13 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
             return None
         config = json.loads(path.read_text())
         num_frames, image_size = config["num_frames"], config["image_size"]
-        stabilize = config.get("stabilize") is True  # ModelConfig's default; anything else the model load refuses
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     if (int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size)
             or clip_size_error(num_frames, image_size)):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
-                              exact_frames=exact_frames, stabilize=stabilize)
+                              exact_frames=exact_frames)
     source = DecodePool(1, timeout).start()
     source.submit(requests)
     return EarlyDecoding(source, requests)

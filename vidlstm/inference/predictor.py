@@ -37,6 +37,22 @@ class Predictor:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.config = model.config
         self.labels = list(model.config.labels)
+        self.pan_in_decoders: bool | None = None
+        """Where a batch run undoes the pan of a model trained on stabilized clips: True in the decode workers, False
+        here beside the model, None: ``decoders_stabilize``'s rule."""
+
+    def decoders_stabilize(self) -> bool:
+        """Whether batch runs (predict, classify, evaluate) should have the decode workers undo the camera's pan.
+
+        Only models trained on stabilized clips need it. Off the CPU the model's process feeds the accelerator and
+        its own CPU time per clip bounds the run: there the workers do it. On a CPU the decoders are what limits
+        (decoding a clip costs 30 times stabilizing it), and the model's process has the slack: measured on 2 cores
+        with cheap 3 s clips, stabilizing in the one decode worker made the run 12% slower, with two workers even,
+        while it halved the model process's own time per file (benchmarks/bench_stabilize.py --predict).
+        """
+        if not self.config.stabilize:
+            return False
+        return self.device.type != "cpu" if self.pan_in_decoders is None else self.pan_in_decoders
 
     @classmethod
     def from_dir(cls, model_dir=None, device: str | None = None, fold: bool = True) -> "Predictor":

@@ -100,7 +100,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
     cfg = predictor.config
     requests = [DecodeRequest(i * len(offsets) + k, str(item.path), cfg.num_frames, cfg.image_size,
                               threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset,
-                              stabilize=cfg.stabilize)
+                              stabilize=predictor.decoders_stabilize())
                 for i, item in enumerate(items) for k, offset in enumerate(offsets)]
     probs = np.zeros((len(items), len(predictor.labels)), dtype=np.float64)
     errors: list[str | None] = [None] * len(items)
