@@ -7,6 +7,8 @@ clip. Rows, all in the same run so that their ratios hold on a noisy machine:
 - the walk as shipped (the decoder drained after a wanted frame's packet where a seek comes next);
 - the same walk fed packets until the decoder gives each frame up by itself (the drain turned off);
 - the frames sampled at the segment centres instead (no keyframe awareness);
+- three test views, each shifted inside the segments, in one read (``load_views``: a model with ``test_views`` 3,
+  as `train` gives vidnet on the frame differences alone);
 - every frame decoded and converted (what a loader that reads the whole video pays), for scale.
 
     python benchmarks/bench_clip_decode.py [--frames 16] [--size 48] [--clips 12] [--repeats 2]
@@ -44,7 +46,7 @@ def main() -> None:
     import torch
 
     from make_clips import make_clip_dir
-    from vidlstm.data.clips import load_clip
+    from vidlstm.data.clips import load_clip, load_views
     from vidlstm.io import pyav_backend, read_frames
 
     torch.set_num_threads(1)
@@ -64,6 +66,9 @@ def main() -> None:
     def centres(path):
         return load_clip(path, args.frames, args.size, backends=("pyav",), threads=1)
 
+    def three_views(path):
+        return load_views(path, args.frames, args.size, 3, backends=("pyav",), threads=1)
+
     def every_frame(path):
         total = pyav_backend.probe(path, threads=1).num_frames
         return read_frames(path, list(range(total)), size=(args.size, args.size), backends=("pyav",), threads=1)
@@ -71,6 +76,7 @@ def main() -> None:
     rows = [("keyframe-aware, decoder drained (shipped)", snapped),
             ("keyframe-aware, packets fed until the frame comes out", pushed),
             ("segment centres (no keyframe awareness), drained", centres),
+            ("3 test views at their offsets, one read", three_views),
             ("every frame decoded and converted", every_frame)]
     print(f"{len(clips)} clips of {clips[0].parent}; {args.frames} frames at {args.size} px, PyAV, 1 thread, "
           f"{args.repeats} passes\n")

@@ -39,11 +39,11 @@ class VideoClassifier:
         if top_k < 1:
             raise UsageError(f"top_k must be >= 1 (got {top_k})")
         if isinstance(inputs, np.ndarray):
-            return self._scores_of(self._frames_clip(inputs), top_k)
+            return self._scores_of(self._frames_views(inputs), top_k)
         if isinstance(inputs, (list, tuple)):
             return [self._top_k_of(record) for record in self.predict_many(inputs, top_k=top_k)]
-        clip = self.predictor.load_clip(Path(inputs))  # decodes in this process: one file, no start-up cost
-        return self._scores_of(clip.frames, top_k)
+        _, views = self.predictor.load_views(Path(inputs))  # decodes in this process: one file, no start-up cost
+        return self._scores_of(views, top_k)
 
     __call__ = predict
 
@@ -61,8 +61,8 @@ class VideoClassifier:
                                 exact_frames=exact_frames)
         yield from predict_in_order(self.predictor, paths, options)
 
-    def _scores_of(self, frames: np.ndarray, top_k: int) -> list[dict]:
-        scores = self.predictor.score_frames([frames])[0]
+    def _scores_of(self, views: list[np.ndarray], top_k: int) -> list[dict]:
+        scores = self.predictor.score_views([views])[0]
         return self.predictor.top_k(scores.probs, top_k)
 
     @staticmethod
@@ -71,20 +71,24 @@ class VideoClassifier:
             raise VideoDecodeError(record["path"], record.get("error") or "cannot be classified")
         return record["top_k"]
 
-    def _frames_clip(self, frames: np.ndarray) -> np.ndarray:
-        """Decoded frames (T, H, W, 3) uint8 -> the model's clip (num_frames, S, S, 3): segment centres, resized."""
+    def _frames_views(self, frames: np.ndarray) -> list[np.ndarray]:
+        """Decoded frames (T, H, W, 3) uint8 -> the model's clips (num_frames, S, S, 3), resized: the segment centres,
+        or each of its test views (data.clips.view_indices)."""
         import cv2
 
-        from vidlstm.io.sampling import sample_segment_indices
+        from vidlstm.data.clips import view_indices
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
             raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array (got {frames.dtype} {frames.shape})")
         cfg = self.predictor.config
-        clip = frames[sample_segment_indices(len(frames), cfg.num_frames)]  # (num_frames, H, W, 3)
-        if clip.shape[1:3] != (cfg.image_size, cfg.image_size):
-            size = (cfg.image_size, cfg.image_size)
-            clip = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip])
-        return np.ascontiguousarray(clip)
+        size = (cfg.image_size, cfg.image_size)
+        views = []
+        for indices in view_indices(len(frames), cfg.num_frames, cfg.test_views):
+            clip = frames[indices]  # (num_frames, H, W, 3)
+            if clip.shape[1:3] != size:
+                clip = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip])
+            views.append(np.ascontiguousarray(clip))
+        return views
 
 
 __all__ = ["VideoClassifier", "VidlstmError"]

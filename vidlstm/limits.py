@@ -15,6 +15,7 @@ MODEL_INT_RANGES = {
     "proj_dim": (1, 4096),
     "hidden_size": (1, 4096),
     "num_layers": (1, 16),
+    "test_views": (1, 8),
 }
 MAX_KEYPOINTS = 256
 MAX_CLASSES = 100_000

@@ -28,7 +28,7 @@ def test_info_json_fields(trained_dir, capsys):
     assert info["labels"] == ["wave", "clap"] and info["num_classes"] == 2
     assert info["backbone"] == {"name": "vidnet", "pretrained": False, "feature_dim": model.feature_dim, "keypoints": 8}
     assert info["input_mode"] == "rgb+diff"
-    assert info["sampling"] == {"frames": 6, "method": "segment", "image_size": 48, "stabilize": False}
+    assert info["sampling"] == {"frames": 6, "method": "segment", "image_size": 48, "stabilize": False, "test_views": 1}
     assert info["temperature"] == 1.25
     assert info["temporal"]["hidden_size"] == 24 and info["temporal"]["causal_head"] is True
     assert info["temporal"]["clip_head"] == "lstm"

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
-from vidlstm.data.clips import Clip, load_clip
+from vidlstm.data.clips import Clip, load_clip, load_views
 from vidlstm.limits import MAX_TIMELINE_FRAMES
 
 
@@ -26,6 +26,7 @@ class DecodeRequest:
     keyframe_snap: bool = False  # clip mode: keyframe-aware sampling (data.clips.load_clip)
     offset_fraction: float | None = None  # clip mode: shift inside each segment (evaluate's test-time views)
     stabilize: bool = False  # undo the camera's pan here, in the worker (a model trained on stabilized clips)
+    views: int = 1  # clip mode: the model's test-time views, all decoded in one read (data.clips.load_views)
 
 
 @dataclass
@@ -36,6 +37,8 @@ class DecodedClip:
     seconds: float
     cpu_seconds: float = 0.0
     stabilized: bool = False  # the clip's frames have the camera's pan undone (DecodeRequest.stabilize)
+    views: list[np.ndarray] | None = None  # every test-time view's frames where the model scores several (``clip``
+    # is then the middle one)
 
 
 @dataclass
@@ -60,13 +63,14 @@ class DecodedTimeline:
 
 def build_requests(paths: list[str], num_frames: int, image_size: int, *, workers: int,
                    timeline_fps: float | None = None, chunk_frames: int = 64, backends=None,
-                   exact_frames: bool = False, stabilize: bool = False) -> list[DecodeRequest]:
+                   exact_frames: bool = False, stabilize: bool = False, views: int = 1) -> list[DecodeRequest]:
     """One request per path (task ids 0..n-1); decoders in worker processes get one thread each, so
-    workers plus the CNN never oversubscribe the cores (0: the calling process's own default)."""
+    workers plus the CNN never oversubscribe the cores (0: the calling process's own default). ``views`` > 1
+    (a model's test_views) samples each video's views at their offsets, not keyframe-snapped."""
     threads = 1 if workers else 0
     backends = tuple(backends) if backends else None
     return [DecodeRequest(i, str(p), num_frames, image_size, timeline_fps, chunk_frames, backends, threads,
-                          keyframe_snap=not exact_frames, stabilize=stabilize) for i, p in enumerate(paths)]
+                          keyframe_snap=not exact_frames, stabilize=stabilize, views=views) for i, p in enumerate(paths)]
 
 
 def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:
@@ -77,14 +81,20 @@ def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChun
     """
     start, start_cpu = time.perf_counter(), time.process_time()
     if request.timeline_fps is None:
-        clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
-                         threads=request.threads, keyframe_snap=request.keyframe_snap,
-                         offset_fraction=request.offset_fraction)
+        views = None
+        if request.views > 1:
+            clip, views = load_views(request.path, request.num_frames, request.image_size, request.views,
+                                     backends=request.backends, threads=request.threads)
+        else:
+            clip = load_clip(request.path, request.num_frames, request.image_size, backends=request.backends,
+                             threads=request.threads, keyframe_snap=request.keyframe_snap,
+                             offset_fraction=request.offset_fraction)
         if request.stabilize:
             from vidlstm.data.stabilize import stabilize
 
-            clip = replace(clip, frames=stabilize(clip.frames))
-        yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu, request.stabilize)
+            views = views and [stabilize(view) for view in views]
+            clip = replace(clip, frames=views[len(views) // 2] if views else stabilize(clip.frames))
+        yield DecodedClip(clip, time.perf_counter() - start, time.process_time() - start_cpu, request.stabilize, views)
         return
     yield from _decode_timeline(request, start, start_cpu)
 

@@ -46,14 +46,14 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
         if path.stat().st_size > MAX_CONFIG_BYTES:
             return None
         config = json.loads(path.read_text())
-        num_frames, image_size = config["num_frames"], config["image_size"]
+        num_frames, image_size, views = config["num_frames"], config["image_size"], config.get("test_views", 1)
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     if (int_range_error("num_frames", num_frames) or int_range_error("image_size", image_size)
-            or clip_size_error(num_frames, image_size)):
+            or int_range_error("test_views", views) or clip_size_error(num_frames * views, image_size)):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
-                              exact_frames=exact_frames)
+                              exact_frames=exact_frames, views=views)
     source = DecodePool(1, timeout).start()
     source.submit(requests)
     return EarlyDecoding(source, requests)

@@ -79,7 +79,7 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     requests = build_requests(list(paths), config.num_frames, config.image_size, workers=options.workers,
                               timeline_fps=options.timeline_fps, chunk_frames=options.chunk_frames,
                               backends=options.backends, exact_frames=options.exact_frames,
-                              stabilize=predictor.decoders_stabilize())
+                              stabilize=predictor.decoders_stabilize(), views=config.test_views)
     keep_open = source is not None
     if keep_open:
         submitted = False
@@ -143,11 +143,11 @@ def predict_in_order(predictor: Predictor, paths, options: EngineOptions, annota
 
 def _score_batch(predictor: Predictor, batch, top_k: int, stats: EngineStats, annotate=None):
     start = time.perf_counter()
-    scores = predictor.score_frames([decoded.clip.frames for _, decoded in batch],
-                                    stabilized=all(decoded.stabilized for _, decoded in batch))
+    views = [decoded.views or [decoded.clip.frames] for _, decoded in batch]
+    scores = predictor.score_views(views, stabilized=all(decoded.stabilized for _, decoded in batch))
     cnn = time.perf_counter() - start
     stats.cnn_seconds += cnn
-    stats.frames_encoded += sum(len(decoded.clip.frames) for _, decoded in batch)
+    stats.frames_encoded += sum(len(view) for clip_views in views for view in clip_views)
     for (request, decoded), clip_scores in zip(batch, scores):
         # A file's cost: its own decoding plus its share of the batched forward pass.
         seconds = decoded.seconds + cnn / len(batch)

@@ -8,7 +8,9 @@ def add_arguments(p):
     p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest")
     add_model_arguments(p)
     p.add_argument("-o", "--out", default="evaluation", metavar="OUT_DIR", help="output folder (default ./evaluation)")
-    p.add_argument("--clips", type=positive_int, default=1, help="temporal views averaged per video (default 1)")
+    p.add_argument("--clips", type=positive_int, default=None,
+                   help="temporal views averaged per video (default: the model's test views, 1 unless it was trained "
+                        "to average more)")
     p.add_argument("--top-k", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--split", default=None, metavar="SPLIT_JSON", help="a run's split.json: evaluate one subset of it")

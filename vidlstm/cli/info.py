@@ -41,7 +41,9 @@ def format_card(info: dict) -> str:
         ("input mode", info["input_mode"]),
         ("sampling", f"{sampling['frames']} frames ({sampling['method']}), {sampling['image_size']}x"
                      f"{sampling['image_size']} px" + (", stabilized (the camera's pan undone)"
-                                                       if sampling.get("stabilize") else "")),
+                                                       if sampling.get("stabilize") else "")
+                     + (f"; {sampling['test_views']} views of each video averaged"
+                        if sampling.get("test_views", 1) > 1 else "")),
         ("temporal", f"BiLSTM {temporal['num_layers']} x {temporal['hidden_size']} + attention"
                      + (", causal head (streaming)" if temporal["causal_head"] else "")),
         ("clip logits", CLIP_HEAD_WORDS[temporal["clip_head"]]),

@@ -7,7 +7,7 @@ from vidlstm.cli.config_options import OptionSpec, add_config_options, config_kw
 
 # Architecture fields: fine-tuning takes them from the model it starts from (--from).
 ARCHITECTURE_FIELDS = ("backbone", "pretrained", "weights_file", "input_mode", "num_frames", "image_size",
-                       "stabilize", "keypoint_stage", "centred_keypoints", "clip_head", "hidden_size", "dropout")
+                       "stabilize", "test_views", "keypoint_stage", "centred_keypoints", "clip_head", "hidden_size", "dropout")
 
 
 def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False) -> None:
@@ -25,6 +25,7 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
         "epochs": OptionSpec(positive=True),
         "batch_size": OptionSpec(positive=True),
         "views": OptionSpec(positive=True),
+        "test_views": OptionSpec(positive=True),
         "input_mode": OptionSpec(choices=tuple(INPUT_MODES)),
         "stabilize": OptionSpec(choices=STABILIZE_CHOICES),
         "clip_head": OptionSpec(choices=CLIP_HEADS),

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidlstm.errors import VideoDecodeError
 from vidlstm.io import VideoInfo, read_sampled
 from vidlstm.io.sampling import sample_segment_indices
 
@@ -55,6 +56,38 @@ def load_clip(path, num_frames: int, image_size: int, *, train: bool = False, rn
     result = read_sampled(path, choose, size=(image_size, image_size), backends=backends, threads=threads)
     return Clip(frames=result.frames, indices=result.indices, info=result.info, backend=result.backend,
                 sampling=KEYFRAME_SAMPLING if snapped and snapped[0] else EXACT_SAMPLING)
+
+
+def view_offsets(views: int) -> list[float | None]:
+    """Where inside each segment ``views`` test-time views sample: the centre alone (None), or evenly spread."""
+    return [None] if views == 1 else [(k + 0.5) / views for k in range(views)]
+
+
+def view_indices(total: int, num_frames: int, views: int) -> list[np.ndarray]:
+    """Each view's (num_frames,) frame indices of a ``total``-frame video, in ``view_offsets`` order."""
+    return [_segment_frames(total, num_frames, False, None, offset, None) for offset in view_offsets(views)]
+
+
+def load_views(path, num_frames: int, image_size: int, views: int, *, backends=None,
+               threads: int = 0) -> tuple[Clip, list[np.ndarray]]:
+    """Every test-time view of ``path`` (``view_indices``: shifted inside each segment, as ``evaluate --clips``
+    samples them), decoded in one open and one forward read: (the middle view's Clip, each view's frames
+    (num_frames, S, S, 3) uint8). Views of a short video share frames; each frame is decoded once."""
+    wanted: list[np.ndarray] = []  # every view's indices, of the frame count the sampler saw
+
+    def choose(info: VideoInfo, keyframes) -> np.ndarray:
+        wanted[:] = [np.concatenate(view_indices(info.num_frames, num_frames, views))]
+        return np.unique(wanted[0])  # sorted, de-duplicated: decoders go forward
+
+    result = read_sampled(path, choose, size=(image_size, image_size), backends=backends, threads=threads)
+    position = np.searchsorted(result.indices, wanted[0])
+    if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
+        raise VideoDecodeError(path, "the decoder returned other frames than the views asked for")
+    frames = result.frames[position].reshape(views, num_frames, *result.frames.shape[1:])  # (V, T, S, S, 3)
+    middle = views // 2
+    clip = Clip(frames=frames[middle], indices=wanted[0][middle * num_frames:(middle + 1) * num_frames],
+                info=result.info, backend=result.backend)
+    return clip, list(frames)
 
 
 def _segment_frames(total: int, num_frames: int, train: bool, rng, offset_fraction, keyframes) -> np.ndarray:

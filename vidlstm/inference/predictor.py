@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from vidlstm.checkpoint import load_model
-from vidlstm.data.clips import Clip, load_clip
+from vidlstm.data.clips import Clip, load_clip, load_views
 from vidlstm.data.stabilize import StreamStabilizer, stabilize
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.defaults import default_model_dir
@@ -85,6 +85,15 @@ class Predictor:
         return load_clip(path, self.config.num_frames, self.config.image_size, backends=backends,
                          threads=threads, offset_fraction=offset_fraction, keyframe_snap=not exact_frames)
 
+    def load_views(self, path, backends=None, threads: int = 0) -> tuple[Clip, list[np.ndarray]]:
+        """(the clip a record describes, the frames of every view ``score_views`` averages): one keyframe-snapped
+        clip where the model scores one view, else its ``config.test_views`` views (data.clips.load_views)."""
+        if self.config.test_views == 1:
+            clip = self.load_clip(path, backends=backends, threads=threads)
+            return clip, [clip.frames]
+        return load_views(path, self.config.num_frames, self.config.image_size, self.config.test_views,
+                          backends=backends, threads=threads)
+
     @torch.inference_mode()
     def score_frames(self, frames: list[np.ndarray], stabilized: bool = False) -> list[ClipScores]:
         """Score a batch of clips, each (T, H, W, 3) uint8 with the same T; one forward pass. A model trained on
@@ -96,6 +105,21 @@ class Predictor:
         with self._autocast():
             out = self.model(x)
         return self._scores(out)
+
+    def score_views(self, views: list[list[np.ndarray]], stabilized: bool = False) -> list[ClipScores]:
+        """Score each video from its test-time views (``config.test_views`` clips, data.clips.load_views), all in
+        one forward pass: the views' probabilities averaged; attention and per-step scores of the middle view,
+        whose frames the record describes."""
+        counts = [len(v) for v in views]
+        flat = self.score_frames([frames for clip_views in views for frames in clip_views], stabilized=stabilized)
+        out, start = [], 0
+        for count in counts:
+            mine = flat[start:start + count]
+            middle = mine[count // 2]
+            out.append(ClipScores(np.mean([s.probs for s in mine], axis=0) if count > 1 else middle.probs,
+                                  middle.attention, middle.step_probs))
+            start += count
+        return out
 
     @torch.inference_mode()
     def encode_chunk(self, frames: np.ndarray, prev_frame: torch.Tensor | None = None,

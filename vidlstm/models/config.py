@@ -63,6 +63,9 @@ class ModelConfig:
     stabilize: bool = False
     """Undo the camera's pan in every sampled clip before the model sees it (``vidlstm.data.stabilize``), in
     training and in every inference path alike; exported graphs take clips already stabilized."""
+    test_views: int = 1
+    """Clips of each video scored and their probabilities averaged, by predict, classify and evaluate: 1, the
+    segment centres; N, N clips each shifted inside the segments (``data.clips.view_offsets``), decoded together."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -86,6 +89,9 @@ class ModelConfig:
             if problem:
                 raise UsageError(problem)
         problem = clip_size_error(self.num_frames, self.image_size)
+        if not problem and self.test_views > 1:  # every view of a video is decoded at once
+            problem = clip_size_error(self.num_frames * self.test_views, self.image_size)
+            problem = problem and f"{problem} x test_views {self.test_views}"
         if problem:
             raise UsageError(problem)
         if not isinstance(self.sampling, str) or not self.sampling:
@@ -140,12 +146,15 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (tuples become lists) that ``from_dict`` turns back into this config.
-        ``stabilize`` is written only where true: a model that needs no stabilizing stays readable by a vidlstm that
-        cannot stabilize, and one that needs it is refused there (an unknown key) rather than fed unstabilized clips."""
+        ``stabilize`` and ``test_views`` are written only where not their defaults: a model that needs neither stays
+        readable by a vidlstm without them, and one that needs one is refused there (an unknown key) rather than
+        scored otherwise than it was chosen to be."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
         if not self.stabilize:
             del data["stabilize"]
+        if self.test_views == 1:
+            del data["test_views"]
         return data
 
     @classmethod

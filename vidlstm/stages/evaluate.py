@@ -14,6 +14,7 @@ from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
+from vidlstm.data.clips import view_offsets
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
@@ -29,7 +30,7 @@ class EvaluateConfig:
     data: str  # a folder per class or a CSV manifest
     model_dir: str | None = None  # None: the shipped default model
     out_dir: str = "evaluation"
-    clips: int = 1  # temporal views per video, probabilities averaged (test-time augmentation)
+    clips: int | None = None  # temporal views per video, probabilities averaged (None: the model's test_views)
     top_k: int = 5
     batch_size: int = 8
     split_file: str | None = None  # a run's split.json: evaluate only its `subset`
@@ -40,7 +41,7 @@ class EvaluateConfig:
     timeout: float = 60.0  # seconds a decoder may go silent on one file before that file fails
 
     def __post_init__(self):
-        if self.clips < 1 or self.top_k < 1 or self.batch_size < 1:
+        if (self.clips is not None and self.clips < 1) or self.top_k < 1 or self.batch_size < 1:
             raise UsageError("--clips, --top-k and --batch-size must be >= 1")
         if self.workers < 0 or not self.timeout > 0:
             raise UsageError("--workers must be >= 0 and --timeout > 0")
@@ -49,8 +50,9 @@ class EvaluateConfig:
 
 
 def clip_offsets(clips: int) -> list[float | None]:
-    """Where inside each segment the views sample: the centre alone, or ``clips`` evenly spread offsets."""
-    return [None] if clips == 1 else [(k + 0.5) / clips for k in range(clips)]
+    """Where inside each segment the views sample: the centre alone, or ``clips`` evenly spread offsets (as a
+    model's test views sample them in predict and classify: data.clips.view_offsets)."""
+    return view_offsets(clips)
 
 
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
@@ -72,7 +74,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
-    metrics.update(failed=int((~ok).sum()), clips_per_video=config.clips, model=str(config.model_dir or "default"),
+    metrics.update(failed=int((~ok).sum()), clips_per_video=config.clips or predictor.config.test_views, model=str(config.model_dir or "default"),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
     preds = probs.argmax(axis=1)
     class_ids = list(range(len(labels)))
@@ -96,7 +98,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
     Views are decoded by ``config.workers`` decode processes (vidlstm.batch.pool.DecodePool), so a decoder
     that crashes or hangs costs its file, as in predict; ``workers=0`` decodes in this process.
     """
-    offsets = clip_offsets(config.clips)
+    offsets = clip_offsets(config.clips or predictor.config.test_views)
     cfg = predictor.config
     requests = [DecodeRequest(i * len(offsets) + k, str(item.path), cfg.num_frames, cfg.image_size,
                               threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset,

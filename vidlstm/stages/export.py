@@ -373,6 +373,10 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
             **({"stabilize": "undo the camera's pan before the encoder, as vidlstm.data.stabilize.stabilize does to "
                              "each clip (StreamStabilizer when streaming): the model was trained on stabilized clips, "
                              "and the graphs do not stabilize"} if cfg.stabilize else {}),
+            **({"test_views": f"vidlstm scores {cfg.test_views} clips of each video, each shifted inside the "
+                              f"segments by (k + 0.5) / {cfg.test_views} of a segment, and averages their "
+                              f"probabilities (one clip of segment centres also works, a little less well)"}
+               if cfg.test_views > 1 else {}),
         },
         "postprocessing": "probabilities = softmax(logits / temperature)",
         "load": LOAD_HINTS[config.format],

@@ -19,5 +19,5 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     base = load_config(config.init_from)  # ModelLoadError naming the folder when it is not a model
     resolved = replace(config, backbone=base.backbone, pretrained=base.pretrained, input_mode=base.input_mode,
                        num_frames=base.num_frames, image_size=base.image_size, hidden_size=base.hidden_size,
-                       dropout=base.dropout, stabilize="on" if base.stabilize else "off")
+                       dropout=base.dropout, stabilize="on" if base.stabilize else "off", test_views=base.test_views)
     return train.run(resolved, on_epoch_end=on_epoch_end)

@@ -48,7 +48,7 @@ def model_info(model_dir) -> dict:
                      "keypoints": cfg.keypoints},
         "input_mode": cfg.input_mode,
         "sampling": {"frames": cfg.num_frames, "method": cfg.sampling, "image_size": cfg.image_size,
-                     "stabilize": cfg.stabilize},
+                     "stabilize": cfg.stabilize, "test_views": cfg.test_views},
         "normalization": {"mean": list(cfg.mean), "std": list(cfg.std)},
         "temporal": {"proj_dim": cfg.proj_dim, "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers,
                      "bidirectional": True, "attention_pooling": True, "causal_head": cfg.causal_head,

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidlstm.errors import UsageError
+from vidlstm.limits import MODEL_INT_RANGES, int_range_error
 
 from vidlstm.defaults import BACKBONE_MODES, CLIP_HEADS, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
@@ -56,6 +57,11 @@ class TrainConfig:
     "auto" (the default): on where the training clips' views move (the median clip's estimated pan at least
     0.5% of the frame; a head-mounted camera's turns), off for still cameras (vidlstm/training/auto.py).
     Fine-tuning keeps its model's."""
+    test_views: int | None = None
+    """Clips of each video the trained model scores and averages in predict, classify and evaluate (each shifted
+    inside the segments; decoded together). None: 3 for vidnet on the frame differences alone (a motion or a path,
+    where the views' samples differ in what they catch), else 1 (training/model_setup.py). Fine-tuning keeps its
+    model's."""
     keypoint_stage: int = 2
     """vidnet: the stage whose map the soft-argmax keypoints read (2: stride 4, a 12x12 map at 48 px;
     4: stride 16, 3x3, as models before it)."""
@@ -155,6 +161,9 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
         if self.decode_workers < 0:
             raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
+        if self.test_views is not None and int_range_error("test_views", self.test_views):
+            raise UsageError(f"--test-views must be an integer from 1 to {MODEL_INT_RANGES['test_views'][1]} "
+                             f"(got {self.test_views!r})")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in [0, 1) (got {self.val_fraction})")
         if self.lr <= 0:

@@ -43,6 +43,20 @@ def keypoint_settings(backbone: str, keypoint_stage: int, centred_keypoints: boo
     return dict(keypoint_stage=keypoint_stage, centred_keypoints=centred_keypoints)
 
 
+MOTION_TEST_VIEWS = 3
+"""Test views of vidnet on the frame differences alone: where the label is a motion or a path, another shift of the
+samples inside each segment catches the movement at other moments, and averaging the views helped (benchmarks/RESULTS.md,
+"Test views")."""
+
+
+def resolved_test_views(config) -> int:
+    """The trained model's ``test_views``: the user's, else ``MOTION_TEST_VIEWS`` for vidnet on the differences
+    alone, else 1 (one keyframe-snapped clip: pushfit's predictions did not change with 3, fight's lost a point)."""
+    if config.test_views is not None:
+        return int(config.test_views)
+    return MOTION_TEST_VIEWS if config.backbone == "vidnet" and config.input_mode == "diff" else 1
+
+
 def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
     """The model to train and a note of where it came from (stored in the run's metrics)."""
     if not config.init_from:
@@ -50,6 +64,7 @@ def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
                             pretrained=config.pretrained, input_mode=config.input_mode, num_frames=config.num_frames,
                             image_size=config.image_size, hidden_size=config.hidden_size, dropout=config.dropout,
                             clip_head=config.clip_head, stabilize=config.stabilize == "on",
+                            test_views=resolved_test_views(config),
                             **keypoint_settings(config.backbone, config.keypoint_stage, config.centred_keypoints))
         return model, {"init": "imagenet" if config.pretrained else "scratch"}
     base = load_model(config.init_from, device="cpu")
