@@ -87,8 +87,9 @@ def write_fold(path: Path, dataset, indices) -> Path:
 
 
 def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: int,
-                   eval_clips: tuple[int, ...] = (1,), members: int = 1) -> dict:
-    """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video).
+                   eval_clips: tuple[int, ...] = (0,), members: int = 1) -> dict:
+    """Train and score every fold; each fold model is scored once per entry of ``eval_clips`` (views per video;
+    0: the model's own test views, as `vidlstm evaluate` and `classify` score it).
 
     With ``members`` > 1 each fold trains that many models (seeds ``seed``, ``seed + 1``, ...), each with
     its share of the time budget, and is scored by their averaged probabilities (an ensemble);
@@ -144,7 +145,7 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
         for views in eval_clips:
             probs = []
             for j, run_dir in enumerate(run_dirs):
-                out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views,
+                out = evaluate(EvaluateConfig(data=str(test_csv), model_dir=str(run_dir / "model"), clips=views or None,
                                               top_k=len(dataset.labels), out_dir=str(fold_dir / f"eval{j}_{views}"),
                                               progress=False))
                 truth, p = read_probabilities(out / "predictions.csv")
@@ -152,7 +153,7 @@ def cross_validate(name: str, settings: dict, dataset, folds, work: Path, seed: 
                 if views == eval_clips[0] and members > 1:
                     member_accuracy.append(float(np.mean(p.argmax(1) == truth)))
             by_views[views].append(float(np.mean(np.mean(probs, axis=0).argmax(1) == truth)))
-        views_text = ", ".join(f"{by_views[v][-1]:.3f} with {v} views" for v in eval_clips[1:])
+        views_text = ", ".join(f"{by_views[v][-1]:.3f} with {v or 'its own'} views" for v in eval_clips[1:])
         members_text = (f", members {' '.join(f'{a:.3f}' for a in member_accuracy[-members:])}" if members > 1 else "")
         print(f"  {name} fold {k + 1}/{len(folds)}: accuracy {accuracies[-1]:.3f}{' (' + views_text + ')' if views_text else ''}"
               f"{members_text} ({seconds[-1]:.0f} s, {epochs[-1]} epochs, input mode {modes[-1]})", flush=True)
@@ -200,8 +201,9 @@ def main(argv=None) -> int:
     parser.add_argument("--setups", nargs="+", default=["old", "new"], choices=sorted(SETUPS))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a TrainConfig field in every setup (a candidate to compare)")
-    parser.add_argument("--eval-clips", type=int, nargs="+", default=[1], metavar="N",
-                        help="score each fold model with N temporal views per video (evaluate --clips N), "
+    parser.add_argument("--eval-clips", type=int, nargs="+", default=[0], metavar="N",
+                        help="score each fold model with N temporal views per video (evaluate --clips N; 0, the "
+                             "default: the model's own test views), "
                              "probabilities averaged; several N: one table row each, the same fold models")
     parser.add_argument("--members", type=int, default=1, metavar="K",
                         help="train K models per fold (seeds seed..seed+K-1, each with 1/K of the time budget) "
@@ -240,7 +242,8 @@ def main(argv=None) -> int:
              "|---|---|---|---|---:|---|---|"]
     for r in results:
         for views, score in r["by_views"].items():
-            setup = r["setup"] if len(r["by_views"]) == 1 else f"{r['setup']}, {views} view{'s' * (views != '1')}"
+            count = "its own" if views == "0" else views
+            setup = r["setup"] if len(r["by_views"]) == 1 else f"{r['setup']}, {count} view{'s' * (views != '1')}"
             lines.append(f"| {r['dataset']} | {setup} | {score['mean']:.3f} ± {score['std']:.3f} | "
                          f"{' '.join(f'{a:.2f}' for a in score['folds'])} | {r['seconds']:.0f} ({r['max_seconds']:.0f}) | "
                          f"{' '.join(map(str, r['epochs']))} | {' '.join(r['input_modes'])} |")
