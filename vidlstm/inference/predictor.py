@@ -46,7 +46,7 @@ class Predictor:
 
         Only models trained on stabilized clips need it. Off the CPU the model's process feeds the accelerator and
         its own CPU time per clip bounds the run: there the workers do it. On a CPU the decoders are what limits
-        (decoding a clip costs 30 times stabilizing it), and the model's process has the slack: measured on 2 cores
+        (decoding a clip costs 10-30 times stabilizing it), and the model's process has the slack: measured on 2 cores
         with cheap 3 s clips, stabilizing in the one decode worker made the run 12% slower, with two workers even,
         while it halved the model process's own time per file (benchmarks/bench_stabilize.py --predict).
         """
