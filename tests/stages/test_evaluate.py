@@ -12,7 +12,8 @@ from vidlstm.checkpoint import save_model
 from vidlstm.data.synth import SynthConfig, generate_dataset
 from vidlstm.errors import UsageError
 from vidlstm.models import LRCN, ModelConfig
-from vidlstm.stages.evaluate import EvaluateConfig, clip_offsets, run
+from vidlstm.data.clips import view_offsets
+from vidlstm.stages.evaluate import EvaluateConfig, run
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,8 @@ def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path)
 
 
 def test_clip_offsets_spread_views_inside_each_segment():
-    assert clip_offsets(1) == [None]
-    assert clip_offsets(4) == [0.125, 0.375, 0.625, 0.875]
+    assert view_offsets(1) == [None]
+    assert view_offsets(4) == [0.125, 0.375, 0.625, 0.875]
 
 
 @pytest.mark.slow

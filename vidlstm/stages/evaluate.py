@@ -14,7 +14,6 @@ from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
-from vidlstm.data.clips import view_offsets
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
@@ -49,12 +48,6 @@ class EvaluateConfig:
             raise UsageError(f"--subset must be train or val (got {self.subset!r})")
 
 
-def clip_offsets(clips: int) -> list[float | None]:
-    """Where inside each segment the views sample: the centre alone, or ``clips`` evenly spread offsets (as a
-    model's test views sample them in predict and classify: data.clips.view_offsets)."""
-    return view_offsets(clips)
-
-
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     """Evaluate; ``decode_fn`` (a module-level function, worker processes import it) decodes each view."""
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
@@ -74,7 +67,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
-    metrics.update(failed=int((~ok).sum()), clips_per_video=config.clips or predictor.config.test_views, model=str(config.model_dir or "default"),
+    metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(config.model_dir or "default"),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
     preds = probs.argmax(axis=1)
     class_ids = list(range(len(labels)))
@@ -96,26 +89,26 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
     """(N, C) probabilities averaged over the views, and an error text (None when fine) per item.
 
     Views are decoded by ``config.workers`` decode processes (vidlstm.batch.pool.DecodePool), so a decoder
-    that crashes or hangs costs its file, as in predict; ``workers=0`` decodes in this process.
+    that crashes or hangs costs its file, as in predict; ``workers=0`` decodes in this process. A video's views
+    come from one request (one read, data.clips.load_views) and are scored as predict scores them
+    (``Predictor.score_views``); ``config.batch_size`` counts clips per forward pass.
     """
-    offsets = clip_offsets(config.clips or predictor.config.test_views)
     cfg = predictor.config
-    requests = [DecodeRequest(i * len(offsets) + k, str(item.path), cfg.num_frames, cfg.image_size,
-                              threads=1 if config.workers else 0, keyframe_snap=True, offset_fraction=offset,
-                              stabilize=predictor.decoders_stabilize())
-                for i, item in enumerate(items) for k, offset in enumerate(offsets)]
+    requests = [DecodeRequest(i, str(item.path), cfg.num_frames, cfg.image_size, threads=1 if config.workers else 0,
+                              keyframe_snap=True, stabilize=predictor.decoders_stabilize(),
+                              views=_views(config, predictor))
+                for i, item in enumerate(items)]
     probs = np.zeros((len(items), len(predictor.labels)), dtype=np.float64)
     errors: list[str | None] = [None] * len(items)
-    views_left = [len(offsets)] * len(items)
     delivered: set[int] = set()
-    batch_frames, batch_owner, batch_stabilized = [], [], []
+    batch: list[tuple[int, DecodedClip]] = []
 
     def flush():
-        for owner, scores in zip(batch_owner, predictor.score_frames(batch_frames, stabilized=all(batch_stabilized))):
-            probs[owner] += scores.probs / len(offsets)
-        batch_frames.clear()
-        batch_owner.clear()
-        batch_stabilized.clear()
+        views = [decoded.views or [decoded.clip.frames] for _, decoded in batch]
+        scores = predictor.score_views(views, stabilized=all(decoded.stabilized for _, decoded in batch))
+        for (owner, _), clip_scores in zip(batch, scores):
+            probs[owner] = clip_scores.probs
+        batch.clear()
 
     source = DecodePool(config.workers, config.timeout, decode_fn) if config.workers else InlineDecoder(decode_fn)
     bar = tqdm(total=len(items), desc="evaluating", disable=not config.progress, dynamic_ncols=True)
@@ -123,23 +116,25 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
         source.submit(requests)
         while source.unfinished:
             for event in source.poll(block=True):
-                owner = event.request.task_id // len(offsets)
+                owner = event.request.task_id
                 if isinstance(event, Piece) and isinstance(event.value, DecodedClip):
-                    delivered.add(event.request.task_id)
-                    batch_frames.append(event.value.clip.frames)  # (T, H, W, 3) uint8
-                    batch_owner.append(owner)
-                    batch_stabilized.append(event.value.stabilized)  # in the decode worker, where the model needs it
+                    delivered.add(owner)
+                    batch.append((owner, event.value))  # (T, H, W, 3) uint8 frames, one clip per view
                     continue
-                if event.request.task_id not in delivered:  # one broken file costs only itself
-                    reason = event.reason if isinstance(event, Failed) else "the decoder returned no frames"
-                    errors[owner] = errors[owner] or reason
-                views_left[owner] -= 1
-                bar.update(views_left[owner] == 0)
-            if len(batch_frames) >= config.batch_size:
+                if owner not in delivered:  # one broken file costs only itself
+                    errors[owner] = errors[owner] or (event.reason if isinstance(event, Failed)
+                                                      else "the decoder returned no frames")
+                bar.update(1)
+            if sum(len(decoded.views or [None]) for _, decoded in batch) >= config.batch_size:
                 flush()
-    if batch_frames:
+    if batch:
         flush()
     return probs, errors
+
+
+def _views(config: EvaluateConfig, predictor: Predictor) -> int:
+    """Clips scored per video: ``--clips``, else the model's own test views."""
+    return config.clips or predictor.config.test_views
 
 
 def _write_predictions(path: Path, dataset, targets, probs, errors, labels, top_k: int) -> None:
