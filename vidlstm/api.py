@@ -73,17 +73,17 @@ class VideoClassifier:
 
     def _frames_views(self, frames: np.ndarray) -> list[np.ndarray]:
         """Decoded frames (T, H, W, 3) uint8 -> the model's clips (num_frames, S, S, 3), resized: the segment centres,
-        or each of its test views (data.clips.view_indices)."""
+        or each of its test views (data.clips.shifted_view_indices)."""
         import cv2
 
-        from vidlstm.data.clips import view_indices
+        from vidlstm.data.clips import shifted_view_indices
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
             raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array (got {frames.dtype} {frames.shape})")
         cfg = self.predictor.config
         size = (cfg.image_size, cfg.image_size)
         views = []
-        for indices in view_indices(len(frames), cfg.num_frames, cfg.test_views):
+        for indices in shifted_view_indices(len(frames), cfg.num_frames, cfg.test_views):
             clip = frames[indices]  # (num_frames, H, W, 3)
             if clip.shape[1:3] != size:
                 clip = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip])

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from vidlstm.data.clips import load_clip, load_views, view_indices, view_offsets
+from vidlstm.data.clips import load_clip, load_views, shifted_view_indices, view_offsets
 
 SIZE = 32
 
@@ -38,9 +38,9 @@ def test_views_are_decoded_in_one_read_at_the_offsets_evaluate_samples(videos):
     assert len(views) == 3 and all(v.shape == (6, SIZE, SIZE, 3) and v.dtype == np.uint8 for v in views)
     for view, offset in zip(views, view_offsets(3)):
         assert np.array_equal(view, load_clip(videos[0], 6, SIZE, offset_fraction=offset).frames)
-    assert np.array_equal(clip.frames, views[1]) and clip.indices.tolist() == view_indices(30, 6, 3)[1].tolist()
-    assert [v.tolist() for v in view_indices(30, 6, 3)] == [[0, 5, 10, 15, 20, 25], [2, 7, 12, 17, 22, 27],
-                                                            [4, 9, 14, 19, 24, 29]]
+    indices = shifted_view_indices(30, 6, 3)
+    assert np.array_equal(clip.frames, views[1]) and clip.indices.tolist() == indices[1].tolist()
+    assert [v.tolist() for v in indices] == [[0, 5, 10, 15, 20, 25], [2, 7, 12, 17, 22, 27], [4, 9, 14, 19, 24, 29]]
     # A video shorter than the views' frames: views share frames, each decoded once.
     short_clip, short = load_views(videos[0], 6, SIZE, 8)
     assert len(short) == 8 and all(len(v) == 6 for v in short)
@@ -107,7 +107,7 @@ def test_in_memory_frames_are_sampled_into_the_same_views(model_dirs):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (30, SIZE, SIZE, 3), dtype=np.uint8)
     one = Predictor.from_dir(one_dir)
-    want = np.mean([one.score_frames([frames[i]])[0].probs for i in view_indices(30, 6, 3)], axis=0)
+    want = np.mean([one.score_frames([frames[i]])[0].probs for i in shifted_view_indices(30, 6, 3)], axis=0)
     got = {t["label"]: t["score"] for t in VideoClassifier.load(three_dir).predict(frames, top_k=3)}
     assert got == pytest.approx(dict(zip("abc", want)), abs=1e-5)
 

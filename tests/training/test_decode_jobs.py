@@ -83,17 +83,17 @@ def test_views_hold_the_sampled_frames_even_when_the_decoder_recounts_the_video(
     the views be rebuilt from that count: each view holds exactly the frames the sampler chose."""
     import dataclasses
 
-    from vidlstm.data import views as views_module
+    from vidlstm.data import clips as clips_module, views as views_module
     from vidlstm.io.info import DecodeResult, VideoInfo
 
     info = VideoInfo("v.mkv", 32, 25.0, 1.28, 8, 8, 0, "h264", "pyav")
 
-    def recounting_read(path, choose, size, threads=0):
+    def recounting_read(path, choose, size, backends=None, threads=0):
         indices = np.asarray(choose(info, None), dtype=np.int64)
         frames = np.stack([np.full((8, 8, 3), i, np.uint8) for i in indices])  # frame value = its index
         return DecodeResult(frames, "pyav", dataclasses.replace(info, num_frames=31), indices)  # recounted
 
-    monkeypatch.setattr(views_module, "read_sampled", recounting_read)
+    monkeypatch.setattr(clips_module, "read_sampled", recounting_read)  # the one read of every view (read_views)
     sha = "ab" * 32
     out = views_module.decode_views("v.mkv", sha, 4, 8, 3)
     for v in range(3):

@@ -63,29 +63,44 @@ def view_offsets(views: int) -> list[float | None]:
     return [None] if views == 1 else [(k + 0.5) / views for k in range(views)]
 
 
-def view_indices(total: int, num_frames: int, views: int) -> list[np.ndarray]:
-    """Each view's (num_frames,) frame indices of a ``total``-frame video, in ``view_offsets`` order."""
+def shifted_view_indices(total: int, num_frames: int, views: int) -> list[np.ndarray]:
+    """Each test view's (num_frames,) frame indices of a ``total``-frame video, in ``view_offsets`` order."""
     return [_segment_frames(total, num_frames, False, None, offset, None) for offset in view_offsets(views)]
+
+
+def read_views(path, views_of, size, *, backends=None, threads: int = 0):
+    """Several clips of ``path`` decoded in one open and one forward read (training's cached views, a model's test
+    views). ``views_of(total)`` gives the (V * T,) indices wanted of a ``total``-frame video, clip after clip;
+    overlaps are read once. Returns (the frames (V * T, H, W, 3) in that order, or None where the decoder returned
+    other frames than asked for; the wanted indices; the read's result)."""
+    wanted: list[np.ndarray] = []  # the indices of the frame count the sampler saw (the last backend tried)
+
+    def choose(info: VideoInfo, keyframes) -> np.ndarray:
+        wanted[:] = [views_of(info.num_frames)]
+        return np.unique(wanted[0])  # one sorted, de-duplicated read: views overlap a lot, decoders go forward
+
+    result = read_sampled(path, choose, size=size, backends=backends, threads=threads)
+    # Map the views onto the indices the sampler chose, never onto indices recomputed from the frame count
+    # reported after decoding: PyAV may count an index-less MKV differently once it has read it.
+    position = np.searchsorted(result.indices, wanted[0])  # into the unique indices
+    if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
+        return None, wanted[0], result
+    return result.frames[position], wanted[0], result
 
 
 def load_views(path, num_frames: int, image_size: int, views: int, *, backends=None,
                threads: int = 0) -> tuple[Clip, list[np.ndarray]]:
-    """Every test-time view of ``path`` (``view_indices``: shifted inside each segment, as ``evaluate --clips``
-    samples them), decoded in one open and one forward read: (the middle view's Clip, each view's frames
+    """Every test view of ``path`` (``shifted_view_indices``: shifted inside each segment, as ``evaluate --clips``
+    samples them), decoded in one read (``read_views``): (the middle view's Clip, each view's frames
     (num_frames, S, S, 3) uint8). Views of a short video share frames; each frame is decoded once."""
-    wanted: list[np.ndarray] = []  # every view's indices, of the frame count the sampler saw
-
-    def choose(info: VideoInfo, keyframes) -> np.ndarray:
-        wanted[:] = [np.concatenate(view_indices(info.num_frames, num_frames, views))]
-        return np.unique(wanted[0])  # sorted, de-duplicated: decoders go forward
-
-    result = read_sampled(path, choose, size=(image_size, image_size), backends=backends, threads=threads)
-    position = np.searchsorted(result.indices, wanted[0])
-    if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
+    frames, wanted, result = read_views(
+        path, lambda total: np.concatenate(shifted_view_indices(total, num_frames, views)),
+        (image_size, image_size), backends=backends, threads=threads)
+    if frames is None:
         raise VideoDecodeError(path, "the decoder returned other frames than the views asked for")
-    frames = result.frames[position].reshape(views, num_frames, *result.frames.shape[1:])  # (V, T, S, S, 3)
+    frames = frames.reshape(views, num_frames, *frames.shape[1:])  # (V, T, S, S, 3)
     middle = views // 2
-    clip = Clip(frames=frames[middle], indices=wanted[0][middle * num_frames:(middle + 1) * num_frames],
+    clip = Clip(frames=frames[middle], indices=wanted[middle * num_frames:(middle + 1) * num_frames],
                 info=result.info, backend=result.backend)
     return clip, list(frames)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from vidlstm.data.stabilize import stabilize as undo_pan
-from vidlstm.io import read_sampled
+from vidlstm.data.clips import read_views
 from vidlstm.io.sampling import sample_segment_indices
 
 
@@ -31,19 +31,10 @@ def decode_views(path, content_sha: str, num_frames: int, image_size: int, views
     def all_views(total: int) -> np.ndarray:  # (V * T,) indices, view after view
         return np.concatenate([view_indices(total, num_frames, v, content_sha) for v in range(views)])
 
-    wanted: list[np.ndarray] = []  # the views of the frame count the sampler saw (the last backend tried)
-
-    def choose(info, keyframes) -> np.ndarray:
-        wanted[:] = [all_views(info.num_frames)]
-        return np.unique(wanted[0])  # one sorted, de-duplicated read: views overlap a lot, decoders go forward
-
-    result = read_sampled(path, choose, size=(image_size, image_size), threads=threads)
-    # Map the views onto the indices the sampler chose, never onto indices recomputed from the frame count
-    # reported after decoding: PyAV may count an index-less MKV differently once it has read it.
-    position = np.searchsorted(result.indices, wanted[0])  # into the unique indices
-    if not np.array_equal(result.indices[np.minimum(position, len(result.indices) - 1)], wanted[0]):
+    frames, _, _ = read_views(path, all_views, (image_size, image_size), threads=threads)
+    if frames is None:
         raise RuntimeError(f"{path}: the decoder returned other frames than the views asked for")
-    out = result.frames[position].reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
+    out = frames.reshape(views, num_frames, image_size, image_size, 3)  # (V, T, S, S, 3)
     return np.stack([undo_pan(view) for view in out]) if stabilize else out
 
 
