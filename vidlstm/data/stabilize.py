@@ -14,8 +14,9 @@ room leaves the room's corners at rest). Otherwise the step is 0, so a still cam
 told apart, come out as they went in. What cannot be told apart: a hand that fills the frame before a plain wall,
 whose corners are the only ones (``train --stabilize off`` there).
 
-The same function runs on training views (``data.views``) and in every inference path (``Predictor``), on the
-frames the model sees, so a model trained on stabilized clips always sees stabilized clips.
+The same function runs on training views (``data.views``) and in every inference path (``Predictor``, or a batch
+run's decode workers: ``batch.decode``), on the frames the model sees, so a model trained on stabilized clips always
+sees stabilized clips.
 """
 from __future__ import annotations
 
