@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchvision
 
-from vidlstm.checkpoint import load_model, load_train_state, save_model, save_train_state
+from vidlstm.checkpoint import load_model, load_train_state, rewrite_metrics, save_model, save_train_state
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.models import LRCN, ModelConfig
 
@@ -58,6 +58,32 @@ def test_save_writes_the_folder_and_load_gives_identical_logits(model, saved):
         expected, got = model(frames, torch.tensor([4, 2])), loaded(frames, torch.tensor([4, 2]))
     for a, b in zip(expected, got):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_the_card_says_where_a_clip_label_comes_from_and_how_many_views_it_averages(model, tmp_path):
+    assert "linear read-out" not in (save_model(tmp_path / "lstm", model)).joinpath("README.md").read_text()
+    assert "test views" not in (tmp_path / "lstm" / "README.md").read_text()
+    torch.manual_seed(0)
+    readout = LRCN(ModelConfig(labels=LABELS, proj_dim=16, hidden_size=8, image_size=32, num_frames=4,
+                               clip_head="stats", test_views=3)).eval()
+    card = (save_model(tmp_path / "stats", readout) / "README.md").read_text()
+    assert "A clip's label comes from a linear read-out of its frame features' statistics over time" in card
+    assert "4 frames per clip, `segment` sampling, 32x32 px, input mode `rgb+diff`; 3 clips of each video scored " \
+           "and averaged (test views)" in card
+
+
+def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
+    weights = (saved / "model.safetensors").read_bytes()
+    family = {"rule": "the highest estimate", "chosen": "pretrained", "scores": {"pretrained": 0.8736, "scratch": 0.5},
+              "warning": "most clips have a near-copy"}
+    rewrite_metrics(saved, {"accuracy": 0.5, "chosen_from_data": {"family": family}})
+    assert json.loads((saved / "metrics.json").read_text())["chosen_from_data"]["family"] == family
+    card = (saved / "README.md").read_text()
+    assert "| accuracy | 0.5 |" in card and "| accuracy | 0.875 |" not in card
+    assert "trained 2 candidates and kept `pretrained`" in card and "| pretrained (kept) | 0.874 |" in card
+    assert "| scratch | 0.500 |" in card and "Rule: the highest estimate." in card
+    assert "Warning: most clips have a near-copy." in card
+    assert (saved / "model.safetensors").read_bytes() == weights
 
 
 def test_no_temporary_files_are_left_and_files_get_normal_permissions(saved):

@@ -57,6 +57,21 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     return directory
 
 
+_CLIP_HEAD_WORDS = {  # where a clip's label comes from, when not (only) the LSTM
+    "stats": "A clip's label comes from a linear read-out of its frame features' statistics over time (mean, spread, "
+             "change); the LSTM gives the per-frame and streaming scores.",
+    "lstm+stats": "A clip's label comes from the LSTM plus a linear read-out of its frame features' statistics over "
+                  "time (mean, spread, change).",
+}
+
+
+def rewrite_metrics(directory, metrics: dict) -> None:
+    """Replace a saved model folder's metrics.json, and its card with them."""
+    directory = Path(directory)
+    _write_json(directory / METRICS_FILE, metrics)
+    _write_text(directory / CARD_FILE, model_card(load_model(directory), metrics))
+
+
 def model_card(model: LRCN, metrics: dict | None = None) -> str:
     """A short Markdown card: what the model recognises, how it sees a video, its size and results."""
     cfg = model.config
@@ -79,10 +94,12 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         f"CNN-LSTM video classifier: `{cfg.backbone}` backbone ({source}{keypoints}) per frame, "
         f"bidirectional LSTM ({cfg.num_layers} x {cfg.hidden_size}) with attention pooling"
         + (", plus a causal head for streaming." if cfg.causal_head else "."),
+        *(["", _CLIP_HEAD_WORDS[cfg.clip_head]] if cfg.clip_head in _CLIP_HEAD_WORDS else []),
         "",
         f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
-        f"input mode `{cfg.input_mode}`" + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else ""),
+        f"input mode `{cfg.input_mode}`" + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else "")
+        + (f"; {cfg.test_views} clips of each video scored and averaged (test views)" if cfg.test_views > 1 else ""),
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
         f"- temperature: {cfg.temperature:g}",
         "",
@@ -92,6 +109,16 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         "Load with `vidlstm.checkpoint.load_model(folder)`; files: config.json (architecture), labels.json, "
         "model.safetensors (weights).",
     ]
+    family = ((metrics or {}).get("chosen_from_data") or {}).get("family")
+    if family:  # `train --backbone auto`: which candidates were trained, their estimates, what was kept and why
+        lines += ["", "## Chosen from data", "",
+                  f"`vidlstm train` trained {len(family['scores'])} candidates and kept `{family['chosen']}`.", "",
+                  "| candidate | estimated accuracy |", "|---|---|"]
+        lines += [f"| {name}{' (kept)' if name == family['chosen'] else ''} | {score:.3f} |"
+                  for name, score in family["scores"].items()]
+        lines += ["", f"Rule: {family['rule']}."]
+        if family.get("warning"):
+            lines += ["", f"Warning: {family['warning']}."]
     if metrics:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         for key, value in metrics.items():

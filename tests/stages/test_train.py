@@ -300,6 +300,13 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     assert (run_dir / "model" / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["chosen_from_data"]["family"]["chosen"] == choice["chosen"]
+    # The kept model's card says so too: every candidate with its estimate, the kept one marked, and the rule.
+    card = (run_dir / "model" / "README.md").read_text()
+    assert "## Chosen from data" in card and f"kept `{choice['chosen']}`" in card and families.RULE in card
+    for family, scores in choice["candidates"].items():
+        kept_mark = " (kept)" if family == choice["chosen"] else ""
+        assert f"| {family}{kept_mark} | {scores['accuracy']:.3f} |" in card
+    assert "## Chosen from data" not in (kept / "README.md").read_text()  # the candidate's own card is its own
     assert load_model(run_dir / "model").config.backbone == json.loads((kept / "config.json").read_text())["backbone"]
 
     # Resuming a finished auto run trains nothing again and keeps the choice.

@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from vidlstm.checkpoint import rewrite_metrics
 from vidlstm.data.datasets import discover_dataset, write_manifest
 from vidlstm.data.splits import train_val_split
 from vidlstm.files import atomic_write_text
@@ -306,10 +307,9 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(source, dest)
-    metrics_path = dest / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
+    metrics = json.loads((dest / "metrics.json").read_text())
     metrics.setdefault("chosen_from_data", {})["family"] = {
         "rule": record["rule"], "chosen": record["chosen"],
         "scores": {f: c["accuracy"] for f, c in record["candidates"].items()},
         **({"warning": record["warning"]} if record.get("warning") else {})}
-    atomic_write_text(metrics_path, json.dumps(metrics, indent=1) + "\n")
+    rewrite_metrics(dest, metrics)  # the card too: it names the candidates, their estimates and the choice
