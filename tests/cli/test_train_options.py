@@ -81,3 +81,33 @@ def test_building_every_command_line_imports_no_torch():
     code = "import sys; from vidlstm.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("kept", ["pretrained", "scratch"])
+def test_an_auto_run_summary_gives_the_whole_run_time_and_the_kept_model_in_its_own_terms(tmp_path, capsys, kept):
+    import json
+
+    from vidlstm.cli.train import print_summary
+
+    model_dir = tmp_path / "run" / "model"
+    model_dir.mkdir(parents=True)
+    candidates = {"pretrained": {"accuracy": 0.874, "estimate": "out-of-fold (5 folds)", "backbone": "efficientnet_lite0"},
+                  "scratch": {"accuracy": 0.833, "estimate": "validation", "backbone": "vidnet"}}
+    (tmp_path / "run" / "choice.json").write_text(json.dumps(
+        {"model_dir": str(model_dir), "candidates": candidates, "chosen": kept, "seconds": 467.6}))
+    metrics = {"epochs_run": 40 if kept == "pretrained" else 150, "train_seconds": 30.3, "best_epoch": 40}
+    if kept == "pretrained":
+        metrics["readout"] = {"c": 0.01}
+    else:
+        metrics.update(best_epoch=150, val_accuracy=0.8333, val_ece=0.05)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics))
+    print_summary(tmp_path / "run")
+    lines = capsys.readouterr().out.splitlines()
+    backbone = candidates[kept]["backbone"]
+    assert lines[0] == (f"kept the {kept} model ({backbone}); estimated accuracy: pretrained 0.874 (out-of-fold "
+                        "(5 folds)), scratch 0.833 (validation)")
+    if kept == "pretrained":
+        assert lines[1] == f"trained 2 candidates in 468 s; model in {model_dir}"
+    else:
+        assert lines[1] == (f"trained 2 candidates in 468 s, the kept one 150 epochs: val accuracy 0.833, ECE 0.050, "
+                            f"best epoch 150; model in {model_dir}")

@@ -59,8 +59,8 @@ def print_summary(run_dir) -> None:
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return  # rank 0 reports for the whole run
     choice_path = Path(run_dir) / "choice.json"  # --backbone auto: the kept family's model
-    if choice_path.is_file():
-        choice = json.loads(choice_path.read_text())
+    choice = json.loads(choice_path.read_text()) if choice_path.is_file() else None
+    if choice:
         model_dir = Path(choice["model_dir"])
         estimates = ", ".join(f"{family} {'-' if c['accuracy'] is None else format(c['accuracy'], '.3f')} ({c['estimate']})"
                               for family, c in choice["candidates"].items())
@@ -72,8 +72,14 @@ def print_summary(run_dir) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     acc = metrics.get("val_accuracy")
     shown = f"val accuracy {acc:.3f}, ECE {metrics['val_ece']:.3f}, " if acc is not None else ""
-    print(f"trained {metrics['epochs_run']} epochs ({metrics['train_seconds']:.0f} s): {shown}"
-          f"best epoch {metrics['best_epoch']}; model in {model_dir}")
+    if choice and metrics.get("readout"):  # a read-out's clip label is a logistic regression, not its epochs
+        print(f"trained {len(choice['candidates'])} candidates in {choice['seconds']:.0f} s; model in {model_dir}")
+    elif choice:
+        print(f"trained {len(choice['candidates'])} candidates in {choice['seconds']:.0f} s, the kept one "
+              f"{metrics['epochs_run']} epochs: {shown}best epoch {metrics['best_epoch']}; model in {model_dir}")
+    else:
+        print(f"trained {metrics['epochs_run']} epochs ({metrics['train_seconds']:.0f} s): {shown}"
+              f"best epoch {metrics['best_epoch']}; model in {model_dir}")
     if metrics.get("skipped_files"):
         print(f"skipped {len(metrics['skipped_files'])} undecodable file(s), first: {metrics['skipped_files'][0]}")
 
