@@ -74,13 +74,15 @@ def test_the_card_says_where_a_clip_label_comes_from_and_how_many_views_it_avera
 
 def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
     weights = (saved / "model.safetensors").read_bytes()
-    family = {"rule": "the highest estimate", "chosen": "pretrained", "scores": {"pretrained": 0.8736, "scratch": 0.5},
+    family = {"rule": "the highest estimate", "chosen": "pretrained",
+              "scores": {"pretrained": 0.8736, "pretrained-motion": None, "scratch": 0.5},
               "warning": "most clips have a near-copy"}
     rewrite_metrics(saved, {"accuracy": 0.5, "chosen_from_data": {"family": family}})
     assert json.loads((saved / "metrics.json").read_text())["chosen_from_data"]["family"] == family
     card = (saved / "README.md").read_text()
     assert "| accuracy | 0.5 |" in card and "| accuracy | 0.875 |" not in card
-    assert "trained 2 candidates and kept `pretrained`" in card and "| pretrained (kept) | 0.874 |" in card
+    assert "trained 3 candidates and kept `pretrained`" in card and "| pretrained (kept) | 0.874 |" in card
+    assert "| pretrained-motion | - |" in card  # no estimate (too few clips for two folds)
     assert "| scratch | 0.500 |" in card and "Rule: the highest estimate." in card
     assert "Warning: most clips have a near-copy." in card
     assert (saved / "model.safetensors").read_bytes() == weights

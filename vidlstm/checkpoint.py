@@ -114,8 +114,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         lines += ["", "## Chosen from data", "",
                   f"`vidlstm train` trained {len(family['scores'])} candidates and kept `{family['chosen']}`.", "",
                   "| candidate | estimated accuracy |", "|---|---|"]
-        lines += [f"| {name}{' (kept)' if name == family['chosen'] else ''} | {score:.3f} |"
-                  for name, score in family["scores"].items()]
+        for name, score in family["scores"].items():  # None: no estimate
+            lines.append(f"| {name}{' (kept)' if name == family['chosen'] else ''} | "
+                         f"{'-' if score is None else format(score, '.3f')} |")
         lines += ["", f"Rule: {family['rule']}."]
         if family.get("warning"):
             lines += ["", f"Warning: {family['warning']}."]

@@ -36,7 +36,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from vidlstm.checkpoint import rewrite_metrics
 from vidlstm.data.datasets import discover_dataset, write_manifest
 from vidlstm.data.splits import train_val_split
 from vidlstm.files import atomic_write_text
@@ -304,6 +303,8 @@ def _scores(model_dir: Path) -> dict:
 
 def _copy_model(source: Path, dest: Path, record: dict) -> None:
     """RUN_DIR/model: the kept candidate's folder, its metrics noting the choice."""
+    from vidlstm.checkpoint import rewrite_metrics  # torch: this module imports without it
+
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(source, dest)
