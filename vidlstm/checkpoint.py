@@ -98,7 +98,10 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         "",
         f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
-        f"input mode `{cfg.input_mode}`" + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else "")
+        f"input mode `{cfg.input_mode}`"
+        + (" (the frames and their differences in two passes, features side by side)"
+           if cfg.input_mode == "rgb,diff" else "")
+        + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else "")
         + (f"; {cfg.test_views} clips of each video scored and averaged (test views)" if cfg.test_views > 1 else ""),
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",
         f"- temperature: {cfg.temperature:g}",

@@ -24,11 +24,16 @@ CLIP_HEADS = ("lstm", "lstm+stats", "stats")
 """Where clip logits come from: the attention-pooled BiLSTM, plus or instead of a linear read-out of the
 clip's feature statistics over time (models.temporal.ClipStatistics; frozen backbones)."""
 
-INPUT_MODES = {"rgb": 3, "rgb+diff": 6, "diff": 3}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
-DIFF_CHANNEL = {"rgb": None, "rgb+diff": 3, "diff": 0}
+INPUT_MODES = {"rgb": 3, "rgb+diff": 6, "diff": 3, "rgb,diff": 3}  # input mode -> channels the backbone sees (torch-free: the CLI lists them)
+DIFF_CHANNEL = {"rgb": None, "rgb+diff": 3, "diff": 0, "rgb,diff": 0}
 """Input mode -> the channel where the frame differences start in the backbone's input (None: no differences).
 "diff" shows the backbone only the change from the previous sampled frame: ImageNet filters read such motion
-images well (a frozen Lite0 on them scored fight 0.839 against 0.793 on the frames; benchmarks/RESULTS.md)."""
+images well (a frozen Lite0 on them scored fight 0.839 against 0.793 on the frames; benchmarks/RESULTS.md).
+"rgb,diff" passes the frames and their differences through the backbone separately (FEATURE_STREAMS)."""
+FEATURE_STREAMS = {"rgb,diff": 2}
+"""Input modes whose backbone sees the frames and, in a second pass, their differences (each 3 channels), the two
+features of a frame side by side (2 x the backbone's); other modes: one pass. One read-out of both descriptions beat
+choosing between a read-out of each (benchmarks/RESULTS.md, session 23)."""
 
 
 def default_model_dir() -> Path:

@@ -106,8 +106,33 @@ def test_diff_mode_shows_the_backbone_only_the_differences_through_three_channel
     torch.testing.assert_close(model.backbone.seen.view(2, 4, 3, 32, 32)[:, 0], normalised[:, 0] - (before - 0.5) / 0.25)
 
 
-def test_chunked_encoding_with_prev_frame_equals_one_pass():
-    model = small_model()
+def test_two_streams_pass_the_frames_then_their_differences_and_put_the_features_side_by_side():
+    model = small_model(input_mode="rgb,diff")
+    backbone = model.backbone
+    assert backbone.stages.stage1[0].in_channels == 3 and model.streams == 2
+    assert model.feature_dim == 2 * small_model(input_mode="rgb").feature_dim
+    assert model.projection[0].in_features == model.feature_dim
+    frames, before = torch.rand(2, 4, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    normalised = (frames - 0.5) / 0.25  # vidnet: mean 0.5, std 0.25
+    with torch.no_grad():
+        feats = model.encode_frames(frames, prev_frame=before)  # (2, 4, 2D)
+        differences = torch.cat([normalised[:, :1] - (before[:, None] - 0.5) / 0.25,
+                                 normalised[:, 1:] - normalised[:, :-1]], 1)
+        alone = [backbone(x.flatten(0, 1).contiguous(memory_format=torch.channels_last)).view(2, 4, -1)
+                 for x in (normalised, differences)]
+    torch.testing.assert_close(feats, torch.cat(alone, -1), rtol=1e-5, atol=1e-5)
+    model.backbone = InputRecorder()
+    model.encode_frames(frames)
+    seen = model.backbone.seen.view(2, 2, 4, 3, 32, 32)  # (stream, B, T, 3, H, W)
+    torch.testing.assert_close(seen[0], normalised)
+    assert (seen[1, :, 0] == 0).all()  # no frame before the first: zero difference
+    torch.testing.assert_close(seen[1, :, 1:], normalised[:, 1:] - normalised[:, :-1])
+    assert model.backbone.seen.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("mode", ["rgb+diff", "rgb,diff"])
+def test_chunked_encoding_with_prev_frame_equals_one_pass(mode):
+    model = small_model(input_mode=mode)
     frames = torch.rand(2, 8, 3, 32, 32)
     with torch.no_grad():
         whole = model.encode_frames(frames)  # (2, 8, D)

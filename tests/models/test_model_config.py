@@ -48,7 +48,7 @@ def test_stabilize_is_written_only_where_true():
     ({"labels": []}, "labels must be a non-empty list"),
     ({"labels": ["a", "b", "a"]}, r"labels must be unique \(repeated: a\)"),
     ({"labels": ["a"], "backbone": "vgg"}, "unknown backbone 'vgg'"),
-    ({"labels": ["a"], "input_mode": "flow"}, r"input_mode must be one of rgb, rgb\+diff, diff \(got 'flow'\)"),
+    ({"labels": ["a"], "input_mode": "flow"}, r"input_mode must be one of rgb, rgb\+diff, diff, rgb,diff \(got 'flow'\)"),
     ({"labels": ["a"], "num_frames": 0}, r"num_frames must be from 1 to 1024 \(got 0\)"),
     ({"labels": ["a"], "image_size": 16}, r"image_size must be from 32 to 1024 \(got 16\)"),
     ({"labels": ["a"], "dropout": 1.0}, r"dropout must be in \[0, 1\)"),

@@ -153,9 +153,10 @@ def test_rgb_model_without_causal_head_exports_encoder_and_temporal_only(tmp_pat
     assert outputs == ["logits", "step_logits", "attention"]
 
 
-def test_a_diff_model_exports_an_encoder_that_takes_the_previous_frame(tmp_path):
+@pytest.mark.parametrize("mode", ["diff", "rgb,diff"])
+def test_a_diff_model_exports_an_encoder_that_takes_the_previous_frame(tmp_path, mode):
     torch.manual_seed(0)
-    model = LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32, num_frames=4, input_mode="diff",
+    model = LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32, num_frames=4, input_mode=mode,
                              proj_dim=16, hidden_size=16, causal_head=False, stabilize=True)).eval()
     model_dir = save_model(tmp_path / "diff_model", model)
     assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 0

@@ -75,12 +75,13 @@ def test_missing_base_model_is_a_model_load_error(tmp_path):
         finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(tmp_path / "nope"), **TINY))
 
 
-def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone(tmp_path):
+@pytest.mark.parametrize("mode", ["rgb", "rgb,diff"])
+def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone(tmp_path, mode):
     from vidlstm.errors import UsageError
 
     torch.manual_seed(0)
     model = LRCN(ModelConfig(labels=["left", "right"], backbone="efficientnet_lite0", pretrained=True, num_frames=4,
-                             image_size=32, input_mode="rgb", clip_head="stats"))
+                             image_size=32, input_mode=mode, clip_head="stats"))
     with torch.no_grad():
         model.clip_stats.fit(torch.randn(4, 4, model.feature_dim))
     base = save_model(tmp_path / "base", model)
@@ -88,6 +89,9 @@ def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone
     run_dir = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base), **TINY))
     tuned = load_model(run_dir / "model")
     assert tuned.config.clip_head == "stats" and tuned.config.labels == ["down", "up"]
+    assert tuned.config.input_mode == mode and tuned.feature_dim == model.feature_dim == 1280 * tuned.streams
+    readout = json.loads((run_dir / "model" / "metrics.json").read_text())["readout"]
+    assert readout["train_clips"] == 2 and tuned.stats_classifier.in_features == 3 * tuned.feature_dim
     # New heads read statistics standardised on the new clips, not the base model's.
     assert not torch.allclose(tuned.clip_stats.center, load_model(base).clip_stats.center)
     with pytest.raises(UsageError, match="standardised on frozen features; fine-tune it with --train-backbone frozen"):

@@ -56,6 +56,21 @@ def test_info_text_card(trained_dir, capsys):
     assert "MB" in lines["size"] or "KB" in lines["size"]
 
 
+def test_a_two_stream_model_says_what_its_backbone_sees(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["wave", "clap"], backbone="vidnet", image_size=32, num_frames=4,
+                             input_mode="rgb,diff", proj_dim=16, hidden_size=8))
+    folder = save_model(tmp_path / "model", model)
+    assert main(["info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["input_mode"] == "rgb,diff" and info["backbone"]["feature_dim"] == model.feature_dim
+    assert model.feature_dim == 2 * LRCN(ModelConfig(labels=["a", "b"], image_size=32, num_frames=4)).feature_dim
+    assert main(["info", str(folder)]) == 0
+    shown = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("input mode"))
+    assert shown.endswith("rgb,diff (the frames and their differences in two passes, features side by side)")
+    assert "input mode `rgb,diff` (the frames and their differences in two passes" in (folder / "README.md").read_text()
+
+
 def test_info_without_metrics_and_bad_folders(tiny_model_dir, tmp_path, capsys):
     assert main(["info", str(tiny_model_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"] is None

@@ -113,3 +113,16 @@ def test_the_near_copy_warning_travels_with_the_kept_model(tmp_path):
     _copy_model(source, tmp_path / "model", {**record, "warning": None})
     assert "warning" not in json.loads((tmp_path / "model" / "metrics.json").read_text())["chosen_from_data"]["family"]
     assert "Warning:" not in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_the_frames_columns_of_a_two_stream_read_out_are_the_frames_statistics():
+    import torch
+
+    from vidlstm.models.temporal import ClipStatistics
+    from vidlstm.training.readout import frames_columns
+
+    frames, differences = torch.randn(5, 6, 4), torch.randn(5, 6, 4)  # (clips, steps, features of one stream)
+    mask = torch.ones(5, 6, dtype=torch.bool)
+    both = ClipStatistics.raw(torch.cat([frames, differences], -1), mask)  # (5, 3 x 8)
+    assert frames_columns(8).tolist() == [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19]
+    torch.testing.assert_close(both[:, frames_columns(8)], ClipStatistics.raw(frames, mask))

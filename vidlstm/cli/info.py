@@ -38,7 +38,8 @@ def format_card(info: dict) -> str:
         ("model", info["path"]),
         ("labels", f"{info['num_classes']}: {', '.join(info['labels'])}"),
         ("backbone", f"{bb['name']} ({source}{keypoints}), {bb['feature_dim']} features per frame"),
-        ("input mode", info["input_mode"]),
+        ("input mode", info["input_mode"] + (" (the frames and their differences in two passes, features side by side)"
+                                             if info["input_mode"] == "rgb,diff" else "")),
         ("sampling", f"{sampling['frames']} frames ({sampling['method']}), {sampling['image_size']}x"
                      f"{sampling['image_size']} px" + (", stabilized (the camera's pan undone)"
                                                        if sampling.get("stabilize") else "")

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vidlstm.defaults import BACKBONE_MODES, DIFF_CHANNEL
+from vidlstm.defaults import BACKBONE_MODES, DIFF_CHANNEL, FEATURE_STREAMS
 from vidlstm.defaults import default_backbone_mode as _default_mode_rule
 from vidlstm.errors import UsageError
 from vidlstm.models.backbones import get_backbone
@@ -60,13 +60,14 @@ class LRCN(nn.Module):
         # channels_last: measured several times faster for CPU convolutions (DESIGN, performance).
         self.backbone = backbone.module.to(memory_format=torch.channels_last)
         self.backbone_meta = backbone.meta
-        self.feature_dim = backbone.feature_dim
+        self.streams = FEATURE_STREAMS.get(config.input_mode, 1)  # 2: the frames and their differences, each a pass
+        self.feature_dim = backbone.feature_dim * self.streams
         self.backbone_mode = "all"  # see set_backbone_trainable
         # Not persistent: mean/std live in config.json, the single source of truth.
         self.register_buffer("pixel_mean", torch.tensor(config.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.std).view(3, 1, 1), persistent=False)
         self.projection = nn.Sequential(
-            nn.Linear(backbone.feature_dim, config.proj_dim),
+            nn.Linear(self.feature_dim, config.proj_dim),
             nn.LayerNorm(config.proj_dim),
             nn.ReLU(inplace=True),
             nn.Dropout(config.dropout),
@@ -80,8 +81,8 @@ class LRCN(nn.Module):
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_classes)
         # A linear read-out of the clip's feature statistics beside or instead of the BiLSTM's (config.clip_head).
         with_stats = config.clip_head != "lstm"
-        self.clip_stats = ClipStatistics(backbone.feature_dim) if with_stats else None
-        self.stats_classifier = nn.Linear(3 * backbone.feature_dim, config.num_classes) if with_stats else None
+        self.clip_stats = ClipStatistics(self.feature_dim) if with_stats else None
+        self.stats_classifier = nn.Linear(3 * self.feature_dim, config.num_classes) if with_stats else None
         self.causal = (CausalHead(config.proj_dim, config.hidden_size, config.num_classes, config.num_layers,
                                   config.dropout) if config.causal_head else None)
 
@@ -106,9 +107,12 @@ class LRCN(nn.Module):
         x = self.normalize(frames)  # (B, T, 3, H, W)
         # Written straight into one channels_last buffer: measured ~1.5x faster than cat + contiguous,
         # which matters for a backbone as cheap as vidnet. Slice assignment keeps autograd working.
-        inputs = torch.empty(batch * steps, self.config.in_channels, height, width, dtype=x.dtype,
-                             device=x.device, memory_format=torch.channels_last)  # (B*T, C, H, W)
-        by_clip = inputs.view(batch, steps, -1, height, width)  # (B, T, C, H, W), same memory
+        # Two streams: the frames' pass then the differences' pass, stacked along the batch: (S*B*T, C, H, W).
+        inputs = torch.empty(self.streams * batch * steps, self.config.in_channels, height, width, dtype=x.dtype,
+                             device=x.device, memory_format=torch.channels_last)  # (S*B*T, C, H, W)
+        if self.streams == 2:
+            inputs[:batch * steps].view(batch, steps, 3, height, width)[:] = x  # the frames' pass
+        by_clip = inputs[(self.streams - 1) * batch * steps:].view(batch, steps, -1, height, width)  # (B, T, C, H, W)
         diff_at = DIFF_CHANNEL[self.config.input_mode]  # None, or where the differences go
         if diff_at != 0:
             by_clip[:, :, :3] = x
@@ -119,7 +123,9 @@ class LRCN(nn.Module):
                 diff[:, 0] = 0.0  # no frame before the first: zero difference
             else:
                 diff[:, 0] = x[:, 0] - self.normalize(prev_frame)  # (B, 3, H, W)
-        feats = self.backbone(inputs)  # (B*T, D)
+        feats = self.backbone(inputs)  # (S*B*T, D / S)
+        if self.streams == 2:  # a frame's features then its difference's, side by side
+            return torch.cat([feats[:batch * steps], feats[batch * steps:]], dim=1).reshape(batch, steps, -1)
         return feats.reshape(batch, steps, -1)  # (B, T, D)
 
     # --- features -> logits --------------------------------------------------------------------------

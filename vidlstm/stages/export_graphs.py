@@ -127,7 +127,7 @@ class LengthMaskedBiLSTM(nn.Module):
 class ClipEncoderGraph(nn.Module):
     """frames (B, T, 3, H, W) RGB in [0, 1] [+ prev_frame (B, 3, H, W)] -> features (B, T, D).
 
-    ``prev_frame`` (models with frame differences in their input: "rgb+diff", "diff") is the frame just before ``frames[:, 0]``;
+    ``prev_frame`` (models with frame differences in their input: "rgb+diff", "diff", "rgb,diff") is the frame just before ``frames[:, 0]``;
     pass ``frames[:, 0]`` itself for the start of a clip (its difference is then zero, as in
     ``LRCN.encode_frames`` without a previous frame). Holds only the backbone, so an exported
     file carries only the weights it uses.
@@ -140,7 +140,8 @@ class ClipEncoderGraph(nn.Module):
         self.register_buffer("pixel_std", model.pixel_std.clone())  # (3, 1, 1)
         diff_at = DIFF_CHANNEL[model.config.input_mode]  # None, or where the differences go (as LRCN.encode_frames)
         self.uses_prev_frame = diff_at is not None
-        self.diff_only = diff_at == 0  # the differences alone, not beside the frames
+        self.diff_only = diff_at == 0  # the differences alone, not beside the frames (or in a pass of their own)
+        self.streams = model.streams  # 2: the frames' pass, then the differences' pass, features side by side
         self.feature_dim = model.feature_dim
 
     def forward(self, frames: torch.Tensor, prev_frame: torch.Tensor | None = None) -> torch.Tensor:
@@ -152,8 +153,13 @@ class ClipEncoderGraph(nn.Module):
             # specialise "T - 1 != 1", refusing two-frame chunks.
             is_first = torch.arange(steps, device=x.device).view(1, -1, 1, 1, 1) == 0  # (1, T, 1, 1, 1)
             previous = torch.where(is_first, before, x.roll(1, dims=1))  # (B, T, 3, H, W)
-            x = x - previous if self.diff_only else torch.cat([x, x - previous], dim=2)  # (B, T, 3 or 6, H, W)
-        feats = self.backbone(x.flatten(0, 1))  # (B*T, D), contiguous input: see the module docstring
+            if self.streams == 2:
+                x = torch.cat([x, x - previous], dim=0)  # (2B, T, 3, H, W): the frames, then their differences
+            else:
+                x = x - previous if self.diff_only else torch.cat([x, x - previous], dim=2)  # (B, T, 3 or 6, H, W)
+        feats = self.backbone(x.flatten(0, 1))  # (S*B*T, D / S), contiguous input: see the module docstring
+        if self.streams == 2:  # as LRCN.encode_frames: a frame's features, then its difference's
+            feats = torch.cat([feats[:batch * steps], feats[batch * steps:]], dim=1)  # (B*T, D)
         return feats.reshape(batch, steps, self.feature_dim)  # (B, T, D)
 
 

@@ -130,4 +130,16 @@ def refit_stats_readout(model, train_set, groups: np.ndarray | None, *, class_we
         note.update(cv_folds=k, grouped=groups is not None,
                     cv_accuracy=round(float((logits.argmax(1) == targets).mean()), 6),
                     oof_logits=logits, oof_targets=targets)
+        if getattr(model, "streams", 1) == 2:  # the frames' statistics alone too: what auto's vidnet rule reads
+            frames, _ = out_of_fold_logits(x[:, frames_columns(model.feature_dim)], y, clip_of, groups, num_classes,
+                                           c=c, class_weights=class_weights, seed=seed)
+            if frames is not None:
+                note["frames_cv_accuracy"] = round(float((frames.argmax(1) == targets).mean()), 6)
     return note
+
+
+def frames_columns(feature_dim: int) -> np.ndarray:
+    """The columns of a two-stream model's clip statistics (mean, spread, change of ``feature_dim`` features: the
+    frames' then their differences') that describe the frames alone."""
+    half = feature_dim // 2
+    return np.concatenate([np.arange(half) + part * feature_dim for part in range(3)])
