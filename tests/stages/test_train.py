@@ -270,23 +270,22 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     config = TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=2,
                          **{**{k: v for k, v in TINY.items() if k != "views"}, "image_size": None, "backbone": "auto"})
     run_dir = train.run(config)
-    # The two read-outs sample the same frames at 224 px: each video is decoded once for both, then for vidnet.
+    # The read-out's frames at 224 px are decoded once (within its share of the budget), then vidnet's.
     assert decoded == [(224, 24), (48, 24)]
     choice = json.loads((run_dir / "choice.json").read_text())
-    assert list(choice["candidates"]) == ["pretrained", "pretrained-motion", "scratch"]
+    assert list(choice["candidates"]) == ["pretrained", "scratch"]
     assert "readout_videos" not in choice and not (run_dir / families.READOUT_CLIPS_FILE).exists()  # all decoded
-    pretrained, motion, scratch = (choice["candidates"][f] for f in ("pretrained", "pretrained-motion", "scratch"))
-    for readout in (pretrained, motion):
-        assert (readout["clips"], readout["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split
-        assert -1 <= readout["nearest_neighbour_similarity"] <= 1 and readout["grouped"] is False
+    pretrained, scratch = (choice["candidates"][f] for f in ("pretrained", "scratch"))
+    assert (pretrained["clips"], pretrained["estimate"]) == (24, "out-of-fold (5 folds)")  # every clip, no split
+    assert -1 <= pretrained["nearest_neighbour_similarity"] <= 1 and pretrained["grouped"] is False
+    assert 0 <= pretrained["frames_accuracy"] <= 1  # the frames' statistics alone, for vidnet's input rule
     assert (scratch["clips"], scratch["estimate"]) == (5, "validation")
-    assert all(0 <= c["accuracy"] <= 1 for c in (pretrained, motion, scratch))
+    assert all(0 <= c["accuracy"] <= 1 for c in (pretrained, scratch))
     assert choice["chosen"] == families.choose(choice["candidates"]) and choice["rule"] == families.RULE
     assert json.loads((run_dir / "candidates" / "pretrained" / "split.json").read_text())["val"] == []
     vidnet_mode = families.vidnet_input_mode(config, choice["candidates"])["input_mode"]  # by the frames' estimate
     assert choice["candidates"]["scratch"]["settings"]["input_mode"] == vidnet_mode
-    for family, backbone, size, mode in (("pretrained", "efficientnet_lite0", 224, "rgb"),
-                                         ("pretrained-motion", "efficientnet_lite0", 224, "diff"),
+    for family, backbone, size, mode in (("pretrained", "efficientnet_lite0", 224, "rgb,diff"),
                                          ("scratch", "vidnet", 48, vidnet_mode)):
         saved = json.loads((run_dir / "candidates" / family / "model" / "config.json").read_text())
         assert (saved["backbone"], saved["image_size"], saved["input_mode"]) == (backbone, size, mode)
@@ -319,9 +318,8 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
 def test_auto_choice_rule():
     from vidlstm.stages.families import choose
 
-    def results(pretrained, scratch, val_clips=30, motion=None):
-        return {"pretrained": {"accuracy": pretrained, "clips": 120}, "pretrained-motion": {"accuracy": motion, "clips": 120},
-                "scratch": {"accuracy": scratch, "clips": val_clips}}
+    def results(pretrained, scratch, val_clips=30):
+        return {"pretrained": {"accuracy": pretrained, "clips": 120}, "scratch": {"accuracy": scratch, "clips": val_clips}}
 
     assert choose(results(0.80, 0.80)) == "pretrained"  # a tie keeps the lower-variance estimate's model
     assert choose(results(0.80, 0.78)) == "pretrained"
@@ -329,20 +327,16 @@ def test_auto_choice_rule():
     assert choose(results(0.24, 0.58)) == "scratch"  # a motion task: the statistics cannot see it
     assert choose(results(None, 0.5)) == "scratch"  # too few clips for an out-of-fold estimate
     assert choose(results(0.7, None)) == "pretrained"
-    # The better read-out stands against vidnet; the frames' on a tie.
-    assert choose(results(0.79, 0.70, motion=0.84)) == "pretrained-motion"
-    assert choose(results(0.84, 0.70, motion=0.84)) == "pretrained"
-    assert choose(results(0.79, 0.84, motion=0.84)) == "pretrained-motion"
-    assert choose(results(0.79, 0.86, motion=0.84)) == "scratch"
-    assert choose(results(0.28, 0.615, val_clips=26, motion=0.52)) == "scratch"  # synthetic motion, session 14
-    assert choose(results(None, 0.30, motion=None)) == "scratch"  # no out-of-fold estimate at all
+    assert choose(results(0.52, 0.615, val_clips=26)) == "scratch"  # synthetic motion, session 14
+    assert choose(results(None, None)) == "scratch"  # no estimate at all: vidnet
 
 
 def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes_apart():
     from vidlstm.stages.families import vidnet_input_mode
 
     def mode(frames, classes=2, **user):
-        estimates = {"pretrained": {"accuracy": frames, "classes": classes}, "pretrained-motion": {"accuracy": 0.9}}
+        # The frames' statistics alone decide, not the read-out of frames and differences (its "accuracy").
+        estimates = {"pretrained": {"accuracy": 0.9, "frames_accuracy": frames, "classes": classes}}
         chosen = vidnet_input_mode(TrainConfig(data="d", out_dir="o", **user), estimates)
         return chosen if chosen is None else chosen["input_mode"]
 
@@ -354,6 +348,8 @@ def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes
     assert mode(None) == "diff" and mode(0.9, classes=0) == "diff"  # no estimate (too few clips)
     assert mode(0.9, input_mode="diff") is None and mode(0.3, input_mode="rgb") is None  # the user's
     assert mode(0.9, search=True) is None  # --search chooses
+    one_stream = {"pretrained": {"accuracy": 0.8, "classes": 2}}  # a read-out of the frames alone: its own estimate
+    assert vidnet_input_mode(TrainConfig(data="d", out_dir="o"), one_stream) == {"input_mode": "rgb+diff"}
 
 
 def test_auto_is_the_default_and_resolves_to_vidnet_where_one_family_applies():
@@ -373,16 +369,15 @@ def test_auto_candidates_take_the_family_settings_only_where_the_user_left_the_d
     config = TrainConfig(data="d", out_dir=str(tmp_path / "run"), backbone="auto")
     pretrained = candidate_config(config, "pretrained", 144.0)
     assert (pretrained.backbone, pretrained.pretrained, pretrained.image_size, pretrained.views, pretrained.clip_head,
-            pretrained.input_mode, pretrained.time_budget) == ("efficientnet_lite0", True, 224, 1, "stats", "rgb", 144.0)
+            pretrained.input_mode, pretrained.time_budget) == ("efficientnet_lite0", True, 224, 1, "stats", "rgb,diff", 144.0)
     assert (pretrained.val_fraction, pretrained.epochs) == (0.0, 40)
     assert pretrained.run_dir == tmp_path / "run" / "candidates" / "pretrained"
     scratch = candidate_config(config, "scratch", 336.0)
     assert (scratch.backbone, scratch.image_size, scratch.views, scratch.clip_head) == ("vidnet", 48, 6, "lstm")
     mine = TrainConfig(data="d", out_dir="o", backbone="auto", views=4, image_size=96, input_mode="rgb")
     assert (candidate_config(mine, "pretrained", 1.0).views, candidate_config(mine, "pretrained", 1.0).image_size) == (4, 96)
-    # The input mode is what makes each read-out family; the user's applies to vidnet.
-    assert [candidate_config(mine, f, 1.0).input_mode for f in ("pretrained", "pretrained-motion", "scratch")] == \
-        ["rgb", "diff", "rgb"]
+    # The input mode is what makes the read-out family; the user's applies to vidnet.
+    assert [candidate_config(mine, f, 1.0).input_mode for f in ("pretrained", "scratch")] == ["rgb,diff", "rgb"]
 
 
 def test_the_train_command_by_default_trains_every_family_and_says_which_it_kept(easy_data, tmp_path, capsys):
@@ -399,10 +394,10 @@ def test_the_train_command_by_default_trains_every_family_and_says_which_it_kept
     assert f"kept the {kept} model ({backbone}); estimated accuracy: pretrained " in out
     assert f"model in {run_dir / 'model'}" in out
     # The whole run's time, not the kept candidate's epochs alone (a read-out's 30 s of a 8-minute run).
-    assert f"trained 3 candidates in {choice['seconds']:.0f} s" in out and "trained 1 epochs" not in out
+    assert f"trained 2 candidates in {choice['seconds']:.0f} s" in out and "trained 1 epochs" not in out
     assert load_model(run_dir / "model").config.backbone == backbone
     frames = choice["candidates"]["pretrained"]
-    vidnet_mode = "rgb+diff" if frames["accuracy"] >= (1 + 1 / frames["classes"]) / 2 else "diff"
+    vidnet_mode = "rgb+diff" if frames["frames_accuracy"] >= (1 + 1 / frames["classes"]) / 2 else "diff"
     assert choice["candidates"]["scratch"]["settings"]["input_mode"] == vidnet_mode
     assert load_model(run_dir / "candidates" / "scratch" / "model").config.input_mode == vidnet_mode
 
@@ -416,7 +411,7 @@ def test_auto_skips_an_undecodable_video_in_every_family(easy_data, tmp_path):
     manifest.write_text("path,label\n" + "\n".join(rows) + "\n")
     run_dir = train.run(TrainConfig(data=str(manifest), out_dir=str(tmp_path / "run"), epochs=1, num_frames=4,
                                     image_size=32, views=1, progress=False))
-    for family in ("pretrained", "pretrained-motion", "scratch"):
+    for family in ("pretrained", "scratch"):
         metrics = json.loads((run_dir / "candidates" / family / "model" / "metrics.json").read_text())
         assert metrics["skipped_files"] == ["broken.mp4"]
     pretrained = json.loads((run_dir / "candidates" / "pretrained" / "model" / "metrics.json").read_text())

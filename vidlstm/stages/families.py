@@ -3,22 +3,22 @@
 No one kind of model wins every task. A frozen ImageNet backbone (EfficientNet-Lite0 at 224 px, read out by a
 strongly regularised logistic regression on its features' statistics over time, training/readout.py) knows
 people, places, postures and how fast a scene changes, which no few dozen clips can teach. Shown the
-differences of consecutive sampled frames instead of the frames (input mode "diff"), the same frozen network
-describes what moves and how: on fight that read-out scored 0.839 where the frames' scored 0.793, on pushfit
-(posture) 0.80 where the frames' scored 0.85. vidnet trained from scratch, with keypoints, follows motion and
-paths that pooled statistics blur (benchmarks/RESULTS.md, "A pretrained backbone", "The read-out as a logistic
-regression" and "Motion images"); it sees the frame differences alone unless the frames' read-out alone tells the
-classes apart well (``vidnet_input_mode``). So ``auto`` trains all three as
-ordinary runs in RUN_DIR/candidates/ (each resumable on its own): the two pretrained ones first, on every
-training clip, each capped at ``PRETRAINED_SHARE`` of the time budget (extracting their features is most of
-their cost; both are extracted from one decode of each video, as they sample the same frames, and where that
-decode would take over ``READOUT_DECODE_SHARE`` of the budget they fit on the videos decoded by then), then
-vidnet in the time left, on every clip, with its usual validation split.
+differences of consecutive sampled frames (input mode "diff"), the same frozen network describes what moves and
+how: on fight that read-out scored 0.839 where the frames' scored 0.793, on pushfit (posture) 0.80 where the
+frames' scored 0.85. The read-out sees both, side by side (input mode "rgb,diff"): choosing between a read-out of
+each by their out-of-fold estimates lost to it on both sets over five fold seeds (session 23). vidnet trained from
+scratch, with keypoints, follows motion and paths that pooled statistics blur (benchmarks/RESULTS.md, "A
+pretrained backbone", "The read-out as a logistic regression" and "Motion images"); it sees the frame differences
+alone unless the frames' statistics alone tell the classes apart well (``vidnet_input_mode``). So ``auto`` trains
+both as ordinary runs in RUN_DIR/candidates/ (each resumable on its own): the read-out first, on every training
+clip, capped at ``PRETRAINED_SHARE`` of the time budget after its one decode of each video (extracting its
+features is most of its cost; where that decode would take over ``READOUT_DECODE_SHARE`` of the budget it fits on
+the videos decoded by then), then vidnet in the time left, on every clip, with its usual validation split.
 
-The judge: a pretrained read-out's accuracy is estimated out-of-fold over every training clip (group-aware
-folds; cheap, because its features are frozen), vidnet's on its validation split (a fifth of the clips; its
-last epoch's model, so the estimate is not selected on that split). The highest estimate wins; on equal
-estimates a read-out, the frames' first (``choose``). Until session 14 vidnet also had to lead by one standard
+The judge: the read-out's accuracy is estimated out-of-fold over every training clip (group-aware folds; cheap,
+because its features are frozen), vidnet's on its validation split (a fifth of the clips; its last epoch's model,
+so the estimate is not selected on that split). The highest estimate wins; on equal estimates the read-out
+(``choose``). Until session 14 vidnet also had to lead by one standard
 error of its split: that never changed a choice for the better in 18 measured folds, and with the motion
 read-out it kept a 0.44 model over vidnet's 0.66 on synthetic motion (benchmarks/RESULTS.md, session 14).
 RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json and the kept model's metrics
@@ -49,12 +49,14 @@ from vidlstm.training.config import TrainConfig
 _READOUT = dict(backbone="efficientnet_lite0", pretrained=True, image_size=224, clip_head="stats", views=1,
                 val_fraction=0.0, epochs=40)
 FAMILIES = {
-    "pretrained": dict(_READOUT, input_mode="rgb"),  # what is in the frames
-    "pretrained-motion": dict(_READOUT, input_mode="diff"),  # what changes from one sampled frame to the next
+    # What is in the frames and what changes from one sampled frame to the next, side by side in one read-out: over
+    # five fold seeds it beat choosing between a read-out of each (fight 0.803 against 0.784, pushfit 0.867 against
+    # 0.849; benchmarks/RESULTS.md, session 23), where the out-of-fold choice kept the one worse on held-out clips.
+    "pretrained": dict(_READOUT, input_mode="rgb,diff"),
     "scratch": dict(backbone="vidnet"),
 }
 """The candidates, in training order; settings the user left unset come from here (or the defaults)."""
-PRETRAINED_FAMILIES = ("pretrained", "pretrained-motion")
+PRETRAINED_FAMILIES = ("pretrained",)
 """The read-out families, judged out-of-fold; on equal estimates the first is kept."""
 FIXED = ("backbone", "pretrained", "input_mode")
 """Settings that make a family what it is, taken from FAMILIES whatever the user set. vidnet's family names no
@@ -64,8 +66,8 @@ FALLBACK_FAMILY = "scratch"
 PRETRAINED_SHARE = 0.25
 """Share of the time budget each pretrained candidate may take (decoding and feature extraction included)."""
 READOUT_DECODE_SHARE = 0.4
-"""Share of the time budget the read-outs' one decode of the training videos may take (most of their two shares;
-the rest fits their regressions). Past it the read-outs fit on the videos decoded so far, which cost every class
+"""Share of the time budget the read-out's one decode of the training videos (and its two feature passes) may take,
+before its own run fits the regression. Past it the read-out fits on the videos decoded so far, which cost every class
 alike (``splits.stratified_order``): ~200 clips fit in the default 480 s (one decode cost 114 s for 119 fight clips)."""
 MIN_READOUT_CLIPS = 5
 """Videos of each class decoded for the read-outs whatever the budget: one per out-of-fold fold."""
@@ -171,7 +173,7 @@ def _check_split(config: TrainConfig) -> None:
 
 
 def _readout_videos(config: TrainConfig, decode_once, began: bool) -> tuple[dict | None, dict | None]:
-    """Decode the training videos once for both read-outs, within ``READOUT_DECODE_SHARE`` of the time budget.
+    """Decode the training videos once for the read-out(s), within ``READOUT_DECODE_SHARE`` of the time budget.
 
     Returns the read-outs' settings where they fit on part of the videos (their manifest, ``READOUT_CLIPS_FILE``,
     and the frames per clip that were sampled; None: the user's data, every video) and what that holds, for
@@ -203,7 +205,7 @@ def _readout_videos(config: TrainConfig, decode_once, began: bool) -> tuple[dict
     return {"data": str(clips_file), "num_frames": num_frames}, record
 
 
-VIDNET_INPUT_RULE = ("vidnet sees the frame differences alone, unless the frames' read-out alone is estimated at "
+VIDNET_INPUT_RULE = ("vidnet sees the frame differences alone, unless a read-out of the frames alone is estimated at "
                      "least halfway from chance to every clip right (then the frames too); the user's --input-mode "
                      "or --search decides where given")
 
@@ -217,18 +219,20 @@ def vidnet_input_mode(config: TrainConfig, results: dict[str, dict]) -> dict | N
     is what is there (push-up form, a posture) the frames help it: 0.82 0.87 0.87 with them, 0.77 0.85 0.78
     without (benchmarks/RESULTS.md, session 18). The frames' read-out already says which kind of task it is, at
     no cost: on pushfit and fight it gets 0.75-0.85 of two classes right; on motion and paths it stays near chance
-    (0.08 of 10, 0.30 of 8). Returns None (the user's setting, or --search's) or {"input_mode": mode}.
+    (0.08 of 10, 0.30 of 8). The read-out of frames and differences gives that estimate from the frames' statistics
+    alone (``frames_accuracy``): the differences would lift it where the label is a motion. Returns None (the user's
+    setting, or --search's) or {"input_mode": mode}.
     """
     if config.input_mode is not None or config.search:
         return None
     frames = results.get("pretrained") or {}
-    accuracy, classes = frames.get("accuracy"), frames.get("classes")
+    accuracy, classes = frames.get("frames_accuracy", frames.get("accuracy")), frames.get("classes")
     looks = accuracy is not None and bool(classes) and accuracy >= (1 + 1 / classes) / 2
     return {"input_mode": "rgb+diff" if looks else "diff"}
 
 
-RULE = ("the highest accuracy estimate: the read-outs' out-of-fold, vidnet's on its validation split; on equal "
-        "estimates a read-out, the frames' first; vidnet when no read-out has an out-of-fold estimate")
+RULE = ("the highest accuracy estimate: the read-out's out-of-fold, vidnet's on its validation split; on equal "
+        "estimates the read-out; vidnet when the read-out has no out-of-fold estimate")
 
 
 def choose(results: dict[str, dict]) -> str:
@@ -295,6 +299,8 @@ def _scores(model_dir: Path) -> dict:
         accuracy, clips, estimate = None, 0, "none"
     scores = {"accuracy": accuracy, "clips": clips, "estimate": estimate, "epochs_run": metrics.get("epochs_run"),
               "run_seconds": metrics.get("run_seconds"), "classes": len(metrics.get("train_class_counts") or {})}
+    if readout.get("frames_cv_accuracy") is not None:  # a two-stream read-out: the frames' statistics alone
+        scores["frames_accuracy"] = float(readout["frames_cv_accuracy"])
     if readout.get("nearest_neighbour_similarity") is not None:
         scores.update(nearest_neighbour_similarity=readout["nearest_neighbour_similarity"],
                       grouped=bool(readout.get("grouped")))

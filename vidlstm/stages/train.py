@@ -87,7 +87,7 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
     every class): then (the videos reached, of how many, the frames per clip sampled) when some were left, for the
     read-outs to fit on (with those frames: resolved from the subset, they could differ); else None.
     """
-    if len(configs) < 2:
+    if not configs:
         return None
     ctx = init_distributed(configs[0].device)
     try:
@@ -101,9 +101,9 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         first, model = runs[0]
         sampling = lambda c, m: (m.config.num_frames, m.config.image_size, m.config.stabilize, c.views)  # noqa: E731
         encoders = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs if sampling(c, m) == sampling(first, model)]
-        if len(encoders) < 2:
+        if not encoders:
             return None
-        logger.info(f"auto: decoding the training videos once for {len(encoders)} read-outs")
+        logger.info(f"auto: decoding the training videos once for {len(encoders)} read-out(s)")
         order, at_least = stratified_order(dataset.targets(), first.seed, families.MIN_READOUT_CLIPS)
         items = [dataset.items[i] for i in order]
         shas = content_hashes(items, first.resolved_cache_dir, warn=False)

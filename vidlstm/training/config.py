@@ -26,7 +26,7 @@ class TrainConfig:
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
     backbone: str = "auto"
     """"auto" (the default): train a frozen ImageNet efficientnet_lite0 read out by a logistic regression on its
-    features' statistics (of the frames, and of the differences between them), and vidnet from scratch, and keep
+    features' statistics (of the frames and of the differences between them, side by side), and vidnet from scratch, and keep
     the one the data favours (vidlstm/stages/families.py);
     fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
     small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks."""
@@ -38,8 +38,9 @@ class TrainConfig:
     """"frozen" (cached features, seconds per epoch), "last" or "all"; None: frozen when the backbone is
     pretrained or fine-tuned from a model, else all (random features are not features)."""
     input_mode: str | None = None
-    """"rgb", "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch) or "diff"
-    (the differences alone); None: rgb+diff, or what --search chooses."""
+    """"rgb", "rgb+diff" (frame differences as extra channels: motion, cheap, strong from scratch), "diff"
+    (the differences alone) or "rgb,diff" (the frames and the differences in two passes, features side by side:
+    auto's read-out); None: rgb+diff, or what --search chooses."""
     search: bool = False
     """Choose the input mode by data: with --input-mode unset and >= 40 training clips, cross-validate
     rgb+diff and rgb briefly on the training clips (2 folds, group-aware, ~30% of the time budget) and keep
