@@ -127,10 +127,10 @@ class LengthMaskedBiLSTM(nn.Module):
 class ClipEncoderGraph(nn.Module):
     """frames (B, T, 3, H, W) RGB in [0, 1] [+ prev_frame (B, 3, H, W)] -> features (B, T, D).
 
-    ``prev_frame`` (models with frame differences in their input: "rgb+diff", "diff", "rgb,diff") is the frame just before ``frames[:, 0]``;
-    pass ``frames[:, 0]`` itself for the start of a clip (its difference is then zero, as in
-    ``LRCN.encode_frames`` without a previous frame). Holds only the backbone, so an exported
-    file carries only the weights it uses.
+    ``prev_frame`` (models with frame differences in their input: "rgb+diff", "diff", "rgb,diff") is the frame
+    just before ``frames[:, 0]``; pass ``frames[:, 0]`` itself for the start of a clip (its difference is then
+    zero, as in ``LRCN.encode_frames`` without a previous frame). Holds only the backbone, so an exported file
+    carries only the weights it uses.
     """
 
     def __init__(self, model: LRCN):

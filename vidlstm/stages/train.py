@@ -77,7 +77,7 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
 
 
 def extract_together(configs: list[TrainConfig], deadline: float | None = None) -> tuple[list, int, int] | None:
-    """Fill the feature caches of several frozen-backbone runs (auto's read-outs) from one decode of each video.
+    """Fill the feature caches of frozen-backbone runs (auto's read-out) from one decode of each video.
 
     The runs' features land where each run looks for them (its own cache folder, its own model's spec), so
     each run then starts with every feature cached and decodes nothing; runs that would sample other frames

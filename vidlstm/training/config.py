@@ -26,8 +26,8 @@ class TrainConfig:
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
     backbone: str = "auto"
     """"auto" (the default): train a frozen ImageNet efficientnet_lite0 read out by a logistic regression on its
-    features' statistics (of the frames and of the differences between them, side by side), and vidnet from scratch, and keep
-    the one the data favours (vidlstm/stages/families.py);
+    features' statistics (of the frames and of the differences between them, side by side), and vidnet from
+    scratch, and keep the one the data favours (vidlstm/stages/families.py);
     fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
     small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks."""
     pretrained: bool = False
