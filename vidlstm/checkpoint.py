@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from vidlstm.defaults import INPUT_MODE_WORDS
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
@@ -99,8 +100,7 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
         f"input mode `{cfg.input_mode}`"
-        + (" (the frames and their differences in two passes, features side by side)"
-           if cfg.input_mode == "rgb,diff" else "")
+        + (f" ({INPUT_MODE_WORDS[cfg.input_mode]})" if cfg.input_mode in INPUT_MODE_WORDS else "")
         + (", the camera's pan undone in each clip (stabilized)" if cfg.stabilize else "")
         + (f"; {cfg.test_views} clips of each video scored and averaged (test views)" if cfg.test_views > 1 else ""),
         f"- parameters: {params:,} ({backbone_params:,} in the backbone)",

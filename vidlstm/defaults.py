@@ -34,6 +34,8 @@ FEATURE_STREAMS = {"rgb,diff": 2}
 """Input modes whose backbone sees the frames and, in a second pass, their differences (each 3 channels), the two
 features of a frame side by side (2 x the backbone's); other modes: one pass. One read-out of both descriptions beat
 choosing between a read-out of each (benchmarks/RESULTS.md, session 23)."""
+INPUT_MODE_WORDS = {"rgb,diff": "the frames and their differences in two passes, features side by side"}
+"""What the backbone sees, in words, for input modes whose name does not say it (the model card, `vidlstm info`)."""
 
 
 def default_model_dir() -> Path:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from vidlstm.defaults import INPUT_MODE_WORDS
+
 CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
                    "lstm+stats": "the BiLSTM + a linear read-out of the features' statistics over time",
                    "stats": "a logistic regression on the features' statistics over time (mean, spread, change)"}
@@ -38,8 +40,8 @@ def format_card(info: dict) -> str:
         ("model", info["path"]),
         ("labels", f"{info['num_classes']}: {', '.join(info['labels'])}"),
         ("backbone", f"{bb['name']} ({source}{keypoints}), {bb['feature_dim']} features per frame"),
-        ("input mode", info["input_mode"] + (" (the frames and their differences in two passes, features side by side)"
-                                             if info["input_mode"] == "rgb,diff" else "")),
+        ("input mode", info["input_mode"] + (f" ({INPUT_MODE_WORDS[info['input_mode']]})"
+                                             if info["input_mode"] in INPUT_MODE_WORDS else "")),
         ("sampling", f"{sampling['frames']} frames ({sampling['method']}), {sampling['image_size']}x"
                      f"{sampling['image_size']} px" + (", stabilized (the camera's pan undone)"
                                                        if sampling.get("stabilize") else "")
