@@ -130,7 +130,7 @@ def refit_stats_readout(model, train_set, groups: np.ndarray | None, *, class_we
         note.update(cv_folds=k, grouped=groups is not None,
                     cv_accuracy=round(float((logits.argmax(1) == targets).mean()), 6),
                     oof_logits=logits, oof_targets=targets)
-        if getattr(model, "streams", 1) == 2:  # the frames' statistics alone too: what auto's vidnet rule reads
+        if model.streams == 2:  # the frames' statistics alone too: what auto's vidnet rule reads
             frames, _ = out_of_fold_logits(x[:, frames_columns(model.feature_dim)], y, clip_of, groups, num_classes,
                                            c=c, class_weights=class_weights, seed=seed)
             if frames is not None:
