@@ -33,6 +33,12 @@ def combine_clip_logits(head: str, classifier: nn.Module, clip_stats: nn.Module 
     return logits
 
 
+def side_by_side(feats: torch.Tensor, streams: int) -> torch.Tensor:
+    """(S*N, D) backbone features of ``streams`` passes stacked along the batch -> (N, S*D), each row's passes side by
+    side (input mode "rgb,diff": a frame's features, then its difference's). The LRCN and its exported encoder call it."""
+    return torch.cat(feats.chunk(streams), dim=1) if streams > 1 else feats
+
+
 class LRCNOutput(NamedTuple):
     """What a forward pass returns (a NamedTuple, so export tools can flatten it)."""
 
@@ -123,9 +129,7 @@ class LRCN(nn.Module):
                 diff[:, 0] = 0.0  # no frame before the first: zero difference
             else:
                 diff[:, 0] = x[:, 0] - self.normalize(prev_frame)  # (B, 3, H, W)
-        feats = self.backbone(inputs)  # (S*B*T, D / S)
-        if self.streams == 2:  # a frame's features then its difference's, side by side
-            return torch.cat([feats[:batch * steps], feats[batch * steps:]], dim=1).reshape(batch, steps, -1)
+        feats = side_by_side(self.backbone(inputs), self.streams)  # (B*T, D)
         return feats.reshape(batch, steps, -1)  # (B, T, D)
 
     # --- features -> logits --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from torch import nn
 
 from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.models import LRCN
-from vidlstm.models.classifier import combine_clip_logits
+from vidlstm.models.classifier import combine_clip_logits, side_by_side
 
 
 def reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -158,9 +158,7 @@ class ClipEncoderGraph(nn.Module):
             else:
                 x = x - previous if self.diff_only else torch.cat([x, x - previous], dim=2)  # (B, T, 3 or 6, H, W)
         feats = self.backbone(x.flatten(0, 1))  # (S*B*T, D / S), contiguous input: see the module docstring
-        if self.streams == 2:  # as LRCN.encode_frames: a frame's features, then its difference's
-            feats = torch.cat([feats[:batch * steps], feats[batch * steps:]], dim=1)  # (B*T, D)
-        return feats.reshape(batch, steps, self.feature_dim)  # (B, T, D)
+        return side_by_side(feats, self.streams).reshape(batch, steps, self.feature_dim)  # (B, T, D), as LRCN
 
 
 class TemporalGraph(nn.Module):
