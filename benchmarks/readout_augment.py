@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from pretrained_probe import FRAMES  # noqa: E402
-from readout_choice import SIZE, features, statistics  # noqa: E402
+from readout_choice import SIZE, each_data_set, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
 from vidlstm.io.sampling import sample_segment_indices  # noqa: E402
-from vidlstm.models import get_backbone  # noqa: E402
 from vidlstm.training.readout import READOUT_C, fit_logistic  # noqa: E402
 
 DECODE = 288
@@ -116,38 +114,34 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from sklearn.model_selection import StratifiedGroupKFold
 
-    backbone = get_backbone("efficientnet_lite0", pretrained=True)
     lines = []
-    with tempfile.TemporaryDirectory(prefix="vidlstm-readout-augment-") as tmp:
-        work = args.features or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        for name in args.datasets:
-            dataset, frames, differences = features(name, work, backbone)
-            cached = work / f"{name}-aug{args.copies}.npz"
-            if not cached.is_file():
-                aug_frames, aug_differences = augmented_features(backbone, [it.path for it in dataset.items],
-                                                                 args.copies)
-                np.savez(cached, frames=aug_frames, differences=aug_differences)
-            saved = np.load(cached)
-            own = statistics(np.concatenate([frames, differences], 2))
-            copies = np.stack([statistics(np.concatenate([saved["frames"][:, i], saved["differences"][:, i]], 2))
-                               for i in range(args.copies)], 1)
-            y, classes = dataset.targets(), len(dataset.labels)
-            splits = {"outer folds": [cross_validation_folds(dataset, args.folds, seed=s) for s in range(args.seeds)]}
-            if name in args.across_recordings:
-                for threshold in (0.5, 0.7):
-                    groups = look_alike_groups(frames, threshold)
-                    splits[f"across recordings ({len(set(groups))} groups)"] = [
-                        list(StratifiedGroupKFold(args.folds, shuffle=True, random_state=s).split(own, y, groups))
-                        for s in range(3)]
-            for c in args.c:
-                for split, fold_sets in splits.items():
-                    results = [score(own, copies, y, classes, folds, c) for folds in fold_sets]
-                    for row in results[0]:
-                        scores = [r[row] for r in results]
-                        lines.append(f"| {name} | {split} | {c:g} | {row} | {' '.join(f'{s:.3f}' for s in scores)} "
-                                     f"| {np.mean(scores):.3f} |")
-                    print("\n".join(lines[-len(results[0]):]), flush=True)
+    for name, work, backbone, dataset, frames, differences in each_data_set(args.datasets, args.features,
+                                                                            "vidlstm-readout-augment-"):
+        cached = work / f"{name}-aug{args.copies}.npz"
+        if not cached.is_file():
+            aug_frames, aug_differences = augmented_features(backbone, [it.path for it in dataset.items],
+                                                             args.copies)
+            np.savez(cached, frames=aug_frames, differences=aug_differences)
+        saved = np.load(cached)
+        own = statistics(np.concatenate([frames, differences], 2))
+        copies = np.stack([statistics(np.concatenate([saved["frames"][:, i], saved["differences"][:, i]], 2))
+                           for i in range(args.copies)], 1)
+        y, classes = dataset.targets(), len(dataset.labels)
+        splits = {"outer folds": [cross_validation_folds(dataset, args.folds, seed=s) for s in range(args.seeds)]}
+        if name in args.across_recordings:
+            for threshold in (0.5, 0.7):
+                groups = look_alike_groups(frames, threshold)
+                splits[f"across recordings ({len(set(groups))} groups)"] = [
+                    list(StratifiedGroupKFold(args.folds, shuffle=True, random_state=s).split(own, y, groups))
+                    for s in range(3)]
+        for c in args.c:
+            for split, fold_sets in splits.items():
+                results = [score(own, copies, y, classes, folds, c) for folds in fold_sets]
+                for row in results[0]:
+                    scores = [r[row] for r in results]
+                    lines.append(f"| {name} | {split} | {c:g} | {row} | {' '.join(f'{s:.3f}' for s in scores)} "
+                                 f"| {np.mean(scores):.3f} |")
+                print("\n".join(lines[-len(results[0]):]), flush=True)
     print(f"\n{args.copies} augmented copies per clip, Lite0 at {SIZE} px, frames and differences side by side:\n")
     print("| data set | folds | C | read-out | per fold seed | mean |\n|---|---|---|---|---|---|")
     print("\n".join(lines))

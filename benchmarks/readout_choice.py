@@ -74,6 +74,17 @@ def features(name: str, work: Path, backbone) -> tuple[object, np.ndarray, np.nd
     return dataset, frames, differences
 
 
+def each_data_set(names: list[str], keep: Path | None, prefix: str):
+    """(name, feature folder, backbone, dataset, frames, differences) per data set, the features extracted once
+    (kept in ``keep`` where given, else in a temporary folder for the loop's life)."""
+    backbone = get_backbone("efficientnet_lite0", pretrained=True)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            yield (name, work, backbone, *features(name, work, backbone))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["fight", "pushfit"])
@@ -84,36 +95,32 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    backbone = get_backbone("efficientnet_lite0", pretrained=True)
     lines = []
-    with tempfile.TemporaryDirectory(prefix="vidlstm-readout-choice-") as tmp:
-        work = args.features or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        for name in args.datasets:
-            dataset, frames, differences = features(name, work, backbone)
-            y, groups, classes = dataset.targets(), dataset.groups(), len(dataset.labels)
-            described = {"frames": statistics(frames), "motion": statistics(differences)}
-            both = statistics(np.concatenate([frames, differences], 2))
-            rows = {"frames alone": [], "motion alone": [], **{f"choice, {r} repeat(s)": [] for r in args.repeats},
-                    "probabilities averaged": [], "side by side": []}
-            for seed in range(args.seeds):
-                right = dict.fromkeys(rows, 0)
-                for train, test in cross_validation_folds(dataset, args.folds, seed=seed):
-                    held = {m: fit_logits(x, y, classes, train, test) for m, x in described.items()}
-                    right["frames alone"] += int((held["frames"].argmax(1) == y[test]).sum())
-                    right["motion alone"] += int((held["motion"].argmax(1) == y[test]).sum())
-                    averaged = sum(torch.softmax(torch.from_numpy(h), 1).numpy() for h in held.values())
-                    right["probabilities averaged"] += int((averaged.argmax(1) == y[test]).sum())
-                    right["side by side"] += int((fit_logits(both, y, classes, train, test).argmax(1) == y[test]).sum())
-                    for r in args.repeats:
-                        est = {m: estimate(x, y, groups, classes, train, r) for m, x in described.items()}
-                        kept = max(described, key=lambda m: est[m])  # the frames on equal estimates, as auto
-                        right[f"choice, {r} repeat(s)"] += int((held[kept].argmax(1) == y[test]).sum())
-                for row in rows:
-                    rows[row].append(right[row] / len(y))
-                print(f"{name} seed {seed}: " + ", ".join(f"{row} {v[-1]:.3f}" for row, v in rows.items()), flush=True)
-            for row, scores in rows.items():
-                lines.append(f"| {name} | {row} | {' '.join(f'{s:.3f}' for s in scores)} | {np.mean(scores):.3f} |")
+    for name, _, _, dataset, frames, differences in each_data_set(args.datasets, args.features,
+                                                                  "vidlstm-readout-choice-"):
+        y, groups, classes = dataset.targets(), dataset.groups(), len(dataset.labels)
+        described = {"frames": statistics(frames), "motion": statistics(differences)}
+        both = statistics(np.concatenate([frames, differences], 2))
+        rows = {"frames alone": [], "motion alone": [], **{f"choice, {r} repeat(s)": [] for r in args.repeats},
+                "probabilities averaged": [], "side by side": []}
+        for seed in range(args.seeds):
+            right = dict.fromkeys(rows, 0)
+            for train, test in cross_validation_folds(dataset, args.folds, seed=seed):
+                held = {m: fit_logits(x, y, classes, train, test) for m, x in described.items()}
+                right["frames alone"] += int((held["frames"].argmax(1) == y[test]).sum())
+                right["motion alone"] += int((held["motion"].argmax(1) == y[test]).sum())
+                averaged = sum(torch.softmax(torch.from_numpy(h), 1).numpy() for h in held.values())
+                right["probabilities averaged"] += int((averaged.argmax(1) == y[test]).sum())
+                right["side by side"] += int((fit_logits(both, y, classes, train, test).argmax(1) == y[test]).sum())
+                for r in args.repeats:
+                    est = {m: estimate(x, y, groups, classes, train, r) for m, x in described.items()}
+                    kept = max(described, key=lambda m: est[m])  # the frames on equal estimates, as auto
+                    right[f"choice, {r} repeat(s)"] += int((held[kept].argmax(1) == y[test]).sum())
+            for row in rows:
+                rows[row].append(right[row] / len(y))
+            print(f"{name} seed {seed}: " + ", ".join(f"{row} {v[-1]:.3f}" for row, v in rows.items()), flush=True)
+        for row, scores in rows.items():
+            lines.append(f"| {name} | {row} | {' '.join(f'{s:.3f}' for s in scores)} | {np.mean(scores):.3f} |")
     print(f"\n{args.folds}-fold cross-validation, fold seeds 0-{args.seeds - 1}, Lite0 at {SIZE} px, C = {READOUT_C}:\n")
     print("| data set | read-out | per fold seed | mean |\n|---|---|---|---|")
     print("\n".join(lines))
