@@ -81,6 +81,26 @@ def dataset_source(name: str, work: Path, seed: int) -> Path:
     return manifest_from_tsv(folder, work / f"{name}.csv")
 
 
+def with_look_alike_groups(source: Path, threshold: float) -> Path:
+    """``source``'s manifest with a group column inferred from look-alike clips, where it names none: average-linkage
+    clusters (cosine distance ``threshold``) of the clips' centred mean Lite0 features (16 segment-centre frames at
+    224 px), as sessions 16 and 23 grouped pushfit's recordings. Folds then hold recordings apart."""
+    import dataclasses
+
+    from pretrained_probe import frame_features
+    from readout_augment import look_alike_groups
+    from vidlstm.models import get_backbone
+
+    dataset = discover_dataset(source)
+    if dataset.has_groups:
+        return source
+    frames = frame_features(get_backbone("efficientnet_lite0", pretrained=True),
+                            [item.path for item in dataset.items], 224)
+    groups = look_alike_groups(frames, threshold)
+    items = [dataclasses.replace(item, group=f"rec{g:03d}") for item, g in zip(dataset.items, groups)]
+    return write_manifest(source.with_name(source.stem + "-look-alike.csv"), items)
+
+
 def write_fold(path: Path, dataset, indices) -> Path:
     """The manifest of ``dataset``'s items at ``indices`` (absolute paths, their groups where it has any)."""
     return write_manifest(path, [dataset.items[i] for i in indices])
@@ -213,6 +233,9 @@ def main(argv=None) -> int:
     parser.add_argument("--stabilize", action="store_true",
                         help="rewrite every clip with the camera's translation undone first, at its full frame rate "
                              "(benchmarks/stabilize.py); vidlstm's own, on the sampled frames: --set stabilize=on|off")
+    parser.add_argument("--look-alike-groups", type=float, default=None, metavar="DISTANCE",
+                        help="where a data set names no groups, infer them from look-alike clips (cosine distance "
+                             "of their Lite0 means, e.g. 0.5) so that folds hold recordings apart")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -228,6 +251,8 @@ def main(argv=None) -> int:
                 from stabilize import stabilize_manifest
 
                 stabilize_manifest(source)
+            if args.look_alike_groups is not None:
+                source = with_look_alike_groups(source, args.look_alike_groups)
             dataset = discover_dataset(source)
             folds = cross_validation_folds(dataset, args.folds, seed=args.seed)
             print(f"{name}: {len(dataset.items)} clips {dataset.class_counts()}, {args.folds} folds"
