@@ -330,6 +330,18 @@ def test_auto_choice_rule():
     assert choose(results(0.52, 0.615, val_clips=26)) == "scratch"  # synthetic motion, session 14
     assert choose(results(None, None)) == "scratch"  # no estimate at all: vidnet
 
+    def copies(scratch, frames, grouped=False, similarity=0.93):  # pushfit as a folder: most clips have a near-copy
+        found = results(0.879, scratch)
+        found["pretrained"].update(frames_accuracy=frames, classes=2, nearest_neighbour_similarity=similarity,
+                                   grouped=grouped)
+        return found
+
+    assert choose(copies(0.889, 0.87)) == "pretrained"  # vidnet's validation holds near-copies of its training clips
+    assert choose(copies(1.0, 0.75)) == "pretrained"  # the frames exactly halfway from chance: they tell apart
+    assert choose(copies(0.889, 0.74)) == "scratch"  # the frames cannot tell the classes apart: the estimates decide
+    assert choose(copies(0.889, 0.87, grouped=True)) == "scratch"  # groups keep copies on one side of the split
+    assert choose(copies(0.889, 0.87, similarity=0.81)) == "scratch"  # distinct scenes (fight-like)
+
 
 def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes_apart():
     from vidlstm.stages.families import vidnet_input_mode
