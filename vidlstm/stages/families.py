@@ -149,8 +149,8 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     source = config.run_dir / "candidates" / chosen / "model"
     _copy_model(source, config.resolved_model_dir, record)
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
-    why = "; near-copies flatter vidnet's validation and the frames tell the classes apart, so the read-out" \
-        if warning and frames_tell_apart(results) else ""
+    why = "; the read-out, as near-copies flatter vidnet's validation and the frames tell the classes apart" \
+        if chosen in PRETRAINED_FAMILIES and warning and frames_tell_apart(results) else ""
     logger.info(f"auto: kept the {chosen} model ({scores}{why})")
     return run_dir
 
