@@ -132,7 +132,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
                         f"{'budget ' + format(budget, '.0f') + ' s' if budget else 'no budget'})")
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
-    chosen = choose(results)
+    chosen, near_copies_decided = _choice(results)
     settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(given["scratch"] or {})))
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": settings[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
@@ -150,7 +150,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     _copy_model(source, config.resolved_model_dir, record)
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
     why = "; the read-out, as near-copies flatter vidnet's validation and the frames tell the classes apart" \
-        if chosen in PRETRAINED_FAMILIES and warning and frames_tell_apart(results) else ""
+        if near_copies_decided else ""
     logger.info(f"auto: kept the {chosen} model ({scores}{why})")
     return run_dir
 
@@ -255,14 +255,20 @@ def choose(results: dict[str, dict]) -> str:
     them too, ``vidnet_input_mode``), the read-out is kept; where they do not (a motion or a path) the estimates
     still decide, since the read-out cannot see such labels.
     """
+    return _choice(results)[0]
+
+
+def _choice(results: dict[str, dict]) -> tuple[str, bool]:
+    """``choose``'s family, and whether the near-copy clause kept the read-out over vidnet's higher estimate."""
     estimated = [f for f in PRETRAINED_FAMILIES if (results.get(f) or {}).get("accuracy") is not None]
     if not estimated:
-        return FALLBACK_FAMILY
+        return FALLBACK_FAMILY, False
     best = max(estimated, key=lambda f: results[f]["accuracy"])  # the first of equals
-    if near_copy_warning(results) and frames_tell_apart(results):
-        return best
     scratch = (results.get("scratch") or {}).get("accuracy")
-    return "scratch" if scratch is not None and scratch > results[best]["accuracy"] else best
+    if scratch is None or scratch <= results[best]["accuracy"]:
+        return best, False
+    flattered = near_copy_warning(results) is not None and frames_tell_apart(results)
+    return (best, True) if flattered else ("scratch", False)
 
 
 NEAR_COPY_SIMILARITY = 0.9
