@@ -87,8 +87,7 @@ def with_look_alike_groups(source: Path, threshold: float) -> Path:
     224 px), as sessions 16 and 23 grouped pushfit's recordings. Folds then hold recordings apart."""
     import dataclasses
 
-    from pretrained_probe import frame_features
-    from readout_augment import look_alike_groups
+    from pretrained_probe import frame_features, look_alike_groups
     from vidlstm.models import get_backbone
 
     dataset = discover_dataset(source)

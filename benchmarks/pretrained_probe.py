@@ -60,6 +60,15 @@ def frame_features(backbone, paths: list, size: int, differences: bool = False) 
     return np.stack(out)
 
 
+def look_alike_groups(frames: np.ndarray, threshold: float) -> np.ndarray:
+    """(N,) group of each clip from its (T, D) ``frames`` features: average-linkage clusters of the clips' centred
+    means at cosine distance ``threshold`` (clips of one recording look alike; session 16)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    means = frames.mean(1)
+    return fcluster(linkage(means - means.mean(0), "average", metric="cosine"), threshold, "distance")
+
+
 def descriptions(feats: np.ndarray) -> dict[str, np.ndarray]:
     """Clip descriptions from (N, T, D) features: appearance (mean, spread) and appearance + change."""
     stats = ClipStatistics.raw(torch.from_numpy(feats), torch.ones(feats.shape[:2], dtype=torch.bool)).numpy()

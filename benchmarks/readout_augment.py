@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from pretrained_probe import FRAMES  # noqa: E402
+from pretrained_probe import FRAMES, look_alike_groups  # noqa: E402
 from readout_choice import SIZE, each_data_set, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
@@ -90,13 +90,6 @@ def score(own: np.ndarray, copies: np.ndarray, y: np.ndarray, classes: int, fold
         alone = fitted(copies[train].reshape(-1, dim), np.repeat(y[train], k), classes, c)
         right["copies alone"] += int((alone(own[test]).argmax(1) == y[test]).sum())
     return {row: n / len(y) for row, n in right.items()}
-
-
-def look_alike_groups(frames: np.ndarray, threshold: float) -> np.ndarray:
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    means = frames.mean(1)
-    return fcluster(linkage(means - means.mean(0), "average", metric="cosine"), threshold, "distance")
 
 
 def main(argv=None) -> int:
