@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidlstm.defaults import INPUT_MODE_WORDS
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
@@ -58,14 +58,6 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     return directory
 
 
-_CLIP_HEAD_WORDS = {  # where a clip's label comes from, when not (only) the LSTM
-    "stats": "A clip's label comes from a linear read-out of its frame features' statistics over time (mean, spread, "
-             "change); the LSTM gives the per-frame and streaming scores.",
-    "lstm+stats": "A clip's label comes from the LSTM plus a linear read-out of its frame features' statistics over "
-                  "time (mean, spread, change).",
-}
-
-
 def rewrite_metrics(directory, metrics: dict) -> None:
     """Replace a saved model folder's metrics.json, and its card with them."""
     directory = Path(directory)
@@ -95,7 +87,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         f"CNN-LSTM video classifier: `{cfg.backbone}` backbone ({source}{keypoints}) per frame, "
         f"bidirectional LSTM ({cfg.num_layers} x {cfg.hidden_size}) with attention pooling"
         + (", plus a causal head for streaming." if cfg.causal_head else "."),
-        *(["", _CLIP_HEAD_WORDS[cfg.clip_head]] if cfg.clip_head in _CLIP_HEAD_WORDS else []),
+        *(["", f"A clip's label comes from {CLIP_HEAD_WORDS[cfg.clip_head]}"
+               + ("; the LSTM gives the per-frame and streaming scores." if cfg.clip_head == "stats" else ".")]
+          if cfg.clip_head != "lstm" else []),
         "",
         f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "

@@ -37,6 +37,12 @@ choosing between a read-out of each (benchmarks/RESULTS.md, session 23)."""
 INPUT_MODE_WORDS = {"rgb,diff": "the frames and their differences in two passes, features side by side"}
 """What the backbone sees, in words, for input modes whose name does not say it (the model card, `vidlstm info`)."""
 
+CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
+                   "lstm+stats": "the BiLSTM plus a linear read-out of its frame features' statistics over time "
+                                 "(mean, spread, change)",
+                   "stats": "a linear read-out of its frame features' statistics over time (mean, spread, change)"}
+"""Where a clip's label comes from, in words, per ``clip_head`` (the model card, `vidlstm info`)."""
+
 
 def default_model_dir() -> Path:
     """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""

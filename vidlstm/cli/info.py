@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import json
 
-from vidlstm.defaults import INPUT_MODE_WORDS
-
-CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
-                   "lstm+stats": "the BiLSTM + a linear read-out of the features' statistics over time",
-                   "stats": "a logistic regression on the features' statistics over time (mean, spread, change)"}
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS
 
 
 def add_arguments(p):
