@@ -14,7 +14,6 @@ inferred from look-alike clips (average-linkage clusters of the clips' centred L
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from pretrained_probe import FRAMES, look_alike_groups  # noqa: E402
-from readout_choice import SIZE, each_data_set, statistics  # noqa: E402
+from readout_choice import SIZE, each_data_set, read_out_parser, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
 from vidlstm.io.sampling import sample_segment_indices  # noqa: E402
@@ -93,16 +92,11 @@ def score(own: np.ndarray, copies: np.ndarray, y: np.ndarray, classes: int, fold
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["fight", "pushfit"])
+    parser = read_out_parser(__doc__)
     parser.add_argument("--copies", type=int, default=3)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=5, help="outer fold seeds 0..N-1")
     parser.add_argument("--c", type=float, nargs="+", default=[READOUT_C])
     parser.add_argument("--across-recordings", nargs="*", default=[], metavar="DATASET",
                         help="also score these sets on groups inferred from look-alike clips (3 seeds)")
-    parser.add_argument("--features", type=Path, help="keep the extracted features in this folder")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sklearn.model_selection import StratifiedGroupKFold

@@ -85,14 +85,20 @@ def each_data_set(names: list[str], keep: Path | None, prefix: str):
             yield (name, work, backbone, *features(name, work, backbone))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def read_out_parser(description: str) -> argparse.ArgumentParser:
+    """The options every read-out benchmark takes: data sets, outer folds and their seeds, a feature folder, threads."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["fight", "pushfit"])
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=5, help="outer fold seeds 0..N-1")
-    parser.add_argument("--repeats", type=int, nargs="+", default=[1], help="inner fold seeds averaged per estimate")
     parser.add_argument("--features", type=Path, help="keep the extracted features in this folder")
     parser.add_argument("--threads", type=int, default=2)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = read_out_parser(__doc__)
+    parser.add_argument("--repeats", type=int, nargs="+", default=[1], help="inner fold seeds averaged per estimate")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     lines = []
