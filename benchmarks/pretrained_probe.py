@@ -41,17 +41,20 @@ from vidlstm.models.temporal import ClipStatistics  # noqa: E402
 FRAMES = 16
 
 
-def frame_features(backbone, paths: list, size: int, differences: bool = False) -> np.ndarray:
+def frame_features(backbone, paths: list, size: int, differences: bool = False, pair_lag: int = 0) -> np.ndarray:
     """(N, T, 1280) pretrained features of FRAMES segment-centre frames per clip at ``size`` px; with
     ``differences``, of each frame minus the one before it (normalised, the first zero), as `LRCN.encode_frames`
-    computes them for input mode "diff"."""
+    computes them for input mode "diff". ``pair_lag`` > 0: each centre is followed by the frame ``pair_lag`` source
+    frames later (the video's last at most), so T = 2 * FRAMES and every odd difference spans ``pair_lag`` frames."""
     mean, std = torch.tensor(backbone.mean)[:, None, None], torch.tensor(backbone.std)[:, None, None]
     module = backbone.module.eval()
     out = []
     for path in paths:
         info = probe(path)
-        frames = read_frames(path, sample_segment_indices(info.num_frames, FRAMES), size=(size, size), info=info,
-                             threads=1).frames  # (T, S, S, 3) uint8
+        indices = sample_segment_indices(info.num_frames, FRAMES)
+        if pair_lag:
+            indices = np.stack([indices, np.minimum(indices + pair_lag, info.num_frames - 1)], 1).reshape(-1)
+        frames = read_frames(path, indices, size=(size, size), info=info, threads=1).frames  # (T, S, S, 3) uint8
         x = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std  # (T, 3, S, S)
         if differences:
             x = torch.cat([torch.zeros_like(x[:1]), x[1:] - x[:-1]])  # (T, 3, S, S)
