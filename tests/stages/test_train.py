@@ -167,6 +167,17 @@ def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
     assert all(later <= earlier * (1 + 1e-9) for earlier, later in zip(rates, rates[1:])), rates
 
 
+@pytest.mark.parametrize("val_fraction", [0.0, 0.25])
+def test_the_progress_bar_shows_validation_accuracy_only_where_there_is_a_split(easy_data, tmp_path, capsys,
+                                                                              val_fraction):
+    """A read-out candidate has no validation split: its bar must not show val_acc=nan."""
+    train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=1,
+                          val_fraction=val_fraction, cache_dir=str(easy_data / "cache"), **dict(TINY, progress=True)))
+    err = capsys.readouterr().err
+    assert "acc=" in err and "nan" not in err
+    assert ("val_acc=" in err) == (val_fraction > 0)
+
+
 def test_the_kept_model_is_the_weight_average_and_no_validation_clip_chose_it(trained_run):
     config, run_dir = trained_run
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())

@@ -314,7 +314,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             })  # everything an uninterrupted run would carry into the next epoch
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.2f}",
-                            val_acc=f"{row['val_acc']:.2f}",
+                            **({"val_acc": f"{row['val_acc']:.2f}"} if has_val else {}),  # no split: no nan
                             budget=f"{elapsed:.0f}/{config.time_budget:.0f}s" if config.time_budget else "none")
             logger.info(_epoch_line(row, plan.planned, improved and has_val and config.monitor != "last"))
         barrier(ctx)
