@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from pretrained_probe import frame_features, look_alike_groups  # noqa: E402
-from readout_choice import SIZE, each_data_set, read_out_parser, statistics  # noqa: E402
+from readout_choice import SIZE, each_data_set, fit_logits, read_out_parser, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
-from vidlstm.training.readout import READOUT_C, fit_logistic, out_of_fold_logits  # noqa: E402
+from vidlstm.training.readout import out_of_fold_logits  # noqa: E402
 
 INNER_SEEDS = 3
 ROWS = ("today: 16 centres, frames + differences", "pairs: 32 steps, frames + differences",
@@ -44,25 +44,24 @@ ROWS = ("today: 16 centres, frames + differences", "pairs: 32 steps, frames + di
 
 
 def probabilities(x: np.ndarray, y: np.ndarray, classes: int, train, test) -> np.ndarray:
-    """(len(test), K) probabilities of a read-out fitted on ``train`` (standardised on it)."""
+    """(len(test), K) probabilities of `readout_choice.fit_logits`'s read-out fitted on ``train``."""
+    return torch.softmax(torch.from_numpy(fit_logits(x, y, classes, train, test)), 1).numpy()
+
+
+def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, groups, classes: int, train) -> list[np.ndarray]:
+    """Per inner seed (INNER_SEEDS), `auto`'s out-of-fold probabilities of the read-out of ``x`` on ``train``."""
     mean, std = x[train].mean(0), x[train].std(0) + 1e-6
-    weight, bias = fit_logistic(torch.from_numpy((x[train] - mean) / std), torch.from_numpy(y[train]), classes,
-                                READOUT_C, balanced=True)
-    return torch.softmax(torch.from_numpy((x[test] - mean) / std).float() @ weight.T + bias, 1).numpy()
-
-
-def out_of_fold_loss(descriptions: list[np.ndarray], y: np.ndarray, groups, classes: int, train) -> float:
-    """Out-of-fold log-loss on ``train`` of the read-outs of ``descriptions``, probabilities averaged (INNER_SEEDS)."""
-    losses = []
+    found = []
     for seed in range(INNER_SEEDS):
-        p = 0.0
-        for x in descriptions:
-            mean, std = x[train].mean(0), x[train].std(0) + 1e-6
-            logits, _ = out_of_fold_logits((x[train] - mean) / std, y[train], np.arange(len(train)),
-                                           None if groups is None else groups[train], classes, seed=seed)
-            p = p + torch.softmax(torch.from_numpy(logits), 1).numpy() / len(descriptions)
-        losses.append(float(-np.log(p[np.arange(len(train)), y[train]] + 1e-12).mean()))
-    return float(np.mean(losses))
+        logits, _ = out_of_fold_logits((x[train] - mean) / std, y[train], np.arange(len(train)),
+                                       None if groups is None else groups[train], classes, seed=seed)
+        found.append(torch.softmax(torch.from_numpy(logits), 1).numpy())
+    return found
+
+
+def log_loss(per_seed: list[np.ndarray], y: np.ndarray) -> float:
+    """Mean over inner seeds of the log-loss of each seed's (N, K) probabilities against ``y``."""
+    return float(np.mean([-np.log(p[np.arange(len(y)), y] + 1e-12).mean() for p in per_seed]))
 
 
 def score(today: np.ndarray, pairs: np.ndarray, short: np.ndarray, y: np.ndarray, groups, classes: int,
@@ -74,8 +73,10 @@ def score(today: np.ndarray, pairs: np.ndarray, short: np.ndarray, y: np.ndarray
         p_today = probabilities(today, y, classes, train, test)
         p_short = probabilities(short, y, classes, train, test)
         averaged = p_today + p_short
-        chosen = averaged if (out_of_fold_loss([today, short], y, groups, classes, train)
-                              < out_of_fold_loss([today], y, groups, classes, train)) else p_today
+        oof_today = out_of_fold_probabilities(today, y, groups, classes, train)
+        oof_short = out_of_fold_probabilities(short, y, groups, classes, train)
+        oof_averaged = [(a + b) / 2 for a, b in zip(oof_today, oof_short)]
+        chosen = averaged if log_loss(oof_averaged, y[train]) < log_loss(oof_today, y[train]) else p_today
         for row, p in zip(ROWS, (p_today, probabilities(pairs, y, classes, train, test), p_short, averaged, chosen)):
             right[row] += int((p.argmax(1) == y[test]).sum())
     return {row: n / len(y) for row, n in right.items()}
