@@ -251,9 +251,9 @@ def choose(results: dict[str, dict]) -> str:
     vidnet, which fits its training clips, is scored as if it had seen them (pushfit, a whole-folder run: 0.889 on
     36 validation clips against the read-out's 0.879 out-of-fold). Across recordings (pushfit grouped by look-alike
     clips, 3 folds, two seeds) the read-out scored 0.634 where vidnet on the frames scored 0.595; on random folds the
-    two are level (benchmarks/RESULTS.md, sessions 24-25). So there, where the frames tell the classes apart (vidnet then sees
-    them too, ``vidnet_input_mode``), the read-out is kept; where they do not (a motion or a path) the estimates
-    still decide, since the read-out cannot see such labels.
+    two are level (benchmarks/RESULTS.md, sessions 24-25). So there, where the frames tell the classes apart (vidnet
+    then sees them too, ``vidnet_input_mode``), the read-out is kept; where they do not (a motion or a path) the
+    estimates still decide, since the read-out cannot see such labels.
     """
     return _choice(results)[0]
 
