@@ -10,9 +10,11 @@ ahead blocks on its pipe until the main process reads, so memory stays flat howe
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -59,6 +61,31 @@ def worker_main(conn, decode_fn, threads: int) -> None:
                 return
 
 
+@contextlib.contextmanager
+def main_script_not_rerun(needed: bool = False):
+    """Start processes without their running the caller's main script again.
+
+    A forkserver or spawn child imports the parent's ``__main__`` (as ``__mp_main__``) to find what was defined
+    there. A script that calls ``VideoClassifier.predict`` on a list at its top level, without an
+    ``if __name__ == "__main__":`` guard, would then run its whole body again in the fork server and in every decode
+    worker, and fail there ("start a new process before ... bootstrapping"), each worker's death blamed on a video.
+    A worker runs vidlstm's code alone, so it needs nothing from ``__main__``: while it starts, ``__main__`` names
+    no file and no module to import. ``needed``: the work function is itself defined in ``__main__``; left as is.
+    """
+    main = sys.modules.get("__main__")
+    if needed or main is None:
+        yield
+        return
+    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 @dataclass
 class _Slot:
     """One worker process and the requests handed to it, oldest (the one being decoded) first."""
@@ -100,7 +127,8 @@ class DecodePool:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(target=worker_main, args=(child_conn, self.decode_fn, self.threads_per_worker),
                                     daemon=True, name="vidlstm-decode")
-        process.start()
+        with main_script_not_rerun(getattr(self.decode_fn, "__module__", None) == "__main__"):
+            process.start()
         child_conn.close()  # so the parent sees EOF when the worker dies
         return _Slot(process, parent_conn)
 
