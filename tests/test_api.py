@@ -81,3 +81,41 @@ def test_frames_array_in_is_sampled_and_resized_like_a_file(make_video, tiny_mod
     assert len(preds) == 2 and preds[0]["score"] >= preds[1]["score"] and 0 < preds[0]["score"] <= 1
     with pytest.raises(VidlstmError, match=r"\(T, H, W, 3\) uint8"):
         clf.predict(full.astype(np.float32))
+
+
+def test_a_list_may_hold_frames_arrays_and_tensors_beside_paths(make_video, tiny_model_dir):
+    import numpy as np
+    import torch
+
+    clf = VideoClassifier.load(tiny_model_dir)
+    path = make_video("v.mp4")
+    frames = np.random.default_rng(0).integers(0, 256, (12, 40, 40, 3), dtype=np.uint8)
+    out = clf.predict([frames, path, torch.from_numpy(frames)], top_k=2)
+    assert out == [clf.predict(frames, top_k=2), clf.predict(path, top_k=2), clf.predict(frames, top_k=2)]
+    with pytest.raises(VidlstmError, match=r"video path or a \(T, H, W, 3\) uint8 frames array \(got int\)"):
+        clf.predict([path, 3])
+
+
+def test_predict_many_of_one_path_gives_one_record_not_one_per_character(make_video, tiny_model_dir):
+    path = make_video("v.mp4")
+    records = list(VideoClassifier.load(tiny_model_dir).predict_many(str(path), workers=0))
+    assert [(r["path"], r["status"]) for r in records] == [(str(path), "ok")]
+
+
+def test_a_script_without_a_main_guard_runs_once_and_its_list_is_classified(tmp_path, make_video, tiny_model_dir):
+    """Decode workers must not run the caller's script again (forkserver/spawn import ``__main__`` by default): the
+    README's example, pasted into a file as is, would run twice and fail in the workers with its videos blamed."""
+    import subprocess
+    import sys
+
+    paths = [make_video(f"v{i}.mp4", seed=i) for i in range(2)]
+    script = tmp_path / "user_script.py"
+    script.write_text("from vidlstm import VideoClassifier\n"
+                      "print('BODY', flush=True)\n"
+                      f"clf = VideoClassifier.load({str(tiny_model_dir)!r})\n"
+                      f"for preds in clf.predict({[str(p) for p in paths]!r}, top_k=1):\n"
+                      "    print('LABEL', preds[0]['label'])\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("BODY") == 1 and run.stdout.count("LABEL") == 2
+    assert "bootstrapping" not in run.stderr

@@ -31,25 +31,31 @@ class VideoClassifier:
     def predict(self, inputs, top_k: int = 5):
         """Scores, highest first: ``[{"label": str, "score": float}, ...]`` (the ``top_k`` best classes).
 
-        ``inputs``: a video path, a list of paths (a list of such lists comes back, in order), or decoded
-        frames (T, H, W, 3) uint8 RGB, sampled to the model's clip length and resized to its input size.
-        Raises VideoDecodeError (a VidlstmError) naming the file when a file cannot be read; use
+        ``inputs``: a video path, decoded frames (T, H, W, 3) uint8 RGB (a numpy array or a CPU tensor), sampled to
+        the model's clip length and resized to its input size, or a list of these (a list of such lists comes
+        back, in order). Raises VideoDecodeError (a VidlstmError) naming the file when a file cannot be read; use
         ``predict_many`` to get error records instead.
         """
         if top_k < 1:
             raise UsageError(f"top_k must be >= 1 (got {top_k})")
-        if isinstance(inputs, np.ndarray):
-            return self._scores_of(self._frames_views(inputs), top_k)
         if isinstance(inputs, (list, tuple)):
-            return [self._top_k_of(record) for record in self.predict_many(inputs, top_k=top_k)]
-        _, views = self.predictor.load_views(Path(inputs))  # decodes in this process: one file, no start-up cost
+            items = [_frames_or_path(item) for item in inputs]
+            files = [item for item in items if not isinstance(item, np.ndarray)]
+            records = iter(self.predict_many(files, top_k=top_k)) if files else iter(())
+            return [self._scores_of(self._frames_views(item), top_k) if isinstance(item, np.ndarray)
+                    else self._top_k_of(next(records)) for item in items]
+        item = _frames_or_path(inputs)
+        if isinstance(item, np.ndarray):
+            return self._scores_of(self._frames_views(item), top_k)
+        _, views = self.predictor.load_views(item)  # decodes in this process: one file, no start-up cost
         return self._scores_of(views, top_k)
 
     __call__ = predict
 
     def predict_many(self, paths, top_k: int | None = None, workers: int = 1, batch_size: int = 4,
                      exact_frames: bool = False):
-        """One record per path, in the order given (the fields of `vidlstm classify --json`).
+        """One record per path, in the order given (the fields of `vidlstm classify --json`); one path alone gives one
+        record.
 
         Decodes in ``workers`` processes (0: in this process), so a decoder that crashes or hangs on a
         damaged file costs that file an error record (``status == "error"``, ``error`` says why) and never
@@ -57,9 +63,11 @@ class VideoClassifier:
         """
         from vidlstm.batch.engine import EngineOptions, predict_in_order
 
+        if isinstance(paths, (str, bytes, Path)):  # not its characters, one by one
+            paths = [paths]
         options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
                                 exact_frames=exact_frames)
-        yield from predict_in_order(self.predictor, paths, options)
+        yield from predict_in_order(self.predictor, [_path(p) for p in paths], options)
 
     def _scores_of(self, views: list[np.ndarray], top_k: int) -> list[dict]:
         scores = self.predictor.score_views([views])[0]
@@ -89,6 +97,23 @@ class VideoClassifier:
                 clip = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip])
             views.append(np.ascontiguousarray(clip))
         return views
+
+
+def _frames_or_path(item) -> np.ndarray | Path:
+    """One input of ``predict``: frames as a numpy array (a tensor's copied to one), or a file's path."""
+    if isinstance(item, np.ndarray):
+        return item
+    if type(item).__module__.startswith("torch") and hasattr(item, "numpy"):
+        return item.detach().cpu().numpy()
+    return _path(item)
+
+
+def _path(item) -> Path:
+    try:
+        return Path(item)
+    except TypeError:
+        raise UsageError(f"an input must be a video path or a (T, H, W, 3) uint8 frames array (got "
+                         f"{type(item).__name__})") from None
 
 
 __all__ = ["VideoClassifier", "VidlstmError"]
