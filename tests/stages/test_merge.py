@@ -61,3 +61,15 @@ def test_merge_reports_missing_parts_with_exit_code_1(sharded_run, capsys):
 def test_merge_of_a_missing_file_is_a_usage_error(tmp_path, capsys):
     assert cli_main(["merge", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "m.jsonl")]) == 2
     assert "nope.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_parts_made_with_different_models_are_not_merged(tmp_path, make_video, capsys):
+    videos = video_folder(make_video, 4)
+    model_dir, other = tiny_model_dir(tmp_path), tiny_model_dir(tmp_path / "other")
+    with open(other / "config.json", "a") as f:
+        f.write(" ")
+    parts = [_predict(videos, tmp_path / "p.jsonl", model_dir, shard="0/2").output,
+             _predict(videos, tmp_path / "p.jsonl", other, shard="1/2").output]
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "all.jsonl")]) == 2
+    assert "were made with different settings (the model " in capsys.readouterr().err
+    assert not (tmp_path / "all.jsonl").exists()

@@ -55,3 +55,43 @@ def test_a_csv_written_before_the_new_columns_is_resumed_in_its_own_layout(tmp_p
     summary = run(_config([videos], out, model_dir))
     assert (summary.skipped, summary.ok) == (1, 1)
     assert [r["status"] for r in read_records(out)] == ["error", "ok"]
+
+
+@pytest.mark.parametrize("change, named", [
+    (dict(top_k=2), "--top-k 3, this run asks for --top-k 2"),
+    (dict(timeline=True, timeline_fps=4.0), "no --timeline, this run asks for --timeline at 4 fps"),
+    (dict(min_score=0.5), "--min-score 0.0, this run asks for --min-score 0.5"),
+    (dict(exact_frames=True), "no --exact-frames, this run asks for --exact-frames"),
+    ("other model", "the model "),
+])
+def test_a_resume_with_other_record_settings_is_refused_and_the_records_stay(tmp_path, make_video, model_dir, change,
+                                                                             named):
+    """Skipping the files done and adding the rest with another model or --top-k would leave one file holding
+    records of two kinds, with nothing in it saying which."""
+    from vidlstm.errors import UsageError
+
+    videos = video_folder(make_video, 3)
+    out = tmp_path / "p.jsonl"
+    first = sorted(videos.iterdir())[0]
+    run(_config([first], out, model_dir, top_k=3))
+    before = out.read_bytes()
+    if change == "other model":
+        change = dict(model_dir=tiny_model_dir(tmp_path / "other"))
+        with open(Path(change["model_dir"]) / "config.json", "a") as f:
+            f.write(" ")  # the same weights, another file: still another model's bytes
+    settings = {**dict(model_dir=model_dir, top_k=3), **change}
+    with pytest.raises(UsageError, match=f"p.jsonl: its records were made with {named}"):
+        run(_config([videos], out, **settings))
+    assert out.read_bytes() == before
+    assert run(_config([videos], out, model_dir, top_k=3)).skipped == 1  # the same settings resume
+    assert len(read_records(out)) == 3
+
+
+def test_the_same_model_under_another_path_resumes(tmp_path, make_video, model_dir):
+    import shutil
+
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.csv"
+    run(_config([sorted(videos.iterdir())[0]], out, model_dir))
+    copy = shutil.copytree(model_dir, tmp_path / "copy")
+    assert run(_config([videos], out, copy)).skipped == 1

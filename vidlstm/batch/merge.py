@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.records import read_records, record_format, sort_and_dedup, write_records
+from vidlstm.batch.run_settings import common_settings, keep_beside
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError
 
@@ -41,6 +42,7 @@ def missing_parts(parts) -> list[str]:
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a torn last line is ignored), keep one record per file (``ok`` wins over ``error``),
     sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the output's suffix decides.
+    Parts made with different models or record settings (``run_settings``) are refused.
     """
     if not parts:
         raise UsageError("no part files given")
@@ -50,8 +52,10 @@ def merge_parts(parts, output) -> MergeResult:
         if not Path(part).is_file():
             raise UsageError(f"{part}: no such file")
         records.extend(read_records(part))
+    settings = common_settings(parts)
     merged = sort_and_dedup(records)
     write_records(output, merged)
+    keep_beside(Path(output), settings)
     ok = sum(r.get("status") == "ok" for r in merged)
     return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
                        duplicates=len(records) - len(merged), missing_parts=missing_parts(parts))

@@ -10,7 +10,8 @@ from pathlib import Path
 from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
-from vidlstm.batch.records import RecordFile, record_format, record_keyer
+from vidlstm.batch.records import RecordFile, output_target, record_format, record_keyer
+from vidlstm.batch.run_settings import check_and_keep, record_settings
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
@@ -204,7 +205,8 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
                             timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
                             backends=config.backends, exact_frames=config.exact_frames)
     _write_records(config, files, summary, lambda todo: predict_records(predictor, todo, options, decode_fn=decode_fn,
-                                                                        stats=summary.stats, annotate=annotate))
+                                                                        stats=summary.stats, annotate=annotate),
+                   _settings(config))
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -223,18 +225,28 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
     _write_records(config, files, summary, lambda todo: ray_records(
         todo, options, model_dir=model_dir.resolve(), device=device, min_score=config.min_score,
-        explain_dir=config.explain_dir, actors=actors))
+        explain_dir=config.explain_dir, actors=actors), _settings(config))
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _write_records(config: PredictConfig, files, summary: PredictSummary, compute) -> None:
-    """Skip the files already recorded in the output, append a record per file ``compute(todo)`` yields, sort."""
+def _settings(config: PredictConfig) -> dict:
+    from vidlstm.defaults import default_model_dir
+
+    return record_settings(Path(config.model_dir) if config.model_dir else default_model_dir(), config.top_k,
+                           config.timeline_fps if config.timeline else None, config.min_score, config.exact_frames)
+
+
+def _write_records(config: PredictConfig, files, summary: PredictSummary, compute, settings: dict) -> None:
+    """Skip the files already recorded in the output, append a record per file ``compute(todo)`` yields, sort.
+
+    ``settings``: what shapes this run's records (``run_settings``); an output made with others is refused."""
     from tqdm import tqdm
 
     with RecordFile(summary.output) as out:
         key = record_keyer()  # `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a resume
         earlier = {key(r["path"]): r.get("status") for r in out.open()}
+        check_and_keep(summary.output, output_target(summary.output), settings, has_records=bool(earlier))
         summary.repaired_bytes = out.repaired_bytes
         redo = {"error"} if config.retry_errors else set()
         todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]

@@ -1,0 +1,112 @@
+"""What shaped an output's records, kept beside it, so that a resumed `vidlstm predict` cannot mix two kinds.
+
+A resumed run skips the files already recorded. Had it been given another model, another ``--top-k``, a timeline
+where the first run had none (or the other way round), ``--min-score`` or ``--exact-frames``, the finished file would
+hold records of two kinds, and nothing in it would say which is which. So the first run writes these settings to
+``.NAME.settings.json`` beside the output (hidden, like its lock file), and a run that finds records made with
+other settings refuses to add to them, naming what differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
+
+SHAPING = ("model", "top_k", "timeline_fps", "min_score", "exact_frames")
+"""The settings a record depends on, in the order a refusal names them."""
+_OPTION = {"top_k": "--top-k", "timeline_fps": "--timeline (frames per second)", "min_score": "--min-score",
+           "exact_frames": "--exact-frames"}
+
+
+def model_digest(model_dir: Path) -> str:
+    """sha256 over a model folder's config and weights: the same model under any path, another one under the same."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).glob("*.safetensors")) + [Path(model_dir) / "config.json"]:
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_settings(model_dir: Path, top_k: int, timeline_fps: float | None, min_score: float,
+                    exact_frames: bool) -> dict:
+    """The settings that shape a record (``timeline_fps`` None: no timeline)."""
+    return {"model": model_digest(model_dir), "model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
+            "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames)}
+
+
+def settings_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.settings.json")
+
+
+def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool) -> None:
+    """Refuse to add records made with ``settings`` to an output whose records were made with others; else keep them
+    beside it. ``target``: where the output's bytes are (a symlinked output's own file). An output with no records
+    takes this run's settings; one with records but no settings file (written elsewhere or by an older vidlstm)
+    cannot be checked, and takes them too."""
+    path = settings_path(target)
+    if has_records:
+        earlier = _read(path)
+        if earlier is not None:
+            differ = [key for key in SHAPING if earlier.get(key) != settings[key]]
+            if differ:
+                raise UsageError(f"{output}: its records were made with {_describe(differ, earlier)}, this run asks "
+                                 f"for {_describe(differ, settings)}; resume with the same settings, or write to "
+                                 f"another -o")
+            return
+    keep_beside(target, settings)  # a read-only folder: the records are still written, unchecked
+
+
+def common_settings(parts: list) -> dict | None:
+    """The settings every part of a sharded run was made with (None: no part kept any); parts made with different
+    settings are refused, naming two of them and what differs."""
+    kept = {}
+    for part in parts:
+        settings = _read(settings_path(Path(part).resolve()))
+        if settings is not None:
+            kept[str(part)] = settings
+    if not kept:
+        return None
+    (first, reference), *others = kept.items()
+    for part, settings in others:
+        differ = [key for key in SHAPING if settings.get(key) != reference.get(key)]
+        if differ:
+            raise UsageError(f"{first} and {part} were made with different settings ({_describe(differ, reference)} "
+                             f"against {_describe(differ, settings)}); merge the parts of one run")
+    return reference
+
+
+def keep_beside(output: Path, settings: dict | None) -> None:
+    """A merged output's settings, so that a run resumed into it is checked like the parts were."""
+    if settings is not None:
+        try:
+            atomic_write_text(settings_path(Path(output).resolve()), json.dumps(settings, indent=1) + "\n")
+        except OSError:
+            pass
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _describe(keys: list[str], settings: dict) -> str:
+    words = []
+    for key in keys:
+        value = settings.get(key)
+        if key == "model":
+            words.append(f"the model {settings.get('model_dir') or '?'} ({str(value)[:12]})")
+        elif key == "timeline_fps":
+            words.append("--timeline at " + format(value, "g") + " fps" if value else "no --timeline")
+        elif key == "exact_frames":
+            words.append("--exact-frames" if value else "no --exact-frames")
+        else:
+            words.append(f"{_OPTION[key]} {value}")
+    return ", ".join(words)
