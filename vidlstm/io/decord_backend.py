@@ -18,6 +18,15 @@ _SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
 _INVALID_DATA = "-1094995529"
 # decord's copy of a decoded frame into the batch found another size than it allocated (damaged data, 1x1 frames).
 _SIZE_MISMATCH = re.compile(r"from_size == to_size \((\d+) vs\. (\d+)\)")
+_UNSCALABLE: set[tuple[int, int]] = set()
+"""Output sizes decord's scaler gets wrong. Asked for 48x48 or 72x72 (the default model's size among them), decord
+0.6 fills a 64x48 or 96x72 frame into the 48x48 or 72x72 buffer it allocated and fails, on every file tried; 32, 40,
+56, 64, 80, 96, 112 and 224 work. Such a size is learnt from its first failure: from then on frames are decoded at
+the video's own size and resized here (INTER_AREA, as the OpenCV backend does)."""
+
+
+class _ScalerMismatch(BackendFailure):
+    """decord handed back a frame of another size than the one it allocated."""
 
 
 def probe(path, threads: int = 0) -> VideoInfo:
@@ -33,6 +42,13 @@ def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None,
     decord 0.6 turns rotated videos upright itself (a transpose filter ahead of its scaler, so
     ``width``/``height`` are the upright output size): nothing to turn here.
     """
+    if reader is None:
+        return _scaled_here_where_decord_cannot(size, lambda at: _read(path, indices, at, threads, info))
+    return _read(path, indices, size, threads, info, reader)
+
+
+def _read(path, indices, size, threads: int = 0, info: VideoInfo | None = None,
+          reader=None) -> tuple[np.ndarray, VideoInfo]:
     wanted, inverse = unique_sorted_indices(indices)
     reader = reader if reader is not None else open_video(path, threads, size)
     num_frames = len(reader)
@@ -53,13 +69,36 @@ def read(path, indices, size, threads: int = 0, info: VideoInfo | None = None,
 
 def read_sampled(path, choose, size, threads: int = 0) -> tuple[np.ndarray, VideoInfo, np.ndarray]:
     """One reader for everything: ``choose(info, keyframes)`` picks indices from decord's count and key indices."""
+    return _scaled_here_where_decord_cannot(size, lambda at: _read_sampled(path, choose, at, threads))
+
+
+def _scaled_here_where_decord_cannot(size, decode):
+    """``decode(size)``'s result, decoded at the video's own size and resized here where ``size`` is one that
+    decord's scaler gets wrong (``_UNSCALABLE``); the frames come first in the result."""
+    if size is not None and tuple(size) not in _UNSCALABLE:
+        try:
+            return decode(size)
+        except _ScalerMismatch:
+            _UNSCALABLE.add(tuple(size))
+    if size is None:
+        return decode(None)
+    frames, *rest = decode(None)
+    import cv2
+
+    height, width = size
+    if frames.shape[1:3] != (height, width):
+        frames = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in frames])
+    return (frames, *rest)
+
+
+def _read_sampled(path, choose, size, threads: int = 0) -> tuple[np.ndarray, VideoInfo, np.ndarray]:
     reader = open_video(path, threads, size)
     num_frames = len(reader)
     if num_frames <= 0:
         raise BackendFailure("no frames")
     info = make_info(path, num_frames, reader.get_avg_fps(), stream_tags(path, reader if size is None else None))
     indices = np.asarray(choose(info, keyframe_positions(reader)), dtype=np.int64)  # (T,)
-    frames, _ = read(path, indices, size, threads, info, reader=reader)
+    frames, _ = _read(path, indices, size, threads, info, reader=reader)
     return frames, info, indices
 
 
@@ -165,7 +204,7 @@ def _failure(err: Exception) -> BackendFailure:
         return BackendFailure("cannot measure duration/frame count (broken metadata)")
     mismatch = _SIZE_MISMATCH.search(text)
     if mismatch:
-        return BackendFailure(f"a decoded frame has {mismatch[1]} bytes where {mismatch[2]} were allocated")
+        return _ScalerMismatch(f"a decoded frame has {mismatch[1]} bytes where {mismatch[2]} were allocated")
     if text.startswith("Error reading"):  # decord's Python wrapper hides FFmpeg's reason behind this
         return BackendFailure("cannot open")
     return BackendFailure(one_line(text.split("Stack trace")[0], limit=100))
