@@ -68,3 +68,28 @@ def configure_torch_threads(threads: int | None = None) -> int:
         threads = available_cores()
     torch.set_num_threads(threads)
     return threads
+
+
+def usable_device(device):
+    """``device`` as a torch.device this machine can run on; a UsageError naming it and why where it cannot (a
+    misspelt name, CUDA asked for where there is none, a GPU index past the last), before any model is moved."""
+    import torch
+
+    from vidlstm.errors import UsageError
+
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"device {device!r}: not a device name (cpu, cuda, cuda:1, mps ...)") from None
+    if checked.type == "cpu":
+        return checked
+    backend = getattr(torch, checked.type, None) if checked.type != "mps" else torch.backends.mps
+    if backend is None or not hasattr(backend, "is_available"):
+        raise UsageError(f"device {device!r}: vidlstm runs on cpu, cuda or mps")
+    if not backend.is_available():
+        raise UsageError(f"device {device!r}: no {checked.type} device is available here (torch "
+                         f"{torch.__version__}); use --device cpu")
+    count = getattr(backend, "device_count", lambda: 1)()
+    if checked.index is not None and checked.index >= count:
+        raise UsageError(f"device {device!r}: this machine has {count} {checked.type} device(s), numbered from 0")
+    return checked

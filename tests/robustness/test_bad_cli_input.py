@@ -75,6 +75,21 @@ CASES = [
                                                 "inf"], "--timeout"),
     ("timeline at 1e300 fps", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model,
                                                      "--timeline", "--timeline-fps", "1e300"], "--timeline-fps"),
+    # Names checked before anything runs or is written (a bad --backends once cost every file an error record).
+    ("unknown decoder", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model, "--backends",
+                                              "foo"], "unknown decoder backend 'foo'"),
+    ("a device that is none", "classify", lambda p: [p.clip, "--model", p.model, "--device", "tpu"],
+     "device 'tpu': not a device name"),
+    ("a GPU past the last", "classify", lambda p: [p.clip, "--model", p.model, "--device", "cuda:99"],
+     "device 'cuda:99': "),  # no cuda here, or fewer than 100 GPUs
+    ("a GPU past the last", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model,
+                                                  "--device", "cuda:99"], "device 'cuda:99': "),
+    ("a GPU past the last", "stream", lambda p: [p.clip, "--model", p.model, "--device", "cuda:99"],
+     "device 'cuda:99': "),
+    ("a GPU past the last", "evaluate", lambda p: [p.data, "--model", p.model, "--device", "cuda:99"],
+     "device 'cuda:99': "),
+    ("a GPU past the last", "train", lambda p: [p.data, "-o", p.run, "--device", "cuda:99", *TINY_TRAINING],
+     "device 'cuda:99': "),
 ]
 # Bugs this suite found in code it may not change; the lead applies the fix named in the reason.
 KNOWN_BUGS: dict = {}  # (case, command) -> reason, for a known bug marked xfail(strict=True)

@@ -11,7 +11,7 @@ from vidlstm.checkpoint import load_model
 from vidlstm.data.clips import Clip, load_clip, load_views
 from vidlstm.data.stabilize import StreamStabilizer, stabilize
 from vidlstm.data.transforms import frames_to_tensor
-from vidlstm.defaults import default_model_dir
+from vidlstm.defaults import default_model_dir, usable_device
 from vidlstm.inference.records import build_record, top_k_labels
 from vidlstm.models.classifier import calibrated_softmax
 from vidlstm.models.fold import fold_batch_norms
@@ -30,7 +30,7 @@ class Predictor:
     """A loaded model ready for inference: eval mode, channels_last on CPU, inference_mode forward passes."""
 
     def __init__(self, model, device: str | torch.device = "cpu"):
-        self.device = torch.device(device)
+        self.device = usable_device(device)
         self.model = model.to(self.device).eval()
         if self.device.type == "cpu":
             # measured: channels_last makes CPU convolutions several times faster

@@ -127,6 +127,9 @@ class PredictConfig:
             raise UsageError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r})")
         if self.address is not None and self.engine != "ray":
             raise UsageError("--address is for --engine ray")
+        from vidlstm.io.registry import requested_backends
+
+        requested_backends(self.backends)  # a misspelt --backends (or $VIDLSTM_BACKENDS): exit 2, nothing written
         # Bounded like every size from outside: --workers 1000000 would start a million processes.
         checks = {"batch_size": 1 <= self.batch_size <= 4096, "top_k": self.top_k >= 1,
                   "timeout": 0 < self.timeout < math.inf, "timeline_fps": 0 < self.timeline_fps <= 1000,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from vidlstm.defaults import usable_device
+
 
 @dataclass
 class DistContext:
@@ -32,9 +34,9 @@ def launched_by_torchrun() -> bool:
 
 def init_distributed(device: str | None = None) -> DistContext:
     """Join the process group when torchrun started us; otherwise a single-process context on ``device``."""
-    want_cuda = torch.cuda.is_available() if device is None else str(device).startswith("cuda")
+    want_cuda = torch.cuda.is_available() if device is None else usable_device(device).type == "cuda"
     if not launched_by_torchrun():
-        return DistContext(device=torch.device(device or ("cuda" if want_cuda else "cpu")))
+        return DistContext(device=usable_device(device or ("cuda" if want_cuda else "cpu")))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:
