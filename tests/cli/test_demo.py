@@ -58,3 +58,21 @@ def test_demo_draws_the_clips_that_synth_draws_with_the_same_seed(tmp_path):
         a = load_clip(tmp_path / "demo" / row["path"], 4, 32).frames
         b = load_clip(synth_dir / row["path"], 4, 32).frames
         assert np.array_equal(a, b), row["path"]
+
+
+@pytest.mark.parametrize("command", [["demo", "--seed", "-5"], ["synth", "OUT", "--seed", "4294967296"]])
+def test_a_seed_numpy_cannot_take_is_a_usage_error(command, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main([part.replace("OUT", str(tmp_path / "out")) for part in command])
+    assert exited.value.code == 2
+    assert "--seed: must be from 0 to 2**32 - 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_keeping_the_clips_in_a_file_is_one_line_naming_it(tiny_model_dir, tmp_path, capsys):
+    """Where no stage has a sentence of its own, the file system's refusal is the path and the reason (exit 1)."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(a_file)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vidlstm demo: error: {a_file}/left: Not a directory"]

@@ -129,6 +129,13 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print(f"vidlstm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.filename is None or isinstance(err, BrokenPipeError):
+            raise
+        # The file system said no where no stage had a better sentence for it (a read-only or missing folder for
+        # an output, a file where a folder was wanted): the path and the reason, not a traceback.
+        print(f"vidlstm {args.command}: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again (the recipe in Python's signal docs).

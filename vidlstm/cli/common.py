@@ -14,6 +14,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, got {value}")
+    return value
+
+
 def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
     """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
     parser.add_argument("--exact-frames", action="store_true",

@@ -1,13 +1,13 @@
 """`vidlstm demo`: generate fresh synthetic motion clips, classify them, print a table and the accuracy."""
 from __future__ import annotations
 
-from vidlstm.cli.common import add_model_arguments, positive_int
+from vidlstm.cli.common import add_model_arguments, positive_int, seed
 
 
 def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--per-class", type=positive_int, default=10, help="fresh clips per class (default 10)")
-    p.add_argument("--seed", type=int, default=12345, help="generation seed (default 12345)")
+    p.add_argument("--seed", type=seed, default=12345, help="generation seed (default 12345)")
     p.add_argument("--keep", metavar="DIR", default=None, help="keep the generated clips in DIR")
 
 

@@ -1,7 +1,7 @@
 """`vidlstm extract DATA --cache DIR`: compute frozen-backbone features for every video ahead of training."""
 from __future__ import annotations
 
-from vidlstm.cli.common import positive_int
+from vidlstm.cli.common import positive_int, seed
 
 
 def add_arguments(p):
@@ -21,7 +21,7 @@ def add_arguments(p):
                    help="frames per clip (default: from the data, as train)")
     p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (48 for vidnet, else 112)")
     p.add_argument("--views", type=positive_int, default=d.views, help=f"temporal views per video (default {d.views})")
-    p.add_argument("--seed", type=int, default=d.seed, help="initialisation seed of a random backbone (match train's)")
+    p.add_argument("--seed", type=seed, default=d.seed, help="initialisation seed of a random backbone (match train's)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=0)

@@ -1,7 +1,7 @@
 """`vidlstm synth OUT_DIR`: write a labelled synthetic motion dataset (a folder per class + manifest.csv)."""
 from __future__ import annotations
 
-from vidlstm.cli.common import positive_int
+from vidlstm.cli.common import positive_int, seed
 
 
 def add_arguments(p):
@@ -11,7 +11,7 @@ def add_arguments(p):
     p.add_argument("--min-frames", type=positive_int, default=24)
     p.add_argument("--max-frames", type=positive_int, default=48)
     p.add_argument("--fps", type=float, default=25.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
 
 
 def run(args) -> int:
