@@ -39,6 +39,24 @@ def test_file_is_subsampled_to_the_requested_rate(make_video):
     assert len(read_stream(video, 32, fps=0)) == 30  # fps 0: every frame
 
 
+def test_a_cut_file_streams_the_frames_it_holds_not_those_its_header_claims(make_video):
+    """A Matroska header keeps the whole clip's duration when the file is cut: its 200 frames, 52 left."""
+    import av
+
+    video = make_video("whole.mkv", num_frames=200, fps=25.0)
+    cut = video.with_name("cut.mkv")
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 3])
+    with av.open(str(cut)) as container:
+        held = sum(1 for _ in container.decode(video=0))
+    assert held < 100
+    frames = open_stream(str(cut), 32, 0)
+    try:
+        indices = [f.index for f in frames]
+    finally:
+        frames.close()
+    assert indices == list(range(held)) and frames.frames_read == held
+
+
 def test_streamed_steps_equal_the_one_pass_causal_head_with_fixed_size_state(make_video, tiny_model_dir):
     frames = read_stream(make_video("clip.mp4", num_frames=40, fps=25.0), 32, fps=12.5)  # every other frame
     assert len(frames) == 20

@@ -1,7 +1,7 @@
 """Frames in order from a video file, a webcam or a network stream, subsampled to a fixed rate (for `vidlstm stream`).
 
-Files go through the decoder fallback chain (``probe`` + ``read_frames``, a chunk of frames at a time, so
-memory does not grow with the video's length); a webcam index or a URL is read with OpenCV's capture,
+Files go through the decoder fallback chain (``read_sampled`` to count the frames, then ``read_frames`` a chunk of
+frames at a time, so memory does not grow with the video's length); a webcam index or a URL is read with OpenCV's capture,
 the only backend here that opens live sources.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from vidlstm.errors import UsageError, VideoDecodeError
 from vidlstm.io.backend_base import stored_size, turn_upright
-from vidlstm.io.reader import probe, read_frames
+from vidlstm.io.reader import read_frames, read_sampled
 
 LIVE_FALLBACK_FPS = 30.0  # a camera or file that reports no frame rate
 FILE_CHUNK_FRAMES = 32  # frames of a file decoded per read_frames call
@@ -48,7 +48,11 @@ class FileFrames:
 
     def __init__(self, path, size: int, fps: float, backends=None, chunk_frames: int = FILE_CHUNK_FRAMES):
         self.path, self.size, self.fps, self.backends, self.chunk_frames = str(path), size, fps, backends, chunk_frames
-        self.info = probe(self.path, backends=backends)  # VideoDecodeError naming the file if no decoder opens it
+        # The frames there are where the backend counts packets (a header can claim 30 s of a file cut after
+        # 1.4 s; frames past the real end would come back as copies of the last). VideoDecodeError naming the file
+        # where no decoder opens it.
+        self.info = read_sampled(self.path, lambda info, keyframes: np.zeros(1, dtype=np.int64), size=(size, size),
+                                 backends=backends).info
         self.frames_read = 0
 
     def _kept(self) -> list[tuple[int, float]]:
