@@ -132,6 +132,24 @@ def test_invalid_config_value_names_the_file(saved):
         load_model(saved)
 
 
+@pytest.mark.parametrize("edit, reason", [
+    (lambda data: data.pop("num_frames"), r"\(no num_frames\)"),  # a default of 16 would change what it sees
+    (lambda data: [data.pop("image_size"), data.pop("sampling")], r"\(no image_size, sampling\)"),
+    (lambda data: data.update(sampling="weird"), r"\(sampling must be one of segment \(got 'weird'\)\)"),
+])
+def test_a_config_missing_what_every_saved_one_holds_or_naming_no_sampler_is_refused(saved, edit, reason):
+    data = json.loads((saved / "config.json").read_text())
+    edit(data)
+    (saved / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError, match=r"config\.json: invalid model config " + reason):
+        load_model(saved)
+
+
+def test_a_file_named_as_the_model_folder_says_so(saved):
+    with pytest.raises(ModelLoadError, match=r"config\.json: not a folder; name the model folder"):
+        load_model(saved / "config.json")
+
+
 def test_labels_json_must_agree_with_config(saved):
     (saved / "labels.json").write_text(json.dumps(["a", "b", "c"]))
     with pytest.raises(ModelLoadError, match=r"labels\.json: labels differ from those in config\.json"):

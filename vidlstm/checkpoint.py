@@ -144,17 +144,27 @@ def _read_json(path: Path):
         raise ModelLoadError(f"{path}: cannot read ({err})") from err
 
 
+SAVED_KEYS = ("labels", "backbone", "input_mode", "num_frames", "image_size", "sampling")
+"""Keys every saved config.json holds (every version wrote them): the classes, the network and what it is shown."""
+
+
 def load_config(directory) -> ModelConfig:
     """The ModelConfig of a model folder, checked; a ModelLoadError names the folder or file and the reason."""
     directory = Path(directory)
     if not directory.is_dir():
+        if directory.exists():
+            raise ModelLoadError(f"{directory}: not a folder; name the model folder (the one holding {CONFIG_FILE})")
         raise ModelLoadError(f"{directory}: no such model folder")
     for name in (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE):
         if not (directory / name).is_file():
             raise ModelLoadError(f"{directory}: not a vidlstm model folder (missing {name})")
     config_path = directory / CONFIG_FILE
     try:
-        config = ModelConfig.from_dict(_read_json(config_path))
+        data = _read_json(config_path)
+        missing = [key for key in SAVED_KEYS if isinstance(data, dict) and key not in data]
+        if missing:  # every vidlstm that saved a model wrote these; a default would silently change what it sees
+            raise ModelLoadError(f"{config_path}: invalid model config (no {', '.join(missing)})")
+        config = ModelConfig.from_dict(data)
     except ModelLoadError:
         raise
     except (VidlstmError, TypeError, ValueError) as err:

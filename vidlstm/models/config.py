@@ -10,6 +10,8 @@ from vidlstm.limits import MAX_CLASSES, clip_size_error, MAX_KEYPOINTS, MODEL_IN
 from vidlstm.models.backbones import backbone_entry, backbone_normalization
 
 MODEL_FORMAT_VERSION = 1
+SAMPLERS = ("segment",)
+"""Frame samplers a model may name: TSN-style, the centre frame of each of num_frames equal segments."""
 
 
 @dataclass
@@ -94,8 +96,8 @@ class ModelConfig:
             problem = problem and f"{problem} x test_views {self.test_views}"
         if problem:
             raise UsageError(problem)
-        if not isinstance(self.sampling, str) or not self.sampling:
-            raise UsageError(f"sampling must be a sampler name (got {self.sampling!r})")
+        if self.sampling not in SAMPLERS:
+            raise UsageError(f"sampling must be one of {', '.join(SAMPLERS)} (got {self.sampling!r})")
         if not is_finite_number(self.dropout) or not 0.0 <= float(self.dropout) < 1.0:
             raise UsageError(f"dropout must be in [0, 1) (got {self.dropout!r})")
         low, high = TEMPERATURE_RANGE
