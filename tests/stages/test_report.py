@@ -205,6 +205,20 @@ def test_report_of_predictions_csv_finds_explanations_by_video_path(tmp_path):
     assert_prediction_report(page, records)
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_file_name_that_is_not_utf8_is_shown_with_a_replacement_character(tmp_path, suffix):
+    """predict keeps such a name (its bytes in a CSV, surrogate escapes in JSONL) so that a resume finds it; the
+    report must read both and write a page that is UTF-8."""
+    import os
+
+    records = prediction_records(tmp_path)
+    records[0]["path"] = os.fsdecode(os.fsencode(str(tmp_path)) + b"/lat\xe9in.mov")
+    source = write_records(tmp_path / f"preds{suffix}", records)
+    out = tmp_path / "report.html"
+    assert main(["report", str(source), "-o", str(out)]) == 0
+    assert "lat\ufffdin.mov" in out.read_bytes().decode("utf-8")
+
+
 def test_report_of_an_evaluate_predictions_csv(tmp_path):
     folder = write_evaluation(tmp_path / "ev")
     (folder / "confusion_matrix.png").unlink()
