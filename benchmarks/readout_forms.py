@@ -3,11 +3,12 @@
 The product's read-out (`ClipStatistics.raw` of the frames' and the differences' EfficientNet-Lite0 features side by
 side, standardised, `training.readout.fit_logistic` with balanced weights) against:
 
+- **spreads floored**: no statistic scaled by less than ``SCALE_FLOOR`` of the median one's spread;
 - **signed square root** of every feature before the statistics (the power normalisation of pooled CNN features);
 - **L2-normalised** per-frame features before the statistics;
 - **a per-frame read-out**: one logistic regression on every training clip's frames (each frame carries its clip's
   label, 16x the rows), a clip's score the mean of its frames' log-probabilities; at C = 0.01 and 0.001;
-- today's read-out and the per-frame one, their probabilities averaged.
+- the read-out before session 26 and the per-frame one, their probabilities averaged.
 
 Scored on `bench_accuracy.py`'s outer folds (group-aware where the data names groups), fold seeds 0..N-1; the
 features are `readout_choice.py`'s (``--features DIR`` keeps them between runs).
@@ -28,12 +29,16 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from readout_choice import SIZE, each_data_set, read_out_parser, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
+from vidlstm.models.temporal import SCALE_FLOOR  # noqa: E402
 from vidlstm.training.readout import READOUT_C, fit_logistic  # noqa: E402
 
 
-def log_probabilities(x_train, y_train, x_test, classes: int, c: float = READOUT_C) -> np.ndarray:
-    """Log-probabilities of ``x_test`` from a read-out fitted on ``x_train`` (standardised on it)."""
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+def log_probabilities(x_train, y_train, x_test, classes: int, c: float = READOUT_C,
+                      floor: float = 0.0) -> np.ndarray:
+    """Log-probabilities of ``x_test`` from a read-out fitted on ``x_train`` (standardised on it; ``floor``: no
+    column scaled by less than that share of the median column's spread, as ``ClipStatistics.fit``)."""
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.maximum(std, floor * np.median(std)) + 1e-6
     weight, bias = fit_logistic(torch.from_numpy((x_train - mean) / std), torch.from_numpy(y_train), classes, c,
                                 balanced=True)
     return torch.log_softmax(torch.from_numpy((x_test - mean) / std).float() @ weight.T + bias, 1).numpy()
@@ -44,8 +49,8 @@ def forms(frames: np.ndarray, differences: np.ndarray, y: np.ndarray, classes: i
     def side_by_side(transform):
         return np.concatenate([transform(frames), transform(differences)], 2)
 
-    def on_clips(x):
-        return lambda train, test: log_probabilities(x[train], y[train], x[test], classes)
+    def on_clips(x, floor=0.0):
+        return lambda train, test: log_probabilities(x[train], y[train], x[test], classes, floor=floor)
 
     def per_frame(c):
         stacked = side_by_side(lambda a: a).astype(np.float64)
@@ -60,13 +65,15 @@ def forms(frames: np.ndarray, differences: np.ndarray, y: np.ndarray, classes: i
     today = on_clips(statistics(side_by_side(lambda a: a)))
     frame_read_out = per_frame(READOUT_C)
     return {
-        "today's read-out": today,
+        "spreads as they are (before session 26)": today,
+        f"spreads floored at {SCALE_FLOOR:g} x the median (ClipStatistics since session 26)": on_clips(
+            statistics(side_by_side(lambda a: a)), SCALE_FLOOR),
         "signed square root first": on_clips(statistics(side_by_side(lambda a: np.sign(a) * np.sqrt(np.abs(a))))),
         "L2-normalised frames first": on_clips(statistics(side_by_side(
             lambda a: a / (np.linalg.norm(a, axis=-1, keepdims=True) + 1e-6)))),
         f"per-frame read-out, C = {READOUT_C:g}": frame_read_out,
         "per-frame read-out, C = 0.001": per_frame(0.001),
-        "today's + per-frame, averaged": lambda train, test: np.log(
+        "spreads as they are + per-frame, averaged": lambda train, test: np.log(
             (np.exp(today(train, test)) + np.exp(frame_read_out(train, test))) / 2),
     }
 

@@ -40,6 +40,25 @@ def test_fit_standardises_the_training_clips():
     torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(9), atol=1e-4, rtol=0)
 
 
+def test_a_statistic_all_but_constant_in_training_is_not_blown_up_on_a_new_clip():
+    """A few plain training clips leave features all but still (spread 1e-6): a new clip that moves one must not be
+    standardised to ~1e5 (the read-out then answers with certainty whatever the clip shows)."""
+    from vidlstm.models.temporal import SCALE_FLOOR
+
+    torch.manual_seed(0)
+    feats = torch.randn(12, 5, 4)
+    feats[..., 3] = 0.5 + 1e-6 * torch.randn(12, 5)  # (N, T, D): feature 3 barely moves in training
+    stats = ClipStatistics(4)
+    stats.fit(feats)
+    spread = ClipStatistics.raw(feats, torch.ones(12, 5, dtype=torch.bool)).std(0, unbiased=False)  # (12,)
+    new = feats[:1].clone()
+    new[..., 3] = 1.5  # one unit off where training varied by a millionth
+    out = stats(new, torch.ones(1, 5, dtype=torch.bool))[0]
+    assert out[3] == pytest.approx(1.0 / (SCALE_FLOOR * float(spread.median())), rel=1e-4)
+    assert out.abs().max() < 100  # 1e6 with the spread itself as the scale
+    torch.testing.assert_close(stats.scale[:3], spread[:3])  # statistics that vary keep their own spread
+
+
 def test_logits_add_the_statistics_read_out_and_padding_stays_out():
     model = stats_model()
     feats = torch.randn(3, 6, model.feature_dim)

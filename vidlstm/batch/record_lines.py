@@ -23,14 +23,14 @@ _OPTIONAL_FIELDS = ("segments", "sampling", "explanation")  # left out of a reco
 STATUSES = ("ok", "error")
 
 
-def record_format(path) -> str:
-    """"jsonl" or "csv", from the file suffix."""
+def record_format(path, role: str = "output") -> str:
+    """"jsonl" or "csv", from the file suffix; ``role`` names the file in the refusal ("output", "input")."""
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":
         return "csv"
-    raise UsageError(f"{path}: output must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
+    raise UsageError(f"{path}: {role} must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
 
 
 def format_line(record: dict, fmt: str, columns=FIELDS) -> str:

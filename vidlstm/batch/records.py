@@ -20,7 +20,7 @@ def complete_part(data: bytes) -> bytes:
 def read_records(path) -> list[dict]:
     """All complete records of a JSONL or CSV record file (a torn last line is ignored, the file is not changed)."""
     path = Path(path)
-    fmt = record_format(path)
+    fmt = record_format(path, "a record file")
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -143,7 +143,17 @@ def open_stream(source: str, size: int, fps: float, backends=None) -> FileFrames
         return CaptureFrames(open_capture(source), size, fps, rotation=0, live=True)
     path = Path(source)
     if not path.exists():
+        if path.is_symlink():  # a link to nothing, or a loop of links
+            raise UsageError(f"{source}: a symbolic link to no file ({_link_problem(path)})")
         raise UsageError(f"{source}: no such file (give a video file, a webcam index or a URL)")
     if path.is_dir():
         raise UsageError(f"{source}: is a directory, not a video")
     return FileFrames(path, size, fps, backends=backends)
+
+
+def _link_problem(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as err:
+        return err.strerror or str(err)
+    return "it points nowhere"

@@ -111,6 +111,14 @@ class CentredKeypoints(nn.Module):
         return self.project(centred.to(feats.dtype)) * weights.to(feats.dtype)  # (B, T, P)
 
 
+SCALE_FLOOR = 0.1
+"""No statistic is scaled by less than this share of the median statistic's spread over the training clips. A
+few clips of plain scenes leave many ImageNet features all but constant (spread ~1e-5): a clip from elsewhere
+that moves one was then standardised to ~1e5 and read out with certainty, whatever it showed. On fight and
+pushfit (~120 training clips, no spread under 0.03 of the median) the floor moves nothing (fight 0.803 -> 0.806,
+pushfit 0.867 both ways, 5 fold seeds; benchmarks/RESULTS.md, session 26)."""
+
+
 class ClipStatistics(nn.Module):
     """Per-frame features (B, T, D) -> the clip's statistics over time (B, 3D), standardised.
 
@@ -143,7 +151,8 @@ class ClipStatistics(nn.Module):
         """Set the standardisation from the training clips' features (N, T, D), every step real."""
         stats = self.raw(feats, torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device))  # (N, 3D)
         self.center.copy_(stats.mean(0))
-        self.scale.copy_(stats.std(0, unbiased=False).clamp_min(1e-6))
+        spread = stats.std(0, unbiased=False)
+        self.scale.copy_(spread.clamp_min(max(SCALE_FLOOR * float(spread.median()), 1e-6)))
 
     def standardize(self, raw: torch.Tensor) -> torch.Tensor:
         """Statistics from ``raw`` (B, 3D) -> standardised as the read-out was trained on (B, 3D)."""

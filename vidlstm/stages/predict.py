@@ -162,6 +162,13 @@ class PredictSummary:
         return 1 if self.failed or self.skipped_failed else 0
 
 
+def _has_subfolders(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(child.is_dir() for child in path.iterdir())
+    except OSError:
+        return False
+
+
 def _resolve_device(device: str | None) -> str:
     import torch
 
@@ -187,7 +194,8 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     files = select_shard(find_videos(config.inputs, recursive=config.recursive), shard)
     output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
     if not files and (shard is None or shard.count == 1):
-        hint = "" if config.recursive else " (add --recursive to look in sub-directories)"
+        nested = not config.recursive and any(_has_subfolders(Path(p)) for p in config.inputs)
+        hint = " (add --recursive to look in sub-directories)" if nested else ""
         raise UsageError(f"no video files found in {', '.join(map(str, config.inputs))}{hint}")
     device = _resolve_device(config.device)
     predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
