@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -100,6 +101,13 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(easy_data, tmp
     assert load_train_state(tmp_path / "part" / "last" / "train_state.pt")["epoch"] == 1
     with pytest.raises(UsageError, match="already holds a training run"):
         train.run(TrainConfig(out_dir=str(tmp_path / "part"), **common))
+    # Another model shape, clip length or plan would not fit the saved state: refused, naming each, nothing changed.
+    for changed, named in [(dict(num_frames=6), "--frames 8 (this command: 6)"),
+                           (dict(hidden_size=32, epochs=6), "--hidden-size 128 (this command: 32); --epochs 4 "
+                                                            "(this command: 6)")]:
+        with pytest.raises(UsageError, match=re.escape(f"the run was started with {named}; --resume continues")):
+            train.run(TrainConfig(out_dir=str(tmp_path / "part"), resume=True, **{**common, **changed}))
+    assert load_train_state(tmp_path / "part" / "last" / "train_state.pt")["epoch"] == 1
     resumed = train.run(TrainConfig(out_dir=str(tmp_path / "part"), resume=True, **common))
 
     a, b = load_file(full / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")

@@ -121,6 +121,10 @@ def _check_run_dir(config: TrainConfig) -> Path:
     state_path = config.state_path
     if config.resume and not state_path.is_file():
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
+    conflicts = config.resume_conflicts() if config.resume else []
+    if conflicts:
+        raise UsageError(f"{config.run_dir}: the run was started with {'; '.join(conflicts)}; --resume continues "
+                         f"it as it was started: drop those options, or train into another -o")
     if not config.resume and state_path.exists():
         raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
                          f"or choose another -o")

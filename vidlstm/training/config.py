@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from vidlstm.errors import UsageError
@@ -12,6 +12,12 @@ from vidlstm.limits import MODEL_INT_RANGES, int_range_error
 from vidlstm.defaults import BACKBONE_MODES, CLIP_HEADS, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
 STABILIZE_CHOICES = ("auto", "on", "off")
+
+
+RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "device", "amp", "workers",
+               "decode_workers", "progress")
+"""Settings a resumed run may be given anew: where it writes and how it runs, not what it trains. (The epoch plan
+and its time budget are part of the saved state; ``auto`` gives its last candidate what is left of the budget.)"""
 
 
 @dataclass
@@ -224,6 +230,37 @@ class TrainConfig:
         data = asdict(self)
         data["train_backbone"] = self.backbone_mode()  # the resolved value, not "auto"
         return data
+
+    def resume_conflicts(self) -> list[str]:
+        """Settings this (resuming) config gives that differ from those the interrupted run saved in
+        RUN_DIR/config.json, as "--flag SAVED (this command: GIVEN)"; [] where none or nothing was saved.
+
+        A resumed run continues the run as it was started: its saved weights, optimiser, epoch plan and cached views
+        fit those settings alone (another --hidden-size ended in a state-dict traceback, another --frames silently
+        changed the clips mid-run, another --epochs was silently ignored). Settings left unset or at their default
+        are not compared (the saved run may have resolved them from the data), nor those that only say how to run.
+        """
+        try:
+            saved = json.loads((self.run_dir / "config.json").read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(saved, dict):
+            return []
+        conflicts = []
+        for item in fields(self):
+            name, given = item.name, getattr(self, item.name)
+            if name in RESUME_FREE or name not in saved or given is None or given == item.default:
+                continue
+            before = saved[name]
+            if name in ("data", "init_from"):  # one folder under two spellings is the same
+                same = before is not None and Path(str(before)).resolve() == Path(str(given)).resolve()
+            else:
+                same = before == given or (isinstance(given, tuple) and list(given) == before)
+            if not same:
+                flag = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}.get(
+                    name, f"--{name.replace('_', '-')}")
+                conflicts.append(f"{flag} {before} (this command: {given})")
+        return conflicts
 
     def save(self, path) -> Path:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
