@@ -111,3 +111,17 @@ def test_an_auto_run_summary_gives_the_whole_run_time_and_the_kept_model_in_its_
     else:
         assert lines[1] == (f"trained 2 candidates in 468 s, the kept one 150 epochs: val accuracy 0.833, ECE 0.050, "
                             f"best epoch 150; model in {model_dir}")
+
+
+def test_a_terminated_training_run_says_to_continue_it_with_resume(tmp_path, monkeypatch, capsys):
+    """Re-running "the same command" without --resume is refused ("already holds a training run")."""
+    from vidlstm.cli import Terminated, main
+    from vidlstm.stages import train
+
+    def terminated(config, *args, **kwargs):
+        raise Terminated()
+
+    monkeypatch.setattr(train, "run", terminated)
+    (tmp_path / "data").mkdir()
+    assert main(["train", str(tmp_path / "data"), "-o", str(tmp_path / "run")]) == 143
+    assert "terminated (SIGTERM); run the same command with --resume to continue" in capsys.readouterr().err

@@ -69,3 +69,16 @@ def test_bad_folders_give_one_line_usage_errors(tmp_path):
     touch(tmp_path / "b" / "readme.txt")
     with pytest.raises(UsageError, match=r"b: class folder has no video files"):
         discover_dataset(tmp_path)
+
+
+def test_empty_files_are_set_aside_before_training_splits_the_clips(tmp_path):
+    from vidlstm.data.datasets import without_empty_files
+
+    for label, names in {"a": ["good.mp4", "empty.mp4"], "b": ["one.mp4", "two.mp4"]}.items():
+        (tmp_path / label).mkdir()
+        for name in names:
+            (tmp_path / label / name).write_bytes(b"" if name == "empty.mp4" else b"\0" * 16)
+    dataset = without_empty_files(discover_dataset(tmp_path))
+    assert sorted(item.path.name for item in dataset.items) == ["good.mp4", "one.mp4", "two.mp4"]
+    assert [(entry.path.name, entry.reason) for entry in dataset.skipped] == [("empty.mp4", "an empty file (0 bytes)")]
+    assert dataset.labels == ["a", "b"]

@@ -67,6 +67,8 @@ CASES = [
      "unknown column(s) 'file', 'klass'"),
     ("class with no clips", "train", lambda p: [p.empty_class, "-o", p.run, *TINY_TRAINING], "right"),
     ("single class", "train", lambda p: [p.one_class, "-o", p.run, *TINY_TRAINING], "at least 2 classes"),
+    ("a file as the run folder", "train", lambda p: [p.data, "-o", p.predictions, *TINY_TRAINING],
+     "preds.jsonl: a file, not a run folder"),
     ("single class", "train", lambda p: [p.single_class_csv, "-o", p.run, *TINY_TRAINING], "at least 2 classes"),
     # Absurd sizes from the command line, bounded before anything starts.
     ("a million workers", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model, "--workers",

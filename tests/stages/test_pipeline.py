@@ -72,6 +72,17 @@ def test_recipe_errors_are_one_line_usage_errors(recipe, tmp_path):
         load_recipe(tmp_path / "missing.toml")
 
 
+def test_a_recipe_that_runs_itself_is_refused_not_a_recursion_error(tmp_path, capsys):
+    from vidlstm.cli import main
+
+    recipe = tmp_path / "self.toml"
+    recipe.write_text(f'[[steps]]\nname = "me"\ncommand = "run"\nargs = ["{recipe}"]\n')
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "self.toml: a step runs this recipe again, which is already running" in err
+    assert "RecursionError" not in err
+
+
 @pytest.mark.parametrize("name", ["finetune.toml", "default_model.toml"])
 def test_shipped_recipes_parse_into_valid_commands(name):
     steps = load_recipe(REPO / "pipelines" / name, {"data": "clips"} if name == "finetune.toml" else {})

@@ -121,7 +121,8 @@ def _run(args) -> int:
     try:
         return int(args._run(args) or 0)
     except Terminated:
-        print(f"vidlstm {args.command}: terminated (SIGTERM); re-run the same command to resume", file=sys.stderr)
+        again = "the same command with --resume" if args.command in ("train", "finetune") else "the same command"
+        print(f"vidlstm {args.command}: terminated (SIGTERM); run {again} to continue", file=sys.stderr)
         return 128 + signal.SIGTERM
     except VidlstmError as err:
         print(f"vidlstm {args.command}: error: {err}", file=sys.stderr)

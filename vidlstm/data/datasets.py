@@ -8,7 +8,7 @@ import os
 import stat
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,25 @@ def discover_dataset(data, min_classes: int = 2) -> LabelledVideos:
         found = ", ".join(dataset.labels) or "none"
         raise UsageError(f"{data}: needs at least {min_classes} classes to train a classifier, found {found}")
     return dataset
+
+
+def without_empty_files(dataset: LabelledVideos) -> LabelledVideos:
+    """``dataset`` with its zero-byte files moved to ``skipped`` (a stat each). Training splits the clips before it
+    decodes them: an empty file drawn into training left its class's one good clip in validation and the run
+    refused the class as having "no decodable training clip"."""
+    empty = {id(item) for item in dataset.items if _size(item.path) == 0}
+    if not empty:
+        return dataset
+    return replace(dataset, items=[item for item in dataset.items if id(item) not in empty],
+                   skipped=dataset.skipped + [SkippedEntry(item.path, "an empty file (0 bytes)")
+                                              for item in dataset.items if id(item) in empty])
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def _walk_class_folders(root: Path) -> LabelledVideos:

@@ -127,6 +127,22 @@ def run(config: PipelineConfig, runner: Callable[[list[str]], int], echo: Callab
     """Run every step through ``runner`` (the CLI's main), printing each; stop at the first failing step.
     Returns the exit code of the pipeline (that of the failing step, or 0)."""
     steps = load_recipe(config.recipe, config.overrides)
+    recipe = str(Path(config.recipe).resolve())
+    if recipe in _RUNNING:
+        raise UsageError(f"{config.recipe}: a step runs this recipe again, which is already running (a recipe "
+                         f"cannot run itself)")
+    _RUNNING.add(recipe)
+    try:
+        return _run_steps(config, steps, runner, echo)
+    finally:
+        _RUNNING.discard(recipe)
+
+
+_RUNNING: set[str] = set()
+"""The recipes whose steps are running in this process (a step may be `run` of another recipe)."""
+
+
+def _run_steps(config: PipelineConfig, steps: list[Step], runner, echo) -> int:
     for number, step in enumerate(steps, start=1):
         echo(f"[{number}/{len(steps)}] {step.name}: {step}")
         if config.dry_run:

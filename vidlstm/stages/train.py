@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from vidlstm.checkpoint import load_train_state, save_model, save_train_state
 from vidlstm.data.augment import AugmentConfig, ClipAugmenter
-from vidlstm.data.datasets import LabelledVideos, discover_dataset
+from vidlstm.data.datasets import LabelledVideos, discover_dataset, without_empty_files
 from vidlstm.data.loaders import CachedViewDataset
 from vidlstm.data.splits import load_split, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
@@ -205,7 +205,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         state_path.parent.mkdir(parents=True, exist_ok=True)
     barrier(ctx)
     seed_everything(config.seed)
-    dataset = discover_dataset(config.data)
+    dataset = without_empty_files(discover_dataset(config.data))  # split only what may decode
     chosen = _resolve_from_data(config, dataset)
     searching = needs_search(config) and not config.resume
     if needs_search(config):

@@ -171,6 +171,8 @@ class TrainConfig:
         if self.test_views is not None and int_range_error("test_views", self.test_views):
             raise UsageError(f"--test-views must be an integer from 1 to {MODEL_INT_RANGES['test_views'][1]} "
                              f"(got {self.test_views!r})")
+        if Path(self.out_dir).exists() and not Path(self.out_dir).is_dir():
+            raise UsageError(f"{self.out_dir}: a file, not a run folder; name a folder for -o")
         if not 0 <= self.seed < 2 ** 32:
             raise UsageError(f"--seed must be from 0 to 2**32 - 1 (got {self.seed})")
         if not 0 <= self.val_fraction < 1:
