@@ -175,6 +175,19 @@ def load_config(directory) -> ModelConfig:
     return config
 
 
+def unfinished_note(directory) -> str | None:
+    """Where a model folder holds what a training run saved before it finished (interrupted, or still training: its
+    metrics.json says ``"finished": false``), what a user of it should know; None otherwise."""
+    try:
+        metrics = json.loads((Path(directory) / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("finished") is not False:
+        return None
+    return (f"saved at epoch {metrics.get('epoch', '?')} before its training run finished (interrupted, or still "
+            f"training): its scores are not calibrated; continue the run with --resume")
+
+
 def load_model(directory, device: str | torch.device = "cpu") -> LRCN:
     """Rebuild the model of a folder written by ``save_model``, in eval mode on ``device``."""
     directory = Path(directory)

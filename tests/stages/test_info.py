@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,3 +88,23 @@ def test_info_without_metrics_and_bad_folders(tiny_model_dir, tmp_path, capsys):
     (broken / "metrics.json").write_text("{not json")
     assert main(["info", str(broken)]) == 2
     assert "metrics.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_a_model_saved_before_its_run_finished_says_so_in_info_and_when_loaded(tiny_model_dir, tmp_path, capsys,
+                                                                                caplog):
+    """An interrupted run leaves a loadable model/ whose metrics.json is the epoch's, "finished": false."""
+    import logging
+    import shutil
+
+    from vidlstm.inference import Predictor
+
+    partial = Path(shutil.copytree(tiny_model_dir, tmp_path / "partial"))
+    (partial / "metrics.json").write_text(json.dumps({"epoch": 4, "val_loss": 0.9, "val_acc": 0.5, "finished": False}))
+    assert main(["info", str(partial)]) == 0
+    assert "saved at epoch 4 before its training run finished" in capsys.readouterr().out
+    with caplog.at_level(logging.WARNING, logger="vidlstm"):
+        Predictor.from_dir(partial)
+        Predictor.from_dir(tiny_model_dir)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"{partial}: a model saved at epoch 4 before its training run finished (interrupted, or still "
+                      f"training): its scores are not calibrated; continue the run with --resume"]

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidlstm.checkpoint import load_model
+from vidlstm.checkpoint import load_model, unfinished_note
 from vidlstm.data.clips import Clip, load_clip, load_views
 from vidlstm.data.stabilize import StreamStabilizer, stabilize
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.defaults import default_model_dir, usable_device
 from vidlstm.inference.records import build_record, top_k_labels
+from vidlstm.logs import log as logger
 from vidlstm.models.classifier import calibrated_softmax
 from vidlstm.models.fold import fold_batch_norms
 
@@ -61,6 +62,9 @@ class Predictor:
         model_dir = Path(model_dir) if model_dir else default_model_dir()
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         predictor = cls(load_model(model_dir, device="cpu"), device=device)
+        unfinished = unfinished_note(model_dir)
+        if unfinished:
+            logger.warning(f"{model_dir}: a model {unfinished}")
         if fold:
             predictor.fold_batch_norm(trace=False)
         return predictor
