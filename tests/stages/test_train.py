@@ -316,6 +316,8 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
             for f in choice["candidates"]} == {"off"}
     kept = run_dir / "candidates" / choice["chosen"] / "model"
     assert (run_dir / "model" / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
+    # RUN_DIR/split.json is the kept candidate's, as a run of one backbone has it (evaluate --split reads it).
+    assert (run_dir / "split.json").read_bytes() == (kept.parent / "split.json").read_bytes()
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["chosen_from_data"]["family"]["chosen"] == choice["chosen"]
     # The kept model's card says so too: every candidate with its estimate, the kept one marked, and the rule.

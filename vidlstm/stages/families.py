@@ -148,6 +148,9 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")
     source = config.run_dir / "candidates" / chosen / "model"
     _copy_model(source, config.resolved_model_dir, record)
+    split = source.parent / "split.json"  # what `evaluate --split RUN_DIR/split.json` reads, as for one backbone
+    if split.is_file():
+        shutil.copyfile(split, run_dir / "split.json")
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
     why = "; the read-out, as near-copies flatter vidnet's validation and the frames tell the classes apart" \
         if near_copies_decided else ""
