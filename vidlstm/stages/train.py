@@ -36,7 +36,7 @@ from vidlstm.training.logs import MetricsLog, TensorBoardLog
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import training_parts
-from vidlstm.training.prepare import clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
+from vidlstm.training.prepare import check_copies, clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
@@ -121,10 +121,7 @@ def _check_run_dir(config: TrainConfig) -> Path:
     state_path = config.state_path
     if config.resume and not state_path.is_file():
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
-    conflicts = config.resume_conflicts() if config.resume else []
-    if conflicts:
-        raise UsageError(f"{config.run_dir}: the run was started with {'; '.join(conflicts)}; --resume continues "
-                         f"it as it was started: drop those options, or train into another -o")
+    config.check_resumed_settings()
     if not config.resume and state_path.exists():
         raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
                          f"or choose another -o")
@@ -149,6 +146,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     barrier(ctx)
     if not ctx.is_main:
         shas = content_hashes(dataset.items, cache_root, warn=False)  # rank 0 has warned
+    check_copies(dataset, shas, train_idx, val_idx)  # the same file under two labels, or on both sides of the split
     from_features = config.backbone_mode() == "frozen"
     cfg = model.config
     clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size, cfg.stabilize)

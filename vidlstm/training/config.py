@@ -233,6 +233,13 @@ class TrainConfig:
         data["train_backbone"] = self.backbone_mode()  # the resolved value, not "auto"
         return data
 
+    def check_resumed_settings(self) -> None:
+        """A resuming config that gives settings other than the run's own (``resume_conflicts``): a UsageError."""
+        conflicts = self.resume_conflicts() if self.resume else []
+        if conflicts:
+            raise UsageError(f"{self.run_dir}: the run was started with {'; '.join(conflicts)}; --resume continues "
+                             f"it as it was started: drop those options, or train into another -o")
+
     def resume_conflicts(self) -> list[str]:
         """Settings this (resuming) config gives that differ from those the interrupted run saved in
         RUN_DIR/config.json, as "--flag SAVED (this command: GIVEN)"; [] where none or nothing was saved.
