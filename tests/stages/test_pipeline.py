@@ -90,3 +90,36 @@ def test_shipped_recipes_parse_into_valid_commands(name):
     for step in steps:
         args = parser.parse_args(step.argv)  # argparse exits (SystemExit) on any unknown option
         assert args.command == step.argv[0]
+
+
+def test_every_step_is_checked_before_the_first_runs(tmp_path, capsys):
+    from vidlstm.cli import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[[steps]]\ncommand = "synth"\nargs = ["{tmp_path / "clips"}"]\n'
+                      f'[[steps]]\nname = "fit"\ncommand = "train"\nargs = ["{tmp_path / "clips"}"]\n'
+                      f'options = {{ out = "{tmp_path / "run"}", epochs = "abc" }}\n')
+    for extra in ([], ["--dry-run"]):
+        assert main(["run", str(recipe), *extra]) == 2
+        assert (f"r.toml: step 2 (fit): vidlstm train: error: argument --epochs: expected a positive integer, "
+                f"got 'abc'") in capsys.readouterr().err
+    assert not (tmp_path / "clips").exists()  # the first step never ran
+
+
+@pytest.mark.slow
+def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp_path, capsys):
+    from vidlstm.cli import main
+
+    clips, run_dir = tmp_path / "clips", tmp_path / "run"
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[[steps]]\ncommand = "synth"\nargs = ["{clips}"]\n'
+                      f'options = {{ per_class = 2, size = 32, min_frames = 8, max_frames = 8 }}\n'
+                      f'[[steps]]\ncommand = "train"\nargs = ["{clips}"]\n'
+                      f'options = {{ out = "{run_dir}", backbone = "vidnet", epochs = 1, frames = 4, image_size = 32, '
+                      f'val_fraction = 0, no_progress = true }}\n')
+    assert main(["run", str(recipe)]) == 0
+    state = (run_dir / "last" / "train_state.pt").read_bytes()
+    assert main(["run", str(recipe)]) == 2  # the run folder holds a run: train refuses without --resume
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main(["run", str(recipe), "--resume"]) == 0  # a finished run: resumed, nothing trained again
+    assert (run_dir / "last" / "train_state.pt").read_bytes() == state

@@ -16,18 +16,57 @@ def add_arguments(p):
     p.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="set a recipe variable (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the steps without running them")
+    p.add_argument("--resume", action="store_true",
+                   help="run the recipe again after an interruption: each train or finetune step whose run folder "
+                        "holds a begun run continues it (--resume); the other steps run again")
 
 
 def run(args) -> int:
     from vidlstm.cli import main
-    from vidlstm.stages.pipeline import PipelineConfig, run as run_pipeline
+    from vidlstm.stages.pipeline import PipelineConfig, load_recipe, run as run_pipeline
 
     config = PipelineConfig(args.recipe, dict(args.overrides), args.dry_run)
+    check_steps(args.recipe, load_recipe(config.recipe, config.overrides))
     flag = {-1: "-q", 1: "-v"}.get(getattr(args, "verbosity", 0))
 
     def runner(argv: list[str]) -> int:
         """A step, with `run`'s own -q or -v unless the recipe gives the step its own."""
         own = {"-q", "--quiet", "-v", "--verbose"}.intersection(argv)
-        return main([*argv, flag] if flag and not own else argv)
+        argv = [*argv, flag] if flag and not own else argv
+        return main([*argv, "--resume"] if args.resume and begun_run(argv) else argv)
 
     return run_pipeline(config, runner=runner, echo=lambda line: print(line, flush=True))
+
+
+def check_steps(recipe, steps) -> None:
+    """Every step's arguments parsed before the first step runs: a misspelt option or a value of the wrong type in
+    the last step is found before the first has spent its minutes (argparse's own line, naming the step)."""
+    import contextlib
+    import io
+
+    from vidlstm.cli import build_parser
+    from vidlstm.errors import UsageError
+
+    parser = build_parser()
+    for number, step in enumerate(steps, start=1):
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                parser.parse_args(step.argv)
+        except SystemExit:
+            reason = (said.getvalue().strip().splitlines() or ["invalid arguments"])[-1]
+            raise UsageError(f"{recipe}: step {number} ({step.name}): {reason}") from None
+
+
+def begun_run(argv: list[str]) -> bool:
+    """Whether ``argv`` is a train or finetune step whose run folder (-o/--out) holds a run that has begun (a saved
+    training state, its own or an auto run's candidate's), so that the step continues it rather than being refused."""
+    from pathlib import Path
+
+    if not argv or argv[0] not in ("train", "finetune") or "--resume" in argv:
+        return False
+    out = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--out")), None)
+    if out is None:
+        return False
+    run_dir = Path(out)
+    return (run_dir / "last" / "train_state.pt").is_file() or any(run_dir.glob("candidates/*/last/train_state.pt"))
