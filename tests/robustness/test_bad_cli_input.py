@@ -77,6 +77,10 @@ CASES = [
                                                 "inf"], "--timeout"),
     ("timeline at 1e300 fps", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model,
                                                      "--timeline", "--timeline-fps", "1e300"], "--timeline-fps"),
+    ("negative threads", "classify", lambda p: [p.clip, "--model", p.model, "--threads", "-1"],
+     "argument --threads: must be >= 0"),
+    ("negative threads", "train", lambda p: [p.data, "-o", p.run, *TINY_TRAINING, "--threads", "-1"],
+     "argument --threads: must be >= 0"),
     # Names checked before anything runs or is written (a bad --backends once cost every file an error record).
     ("unknown decoder", "predict", lambda p: [p.clip, "-o", p.here / "p.jsonl", "--model", p.model, "--backends",
                                               "foo"], "unknown decoder backend 'foo'"),

@@ -14,6 +14,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def threads(text: str) -> int:
+    """A thread count: 0 (the default: one per available core) or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: one per available core), got {value}")
+    return value
+
+
 def seed(text: str) -> int:
     """A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
     try:
@@ -36,5 +47,5 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR", default=None,
                         help="model folder (default: the shipped default model in weights/default)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=threads, default=0,
                         help="torch CPU threads (default: one per available core)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from vidlstm.cli.common import threads
+
 
 def add_arguments(p):
     p.add_argument("--model", metavar="DIR", default=None,
@@ -13,7 +15,7 @@ def add_arguments(p):
                    help="a folder, or a file name ending in .onnx/.pt2 whose stem prefixes the part files")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip loading the written files back and comparing them with PyTorch")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per available core)")
+    p.add_argument("--threads", type=threads, default=0, help="torch CPU threads (default: one per available core)")
 
 
 def run(args) -> int:

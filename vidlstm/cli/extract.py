@@ -1,7 +1,7 @@
 """`vidlstm extract DATA --cache DIR`: compute frozen-backbone features for every video ahead of training."""
 from __future__ import annotations
 
-from vidlstm.cli.common import positive_int, seed
+from vidlstm.cli.common import positive_int, seed, threads
 
 
 def add_arguments(p):
@@ -24,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--seed", type=seed, default=d.seed, help="initialisation seed of a random backbone (match train's)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=threads, default=0)
     p.add_argument("--decode-workers", type=int, default=d.decode_workers,
                    help=f"video decoding processes; a decoder crash or hang fails only its file "
                         f"(default {d.decode_workers}; 0: decode in this process, unprotected)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from vidlstm.cli.common import threads
 from vidlstm.cli.config_options import OptionSpec, add_config_options, config_kwargs
 
 # Architecture fields: fine-tuning takes them from the model it starts from (--from).
@@ -36,7 +37,7 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
     }
     skip = ("data", "init_from") + (ARCHITECTURE_FIELDS + ("search",) if finetune else ())
     add_config_options(p, TrainConfig, skip=skip, specs=specs)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per core)")
+    p.add_argument("--threads", type=threads, default=0, help="torch CPU threads (default: one per core)")
 
 
 def config_from_args(args, **extra):
