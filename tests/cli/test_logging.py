@@ -36,10 +36,10 @@ def test_quiet_and_verbose_flags_are_accepted_by_every_command(tiny_model_dir, c
 
 def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_path, tiny_model_dir, capfd):
     data = tmp_path / "data"
-    for label in ("left", "right"):
+    for k, label in enumerate(("left", "right")):
         (data / label).mkdir(parents=True)
-        for i in range(2):
-            make_video(f"data/{label}/{i}.mp4", num_frames=8, seed=i)  # make_video writes under tmp_path
+        for i in range(2):  # make_video writes under tmp_path; a seed per clip, so no two files are one
+            make_video(f"data/{label}/{i}.mp4", num_frames=8, seed=2 * k + i)
     train = ["train", str(data), "--backbone", "vidnet", "--epochs", "1", "--frames", "4", "--image-size", "32",
              "--val-fraction", "0", "--decode-workers", "0"]
     evaluate = ["evaluate", str(data), "--model", str(tiny_model_dir)]

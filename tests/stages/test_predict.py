@@ -89,11 +89,14 @@ def test_csv_output_has_the_same_records(tmp_path, make_video, model_dir):
            [(r["path"], r["label"], r["score"], r["top_k"]) for r in as_json]
 
 
-def test_no_videos_is_a_usage_error_with_a_hint(tmp_path, model_dir):
+def test_no_videos_is_a_usage_error_with_a_hint_where_one_helps(tmp_path, model_dir):
     from vidlstm.errors import UsageError
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="no video files found in .*--recursive"):
+    with pytest.raises(UsageError, match=r"no video files found in \S+empty$"):  # no sub-folder to look in
+        run(_config([tmp_path / "empty"], tmp_path / "p.jsonl", model_dir))
+    (tmp_path / "empty" / "day1").mkdir()
+    with pytest.raises(UsageError, match="no video files found in .*empty \\(add --recursive to look in sub-dir"):
         run(_config([tmp_path / "empty"], tmp_path / "p.jsonl", model_dir))
 
 

@@ -12,7 +12,6 @@ from vidlstm.data.cache import ContentHasher, TensorCache, module_fingerprint
 from vidlstm.data.datasets import VideoItem
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.data.views import clip_spec
-from vidlstm.errors import UsageError
 from vidlstm.logs import log
 from vidlstm.models.fold import fold_batch_norms
 from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_views
@@ -39,10 +38,11 @@ def content_hashes(items: list[VideoItem], cache_root, warn: bool = True) -> lis
 
 
 def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> None:
-    """Byte-identical files: under two labels the data contradicts itself (UsageError naming both); under one label
-    on both sides of the validation split the validation figures are flattered (a warning naming the first pair)."""
+    """Warn about byte-identical files: under two labels (the data contradicts itself: one of them is mislabelled)
+    and under one label on both sides of the validation split (the validation figures are flattered). Each warning
+    counts the pairs and names the first; the run goes on, as with any other flaw of a few files."""
     first_of: dict[str, int] = {}
-    split_copies = []
+    two_labels, split_copies = [], []
     side = {i: "train" for i in train_idx} | {i: "val" for i in val_idx}
     for i, sha in enumerate(shas):
         if sha is None:
@@ -52,10 +52,14 @@ def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> None:
             continue
         a, b = dataset.items[j], dataset.items[i]
         if a.label != b.label:
-            raise UsageError(f"{dataset.relative_name(a)} ({a.label}) and {dataset.relative_name(b)} ({b.label}) "
-                             f"are the same file under two labels; remove one")
-        if i in side and j in side and side[i] != side[j]:
+            two_labels.append((a, b))
+        elif i in side and j in side and side[i] != side[j]:
             split_copies.append((a, b))
+    if two_labels:
+        a, b = two_labels[0]
+        log.warning(f"{len(two_labels)} file(s) are byte-identical copies under another label (first: "
+                    f"{dataset.relative_name(a)} ({a.label}) and {dataset.relative_name(b)} ({b.label})): one label of "
+                    f"each pair is wrong; remove the wrong copy")
     if split_copies:
         a, b = split_copies[0]
         log.warning(f"{len(split_copies)} clip(s) have a byte-identical copy on the other side of the validation "
