@@ -4,36 +4,24 @@ from __future__ import annotations
 import argparse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def whole_number(what: str, low: int, high: int | None = None, bounds: str | None = None):
+    """An argparse type: an integer from ``low`` (to ``high``), refused as "expected WHAT" or "must be BOUNDS"."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {bounds or f'>= {low}'}, got {value}")
+        return value
+    return parse
 
 
-def threads(text: str) -> int:
-    """A thread count: 0 (the default: one per available core) or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: one per available core), got {value}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, got {value}")
-    return value
+positive_int = whole_number("a positive integer", 1)
+threads = whole_number("a whole number", 0, bounds=">= 0 (0: one per available core)")
+"""A thread count: 0 (the default: one per available core) or more."""
+seed = whole_number("an integer", 0, 2 ** 32 - 1, bounds="from 0 to 2**32 - 1")
+"""A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
 
 
 def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
