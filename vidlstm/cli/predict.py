@@ -33,8 +33,8 @@ def add_arguments(p):
                    help="a decoder silent this long on one file is killed and the file fails (default 60)")
     p.add_argument("--top-k", type=positive_int, default=5, help="labels kept per record (default 5)")
     p.add_argument("--timeline", action="store_true",
-                   help="look at the whole video (at --timeline-fps) and add segments [{start, end, label, score}]; the "
-                        "record's label is then the whole video's")
+                   help="look at the whole video (at --timeline-fps) and add segments [{start, end, label, "
+                        "score}]; the record's label is then the whole video's")
     p.add_argument("--timeline-fps", type=positive_float, default=2.0, metavar="FPS",
                    help="frames per second of video looked at with --timeline (default 2)")
     p.add_argument("--min-score", type=float, default=0.0, metavar="P",

@@ -1,8 +1,8 @@
 """Frames in order from a video file, a webcam or a network stream, subsampled to a fixed rate (for `vidlstm stream`).
 
 Files go through the decoder fallback chain (``read_sampled`` to count the frames, then ``read_frames`` a chunk of
-frames at a time, so memory does not grow with the video's length); a webcam index or a URL is read with OpenCV's capture,
-the only backend here that opens live sources.
+frames at a time, so memory does not grow with the video's length); a webcam index or a URL is read with OpenCV's
+capture, the only backend here that opens live sources.
 """
 from __future__ import annotations
 
