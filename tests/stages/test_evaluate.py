@@ -50,7 +50,10 @@ def test_outputs_and_metrics_match_the_predictions(data_and_model, tmp_path):
     assert metrics["clips_per_video"] == 2 and 0.0 <= metrics["ece"] <= 1.0
 
 
-def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_path):
+def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="vidlstm")
     data, model_dir = data_and_model
     manifest = tmp_path / "m.csv"
     (tmp_path / "broken.mp4").write_bytes(b"this is not a video")
@@ -62,6 +65,8 @@ def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_pa
     assert metrics["n"] == 2 and metrics["failed"] == 1
     broken = [r for r in read_predictions(out / "predictions.csv") if r["status"] == "error"]
     assert [r["path"] for r in broken] == ["broken.mp4"] and broken[0]["error"]
+    named = [r.getMessage() for r in caplog.records if "broken.mp4" in r.getMessage()]
+    assert named == [f"{tmp_path / 'broken.mp4'}: {broken[0]['error']}"]  # on stderr too, with its reason
 
 
 def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path):

@@ -60,8 +60,13 @@ def test_no_search_when_the_user_chose_or_the_data_is_small(data, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_small_run_keeps_the_default_and_says_why(data, tmp_path):
-    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), **TINY))
+def test_a_small_run_keeps_the_default_and_says_why(data, tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="vidlstm"):
+        run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), **TINY))
+    assert any(r.getMessage().startswith("--search skipped: ") and "too few to tell candidates apart" in r.getMessage()
+               for r in caplog.records)  # asked for, so said where the user looks, not only in metrics.json
     assert not (run_dir / "search.json").exists()
     note = json.loads((run_dir / "model" / "metrics.json").read_text())["chosen_from_data"]["input_mode"]
     assert note["input_mode"] == "rgb+diff" and "too few to tell candidates apart" in note["rule"]

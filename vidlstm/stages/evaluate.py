@@ -18,8 +18,12 @@ from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
+from vidlstm.logs import log as logger
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
+
+MAX_NAMED_FAILURES = 10
+"""Videos that could not be decoded named on stderr, each with its reason (predictions.csv lists them all)."""
 
 
 @dataclass
@@ -64,6 +68,11 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     targets = dataset.targets(labels)
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
     ok = np.array([e is None for e in errors])
+    failed = [(item, error) for item, error in zip(dataset.items, errors) if error is not None]
+    for item, error in failed[:MAX_NAMED_FAILURES]:  # named where the user looks, not only in predictions.csv
+        logger.warning(f"{item.path}: {error}")
+    if len(failed) > MAX_NAMED_FAILURES:
+        logger.warning(f"... and {len(failed) - MAX_NAMED_FAILURES} more video(s) that could not be decoded")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)

@@ -226,7 +226,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     data = _prepare_data(config, ctx, dataset, model)
     if searching:
         reason = no_search(config, ctx, data.train_set.targets, len(labels))
-        outcome = default_outcome(reason) if reason else search(config, ctx, data, labels, run_started)
+        outcome = default_outcome(reason, config.search) if reason else search(config, ctx, data, labels, run_started)
         chosen["input_mode"] = outcome.note
         if reason is None:  # searched: the final run starts as a run with the chosen settings would
             for key, value in outcome.settings.items():

@@ -86,8 +86,11 @@ def no_search(config, ctx, targets: np.ndarray, num_classes: int) -> str | None:
     return None
 
 
-def default_outcome(reason: str) -> SearchOutcome:
+def default_outcome(reason: str, asked: bool = False) -> SearchOutcome:
+    """The default input mode, and why there was no search; ``asked``: the user gave --search, so say so."""
     settings = dict(CANDIDATES[0])
+    if asked:
+        logger.warning(f"--search skipped: {reason}; training with input mode {settings['input_mode']}")
     return SearchOutcome(settings, {"rule": f"default, no search ({reason})", **settings})
 
 
