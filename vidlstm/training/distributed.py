@@ -34,9 +34,10 @@ def launched_by_torchrun() -> bool:
 
 def init_distributed(device: str | None = None) -> DistContext:
     """Join the process group when torchrun started us; otherwise a single-process context on ``device``."""
-    want_cuda = torch.cuda.is_available() if device is None else usable_device(device).type == "cuda"
+    checked = usable_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    want_cuda = checked.type == "cuda"
     if not launched_by_torchrun():
-        return DistContext(device=usable_device(device or ("cuda" if want_cuda else "cpu")))
+        return DistContext(device=checked)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:
