@@ -17,8 +17,7 @@ from vidlstm.files import atomic_write_text
 
 SHAPING = ("model", "top_k", "timeline_fps", "min_score", "exact_frames")
 """The settings a record depends on, in the order a refusal names them."""
-_OPTION = {"top_k": "--top-k", "timeline_fps": "--timeline (frames per second)", "min_score": "--min-score",
-           "exact_frames": "--exact-frames"}
+_OPTION = {"top_k": "--top-k", "min_score": "--min-score"}  # the others are worded in _describe
 
 
 def model_digest(model_dir: Path) -> str:
@@ -81,7 +80,8 @@ def common_settings(parts: list) -> dict | None:
 
 
 def keep_beside(output: Path, settings: dict | None) -> None:
-    """A merged output's settings, so that a run resumed into it is checked like the parts were."""
+    """Write ``settings`` (None: nothing) beside ``output``: a predict run's, or a merged output's, so that a run
+    resumed into it is checked like the parts were. A folder that cannot be written keeps none."""
     if settings is not None:
         try:
             atomic_write_text(settings_path(Path(output).resolve()), json.dumps(settings, indent=1) + "\n")

@@ -225,7 +225,6 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
 def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: float) -> PredictSummary:
     """The same run with Ray Data actors computing the records (vidlstm.batch.ray_engine)."""
     from vidlstm.batch.ray_engine import connect, default_actors, ray_records
-    from vidlstm.defaults import default_model_dir
 
     connect(config.address)
     actors = config.workers or default_actors()
@@ -233,7 +232,7 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=1, timeout=config.timeout,
                             timeline_fps=config.timeline_fps if config.timeline else None, backends=config.backends,
                             exact_frames=config.exact_frames)
-    model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
+    model_dir = _model_dir(config)
     _write_records(config, files, summary, lambda todo: ray_records(
         todo, options, model_dir=model_dir.resolve(), device=device, min_score=config.min_score,
         explain_dir=config.explain_dir, actors=actors), _settings(config))
@@ -241,11 +240,15 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     return summary
 
 
-def _settings(config: PredictConfig) -> dict:
+def _model_dir(config: PredictConfig) -> Path:
     from vidlstm.defaults import default_model_dir
 
-    return record_settings(Path(config.model_dir) if config.model_dir else default_model_dir(), config.top_k,
-                           config.timeline_fps if config.timeline else None, config.min_score, config.exact_frames)
+    return Path(config.model_dir) if config.model_dir else default_model_dir()
+
+
+def _settings(config: PredictConfig) -> dict:
+    return record_settings(_model_dir(config), config.top_k, config.timeline_fps if config.timeline else None,
+                           config.min_score, config.exact_frames)
 
 
 def _write_records(config: PredictConfig, files, summary: PredictSummary, compute, settings: dict) -> None:
