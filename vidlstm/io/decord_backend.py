@@ -75,13 +75,13 @@ def read_sampled(path, choose, size, threads: int = 0) -> tuple[np.ndarray, Vide
 def _scaled_here_where_decord_cannot(size, decode):
     """``decode(size)``'s result, decoded at the video's own size and resized here where ``size`` is one that
     decord's scaler gets wrong (``_UNSCALABLE``); the frames come first in the result."""
-    if size is not None and tuple(size) not in _UNSCALABLE:
+    if size is None:
+        return decode(None)
+    if tuple(size) not in _UNSCALABLE:
         try:
             return decode(size)
         except _ScalerMismatch:
             _UNSCALABLE.add(tuple(size))
-    if size is None:
-        return decode(None)
     frames, *rest = decode(None)
     import cv2
 
