@@ -41,7 +41,7 @@ class VideoClassifier:
         if isinstance(inputs, (list, tuple)):
             items = [_frames_or_path(item) for item in inputs]
             files = [item for item in items if not isinstance(item, np.ndarray)]
-            records = iter(self.predict_many(files, top_k=top_k)) if files else iter(())
+            records = self.predict_many(files, top_k=top_k) if files else iter(())
             return [self._scores_of(self._frames_views(item), top_k) if isinstance(item, np.ndarray)
                     else self._top_k_of(next(records)) for item in items]
         item = _frames_or_path(inputs)
