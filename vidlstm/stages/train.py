@@ -143,10 +143,10 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         for entry in dataset.skipped:  # FIFOs, link loops ... named like videos: listed, never opened
             warn_skipped(entry.path, entry.reason)
         shas = content_hashes(dataset.items, cache_root)
+        check_copies(dataset, shas, train_idx, val_idx)  # warns: one file under two labels, or across the split
     barrier(ctx)
     if not ctx.is_main:
         shas = content_hashes(dataset.items, cache_root, warn=False)  # rank 0 has warned
-    check_copies(dataset, shas, train_idx, val_idx)  # warns: one file under two labels, or on both sides of the split
     from_features = config.backbone_mode() == "frozen"
     cfg = model.config
     clips = None if from_features else clip_cache(cache_root, cfg.num_frames, cfg.image_size, cfg.stabilize)
