@@ -63,10 +63,12 @@ def begun_run(argv: list[str]) -> bool:
     training state, its own or an auto run's candidate's), so that the step continues it rather than being refused."""
     from pathlib import Path
 
+    from vidlstm.training.config import STATE_FILE  # torch-free
+
     if not argv or argv[0] not in ("train", "finetune") or "--resume" in argv:
         return False
     out = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--out")), None)
     if out is None:
         return False
     run_dir = Path(out)
-    return (run_dir / "last" / "train_state.pt").is_file() or any(run_dir.glob("candidates/*/last/train_state.pt"))
+    return (run_dir / STATE_FILE).is_file() or any(run_dir.glob(f"candidates/*/{STATE_FILE.as_posix()}"))

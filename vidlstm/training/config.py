@@ -14,6 +14,8 @@ MONITORS = ("last", "val_acc", "val_loss")
 STABILIZE_CHOICES = ("auto", "on", "off")
 
 
+STATE_FILE = Path("last") / "train_state.pt"
+"""Where in its run folder a run saves its training state after every epoch (what --resume continues)."""
 RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "device", "amp", "workers",
                "decode_workers", "progress")
 """Settings a resumed run may be given anew: where it writes and how it runs, not what it trains. (The epoch plan
@@ -213,7 +215,7 @@ class TrainConfig:
     @property
     def state_path(self) -> Path:
         """Where the run saves its training state after every epoch (what --resume continues)."""
-        return self.run_dir / "last" / "train_state.pt"
+        return self.run_dir / STATE_FILE
 
     @property
     def resolved_cache_dir(self) -> Path:
