@@ -175,13 +175,15 @@ def load_config(directory) -> ModelConfig:
     return config
 
 
-def unfinished_note(directory) -> str | None:
+def unfinished_note(directory, metrics: dict | None = None) -> str | None:
     """Where a model folder holds what a training run saved before it finished (interrupted, or still training: its
-    metrics.json says ``"finished": false``), what a user of it should know; None otherwise."""
-    try:
-        metrics = json.loads((Path(directory) / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    metrics.json says ``"finished": false``), what a user of it should know; None otherwise. ``metrics``: the
+    folder's metrics.json where the caller has read it already."""
+    if metrics is None:
+        try:
+            metrics = json.loads((Path(directory) / METRICS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
     if not isinstance(metrics, dict) or metrics.get("finished") is not False:
         return None
     return (f"saved at epoch {metrics.get('epoch', '?')} before its training run finished (interrupted, or still "

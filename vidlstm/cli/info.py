@@ -57,7 +57,7 @@ def format_card(info: dict) -> str:
     if metrics.get("finished") is False:
         from vidlstm.checkpoint import unfinished_note  # torch: the CLI imports it only where needed
 
-        lines.append(f"{'status':<{width}}  {unfinished_note(info['path'])}")
+        lines.append(f"{'status':<{width}}  {unfinished_note(info['path'], metrics)}")
     lines.append(f"{'metrics':<{width}}  {'' if metrics else 'none (no metrics.json)'}".rstrip())
     key_width = max((len(key) for key in metrics), default=0)
     lines += [f"  {key:<{key_width}}  {format_value(value)}" for key, value in metrics.items()]
