@@ -41,10 +41,10 @@ def run(config: ReportConfig) -> Path:
     from vidlstm.report import build_report_html
 
     document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips)
+    # A file name that is not UTF-8 (its bytes kept as surrogate escapes) shows its odd bytes as U+FFFD.
+    document = document.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     out = Path(config.output)
     try:
-        # A file name that is not UTF-8 (its bytes kept as surrogate escapes) shows its odd bytes as U+FFFD.
-        document = document.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         atomic_write_text(out, document)  # a browser refreshing the page never sees half a report
     except OSError as err:
         raise UsageError(f"{out}: cannot write the report ({err.strerror})") from None
