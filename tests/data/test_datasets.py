@@ -41,6 +41,20 @@ def test_csv_manifest_with_groups_resolves_paths_against_its_folder(tmp_path):
     assert ds.class_counts() == {"down": 1, "up": 2}
 
 
+def test_tab_separated_manifests_read_as_csv_ones(tmp_path):
+    for name in ("1.mp4", "2 b.mp4"):
+        touch(tmp_path / "v" / name)
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("path\tlabel\tgroup\nv/1.mp4\tup\tann\nv/2 b.mp4\tdown\tbob\n")
+    ds = discover_dataset(manifest)
+    assert ds.labels == ["down", "up"]
+    assert [item.path.name for item in ds.items] == ["1.mp4", "2 b.mp4"]
+    assert ds.groups().tolist() == ["ann", "bob"]
+    manifest.write_text("path\tlabel\tsource\nv/1.mp4\tup\tx\n")  # columns are checked as in a CSV
+    with pytest.raises(UsageError, match="unknown column"):
+        discover_dataset(manifest)
+
+
 @pytest.mark.parametrize("content, message", [
     ("path,label,actor\nv/1.mp4,up,x\n", "unknown column(s) 'actor'"),
     ("file,label\nv/1.mp4,up\n", "the header must be path,label[,group]"),

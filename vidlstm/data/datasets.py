@@ -1,4 +1,4 @@
-"""Find labelled videos: a folder per class, or a CSV manifest ``path,label[,group]`` -> items + sorted labels."""
+"""Find labelled videos: a folder per class, or a CSV (or TSV) manifest ``path,label[,group]`` -> items + sorted labels."""
 from __future__ import annotations
 
 import csv
@@ -176,10 +176,17 @@ def _video_entries(class_dir: Path) -> tuple[list[Path], list[SkippedEntry]]:
     return videos, odd
 
 
+def _delimiter(f) -> str:
+    """A tab where the manifest's header holds a tab and no comma (a TSV manifest), else a comma; ``f`` rewound."""
+    header = f.readline()
+    f.seek(0)
+    return "\t" if "\t" in header and "," not in header else ","
+
+
 def _read_manifest(manifest: Path) -> LabelledVideos:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, delimiter=_delimiter(f))
             columns = [c.strip() for c in reader.fieldnames or []]
             reader.fieldnames = columns  # tolerate "path, label" with spaces after the commas
             rows = list(reader)
