@@ -62,6 +62,22 @@ def test_pool_delivers_every_file_once_with_one_worker():
     assert outcome == {f"/videos/{n}": "ok" for n in names}
 
 
+def test_workers_start_with_spawn_where_the_fork_server_cannot_start(monkeypatch, capsys):
+    import multiprocessing.forkserver
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied", "/tmp/pymp-x/listener")
+    monkeypatch.setattr(multiprocessing.forkserver.ForkServer, "ensure_running", refused)
+    names = ["a.mp4", "broken.mp4", "b.mp4"]
+    with DecodePool(workers=2, timeout=30, decode_fn=fake_decode) as pool:
+        outcome = _outcome(_drain(pool, _requests(names)))
+    assert outcome == {"/videos/a.mp4": "ok", "/videos/b.mp4": "ok",
+                       "/videos/broken.mp4": "cannot decode (test: broken on purpose)"}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: decode workers cannot start through a fork server "
+                        "([Errno 13] Permission denied: '/tmp/pymp-x/listener'); starting them with spawn"]
+
+
 def test_inline_decoder_reports_failures_and_keeps_order():
     names = ["a.mp4", "broken.mp4", "b.mp4"]
     events = _drain(InlineDecoder(fake_decode), _requests(names))

@@ -127,8 +127,18 @@ class DecodePool:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(target=worker_main, args=(child_conn, self.decode_fn, self.threads_per_worker),
                                     daemon=True, name="vidlstm-decode")
-        with main_script_not_rerun(getattr(self.decode_fn, "__module__", None) == "__main__"):
-            process.start()
+        try:
+            with main_script_not_rerun(getattr(self.decode_fn, "__module__", None) == "__main__"):
+                process.start()
+        except OSError as err:  # e.g. a sandbox that refuses the fork server its socket
+            parent_conn.close()
+            child_conn.close()
+            if self._ctx.get_start_method() != "forkserver":
+                raise
+            print(f"warning: decode workers cannot start through a fork server ({err}); starting them with spawn",
+                  file=sys.stderr)
+            self._ctx = mp.get_context("spawn")
+            return self._spawn()
         child_conn.close()  # so the parent sees EOF when the worker dies
         return _Slot(process, parent_conn)
 
