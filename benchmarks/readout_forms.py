@@ -1,4 +1,4 @@
-"""Other forms of the read-out on the same frozen features: normalised features, and a per-frame classifier.
+"""Other forms of the read-out on the same frozen features: normalised, per-frame, with extremes, non-linear.
 
 The product's read-out (`ClipStatistics.raw` of the frames' and the differences' EfficientNet-Lite0 features side by
 side, standardised, `training.readout.fit_logistic` with balanced weights) against:
@@ -8,7 +8,10 @@ side, standardised, `training.readout.fit_logistic` with balanced weights) again
 - **L2-normalised** per-frame features before the statistics;
 - **a per-frame read-out**: one logistic regression on every training clip's frames (each frame carries its clip's
   label, 16x the rows), a clip's score the mean of its frames' log-probabilities; at C = 0.01 and 0.001;
-- the read-out before session 26 and the per-frame one, their probabilities averaged.
+- the read-out before session 26 and the per-frame one, their probabilities averaged;
+- the statistics plus each feature's maximum and minimum over the clip;
+- non-linear read-outs of the same standardised statistics: an RBF support-vector machine (C = 10, gamma 1 / the
+  statistics' count, Platt probabilities) and 5 nearest neighbours by cosine similarity.
 
 Scored on `bench_accuracy.py`'s outer folds (group-aware where the data names groups), fold seeds 0..N-1; the
 features are `readout_choice.py`'s (``--features DIR`` keeps them between runs).
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,6 +49,15 @@ def log_probabilities(x_train, y_train, x_test, classes: int, c: float = READOUT
     return torch.log_softmax(torch.from_numpy((x_test - mean) / std).float() @ weight.T + bias, 1).numpy()
 
 
+def non_linear(x_train, y_train, x_test, make, floor: float = SCALE_FLOOR) -> np.ndarray:
+    """Log-probabilities of ``x_test`` from the sklearn classifier ``make()`` fitted on ``x_train``, both standardised
+    as ``log_probabilities`` does."""
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.maximum(std, floor * np.median(std)) + 1e-6
+    fitted = make().fit((x_train - mean) / std, y_train)
+    return np.log(np.clip(fitted.predict_proba((x_test - mean) / std), 1e-9, 1.0))
+
+
 def forms(frames: np.ndarray, differences: np.ndarray, y: np.ndarray, classes: int) -> dict:
     """Each read-out as a function (train indices, test indices) -> (len(test), classes) log-probabilities."""
     def side_by_side(transform):
@@ -63,6 +77,11 @@ def forms(frames: np.ndarray, differences: np.ndarray, y: np.ndarray, classes: i
         return fit
 
     today = on_clips(statistics(side_by_side(lambda a: a)))
+    stats = statistics(side_by_side(lambda a: a))
+
+    def by(make):
+        return lambda train, test: non_linear(stats[train], y[train], stats[test], make)
+    extremes = np.concatenate([stats, side_by_side(lambda a: a).max(1), side_by_side(lambda a: a).min(1)], 1)
     frame_read_out = per_frame(READOUT_C)
     return {
         "spreads as they are (before session 26)": today,
@@ -75,6 +94,10 @@ def forms(frames: np.ndarray, differences: np.ndarray, y: np.ndarray, classes: i
         "per-frame read-out, C = 0.001": per_frame(0.001),
         "spreads as they are + per-frame, averaged": lambda train, test: np.log(
             (np.exp(today(train, test)) + np.exp(frame_read_out(train, test))) / 2),
+        "each feature's maximum and minimum added, floored": on_clips(extremes.astype(np.float64), SCALE_FLOOR),
+        "RBF support-vector machine, C = 10": by(lambda: SVC(C=10.0, gamma=1.0 / stats.shape[1], probability=True,
+                                                             class_weight="balanced", random_state=0)),
+        "5 nearest neighbours, cosine": by(lambda: KNeighborsClassifier(5, metric="cosine", weights="distance")),
     }
 
 
