@@ -1,6 +1,8 @@
 """The feature cache through `extract` and `train`: hits, and invalidation when any part of the key changes."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,34 @@ def test_frozen_training_reads_what_extract_wrote(data, tmp_path):
     assert entries(ext.feature_folder) == before  # every feature came from the cache
     assert not (cache / "clips").exists()  # and no video was decoded into the clip cache
     assert (run_dir / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkeypatch):
+    """`extract` as `train` defaults (auto): the read-out's features, so train decodes the videos for vidnet alone."""
+    from vidlstm.stages import train
+    from vidlstm.training import prepare
+    from vidlstm.training.config import TrainConfig
+
+    data = generate_dataset(tmp_path / "data", SynthConfig(per_class=6, size=32, min_frames=6, max_frames=8, seed=3),
+                            classes=("left", "right"))
+    cache = tmp_path / "cache"
+    ext = extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), num_frames=4, image_size=64,
+                                    progress=False))
+    assert (ext.videos, ext.already_cached, ext.failed) == (12, 0, [])
+    assert len(entries(ext.feature_folder)) == 12  # one view per video, as the read-out caches
+    before = entries(ext.feature_folder)
+    decoded = []
+    real_decoded_views = prepare.decoded_views
+
+    def counting(jobs, *args, **kwargs):
+        decoded.extend(job.image_size for job in jobs)
+        return real_decoded_views(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "decoded_views", counting)
+    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), cache_dir=str(cache),
+                                    num_frames=4, image_size=64, epochs=2, batch_size=8, progress=False))
+    assert len(decoded) == 12  # vidnet's clips; the read-out's features all came from extract
+    assert entries(ext.feature_folder) == before
+    saved = json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())
+    assert (saved["backbone"], saved["input_mode"], saved["num_frames"]) == ("efficientnet_lite0", "rgb,diff", 4)

@@ -7,19 +7,26 @@ from vidlstm.cli.common import positive_int, seed, threads
 def add_arguments(p):
     from vidlstm.defaults import INPUT_MODES
     from vidlstm.stages.extract import ExtractConfig
+    from vidlstm.training.config import STABILIZE_CHOICES
 
     d = ExtractConfig(data="", cache_dir="")
     p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest")
     p.add_argument("--cache", required=True, metavar="DIR", help="the feature cache folder (train --cache DIR reads it)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="use this model's backbone (what `finetune --from DIR` will train on)")
-    p.add_argument("--backbone", default=d.backbone)
+    p.add_argument("--backbone", default=d.backbone,
+                   help="as train's --backbone (default auto: the features train's default run reads out, so "
+                        "`train DATA --cache DIR` then decodes the videos for vidnet alone)")
     p.add_argument("--pretrained", action="store_true")
     p.add_argument("--weights-file", default=None)
-    p.add_argument("--input-mode", choices=tuple(INPUT_MODES), default=d.input_mode)
+    p.add_argument("--input-mode", choices=tuple(INPUT_MODES), default=d.input_mode,
+                   help="as train's (default: rgb+diff; auto's read-out: its own)")
+    p.add_argument("--stabilize", choices=STABILIZE_CHOICES, default=d.stabilize,
+                   help="as train's (default auto: where the clips' views move)")
     p.add_argument("--frames", type=positive_int, default=d.num_frames,
                    help="frames per clip (default: from the data, as train)")
-    p.add_argument("--image-size", type=positive_int, default=None, help="default: as train (48 for vidnet, else 112)")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="default: as train (auto: 224; 48 for vidnet, else 112)")
     p.add_argument("--views", type=positive_int, default=d.views, help=f"temporal views per video (default {d.views})")
     p.add_argument("--seed", type=seed, default=d.seed, help="initialisation seed of a random backbone (match train's)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
@@ -39,7 +46,7 @@ def run(args) -> int:
     summary = extract(ExtractConfig(
         data=args.data, cache_dir=args.cache, model_dir=args.model, backbone=args.backbone,
         pretrained=args.pretrained, weights_file=args.weights_file, input_mode=args.input_mode,
-        num_frames=args.frames, image_size=args.image_size, views=args.views, seed=args.seed,
+        num_frames=args.frames, image_size=args.image_size, stabilize=args.stabilize, views=args.views, seed=args.seed,
         batch_size=args.batch_size, device=args.device, decode_workers=args.decode_workers,
         progress=not args.no_progress))
     new = summary.videos - summary.already_cached - len(summary.failed)

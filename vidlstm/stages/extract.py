@@ -12,17 +12,20 @@ from vidlstm.training.config import TrainConfig  # torch-free: `vidlstm --help` 
 @dataclass
 class ExtractConfig:
     """Which backbone's features to cache. Use the same settings (and seed) as the `train` run that reads
-    them, or ``model_dir`` for the model a `finetune --from` run starts from."""
+    them, or ``model_dir`` for the model a `finetune --from` run starts from. ``backbone="auto"`` (the default,
+    as train's): the features `train`'s default run reads out (the pretrained candidate's, stages/families.py),
+    so a later `train DATA --cache DIR` decodes the videos for vidnet alone."""
 
     data: str
     cache_dir: str
     model_dir: str | None = None  # take the backbone (and frames/size) from this model folder
-    backbone: str = "vidnet"
+    backbone: str = "auto"
     pretrained: bool = False
     weights_file: str | None = None
-    input_mode: str = "rgb+diff"
+    input_mode: str | None = None  # None: as TrainConfig (rgb+diff; auto's read-out: its own)
     num_frames: int | None = None  # None: from the data, as TrainConfig, so extract and train share cache entries
-    image_size: int | None = None  # None: as TrainConfig (48 for vidnet, 112 for ImageNet backbones)
+    image_size: int | None = None  # None: as TrainConfig (48 for vidnet, 112 for ImageNet backbones; auto: 224)
+    stabilize: str = "auto"  # as TrainConfig: undo a moving camera's pan where the clips' views move
     views: int = TrainConfig.views
     seed: int = 0
     batch_size: int = 8
@@ -31,10 +34,23 @@ class ExtractConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.image_size is None:
-            self.image_size = TrainConfig(data="", out_dir="", backbone=self.backbone).image_size
         if self.decode_workers < 0:
             raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
+
+    def as_training(self) -> TrainConfig:
+        """The settings of the `train DATA --cache DIR` run whose features these are (auto: its read-out's)."""
+        from vidlstm.stages.families import PRETRAINED_FAMILIES, candidate_config
+
+        from vidlstm.training.search import DEFAULT_INPUT_MODE
+
+        config = TrainConfig(data=self.data, out_dir="", cache_dir=self.cache_dir, backbone=self.backbone,
+                             pretrained=self.pretrained, weights_file=self.weights_file, input_mode=self.input_mode,
+                             num_frames=self.num_frames, image_size=self.image_size, stabilize=self.stabilize,
+                             views=self.views, seed=self.seed, decode_workers=self.decode_workers)
+        if config.backbone == "auto":
+            return candidate_config(config, PRETRAINED_FAMILIES[0], 0.0)
+        config.input_mode = config.input_mode or DEFAULT_INPUT_MODE  # what train trains on without --search
+        return config
 
 
 @dataclass
@@ -59,28 +75,26 @@ def run(config: ExtractConfig) -> ExtractSummary:
 
 def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     from vidlstm.checkpoint import load_model
-    from vidlstm.data.datasets import discover_dataset
-    from vidlstm.training.auto import auto_num_frames
-    from vidlstm.training.model_setup import fresh_model, keypoint_settings
+    from vidlstm.data.datasets import discover_dataset, without_empty_files
+    from vidlstm.training.auto import resolve_from_data
+    from vidlstm.training.model_setup import model_for_run
     from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
 
     start = time.perf_counter()
-    dataset = discover_dataset(config.data, min_classes=1)
+    dataset = without_empty_files(discover_dataset(config.data, min_classes=1))  # as train: empty files fail
+    views = config.views
     if config.model_dir:
         model = load_model(config.model_dir, device=ctx.device)
-    else:
-        defaults = TrainConfig(data="", out_dir="", backbone=config.backbone)  # train's settings: shared entries
-        num_frames = config.num_frames or auto_num_frames([item.path for item in dataset.items])[0]
-        model = fresh_model(dataset.labels, seed=config.seed, weights_file=config.weights_file,
-                            backbone=config.backbone, pretrained=config.pretrained, input_mode=config.input_mode,
-                            num_frames=num_frames, image_size=config.image_size,
-                            **keypoint_settings(config.backbone, defaults.keypoint_stage,
-                                                defaults.centred_keypoints)).to(ctx.device)
+    else:  # the model train builds from the same settings and data, so extract and train share entries
+        training = config.as_training()
+        resolve_from_data(training, dataset)
+        model = model_for_run(training, dataset.labels)[0].to(ctx.device)
+        views = training.views
     shas = content_hashes(dataset.items, config.cache_dir)
     cache = feature_cache(config.cache_dir, model)
-    before = sum(all(cache.entry_path(s, v).exists() for v in range(config.views)) for s in shas if s is not None)
+    before = sum(all(cache.entry_path(s, v).exists() for v in range(views)) for s in shas if s is not None)
     usable = fill_caches(dataset.items, shas, ctx, clips=None, encoders=[(cache, model)],
-                         num_frames=model.config.num_frames, image_size=model.config.image_size, views=config.views,
+                         num_frames=model.config.num_frames, image_size=model.config.image_size, views=views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     # Entries named like videos that are no files (FIFOs, link loops) count as failed: listed, never opened.
     failed = ([dataset.relative_name(entry) for entry in dataset.skipped]

@@ -25,7 +25,7 @@ from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.stages import families
-from vidlstm.training.auto import auto_num_frames, resolve_stabilize, saved_setting
+from vidlstm.training.auto import resolve_from_data, saved_setting
 from vidlstm.training.budget import EpochPlan, auto_epochs
 from vidlstm.training.config import TrainConfig
 from vidlstm.training.distributed import (DistContext, barrier, broadcast_flag, broadcast_value, cleanup,
@@ -91,11 +91,11 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         return None
     ctx = init_distributed(configs[0].device)
     try:
-        dataset = discover_dataset(configs[0].data)
+        dataset = without_empty_files(discover_dataset(configs[0].data))  # as each run resolves its frames
         runs = []
         for config in configs:
             config = replace(config)  # a copy: resolving the frames per clip sets them
-            _resolve_from_data(config, dataset)
+            resolve_from_data(config, dataset)
             model, _ = model_for_run(config, dataset.labels)
             runs.append((config, model.to(ctx.device)))
         first, model = runs[0]
@@ -177,19 +177,6 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped, train_idx, subset)
 
 
-def _resolve_from_data(config: TrainConfig, dataset: LabelledVideos) -> dict:
-    """Fill the settings left to the data (frames per clip, stabilizing); returns a note of each choice for
-    metrics.json."""
-    notes = {}
-    if config.num_frames is None and not config.init_from:
-        config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
-    if not config.init_from:  # fine-tuning keeps its model's (stages/finetune.py says which)
-        config.stabilize, note = resolve_stabilize(config, [item.path for item in dataset.items])
-        if note:
-            notes["stabilize"] = note
-    return notes
-
-
 def _resumed_input_mode(config: TrainConfig) -> str:
     """The input mode the interrupted run trained with (its config.json), so its saved state still fits."""
     return saved_setting(config.run_dir, "input_mode") or DEFAULT_INPUT_MODE
@@ -204,7 +191,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     barrier(ctx)
     seed_everything(config.seed)
     dataset = without_empty_files(discover_dataset(config.data))  # split only what may decode
-    chosen = _resolve_from_data(config, dataset)
+    chosen = resolve_from_data(config, dataset)
     searching = needs_search(config) and not config.resume
     if needs_search(config):
         # Decoding does not depend on the input mode: the clips are cached before the search chooses it.

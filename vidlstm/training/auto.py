@@ -87,6 +87,19 @@ def resolve_stabilize(config, paths: list) -> tuple[str, dict | None]:
     return ("on" if on else "off"), note
 
 
+def resolve_from_data(config, dataset) -> dict:
+    """Fill the settings of ``config`` (a TrainConfig) left to the data (a LabelledVideos): frames per clip and
+    stabilizing, as `train` and `extract` resolve them; returns a note of each choice for metrics.json."""
+    notes = {}
+    if config.num_frames is None and not config.init_from:
+        config.num_frames, notes["num_frames"] = auto_num_frames([item.path for item in dataset.items])
+    if not config.init_from:  # fine-tuning keeps its model's (stages/finetune.py says which)
+        config.stabilize, note = resolve_stabilize(config, [item.path for item in dataset.items])
+        if note:
+            notes["stabilize"] = note
+    return notes
+
+
 def saved_setting(run_dir, key: str):
     """``key`` of the settings an interrupted run saved (RUN_DIR/config.json), or None where unreadable or absent."""
     try:
