@@ -27,10 +27,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from pretrained_probe import FRAMES, look_alike_groups  # noqa: E402
 from readout_choice import SIZE, each_data_set, read_out_parser, statistics  # noqa: E402
+from readout_choice import fitted as fitted_logits  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.io import probe, read_frames  # noqa: E402
 from vidlstm.io.sampling import sample_segment_indices  # noqa: E402
-from vidlstm.training.readout import READOUT_C, fit_logistic  # noqa: E402
+from vidlstm.training.readout import READOUT_C  # noqa: E402
 
 DECODE = 288
 
@@ -67,10 +68,9 @@ def augmented_features(backbone, paths: list, copies: int, seed: int = 0) -> tup
 
 
 def fitted(x: np.ndarray, y: np.ndarray, classes: int, c: float):
-    """A read-out fitted on rows ``x`` (standardised on them): a function from rows to probabilities."""
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    weight, bias = fit_logistic(torch.from_numpy((x - mean) / std), torch.from_numpy(y), classes, c, balanced=True)
-    return lambda rows: torch.softmax(torch.from_numpy((rows - mean) / std).float() @ weight.T + bias, 1).numpy()
+    """A read-out fitted on rows ``x`` (`readout_choice.fitted`): a function from rows to probabilities."""
+    logits = fitted_logits(x, y, classes, c)
+    return lambda rows: torch.softmax(torch.from_numpy(logits(rows)), 1).numpy()
 
 
 def score(own: np.ndarray, copies: np.ndarray, y: np.ndarray, classes: int, folds, c: float) -> dict[str, float]:

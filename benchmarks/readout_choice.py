@@ -42,12 +42,18 @@ def statistics(feats: np.ndarray) -> np.ndarray:
     return ClipStatistics.raw(f, torch.ones(f.shape[:2], dtype=torch.bool)).numpy().astype(np.float64)
 
 
+def fitted(x: np.ndarray, y: np.ndarray, classes: int, c: float = READOUT_C, floor: float = 0.0):
+    """A read-out fitted on rows ``x`` (standardised on them; ``floor``: no column scaled by less than that share of
+    the median column's spread, as ``ClipStatistics.fit``): a function from rows to logits."""
+    mean, std = x.mean(0), x.std(0)
+    std = np.maximum(std, floor * np.median(std)) + 1e-6
+    weight, bias = fit_logistic(torch.from_numpy((x - mean) / std), torch.from_numpy(y), classes, c, balanced=True)
+    return lambda rows: (torch.from_numpy((rows - mean) / std).float() @ weight.T + bias).numpy()
+
+
 def fit_logits(x: np.ndarray, y: np.ndarray, classes: int, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Logits of ``test`` from a read-out fitted on ``train`` (standardised on ``train``)."""
-    mean, std = x[train].mean(0), x[train].std(0) + 1e-6
-    weight, bias = fit_logistic(torch.from_numpy((x[train] - mean) / std), torch.from_numpy(y[train]), classes,
-                                READOUT_C, balanced=True)
-    return (torch.from_numpy((x[test] - mean) / std).float() @ weight.T + bias).numpy()
+    return fitted(x[train], y[train], classes)(x[test])
 
 
 def estimate(x: np.ndarray, y: np.ndarray, groups, classes: int, train: np.ndarray, repeats: int) -> float:

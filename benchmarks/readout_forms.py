@@ -32,21 +32,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from readout_choice import SIZE, each_data_set, read_out_parser, statistics  # noqa: E402
+from readout_choice import SIZE, each_data_set, fitted, read_out_parser, statistics  # noqa: E402
 from vidlstm.data.splits import cross_validation_folds  # noqa: E402
 from vidlstm.models.temporal import SCALE_FLOOR  # noqa: E402
-from vidlstm.training.readout import READOUT_C, fit_logistic  # noqa: E402
+from vidlstm.training.readout import READOUT_C  # noqa: E402
 
 
 def log_probabilities(x_train, y_train, x_test, classes: int, c: float = READOUT_C,
                       floor: float = 0.0) -> np.ndarray:
-    """Log-probabilities of ``x_test`` from a read-out fitted on ``x_train`` (standardised on it; ``floor``: no
-    column scaled by less than that share of the median column's spread, as ``ClipStatistics.fit``)."""
-    mean, std = x_train.mean(0), x_train.std(0)
-    std = np.maximum(std, floor * np.median(std)) + 1e-6
-    weight, bias = fit_logistic(torch.from_numpy((x_train - mean) / std), torch.from_numpy(y_train), classes, c,
-                                balanced=True)
-    return torch.log_softmax(torch.from_numpy((x_test - mean) / std).float() @ weight.T + bias, 1).numpy()
+    """Log-probabilities of ``x_test`` from `readout_choice.fitted`'s read-out of ``x_train``."""
+    logits = fitted(x_train, y_train, classes, c, floor)(x_test)
+    return torch.log_softmax(torch.from_numpy(logits), 1).numpy()
 
 
 def non_linear(x_train, y_train, x_test, make, floor: float = SCALE_FLOOR) -> np.ndarray:
