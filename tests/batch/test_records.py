@@ -103,3 +103,53 @@ def test_write_records_then_read_back_both_formats(tmp_path):
         write_records(tmp_path / name, records)
         back = read_records(tmp_path / name)
         assert [(r["path"], r["status"], r["score"]) for r in back] == [("a.mp4", "ok", 0.75), ("b.mp4", "error", None)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_names_holding_line_breaks_of_any_kind_round_trip(tmp_path, suffix):
+    names = ["a\u2028b.mp4", "c\u2029d.mp4", "e\x85f.mp4", "g\rh.mp4", "i\r\nj.mp4", "k\nl.mp4", "plain.mp4"]
+    out = tmp_path / f"preds{suffix}"
+    with RecordFile(out) as f:
+        f.open()
+        for name in names:
+            f.append(_ok(name))
+        assert [r["path"] for r in f.rewrite_sorted()] == sorted(names)
+    assert sorted(r["path"] for r in read_records(out)) == sorted(names)
+    if suffix == ".jsonl":  # one record per physical line, whatever a line reader takes for a line break
+        assert len(out.read_text().splitlines()) == len(names)
+
+
+def test_a_csv_row_torn_after_a_newline_inside_a_quoted_name_is_dropped_whole(tmp_path):
+    out = tmp_path / "preds.csv"
+    with RecordFile(out) as f:
+        f.open()
+        f.append(_ok("a.mp4"))
+    with open(out, "ab") as raw:  # kill -9 in the middle of a row whose file name holds a newline
+        raw.write(b'"b\nc.mp4",ok,wa')
+    assert [r["path"] for r in read_records(out)] == ["a.mp4"]
+    with RecordFile(out) as f:
+        assert [r["path"] for r in f.open()] == ["a.mp4"]
+        f.append(_ok("b\nc.mp4"))
+    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b\nc.mp4"]
+
+
+def test_a_cell_over_the_csv_modules_default_limit_reads_back(tmp_path):
+    out = tmp_path / "preds.csv"
+    segments = [{"start": i * 0.5, "end": i * 0.5 + 0.5, "label": "walk", "score": 0.6} for i in range(3000)]
+    write_records(out, [dict(_ok("long.mp4"), segments=segments)])
+    assert len(out.read_text()) > 131072
+    assert read_records(out)[0]["segments"] == segments
+
+
+def test_record_files_an_editor_resaved_with_crlf_or_a_byte_order_mark_still_read(tmp_path):
+    csv_out, jsonl_out = tmp_path / "p.csv", tmp_path / "p.jsonl"
+    write_records(csv_out, [_ok("a.mp4"), _ok("b.mp4")])
+    csv_out.write_bytes(csv_out.read_bytes().replace(b"\n", b"\r\n"))
+    write_records(jsonl_out, [_ok("a.mp4"), _ok("b.mp4")])
+    jsonl_out.write_bytes(b"\xef\xbb\xbf" + jsonl_out.read_bytes().replace(b"\n", b"\r\n"))
+    for out in (csv_out, jsonl_out):
+        assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]
+        with RecordFile(out) as f:
+            assert len(f.open()) == 2
+            f.append(_ok("c.mp4"))
+        assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4", "c.mp4"]

@@ -21,6 +21,10 @@ _INT_FIELDS = {"frames"}
 _JSON_FIELDS = {"top_k", "segments"}
 _OPTIONAL_FIELDS = ("segments", "sampling", "explanation")  # left out of a record that has none
 STATUSES = ("ok", "error")
+_LINE_BREAKS_IN_TEXT = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+"""Characters that JSON leaves raw but that many line readers (Python's ``str.splitlines`` among them) break at:
+written escaped, so a file name holding one stays on its record's line."""
+csv.field_size_limit(2 ** 31 - 1)  # a long timeline's segments cell is far over the default 131072 characters
 
 
 def record_format(path, role: str = "output") -> str:
@@ -48,6 +52,8 @@ def format_line(record: dict, fmt: str, columns=FIELDS) -> str:
                 text.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate: a non-UTF-8 file name
                 text = json.dumps(record, allow_nan=False)
+            for raw, escaped in _LINE_BREAKS_IN_TEXT.items():
+                text = text.replace(raw, escaped)  # only ever inside a JSON string
         return text + "\n"
     row = []
     for name in columns:
@@ -59,7 +65,9 @@ def format_line(record: dict, fmt: str, columns=FIELDS) -> str:
         else:
             row.append(str(value))
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(row)
+    # With "\n" as the line end, csv quotes a cell holding "\n" but not a bare "\r", at which its reader breaks.
+    quoting = csv.QUOTE_ALL if any("\r" in cell for cell in row) else csv.QUOTE_MINIMAL
+    csv.writer(buf, lineterminator="\n", quoting=quoting).writerow(row)
     return buf.getvalue()
 
 
@@ -118,7 +126,7 @@ def _from_row(row: dict, source, number: int) -> dict:
 
 def csv_columns(text: str, source) -> tuple[str, ...]:
     """The columns of a record CSV (``FIELDS``, or ``LEGACY_FIELDS`` of an older vidlstm); refuses any other header."""
-    first = text.split("\n", 1)[0] + "\n"
+    first = text.split("\n", 1)[0].removesuffix("\r") + "\n"  # a file re-saved with CRLF line ends is still ours
     for columns in CSV_HEADERS:
         if first == _csv_header(columns):
             return columns
@@ -130,7 +138,7 @@ def decode_text(data: bytes, fmt: str, source) -> str:
     if fmt == "csv":
         return data.decode("utf-8", "surrogateescape")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark that an editor put first is not part of a record
     except UnicodeDecodeError as err:
         raise _foreign(source, data.count(b"\n", 0, err.start) + 1, "bytes that are not UTF-8 text") from None
 
@@ -143,7 +151,7 @@ def parse_records(text: str, fmt: str, source) -> list[dict]:
     """
     if fmt == "jsonl":
         records = []
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(text.split("\n"), 1):  # "\n" alone ends a record (a name may hold U+2028)
             if not line.strip():
                 continue
             try:

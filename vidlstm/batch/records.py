@@ -12,9 +12,18 @@ from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STAT
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.files import atomic_write
 
-def complete_part(data: bytes) -> bytes:
-    """``data`` up to its last newline: what a kill -9 or power cut in the middle of a write leaves valid."""
-    return data[: data.rfind(b"\n") + 1]
+def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
+    """``data`` up to its last record's end: what a kill -9 or power cut in the middle of a write leaves valid.
+
+    A record ends at a newline; in CSV only at one outside quotes (a quoted file name may hold newlines)."""
+    end = data.rfind(b"\n") + 1
+    if fmt == "csv":
+        quotes = data.count(b'"', 0, end)
+        while end and quotes % 2:  # that newline is inside a quoted cell of a torn row: end before the row
+            start = data.rfind(b"\n", 0, end - 1) + 1
+            quotes -= data.count(b'"', start, end)
+            end = start
+    return data[:end]
 
 
 def read_records(path) -> list[dict]:
@@ -25,7 +34,7 @@ def read_records(path) -> list[dict]:
         data = path.read_bytes()
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from None
-    return parse_records(decode_text(complete_part(data), fmt, path), fmt, path)
+    return parse_records(decode_text(complete_part(data, fmt), fmt, path), fmt, path)
 
 
 def check_output_folder(path: Path) -> None:
@@ -138,7 +147,7 @@ class RecordFile:
             self.close()
             raise UsageError(f"{self.path}: not a regular file; name a .jsonl or .csv file for -o")
         data = self._read_all()
-        complete = complete_part(data)
+        complete = complete_part(data, self.format)
         records = parse_records(decode_text(complete, self.format, self.path), self.format, self.path)
         if self.format == "csv" and complete:
             self.columns = csv_columns(decode_text(complete, "csv", self.path), self.path)
@@ -209,7 +218,7 @@ class RecordFile:
         """
         if self._fd is None:
             raise RuntimeError("RecordFile.rewrite_sorted before open()")
-        text = decode_text(complete_part(self._read_all()), self.format, self.path)
+        text = decode_text(complete_part(self._read_all(), self.format), self.format, self.path)
         records = sort_and_dedup(parse_records(text, self.format, self.path))
         if self._lock_fd == -1:
             self.unsorted_reason = "its folder cannot be written, so it was not sorted"
