@@ -20,6 +20,9 @@ STRIP_SIZE_PX = (int(STRIP_SIZE_INCHES[0] * STRIP_DPI), int(STRIP_SIZE_INCHES[1]
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def explanation_stem(path) -> str:
     """A file-name stem for ``path``'s explanation: readable video name + hash of the absolute path.
 
@@ -66,8 +69,11 @@ def build_explanation(path, clip, scores, labels, top_classes: int = TOP_CLASSES
 
 
 def _literal(text: str) -> str:
-    """Text matplotlib shows as written: a file or label with two ``$`` would otherwise be parsed as math."""
-    return text.replace("$", r"\$")
+    """Text matplotlib shows as written: a file or label with two ``$`` would otherwise be parsed as math; bytes of a
+    name that are not UTF-8 (surrogate escapes, which matplotlib refuses) and control characters (tabs, newlines:
+    no glyph) show as U+FFFD."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL_CHARS.sub("\ufffd", text).replace("$", r"\$")
 
 
 def _bar_width(timestamps: np.ndarray) -> float:

@@ -53,3 +53,11 @@ def test_part_path_round_trip(tmp_path):
     assert part.name == "preds.part2-of-8.jsonl"
     assert part_of(part) == (2, 8)
     assert part_of(tmp_path / "preds.jsonl") is None
+
+
+def test_a_name_that_is_not_utf8_has_a_shard():
+    import os
+
+    name = os.fsdecode(b"clips/lat\xe9in.mp4")  # as os.listdir gives it: a surrogate escape
+    owners = [i for i in range(3) if Shard(i, 3).contains(name)]
+    assert len(owners) == 1 and owners == [i for i in range(3) if Shard(i, 3).contains(name)]

@@ -82,6 +82,20 @@ def test_strip_png_has_the_fixed_size_and_is_named_in_the_json(predictor, make_v
     assert sorted(p.name for p in out.iterdir()) == sorted([json_path.name, png.name])  # no temp files left
 
 
+def test_names_that_are_not_utf8_or_hold_tabs_are_explained(predictor, make_video, tmp_path, recwarn):
+    import os
+
+    made = make_video("clip.mp4", num_frames=24)
+    clip = predictor.load_clip(made)
+    scores = predictor.score_frames([clip.frames])[0]
+    for name in (os.fsdecode(b"lat\xe9in.mp4"), "tab\there.mp4"):
+        video = made.parent / name  # the name matters, not the file
+        json_path = Path(explain_clip(video, clip, scores, predictor.labels, tmp_path / "x")["explanation"])
+        assert json.loads(json_path.read_text())["path"] == str(video)
+        assert (tmp_path / "x" / json_path.with_suffix(".png").name).is_file()
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]  # a tab is no glyph: shown as U+FFFD
+
+
 def test_explanation_names_are_readable_and_collision_safe(tmp_path):
     a, b = tmp_path / "cam1" / "clip.mp4", tmp_path / "cam2" / "clip.mp4"
     assert explanation_stem(a) != explanation_stem(b)

@@ -42,8 +42,9 @@ class Shard:
 
     def contains(self, key: str) -> bool:
         # A content hash of the key (not Python's salted hash(), not the list position) so every machine
-        # agrees on the split, and adding files later never moves the others to another shard.
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+        # agrees on the split, and adding files later never moves the others to another shard. The key's
+        # bytes: a name that is not UTF-8 is held as surrogate escapes.
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
         return int.from_bytes(digest, "big") % self.count == self.index
 
     def part_path(self, out) -> Path:
