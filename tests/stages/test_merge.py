@@ -73,3 +73,27 @@ def test_parts_made_with_different_models_are_not_merged(tmp_path, make_video, c
     assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "all.jsonl")]) == 2
     assert "were made with different settings (the model " in capsys.readouterr().err
     assert not (tmp_path / "all.jsonl").exists()
+
+
+def test_merge_waits_for_no_predict_and_leaves_no_stale_settings(sharded_run, capsys):
+    from vidlstm.batch.records import RecordFile
+    from vidlstm.batch.run_settings import settings_path
+
+    tmp_path, parts = sharded_run
+    out = tmp_path / "all.jsonl"  # the unsharded run's output, with its settings file beside it
+    before = out.read_bytes()
+    with RecordFile(out) as running:  # a predict still writing it
+        running.open()
+        assert cli_main(["merge", *map(str, parts), "-o", str(out)]) == 2
+        assert "another vidlstm predict is writing this file" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    # Parts copied without their hidden settings files: what the output's settings file said is gone with its
+    # records, so no later resume is checked against it.
+    copies = []
+    for part in parts:
+        copies.append(tmp_path / "copied" / part.name)
+        copies[-1].parent.mkdir(exist_ok=True)
+        copies[-1].write_bytes(part.read_bytes())
+    assert settings_path(out).is_file()
+    assert cli_main(["merge", *map(str, copies), "-o", str(out)]) == 0
+    assert not settings_path(out).exists()

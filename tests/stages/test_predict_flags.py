@@ -95,3 +95,20 @@ def test_the_same_model_under_another_path_resumes(tmp_path, make_video, model_d
     run(_config([sorted(videos.iterdir())[0]], out, model_dir))
     copy = shutil.copytree(model_dir, tmp_path / "copy")
     assert run(_config([videos], out, copy)).skipped == 1
+
+
+def test_a_run_resumed_from_another_folder_finds_the_records_of_the_first(tmp_path, make_video, model_dir,
+                                                                          monkeypatch):
+    import shutil
+
+    videos = shutil.copytree(video_folder(make_video, 3), tmp_path / "work" / "videos")
+    first = sorted(p.name for p in videos.iterdir())[:2]
+    (tmp_path / "work" / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run(_config([f"videos/{name}" for name in first], "out/p.jsonl", model_dir))
+    monkeypatch.chdir(tmp_path / "work" / "out")
+    summary = run(_config(["../videos"], "p.jsonl", model_dir))
+    assert (summary.skipped, summary.ok) == (2, 1)  # the first run's two files are not done again
+    paths = [r["path"] for r in read_records(tmp_path / "work" / "out" / "p.jsonl")]
+    # One record per file, every path relative to where the output's first run started.
+    assert paths == sorted(f"videos/{p.name}" for p in videos.iterdir())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.batch.records import read_records, record_format, sort_and_dedup, write_records
+from vidlstm.batch.records import RecordFile, read_records, record_format, sort_and_dedup, write_records
 from vidlstm.batch.run_settings import common_settings, keep_beside
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError
@@ -54,8 +54,9 @@ def merge_parts(parts, output) -> MergeResult:
         records.extend(read_records(part))
     settings = common_settings(parts)
     merged = sort_and_dedup(records)
-    write_records(output, merged)
-    keep_beside(Path(output), settings)
+    with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
+        write_records(output, merged)
+        keep_beside(Path(output), settings)
     ok = sum(r.get("status") == "ok" for r in merged)
     return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
                        duplicates=len(records) - len(merged), missing_parts=missing_parts(parts))

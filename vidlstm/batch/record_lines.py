@@ -175,17 +175,18 @@ def parse_records(text: str, fmt: str, source) -> list[dict]:
     return records
 
 
-def record_keyer():
+def record_keyer(base: str | None = None):
     """``key(path)``: the file a record is about, as its absolute path with the folders resolved.
 
     So `v/a.mp4`, `./v/a.mp4` and `$PWD/v/a.mp4` are one file (one record, in one run and across a resume)
     while each record keeps the path as the user typed it. Folders are resolved (symbolic links, ``..``)
-    once each; a linked file is named by where it is, as class-folder discovery names it.
+    once each; a linked file is named by where it is, as class-folder discovery names it. A relative path is
+    taken from ``base`` (None: the working folder): the folder an output's first run started in.
     """
     folders: dict[str, str] = {}
 
     def key(path: str) -> str:
-        head, name = os.path.split(os.path.abspath(path))
+        head, name = os.path.split(os.path.abspath(os.path.join(base, path) if base else path))
         if head not in folders:
             folders[head] = os.path.realpath(head)
         return os.path.join(folders[head], name)

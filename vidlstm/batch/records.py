@@ -77,10 +77,10 @@ def write_records(path, records) -> Path:
     return path
 
 
-def sort_and_dedup(records) -> list[dict]:
-    """One record per file (``record_keyer``), sorted by path: an ``ok`` record beats an ``error`` one, otherwise
-    the later one wins."""
-    key = record_keyer()
+def sort_and_dedup(records, base: str | None = None) -> list[dict]:
+    """One record per file (``record_keyer(base)``), sorted by path: an ``ok`` record beats an ``error`` one,
+    otherwise the later one wins."""
+    key = record_keyer(base)
     best: dict[str, dict] = {}
     for record in records:
         name = key(record["path"])
@@ -159,6 +159,11 @@ class RecordFile:
         self._written = 0
         return records
 
+    def lock(self) -> "RecordFile":
+        """Only take the output's lock (refused while a predict writes it), as `merge` does before replacing it."""
+        self._lock(output_target(self.path))
+        return self
+
     def _lock(self, target: Path) -> None:
         lock_path = target.with_name(f".{target.name}.lock")
         try:
@@ -210,8 +215,9 @@ class RecordFile:
                 os.close(fd)
             setattr(self, name, None)
 
-    def rewrite_sorted(self) -> list[dict]:
-        """Replace the file by its records sorted by path, one per path (the final form of a finished run).
+    def rewrite_sorted(self, base: str | None = None) -> list[dict]:
+        """Replace the file by its records sorted by path, one per path (the final form of a finished run;
+        relative paths taken from ``base``, as ``record_keyer``).
 
         Where that cannot be done (a read-only folder, a full disk), the file stays as appended, every record
         in it, and ``unsorted_reason`` says why.
@@ -219,7 +225,7 @@ class RecordFile:
         if self._fd is None:
             raise RuntimeError("RecordFile.rewrite_sorted before open()")
         text = decode_text(complete_part(self._read_all(), self.format), self.format, self.path)
-        records = sort_and_dedup(parse_records(text, self.format, self.path))
+        records = sort_and_dedup(parse_records(text, self.format, self.path), base)
         if self._lock_fd == -1:
             self.unsorted_reason = "its folder cannot be written, so it was not sorted"
             return records

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from vidlstm.errors import UsageError
@@ -35,7 +36,15 @@ def record_settings(model_dir: Path, top_k: int, timeline_fps: float | None, min
                     exact_frames: bool) -> dict:
     """The settings that shape a record (``timeline_fps`` None: no timeline)."""
     return {"model": model_digest(model_dir), "model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
-            "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames)}
+            "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames),
+            "cwd": os.getcwd()}
+
+
+def records_base(target: Path) -> str:
+    """The folder the relative paths of an output's records are relative to: where its first run started (kept in
+    its settings), so a run resumed from another folder finds them; the working folder for a new output."""
+    cwd = (_read(settings_path(target)) or {}).get("cwd")
+    return cwd if isinstance(cwd, str) and os.path.isdir(cwd) else os.getcwd()
 
 
 def settings_path(target: Path) -> Path:
@@ -80,13 +89,17 @@ def common_settings(parts: list) -> dict | None:
 
 
 def keep_beside(output: Path, settings: dict | None) -> None:
-    """Write ``settings`` (None: nothing) beside ``output``: a predict run's, or a merged output's, so that a run
-    resumed into it is checked like the parts were. A folder that cannot be written keeps none."""
-    if settings is not None:
-        try:
-            atomic_write_text(settings_path(Path(output).resolve()), json.dumps(settings, indent=1) + "\n")
-        except OSError:
-            pass
+    """Write ``settings`` beside ``output``: a predict run's, or a merged output's, so that a run resumed into it is
+    checked like the parts were. None (parts that kept none): an earlier output's settings file is removed, as it
+    would describe records that are no longer there. A folder that cannot be written keeps none."""
+    path = settings_path(Path(output).resolve())
+    try:
+        if settings is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, json.dumps(settings, indent=1) + "\n")
+    except OSError:
+        pass
 
 
 def _read(path: Path) -> dict | None:

@@ -11,7 +11,7 @@ from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
 from vidlstm.batch.records import RecordFile, output_target, record_format, record_keyer
-from vidlstm.batch.run_settings import check_and_keep, record_settings
+from vidlstm.batch.run_settings import check_and_keep, record_settings, records_base
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
@@ -258,9 +258,13 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
     from tqdm import tqdm
 
     with RecordFile(summary.output) as out:
-        key = record_keyer()  # `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a resume
-        earlier = {key(r["path"]): r.get("status") for r in out.open()}
-        check_and_keep(summary.output, output_target(summary.output), settings, has_records=bool(earlier))
+        records = out.open()
+        check_and_keep(summary.output, output_target(summary.output), settings, has_records=bool(records))
+        # Relative paths are the first run's: `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a
+        # resume, and so is `../v/a.mp4` in a run resumed from a sub-folder, which records it as `v/a.mp4`.
+        base = records_base(output_target(summary.output))
+        recorded, key = record_keyer(base), record_keyer()  # a record's path, and a path this run was given
+        earlier = {recorded(r["path"]): r.get("status") for r in records}
         summary.repaired_bytes = out.repaired_bytes
         redo = {"error"} if config.retry_errors else set()
         todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
@@ -270,6 +274,8 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                    dynamic_ncols=True)
         with bar:
             for record in compute(todo) if todo else ():
+                if base != os.getcwd() and not os.path.isabs(record["path"]):
+                    record["path"] = os.path.relpath(record["path"], base)
                 out.append(record)
                 if record["status"] == "ok":
                     summary.ok += 1
@@ -280,5 +286,5 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                     bar.set_postfix(failed=summary.failed, refresh=False)
                 bar.update(1)
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
-        out.rewrite_sorted()
+        out.rewrite_sorted(base)
         summary.unsorted_reason = out.unsorted_reason
