@@ -59,3 +59,49 @@ def test_predict_and_train_discovery_follow_one_rule(tmp_path):
     train_names = {item.path.relative_to(tmp_path).as_posix() for item in discover_dataset(tmp_path).items}
     expected = {f"{label}/{name}" for label in ("left", "right") for name in ("a.mp4", "B.AVI", "sub/c.mkv")}
     assert predict_keys == train_names == expected
+
+
+def test_linked_folders_are_walked_once_and_a_link_back_up_ends(tmp_path):
+    import os
+
+    for name in ["data/a.mp4", "elsewhere/b.mp4", "elsewhere/deeper/c.mp4"]:
+        _touch(tmp_path / name)
+    os.symlink(tmp_path / "elsewhere", tmp_path / "data" / "linked")
+    os.symlink(tmp_path / "data", tmp_path / "elsewhere" / "back_up")  # a loop through two links
+    os.symlink(tmp_path / "elsewhere", tmp_path / "data" / "again")  # the same folder by a second link
+    found = find_videos([tmp_path / "data"], recursive=True)
+    names = sorted(os.path.basename(f.path) for f in found)
+    assert names == ["a.mp4", "b.mp4", "c.mp4"]
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path):
+    import sys
+
+    folder = tmp_path
+    for _ in range(sys.getrecursionlimit() + 100):  # os.walk recursed once per level
+        folder = folder / "d"
+        folder.mkdir()
+    _touch(folder / "deep.mp4")
+    assert [f.path for f in find_videos([tmp_path], recursive=True)] == [str(folder / "deep.mp4")]
+
+
+def test_a_folder_that_cannot_be_listed_is_named_and_the_rest_found(tmp_path, monkeypatch):
+    import os
+
+    from vidlstm.batch import discover
+
+    for name in ["a.mp4", "locked/b.mp4", "open/c.mp4"]:
+        _touch(tmp_path / name)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.path.basename(path) == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(discover.os, "scandir", scandir)
+    unlisted = []
+    assert [f.key for f in find_videos([tmp_path], recursive=True, unlisted=unlisted)] == ["a.mp4", "open/c.mp4"]
+    assert unlisted == [f"{tmp_path / 'locked'}: cannot list directory (Permission denied)"]
+    with pytest.raises(UsageError, match="locked: cannot list directory"):
+        find_videos([tmp_path], recursive=True)

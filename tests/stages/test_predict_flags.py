@@ -112,3 +112,22 @@ def test_a_run_resumed_from_another_folder_finds_the_records_of_the_first(tmp_pa
     paths = [r["path"] for r in read_records(tmp_path / "work" / "out" / "p.jsonl")]
     # One record per file, every path relative to where the output's first run started.
     assert paths == sorted(f"videos/{p.name}" for p in videos.iterdir())
+
+
+def test_a_folder_that_cannot_be_listed_leaves_the_run_going_and_its_exit_code_1(tmp_path, make_video, model_dir,
+                                                                                  monkeypatch, capsys):
+    import os
+
+    from vidlstm.batch import discover
+
+    videos = video_folder(make_video, 2)
+    make_video("videos/locked/v9.mp4", num_frames=12, height=32, width=32, fps=8.0)
+    real_scandir = os.scandir
+    monkeypatch.setattr(discover.os, "scandir", lambda path: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", str(path))) if os.path.basename(path) == "locked" else real_scandir(path))
+    summary = run(_config([videos], tmp_path / "p.jsonl", model_dir, recursive=True))
+    assert (summary.ok, summary.failed, summary.exit_code) == (2, 0, 1)
+    assert f"warning: {videos / 'locked'}: cannot list directory (Permission denied); its videos are left out" \
+        in capsys.readouterr().err
+    monkeypatch.setattr(discover.os, "scandir", real_scandir)  # fixed: a re-run adds them
+    assert run(_config([videos], tmp_path / "p.jsonl", model_dir, recursive=True)).ok == 1

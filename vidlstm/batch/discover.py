@@ -23,18 +23,28 @@ class VideoFile:
     key: str
 
 
-def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:
+def find_videos(inputs, recursive: bool = False, unlisted: list | None = None) -> list[VideoFile]:
     """Expand files and directories into a sorted, duplicate-free list of videos.
 
     A file named on the command line is taken whatever its suffix (the user asked for it); inside a
-    directory only video suffixes count, and sub-directories only with ``recursive``.
+    directory only video suffixes count, and sub-directories only with ``recursive`` (hidden ones never;
+    linked ones too, each folder once however many links lead to it). A folder that cannot be listed
+    (permissions) is appended to ``unlisted`` as ``"FOLDER: cannot list directory (REASON)"`` and the
+    rest is found; with ``unlisted`` None it is a UsageError.
     """
     found: dict[str, VideoFile] = {}
     key = record_keyer()  # one file under two spellings (`v/a.mp4`, `$PWD/v/a.mp4`) is listed once
+
+    def cannot_list(folder: Path, err: OSError) -> None:
+        reason = f"{folder}: cannot list directory ({err.strerror or err})"
+        if unlisted is None:
+            raise UsageError(reason)
+        unlisted.append(reason)
+
     for raw in inputs:
         root = Path(raw)
         if root.is_dir():
-            for path in _walk(root, recursive):
+            for path in _walk(root, recursive, cannot_list):
                 found.setdefault(key(str(path)), VideoFile(str(path), path.relative_to(root).as_posix()))
         elif os.path.lexists(root):  # lexists: a broken link or a link loop still gets its error record
             found.setdefault(key(str(root)), VideoFile(str(root), root.name))
@@ -43,28 +53,35 @@ def find_videos(inputs, recursive: bool = False) -> list[VideoFile]:
     return sorted(found.values(), key=lambda f: f.path)
 
 
-def _walk(root: Path, recursive: bool):
-    if not recursive:
-        with os.scandir(root) as entries:
-            for entry in entries:
+def _walk(root: Path, recursive: bool, cannot_list):
+    """The video-named entries of ``root`` (and, with ``recursive``, of its sub-folders): a loop over a stack, not
+    a recursion, so a tree of any depth is walked; a folder reached again (a link back up the tree) is skipped."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as err:
+            cannot_list(folder, err)
+            continue
+        for entry in entries:
+            if _is_dir(entry):
+                if recursive and not entry.name.startswith("."):  # skip .git, .cache and friends
+                    stack.append(folder / entry.name)
+            elif is_video_name(entry.name):
                 # Anything with a video name that is not a directory is the user's file: a link loop or a
                 # dangling link gets an error record from the decoder rather than vanishing or crashing.
-                if is_video_name(entry.name) and not _is_dir(entry):
-                    yield root / entry.name
-        return
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # skip .git, .cache and friends
-        for name in filenames:
-            if is_video_name(name):
-                yield Path(dirpath) / name
+                yield folder / entry.name
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return entry.is_dir()
+        return entry.is_dir()  # a link to a folder too
     except OSError:  # ELOOP and friends: not a directory we could walk
         return False
-
-
-def _raise_walk_error(err: OSError):
-    raise UsageError(f"{err.filename}: cannot list directory ({err.strerror})")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,12 +155,14 @@ class PredictSummary:
     repaired_bytes: int = 0  # torn last line of an interrupted earlier run, dropped
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first few
     unsorted_reason: str | None = None  # why the finished output was left in the order appended (read-only folder ...)
+    unlisted: int = 0  # folders that could not be listed: their videos were left out
     stats: EngineStats = field(default_factory=EngineStats)
 
     @property
     def exit_code(self) -> int:
-        """1 when any file of the list has an error record (now or from an earlier run), else 0."""
-        return 1 if self.failed or self.skipped_failed else 0
+        """1 when any file of the list has an error record (now or from an earlier run) or a folder could not be
+        listed, else 0."""
+        return 1 if self.failed or self.skipped_failed or self.unlisted else 0
 
 
 def _has_subfolders(path: Path) -> bool:
@@ -191,9 +194,13 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
 
         import_ray()  # exit 2 with how to install it, before anything is read or written
     shard = resolve_shard(config.shard)
-    files = select_shard(find_videos(config.inputs, recursive=config.recursive), shard)
+    unlisted: list[str] = []  # folders that cannot be listed: left out, named, the exit code says so
+    files = select_shard(find_videos(config.inputs, recursive=config.recursive, unlisted=unlisted), shard)
+    for reason in unlisted:
+        print(f"vidlstm predict: warning: {reason}; its videos are left out (fix it and re-run to add them)",
+              file=sys.stderr)
     output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
-    if not files and (shard is None or shard.count == 1):
+    if not files and (shard is None or shard.count == 1) and not unlisted:
         nested = not config.recursive and any(_has_subfolders(Path(p)) for p in config.inputs)
         hint = " (add --recursive to look in sub-directories)" if nested else ""
         raise UsageError(f"no video files found in {', '.join(map(str, config.inputs))}{hint}")
@@ -201,7 +208,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     predictor = Predictor.from_dir(config.model_dir, device=device)  # fail on a bad model before touching output
     annotate = make_annotator(predictor, config.min_score, config.explain_dir)  # checks --min-score up front
     if config.engine == "ray":
-        return _run_on_ray(config, files, output, device, start)
+        return _run_on_ray(config, files, output, device, start, len(unlisted))
     predictor.fold_batch_norm()
     if config.workers is not None:
         workers = max(1, config.workers)  # never in-process: "one broken file never stops the run"
@@ -211,7 +218,7 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
         workers = default_workers(device)
     if device == "cpu" or config.threads:
         configure_torch_threads(config.threads or default_torch_threads(workers))
-    summary = PredictSummary(output=output, files=len(files), workers=workers)
+    summary = PredictSummary(output=output, files=len(files), workers=workers, unlisted=len(unlisted))
     options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=workers,
                             timeout=config.timeout, timeline_fps=config.timeline_fps if config.timeline else None,
                             backends=config.backends, exact_frames=config.exact_frames)
@@ -222,13 +229,14 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     return summary
 
 
-def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: float) -> PredictSummary:
+def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: float,
+                unlisted: int = 0) -> PredictSummary:
     """The same run with Ray Data actors computing the records (vidlstm.batch.ray_engine)."""
     from vidlstm.batch.ray_engine import connect, default_actors, ray_records
 
     connect(config.address)
     actors = config.workers or default_actors()
-    summary = PredictSummary(output=output, files=len(files), workers=actors)
+    summary = PredictSummary(output=output, files=len(files), workers=actors, unlisted=unlisted)
     options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=1, timeout=config.timeout,
                             timeline_fps=config.timeline_fps if config.timeline else None, backends=config.backends,
                             exact_frames=config.exact_frames)
