@@ -77,12 +77,18 @@ def test_linked_folders_are_walked_once_and_a_link_back_up_ends(tmp_path):
 def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path):
     import sys
 
-    folder = tmp_path
+    folders = [tmp_path / "d"]
     for _ in range(sys.getrecursionlimit() + 100):  # os.walk recursed once per level
-        folder = folder / "d"
-        folder.mkdir()
-    _touch(folder / "deep.mp4")
-    assert [f.path for f in find_videos([tmp_path], recursive=True)] == [str(folder / "deep.mp4")]
+        folders[-1].mkdir()
+        folders.append(folders[-1] / "d")
+    deepest = folders[-2]
+    try:
+        _touch(deepest / "deep.mp4")
+        assert [f.path for f in find_videos([tmp_path], recursive=True)] == [str(deepest / "deep.mp4")]
+    finally:  # from the bottom up: pytest's clean-up (shutil.rmtree) recurses too
+        (deepest / "deep.mp4").unlink(missing_ok=True)
+        for folder in reversed(folders[:-1]):
+            folder.rmdir()
 
 
 def test_a_folder_that_cannot_be_listed_is_named_and_the_rest_found(tmp_path, monkeypatch):

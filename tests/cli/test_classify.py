@@ -96,6 +96,16 @@ def test_min_score_labels_low_confidence_unknown(make_video, tiny_model_dir, cap
     assert _json_lines(capsys.readouterr().out)[0]["label"] != "unknown"
 
 
+def test_min_score_shows_unknown_in_the_table_too(make_video, tiny_model_dir, capsys):
+    path = make_video()
+    assert main(["classify", str(path), "--model", str(tiny_model_dir), "--min-score", "0.99"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("    -> unknown (best score ") and lines[1].endswith("% is below --min-score)")
+    assert lines[2].startswith("    1. ")  # the top-k still says what the model saw
+    assert main(["classify", str(path), "--model", str(tiny_model_dir)]) == 0
+    assert "-> unknown" not in capsys.readouterr().out
+
+
 def test_min_score_out_of_range_exit_2(make_video, tiny_model_dir, capsys):
     assert main(["classify", str(make_video()), "--model", str(tiny_model_dir), "--min-score", "1.5"]) == 2
     assert "--min-score must be in [0, 1]" in capsys.readouterr().err

@@ -263,6 +263,24 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, problem):
     assert not output.exists()
 
 
+def test_the_predictions_are_never_the_reports_output(tmp_path, capsys):
+    source = tmp_path / "preds.jsonl"
+    write_records(source, prediction_records(tmp_path))
+    before = source.read_bytes()
+    for output in (source, tmp_path / "report.csv"):
+        assert main(["report", str(source), "-o", str(output)]) == 2
+        assert "the report is an HTML page; name an .html file for -o" in capsys.readouterr().err
+    assert source.read_bytes() == before and not (tmp_path / "report.csv").exists()
+
+
+def test_a_hand_edited_explanation_that_is_not_a_file_name_is_ignored(tmp_path):
+    source = tmp_path / "preds.jsonl"
+    source.write_text(json.dumps({"path": "f.mp4", "status": "ok", "label": "y", "score": 0.3,
+                                  "explanation": {"x": 1}}) + "\n")
+    assert main(["report", str(source), "-o", str(tmp_path / "r.html")]) == 0
+    assert "f.mp4" in (tmp_path / "r.html").read_text()
+
+
 @pytest.mark.slow
 def test_report_of_a_real_evaluate_output(tmp_path):
     """The formats assumed above are the ones the evaluate stage really writes."""

@@ -28,6 +28,8 @@ def format_record(rec: dict) -> str:
     if rec["status"] != "ok":
         return f"{shown_name(rec['path'])}\n    ERROR  {rec['error']}"
     head = f"{shown_name(rec['path'])}  ({rec['frames']} frames, {rec['decoder']}, {rec['seconds']:.2f} s)"
+    if rec["top_k"] and rec["label"] != rec["top_k"][0]["label"]:  # below --min-score: "unknown", top-k as seen
+        head += f"\n    -> {rec['label']} (best score {100 * rec['score']:.2f}% is below --min-score)"
     rows = [f"    {i}. {t['label']:<24} {100 * t['score']:6.2f}%" for i, t in enumerate(rec["top_k"], 1)]
     if rec.get("explanation"):
         rows.append(f"    explanation: {rec['explanation']}")

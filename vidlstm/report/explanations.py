@@ -49,7 +49,7 @@ class ExplanationIndex:
         A path matches exactly, or as a trailing part (evaluate writes paths relative to the data folder).
         """
         named = record.get("explanation")
-        if named:
+        if isinstance(named, str) and named:  # a hand-edited record may hold anything there
             for candidate in (Path(named), self.base / named):
                 if candidate.is_file():
                     found = read_explanation(candidate)
