@@ -60,12 +60,20 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+MAX_THREADS = 1024
+"""The most torch threads asked for that are set (torch.set_num_threads(100000) ended the process with a SIGSEGV)."""
+
+
 def configure_torch_threads(threads: int | None = None) -> int:
     """Use one intra-op thread per available core (never more: two busy threads per core oversubscribe)."""
     import torch
 
+    from vidlstm.errors import UsageError
+
     if threads is None or threads <= 0:
         threads = available_cores()
+    if threads > MAX_THREADS:
+        raise UsageError(f"--threads must be at most {MAX_THREADS} (got {threads})")
     torch.set_num_threads(threads)
     return threads
 

@@ -55,9 +55,10 @@ def test_crash_hang_and_exit_cost_only_their_own_file():
     assert elapsed < 15  # the hang was cut at its timeout, not waited out
 
 
-def test_pool_delivers_every_file_once_with_one_worker():
+@pytest.mark.parametrize("timeout", [30, 1e300])  # 1e300: past what poll() can wait, so never
+def test_pool_delivers_every_file_once_with_one_worker(timeout):
     names = [f"v{i}.mp4" for i in range(12)]
-    with DecodePool(workers=1, timeout=30, decode_fn=fake_decode) as pool:
+    with DecodePool(workers=1, timeout=timeout, decode_fn=fake_decode) as pool:
         outcome = _outcome(_drain(pool, _requests(names)))
     assert outcome == {f"/videos/{n}": "ok" for n in names}
 

@@ -198,7 +198,8 @@ class DecodePool:
             timeout = 0.0
             if block:
                 next_deadline = min(s.last_progress for s in busy) + self.timeout
-                timeout = max(0.0, next_deadline - time.monotonic())
+                # At most an hour per wait (then the loop looks again): poll() refuses ~25 days and more.
+                timeout = min(max(0.0, next_deadline - time.monotonic()), 3600.0)
             handles = [s.conn for s in busy] + [s.process.sentinel for s in busy]
             ready = set(wait(handles, timeout))
             for slot in busy:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from vidlstm.defaults import MAX_THREADS
+
 
 def whole_number(what: str, low: int, high: int | None = None, bounds: str | None = None):
     """An argparse type: an integer from ``low`` (to ``high``), refused as "expected WHAT" or "must be BOUNDS"."""
@@ -18,8 +20,8 @@ def whole_number(what: str, low: int, high: int | None = None, bounds: str | Non
 
 
 positive_int = whole_number("a positive integer", 1)
-threads = whole_number("a whole number", 0, bounds=">= 0 (0: one per available core)")
-"""A thread count: 0 (the default: one per available core) or more."""
+threads = whole_number("a whole number", 0, MAX_THREADS, bounds=f"from 0 (one per available core) to {MAX_THREADS}")
+"""A thread count: 0 (the default: one per available core) up to ``defaults.MAX_THREADS``."""
 seed = whole_number("an integer", 0, 2 ** 32 - 1, bounds="from 0 to 2**32 - 1")
 """A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
 
