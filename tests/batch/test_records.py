@@ -153,3 +153,20 @@ def test_record_files_an_editor_resaved_with_crlf_or_a_byte_order_mark_still_rea
             assert len(f.open()) == 2
             f.append(_ok("c.mp4"))
         assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4", "c.mp4"]
+
+
+def test_a_final_sort_that_cannot_be_written_says_why_once(tmp_path, monkeypatch):
+    import vidlstm.batch.records as records
+
+    def full_disk(path, records_):
+        raise VidlstmError(f"{path}: cannot write (No space left on device)")
+
+    out = tmp_path / "preds.jsonl"
+    with RecordFile(out) as f:
+        f.open()
+        f.append(_ok("b.mp4"))
+        f.append(_ok("a.mp4"))
+        monkeypatch.setattr(records, "write_records", full_disk)
+        f.rewrite_sorted()
+    assert f.unsorted_reason == "not sorted (No space left on device)"
+    assert [r["path"] for r in read_records(out)] == ["b.mp4", "a.mp4"]  # every record kept, as appended

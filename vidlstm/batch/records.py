@@ -232,7 +232,7 @@ class RecordFile:
         try:
             write_records(self.path, records)  # the lock file stays locked: a second run waits for close()
         except VidlstmError as err:
-            self.unsorted_reason = f"not sorted ({str(err).split(': cannot write ', 1)[-1]})"
+            self.unsorted_reason = f"not sorted ({str(err).split(': cannot write ', 1)[-1].strip('()')})"
         return records
 
     def __enter__(self):
