@@ -62,6 +62,7 @@ def test_a_csv_written_before_the_new_columns_is_resumed_in_its_own_layout(tmp_p
     (dict(timeline=True, timeline_fps=4.0), "no --timeline, this run asks for --timeline at 4 fps"),
     (dict(min_score=0.5), "--min-score 0.0, this run asks for --min-score 0.5"),
     (dict(exact_frames=True), "no --exact-frames, this run asks for --exact-frames"),
+    ("explain", "no --explain, this run asks for --explain"),
     ("other model", "the model "),
 ])
 def test_a_resume_with_other_record_settings_is_refused_and_the_records_stay(tmp_path, make_video, model_dir, change,
@@ -75,6 +76,8 @@ def test_a_resume_with_other_record_settings_is_refused_and_the_records_stay(tmp
     first = sorted(videos.iterdir())[0]
     run(_config([first], out, model_dir, top_k=3))
     before = out.read_bytes()
+    if change == "explain":
+        change = dict(explain_dir=str(tmp_path / "explain"))
     if change == "other model":
         change = dict(model_dir=tiny_model_dir(tmp_path / "other"))
         with open(Path(change["model_dir"]) / "config.json", "a") as f:
@@ -131,3 +134,15 @@ def test_a_folder_that_cannot_be_listed_leaves_the_run_going_and_its_exit_code_1
         in capsys.readouterr().err
     monkeypatch.setattr(discover.os, "scandir", real_scandir)  # fixed: a re-run adds them
     assert run(_config([videos], tmp_path / "p.jsonl", model_dir, recursive=True)).ok == 1
+
+
+def test_a_settings_file_of_an_older_vidlstm_is_checked_on_what_it_holds(tmp_path, make_video, model_dir):
+    from vidlstm.batch.run_settings import settings_path
+
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.jsonl"
+    run(_config([sorted(videos.iterdir())[0]], out, model_dir))
+    saved = json.loads(settings_path(out).read_text())
+    older = {key: value for key, value in saved.items() if key not in ("explain", "cwd")}  # before session 27
+    settings_path(out).write_text(json.dumps(older))
+    assert run(_config([videos], out, model_dir, explain_dir=str(tmp_path / "x"))).skipped == 1

@@ -16,8 +16,9 @@ from pathlib import Path
 from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 
-SHAPING = ("model", "top_k", "timeline_fps", "min_score", "exact_frames")
-"""The settings a record depends on, in the order a refusal names them."""
+SHAPING = ("model", "top_k", "timeline_fps", "min_score", "exact_frames", "explain")
+"""The settings a record depends on, in the order a refusal names them (one that a settings file written by an
+older vidlstm lacks is not compared)."""
 _OPTION = {"top_k": "--top-k", "min_score": "--min-score"}  # the others are worded in _describe
 
 
@@ -33,11 +34,12 @@ def model_digest(model_dir: Path) -> str:
 
 
 def record_settings(model_dir: Path, top_k: int, timeline_fps: float | None, min_score: float,
-                    exact_frames: bool) -> dict:
-    """The settings that shape a record (``timeline_fps`` None: no timeline)."""
+                    exact_frames: bool, explain: bool = False) -> dict:
+    """The settings that shape a record (``timeline_fps`` None: no timeline; ``explain``: records name their
+    explanation)."""
     return {"model": model_digest(model_dir), "model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
             "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames),
-            "cwd": os.getcwd()}
+            "explain": bool(explain), "cwd": os.getcwd()}
 
 
 def records_base(target: Path) -> str:
@@ -60,7 +62,7 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
     if has_records:
         earlier = _read(path)
         if earlier is not None:
-            differ = [key for key in SHAPING if earlier.get(key) != settings[key]]
+            differ = _differ(earlier, settings)
             if differ:
                 raise UsageError(f"{output}: its records were made with {_describe(differ, earlier)}, this run asks "
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
@@ -81,7 +83,7 @@ def common_settings(parts: list) -> dict | None:
         return None
     (first, reference), *others = kept.items()
     for part, settings in others:
-        differ = [key for key in SHAPING if settings.get(key) != reference.get(key)]
+        differ = _differ(reference, settings)
         if differ:
             raise UsageError(f"{first} and {part} were made with different settings ({_describe(differ, reference)} "
                              f"against {_describe(differ, settings)}); merge the parts of one run")
@@ -102,6 +104,10 @@ def keep_beside(output: Path, settings: dict | None) -> None:
         pass
 
 
+def _differ(earlier: dict, later: dict) -> list[str]:
+    return [key for key in SHAPING if key in earlier and key in later and earlier[key] != later[key]]
+
+
 def _read(path: Path) -> dict | None:
     try:
         value = json.loads(path.read_text())
@@ -118,8 +124,9 @@ def _describe(keys: list[str], settings: dict) -> str:
             words.append(f"the model {settings.get('model_dir') or '?'} ({str(value)[:12]})")
         elif key == "timeline_fps":
             words.append("--timeline at " + format(value, "g") + " fps" if value else "no --timeline")
-        elif key == "exact_frames":
-            words.append("--exact-frames" if value else "no --exact-frames")
+        elif key in ("exact_frames", "explain"):
+            flag = "--" + key.replace("_", "-")
+            words.append(flag if value else f"no {flag}")
         else:
             words.append(f"{_OPTION[key]} {value}")
     return ", ".join(words)

@@ -256,7 +256,7 @@ def _model_dir(config: PredictConfig) -> Path:
 
 def _settings(config: PredictConfig) -> dict:
     return record_settings(_model_dir(config), config.top_k, config.timeline_fps if config.timeline else None,
-                           config.min_score, config.exact_frames)
+                           config.min_score, config.exact_frames, config.explain_dir is not None)
 
 
 def _write_records(config: PredictConfig, files, summary: PredictSummary, compute, settings: dict) -> None:
