@@ -117,3 +117,31 @@ def test_what_a_dying_worker_prints_stays_off_stderr_unless_asked(logs_wanted):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['decoder crashed (signal 6, SIGABRT)', 'ok']"
     assert ("std::bad_alloc" in run.stderr) == logs_wanted
+
+
+def test_close_kills_a_stopped_worker_whose_fork_server_died():
+    import os
+    import signal
+    from multiprocessing import forkserver
+
+    def state(pid):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[1].split()[0].decode()
+        except OSError:
+            return None  # gone
+
+    pool = DecodePool(workers=1, timeout=30, decode_fn=fake_decode).start()
+    worker = pool._slots[0].process.pid
+    os.kill(worker, signal.SIGSTOP)  # a decoder stuck where no request reaches it
+    os.kill(forkserver._forkserver._forkserver_pid, signal.SIGKILL)  # the fork server dies first (a second Ctrl-C)
+    time.sleep(0.2)
+    # Where nothing else holds its sentinel pipe, a worker whose fork server died reads as dead (return code 255).
+    pool._slots[0].process.is_alive = lambda: False
+    pool.close()
+    deadline = time.monotonic() + 5
+    while state(worker) not in (None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state(worker) in (None, "Z")
+    with DecodePool(workers=1, timeout=30, decode_fn=fake_decode) as again:  # a new fork server serves later runs
+        assert _outcome(_drain(again, _requests(["a.mp4"]))) == {"/videos/a.mp4": "ok"}

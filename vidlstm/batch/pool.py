@@ -97,6 +97,35 @@ class _Slot:
     started: float = 0.0  # when the worker began its current file
 
 
+def _block_interrupts() -> bool:
+    """Hold SIGINT and SIGTERM back (delivered when unblocked) in the main thread; False where that cannot be."""
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        return True
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _kill_if_ours(pid: int | None) -> None:
+    """SIGKILL ``pid`` if a process of ours (our process group) still has it: a worker whose fork server died."""
+    if pid is None:
+        return
+    try:
+        if os.getpgid(pid) == os.getpgid(0) and _state(pid) not in ("Z", "X", None):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:  # gone (or not ours to signal)
+        pass
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter of ``pid`` (R, S, T, Z ...) from /proc, None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return None
+
+
 class DecodePool:
     """``workers`` decode processes fed from a queue of requests; ``poll()`` returns Piece/Finished/Failed events."""
 
@@ -143,19 +172,29 @@ class DecodePool:
         return _Slot(process, parent_conn)
 
     def close(self) -> None:
-        for slot in self._slots:
-            try:
-                slot.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-        deadline = time.monotonic() + 2.0
-        for slot in self._slots:
-            slot.process.join(max(0.0, deadline - time.monotonic()))
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join()
-            slot.conn.close()
-        self._slots = []
+        """End every worker: asked to stop, killed after 2 s. A second Ctrl-C waits for this (a run interrupted
+        twice left a hung worker behind, holding the caller's pipes), and a worker is killed by its pid where the
+        fork server died first (then ``is_alive`` says False of a worker that is not dead)."""
+        blocked = _block_interrupts()
+        try:
+            for slot in self._slots:
+                try:
+                    slot.conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+            deadline = time.monotonic() + 2.0
+            for slot in self._slots:
+                slot.process.join(max(0.0, deadline - time.monotonic()))
+                if slot.process.is_alive():
+                    slot.process.kill()
+                    slot.process.join()
+                else:
+                    _kill_if_ours(slot.process.pid)
+                slot.conn.close()
+            self._slots = []
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
     def __enter__(self):
         return self.start()
