@@ -170,3 +170,23 @@ def test_a_final_sort_that_cannot_be_written_says_why_once(tmp_path, monkeypatch
         f.rewrite_sorted()
     assert f.unsorted_reason == "not sorted (No space left on device)"
     assert [r["path"] for r in read_records(out)] == ["b.mp4", "a.mp4"]  # every record kept, as appended
+
+
+@pytest.mark.parametrize("suffix, content", [
+    (".jsonl", b"my precious notes, not json"),
+    (".jsonl", b'{"path": "a.mp4", "status": "error", "error": "x"}\nand then some notes'),
+    (".csv", b"name,value"),
+])
+def test_data_that_is_no_torn_record_is_never_dropped(tmp_path, suffix, content):
+    out = tmp_path / f"notes{suffix}"
+    out.write_bytes(content)
+    with pytest.raises(UsageError, match=f"notes{suffix}: ends in .* bytes that are no vidlstm record"):
+        RecordFile(out).open()
+    assert out.read_bytes() == content
+
+
+def test_what_a_kill_leaves_of_a_first_record_or_header_is_dropped(tmp_path):
+    for name, content in (("a.jsonl", b'{"path": "x.mp4", "sta'), ("b.jsonl", b'{"pa'), ("c.csv", b"path,status,la")):
+        (tmp_path / name).write_bytes(content)
+        with RecordFile(tmp_path / name) as f:
+            assert f.open() == [] and f.repaired_bytes == len(content)

@@ -45,7 +45,9 @@ def format_line(record: dict, fmt: str, columns=FIELDS) -> str:
     CSV cells carry such a name as its own bytes (``encode_line``), as a file listing would.
     """
     if fmt == "jsonl":
-        # json.dumps escapes newlines inside strings, so a record is always exactly one line.
+        # json.dumps escapes newlines inside strings, so a record is always exactly one line; the path comes first,
+        # so that what a kill leaves of a line is told from someone else's data (records._may_be_torn_record).
+        record = {"path": record["path"], **record}
         text = json.dumps(record, ensure_ascii=False, allow_nan=False)
         if not text.isascii():
             try:

@@ -26,6 +26,19 @@ def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
     return data[:end]
 
 
+_RECORD_START = b'{"path": '
+"""How every JSONL record of ours begins (``format_line``: the path first)."""
+
+
+def _may_be_torn_record(tail: bytes, after_records: bool, fmt: str) -> bool:
+    """Whether ``tail``, the bytes after an output's last complete line, can be what a kill left of a record of ours
+    (then the run drops it and goes on). Anything else is someone's data, which no run deletes."""
+    if fmt == "jsonl":
+        return tail.startswith(_RECORD_START) or _RECORD_START.startswith(tail)
+    # A CSV row may be cut anywhere after our header (checked when read); before it, only the header itself.
+    return after_records or encode_line(_csv_header()).startswith(tail)
+
+
 def read_records(path) -> list[dict]:
     """All complete records of a JSONL or CSV record file (a torn last line is ignored, the file is not changed)."""
     path = Path(path)
@@ -152,7 +165,13 @@ class RecordFile:
         if self.format == "csv" and complete:
             self.columns = csv_columns(decode_text(complete, "csv", self.path), self.path)
         if len(complete) < len(data):
-            self.repaired_bytes = len(data) - len(complete)
+            tail = data[len(complete):]
+            if not _may_be_torn_record(tail, bool(complete), self.format):
+                self.close()
+                shown = tail[:40].decode("utf-8", "replace").replace("\n", " ")
+                raise UsageError(f"{self.path}: ends in {len(tail)} bytes that are no vidlstm record ({shown!r}); "
+                                 f"remove them or use a new output file")
+            self.repaired_bytes = len(tail)
             os.ftruncate(fd, len(complete))
         if self.format == "csv" and not complete:
             self._write(_csv_header())
