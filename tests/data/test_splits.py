@@ -1,6 +1,7 @@
 """Splits: stratified, group-aware (no group on both sides), reproducible, saved and reloaded by name."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,18 @@ def test_saved_split_reloads_onto_the_same_items(tmp_path):
     smaller = ds.subset(range(5))
     with pytest.raises(UsageError, match="not in the data"):
         load_split(path, smaller)
+
+
+def test_a_split_of_files_listed_by_absolute_path_reloads_onto_the_data_folder(tmp_path):
+    """auto's read-out fits on a manifest in the run folder that lists the videos by absolute path (its split says
+    so); `evaluate DATA --split` with DATA the folder must find the same clips."""
+    data = make_dataset(n_per_class=10, root=tmp_path / "data")
+    listed = LabelledVideos(list(data.items), list(data.labels), tmp_path / "run")  # the files are outside its root
+    train, val = train_val_split(listed, 0.3, seed=1)
+    path = save_split(tmp_path / "split.json", listed, train, val, seed=1, val_fraction=0.3)
+    assert Path(json.loads(path.read_text())["train"][0]).is_absolute()
+    loaded = load_split(path, data)
+    assert np.array_equal(loaded["train"], train) and np.array_equal(loaded["val"], val)
 
 
 def test_a_stratified_order_keeps_every_class_in_its_share_in_every_prefix():

@@ -77,6 +77,27 @@ def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path)
         run(EvaluateConfig(data=str(data), model_dir=str(other), out_dir=str(tmp_path / "ev"), progress=False))
 
 
+def test_an_empty_subset_of_a_split_says_why(data_and_model, tmp_path):
+    data, model_dir = data_and_model
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [p.relative_to(data).as_posix() for p in sorted(data.rglob("*.mp4"))],
+                                 "val": []}))
+    with pytest.raises(UsageError, match="split.json: its val subset is empty .*judged out-of-fold"):
+        run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), progress=False,
+                           split_file=str(split)))
+
+
+def test_the_report_leaves_out_classes_neither_in_the_data_nor_predicted(data_and_model, tmp_path):
+    data, model_dir = data_and_model
+    out = run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), progress=False))
+    report = (out / "classification_report.txt").read_text()
+    predicted = {r["predicted"] for r in read_predictions(out / "predictions.csv")}
+    rows = {line.split()[0] for line in report.splitlines()[2:] if line.strip() and line.split()[0] in
+            ("left", "right", "up", "down")}
+    assert rows == {"left", "right", "up"} | predicted
+    assert ("down" in rows) != ("not in the data and never predicted (left out above): down" in report)
+
+
 def test_clip_offsets_spread_views_inside_each_segment():
     assert view_offsets(1) == [None]
     assert view_offsets(4) == [0.125, 0.375, 0.625, 0.875]

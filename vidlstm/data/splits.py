@@ -96,9 +96,14 @@ def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
     except (OSError, json.JSONDecodeError) as err:
         raise UsageError(f"{path}: cannot read the split file ({err})") from None
     index = {dataset.relative_name(item): i for i, item in enumerate(dataset.items)}
+    # A name saved as an absolute path (its run's data listed files outside its own folder, as auto's
+    # readout_clips.csv does) is found by where the file is, whatever DATA names it.
+    index.update({str(item.path.parent.resolve() / item.path.name): i for i, item in enumerate(dataset.items)})
     subsets = {}
     for name in ("train", "val"):
         names = payload.get(name, [])
+        names = [n if n in index or not Path(n).is_absolute() else str(Path(n).parent.resolve() / Path(n).name)
+                 for n in names]
         missing = [n for n in names if n not in index]
         if missing:
             raise UsageError(f"{path}: {len(missing)} clip(s) of the saved {name} split are not in the data "
