@@ -28,6 +28,7 @@ def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_b
     monkeypatch.setattr(prepare, "decoded_views", counting)
     # A share of 0: the deadline has passed when decoding starts, so exactly the minimum is decoded.
     monkeypatch.setattr(families, "READOUT_DECODE_SHARE", 0.0)
+    monkeypatch.setattr(families, "MIN_SCRATCH_SHARE", 0.0)  # vidnet trains in whatever this tiny budget leaves
     config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, views=1,
                          time_budget=5.0, progress=False)
     run_dir = train.run(config)
@@ -78,3 +79,38 @@ def test_data_that_vidnet_cannot_split_is_refused_before_the_read_outs_train(mak
                                          r"per class; add clips or pass --val-fraction 0"):
         train.run(config)
     assert decoded == [] and not (tmp_path / "run" / "candidates").exists()  # nothing decoded, no candidate began
+
+
+@pytest.mark.parametrize("readout_seconds, vidnet_trains", [(80.0, False), (50.0, True)])
+def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypatch, readout_seconds, vidnet_trains):
+    """With --time-budget 60 on a loaded machine the read-out left vidnet 1 s: one epoch, judged on 6 validation
+    clips, was kept over it. Now vidnet is not trained in less than MIN_SCRATCH_SHARE of the budget."""
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    clock = [0.0]
+    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(families, "_check_split", lambda config: None)
+    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    trained = []
+
+    def train_one(candidate):
+        trained.append((candidate.backbone, candidate.time_budget))
+        model_dir = candidate.resolved_model_dir
+        save_model(model_dir, LRCN(ModelConfig(labels=["a", "b"], num_frames=4, image_size=32)))
+        estimate = ({"readout": {"cv_accuracy": 0.8, "train_clips": 20, "cv_folds": 5}}
+                    if candidate.backbone != "vidnet" else {"val_clips": 6, "val_accuracy": 1.0})
+        (model_dir / "metrics.json").write_text(json.dumps({**estimate, "run_seconds": 1.0}))
+        clock[0] += readout_seconds if candidate.backbone != "vidnet" else 1.0
+        return candidate.run_dir
+
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), time_budget=100.0,
+                         progress=False)
+    run_dir = families.run(config, train_one)
+    choice = json.loads((run_dir / "choice.json").read_text())
+    if vidnet_trains:
+        assert trained == [("efficientnet_lite0", 25.0), ("vidnet", 50.0)] and choice["chosen"] == "scratch"
+    else:
+        assert trained == [("efficientnet_lite0", 25.0)] and choice["chosen"] == "pretrained"
+        assert choice["candidates"]["scratch"]["skipped"] == ("20 s of the 100 s time budget are left, under the 25% "
+                                                              "it needs (a larger --time-budget trains it)")

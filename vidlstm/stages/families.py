@@ -124,6 +124,11 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
         candidate = candidate_config(config, family, budget, given[family])
         if config.resume and not _began(candidate):
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
+        skip = _too_little_time(family, budget, config.time_budget, results) if not _began(candidate) else None
+        if skip:
+            logger.info(f"auto: not training the {family} candidate: {skip}")
+            results[family] = {"accuracy": None, "backbone": candidate.backbone, "skipped": skip}
+            continue
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
         else:
@@ -244,7 +249,8 @@ def frames_tell_apart(results: dict[str, dict]) -> bool:
 RULE = ("the highest accuracy estimate: the read-out's out-of-fold, vidnet's on its validation split; on equal "
         "estimates the read-out; vidnet when the read-out has no out-of-fold estimate; the read-out where most clips "
         "have a near-copy, the data names no groups and the frames alone tell the classes apart (vidnet's validation "
-        "then holds near-copies of its training clips)")
+        "then holds near-copies of its training clips), and where vidnet was not trained (under a quarter of the "
+        "time budget left)")
 
 
 def choose(results: dict[str, dict]) -> str:
@@ -293,7 +299,24 @@ def near_copy_warning(results: dict[str, dict]) -> str | None:
             f"sessions, give a CSV manifest path,label,group")
 
 
+MIN_SCRATCH_SHARE = 0.25
+"""vidnet trains only with at least this share of the time budget left after the read-out (it decodes every clip,
+then needs epochs); with less, one epoch judged on a handful of validation clips could be kept over the read-out."""
+
+
+def _too_little_time(family: str, budget: float, total: float, results: dict[str, dict]) -> str | None:
+    """Why ``family`` is not trained in the ``budget`` seconds left of ``total`` (None: it is): vidnet, where the
+    read-out has an estimate to keep and less than ``MIN_SCRATCH_SHARE`` of the budget is left."""
+    readout = any((results.get(f) or {}).get("accuracy") is not None for f in PRETRAINED_FAMILIES)
+    if family in PRETRAINED_FAMILIES or total <= 0 or not readout or budget >= MIN_SCRATCH_SHARE * total:
+        return None
+    return (f"{budget:.0f} s of the {total:g} s time budget are left, under the {MIN_SCRATCH_SHARE:.0%} it needs "
+            f"(a larger --time-budget trains it)")
+
+
 def _describe(result: dict) -> str:
+    if result.get("skipped"):
+        return "not trained"
     if result.get("accuracy") is None:
         return "no estimate"
     return f"{result['accuracy']:.3f} {result['estimate']} over {result['clips']} clips"
