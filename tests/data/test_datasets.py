@@ -50,13 +50,26 @@ def test_tab_separated_manifests_read_as_csv_ones(tmp_path):
     assert ds.labels == ["down", "up"]
     assert [item.path.name for item in ds.items] == ["1.mp4", "2 b.mp4"]
     assert ds.groups().tolist() == ["ann", "bob"]
-    manifest.write_text("path\tlabel\tsource\nv/1.mp4\tup\tx\n")  # columns are checked as in a CSV
-    with pytest.raises(UsageError, match="unknown column"):
+    manifest.write_text("file\tlabel\nv/1.mp4\tup\n")  # columns are checked as in a CSV
+    with pytest.raises(UsageError, match="unknown column.s. 'file'; the header must be path,label"):
         discover_dataset(manifest)
 
 
+def test_other_columns_of_a_manifest_are_read_past_with_one_warning(tmp_path, capsys):
+    for name in ("1.mp4", "2.mp4"):
+        touch(tmp_path / "v" / name)
+    manifest = tmp_path / "MANIFEST.tsv"  # as the shared data sets list their clips
+    manifest.write_text("path\tlabel\tgroup\tsource\tactor\nv/1.mp4\tup\ts1\tgithub:x\tann\n"
+                        "v/2.mp4\tdown\ts2\tgithub:y\tbob\n")
+    for _ in range(2):
+        ds = discover_dataset(manifest)
+    assert ds.labels == ["down", "up"] and ds.groups().tolist() == ["s1", "s2"]
+    warnings = capsys.readouterr().err.splitlines()
+    assert warnings == [f"warning: {manifest}: column(s) 'source', 'actor' ignored; vidlstm reads path, label and "
+                        f"group (only a column named group keeps related clips on one side of a split)"]
+
+
 @pytest.mark.parametrize("content, message", [
-    ("path,label,actor\nv/1.mp4,up,x\n", "unknown column(s) 'actor'"),
     ("file,label\nv/1.mp4,up\n", "the header must be path,label[,group]"),
     ("path,label\n", "lists no videos"),
     ("path,label\nv/1.mp4,\n", "line 2 has an empty path or label"),

@@ -183,6 +183,17 @@ def _delimiter(f) -> str:
     return "\t" if "\t" in header and "," not in header else ","
 
 
+_WARNED: set[str] = set()
+
+
+def _first_time(manifest: Path) -> bool:
+    """True the first time a process reads ``manifest`` (a run reads it several times; one warning is enough)."""
+    key = os.path.abspath(manifest)
+    fresh = key not in _WARNED
+    _WARNED.add(key)
+    return fresh
+
+
 def _read_manifest(manifest: Path) -> LabelledVideos:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
@@ -193,9 +204,12 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"{manifest}: cannot read the CSV manifest ({err})") from None
     unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
-    if unknown or "path" not in columns or "label" not in columns:
+    if "path" not in columns or "label" not in columns:
         detail = f"unknown column(s) {', '.join(map(repr, unknown))}; " if unknown else ""
         raise UsageError(f"{manifest}: {detail}the header must be path,label[,group] (found {','.join(columns)})")
+    if unknown and _first_time(manifest):  # other columns (a source, a note ...) are the user's: read past them
+        print(f"warning: {manifest}: column(s) {', '.join(map(repr, unknown))} ignored; vidlstm reads path, label and "
+              f"group (only a column named group keeps related clips on one side of a split)", file=sys.stderr)
     if not rows:
         raise UsageError(f"{manifest}: the manifest lists no videos")
     items, missing = [], []
