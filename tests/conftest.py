@@ -63,3 +63,25 @@ def tiny_model_dir(tmp_path_factory):
     torch.manual_seed(0)
     model = LRCN(ModelConfig(labels=["left", "right", "up"], backbone="vidnet", image_size=32, num_frames=8))
     return save_model(tmp_path_factory.mktemp("tiny_model"), model)
+
+
+class _Terminal:
+    """stderr as a terminal: where tqdm draws its bars (elsewhere, as under capture, it draws none)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self):
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@pytest.fixture
+def terminal_stderr(monkeypatch):
+    """Call it in a test's body (pytest's capture sets sys.stderr after fixtures): progress bars are then drawn
+    as on a terminal, into the captured stderr."""
+    import sys
+
+    return lambda: monkeypatch.setattr(sys, "stderr", _Terminal(sys.stderr))

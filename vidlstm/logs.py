@@ -40,3 +40,9 @@ def install_cli_handler(verbosity: int = 0) -> logging.Handler:
     log.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
     log.propagate = False  # the CLI prints each line once, whatever the root logger has
     return handler
+
+
+def bar_disabled(show: bool) -> bool | None:
+    """tqdm's ``disable`` for a progress bar: off where not asked for, and (None) off where stderr is no terminal,
+    so a log file or CI gets no redraws."""
+    return None if show else True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from vidlstm.cli import main
 from vidlstm.logs import install_cli_handler, log
@@ -34,7 +35,8 @@ def test_quiet_and_verbose_flags_are_accepted_by_every_command(tiny_model_dir, c
     capsys.readouterr()
 
 
-def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_path, tiny_model_dir, capfd):
+def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_path, tiny_model_dir, capfd,
+                                                              monkeypatch, terminal_stderr):
     data = tmp_path / "data"
     for k, label in enumerate(("left", "right")):
         (data / label).mkdir(parents=True)
@@ -44,11 +46,19 @@ def test_quiet_turns_off_progress_bars_in_train_and_evaluate(make_video, tmp_pat
              "--val-fraction", "0", "--decode-workers", "0"]
     evaluate = ["evaluate", str(data), "--model", str(tiny_model_dir)]
     capfd.readouterr()
-    for loud, quiet in ((evaluate + ["-o", str(tmp_path / "e1")], evaluate + ["-o", str(tmp_path / "e2"), "-q"]),
-                        (train + ["-o", str(tmp_path / "r1")], train + ["-o", str(tmp_path / "r2"), "-q"])):
+    for loud, quiet, piped in ((evaluate + ["-o", str(tmp_path / "e1")], evaluate + ["-o", str(tmp_path / "e2"), "-q"],
+                                evaluate + ["-o", str(tmp_path / "e3")]),
+                               (train + ["-o", str(tmp_path / "r1")], train + ["-o", str(tmp_path / "r2"), "-q"],
+                                train + ["-o", str(tmp_path / "r3")])):
+        captured = sys.stderr
+        terminal_stderr()
         assert main(loud) == 0
         assert "%|" in capfd.readouterr().err  # tqdm's bar: the control, without -q
         assert main(quiet) == 0
+        err = capfd.readouterr().err
+        assert "%|" not in err and "it/s" not in err, err
+        monkeypatch.setattr(sys, "stderr", captured)
+        assert main(piped) == 0  # stderr no terminal (a log file, CI): no bar redraws either
         err = capfd.readouterr().err
         assert "%|" not in err and "it/s" not in err, err
     install_cli_handler(0)

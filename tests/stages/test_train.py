@@ -177,8 +177,9 @@ def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
 
 @pytest.mark.parametrize("val_fraction", [0.0, 0.25])
 def test_the_progress_bar_shows_validation_accuracy_only_where_there_is_a_split(easy_data, tmp_path, capsys,
-                                                                              val_fraction):
+                                                                              val_fraction, terminal_stderr):
     """A read-out candidate has no validation split: its bar must not show val_acc=nan."""
+    terminal_stderr()
     train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=1,
                           val_fraction=val_fraction, cache_dir=str(easy_data / "cache"), **dict(TINY, progress=True)))
     err = capsys.readouterr().err

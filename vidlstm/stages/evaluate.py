@@ -18,7 +18,7 @@ from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
-from vidlstm.logs import log as logger
+from vidlstm.logs import bar_disabled, log as logger
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
 
@@ -131,7 +131,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
         batch.clear()
 
     source = DecodePool(config.workers, config.timeout, decode_fn) if config.workers else InlineDecoder(decode_fn)
-    bar = tqdm(total=len(items), desc="evaluating", disable=not config.progress, dynamic_ncols=True)
+    bar = tqdm(total=len(items), desc="evaluating", disable=bar_disabled(config.progress), dynamic_ncols=True)
     with source, bar:
         source.submit(requests)
         while source.unfinished:

@@ -16,6 +16,7 @@ from vidlstm.batch.run_settings import check_and_keep, record_settings, records_
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
+from vidlstm.logs import bar_disabled
 
 MAX_LISTED_FAILURES = 20
 MAX_WORKERS = 256
@@ -278,7 +279,7 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
         summary.skipped = len(files) - len(todo)
         summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
-        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=None if config.progress else True,
+        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=bar_disabled(config.progress),
                    dynamic_ncols=True)
         with bar:
             for record in compute(todo) if todo else ():

@@ -22,7 +22,7 @@ from vidlstm.data.datasets import LabelledVideos, discover_dataset, without_empt
 from vidlstm.data.loaders import CachedViewDataset
 from vidlstm.data.splits import load_split, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
-from vidlstm.logs import log as logger
+from vidlstm.logs import bar_disabled, log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.stages import families
 from vidlstm.training.auto import resolve_from_data, saved_setting
@@ -255,7 +255,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         log = MetricsLog(run_dir / "metrics.csv", keep_epochs_below=start_epoch if config.resume else None)
         tb = TensorBoardLog(run_dir / "tensorboard")
     show = config.progress and ctx.is_main
-    bar = tqdm(total=plan.planned, initial=start_epoch, desc="epochs", disable=not show, dynamic_ncols=True)
+    bar = tqdm(total=plan.planned, initial=start_epoch, desc="epochs", disable=bar_disabled(show), dynamic_ncols=True)
     started = time.perf_counter()
     epoch_seconds: list[float] = []
     epoch = start_epoch

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from vidlstm.logs import bar_disabled
 from vidlstm.training.distributed import DistContext, all_reduce_sum
 
 
@@ -44,7 +45,7 @@ def train_one_epoch(net: nn.Module, loader, loss_fn: nn.Module, optimizer, sched
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     loss_sum, correct, count = 0.0, 0.0, 0.0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not (progress and ctx.is_main), dynamic_ncols=True)
+    bar = tqdm(loader, desc=desc, leave=False, disable=bar_disabled(progress and ctx.is_main), dynamic_ncols=True)
     rng = np.random.default_rng(mixup_seed) if mixup > 0 else None
     for x, y in bar:
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from vidlstm.data.splits import index_folds
 from vidlstm.files import atomic_write_text
-from vidlstm.logs import log as logger
+from vidlstm.logs import bar_disabled, log as logger
 from vidlstm.models import set_backbone_trainable
 from vidlstm.training.budget import EpochPlan, auto_epochs
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
@@ -119,7 +119,7 @@ def search(config, ctx, data, labels: list[str], run_started: float) -> SearchOu
     share = SEARCH_SHARE * final * len(targets) / (trials * max(1, len(folds[0][0])))
     epochs = min(MAX_TRIAL_EPOCHS, max(MIN_TRIAL_EPOCHS, round(share)))
     results = []
-    bar = tqdm(total=trials, desc="input-mode search", unit="trial", disable=not (config.progress and ctx.is_main),
+    bar = tqdm(total=trials, desc="input-mode search", unit="trial", disable=bar_disabled(config.progress and ctx.is_main),
                dynamic_ncols=True)
     for c, candidate in enumerate(CANDIDATES):
         logits = np.zeros((len(targets), len(labels)), np.float32)
