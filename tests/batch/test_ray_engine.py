@@ -101,3 +101,22 @@ def test_engine_ray_without_ray_says_how_to_install_it(monkeypatch, make_video, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "pip install 'vidlstm[ray]'" in err
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_a_cluster_that_cannot_be_joined_is_one_line_not_a_hang_or_a_traceback(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from vidlstm.batch import ray_engine
+    from vidlstm.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"--address 127.0.0.1:1: no Ray cluster answers there \(.*\); start one "
+                                         r"with `ray start --head`"):
+        ray_engine._check_reachable("127.0.0.1:1", timeout=2.0)
+    with pytest.raises(UsageError, match="--address nowhere: expected HOST:PORT"):
+        ray_engine._check_reachable("nowhere")
+
+    def no_cluster(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(UsageError, match=r"--address auto: cannot join a Ray cluster \(Could not find any running"):
+        ray_engine.connect("auto")

@@ -36,10 +36,36 @@ def import_ray():
 def connect(address: str | None = None):
     """``ray``, connected: to ``address`` if given, else to the cluster this process already joined, else a new
     local one (the machine's CPUs)."""
+    import logging
+
+    from vidlstm.errors import UsageError
+
     ray = import_ray()
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        if address and address != "auto":
+            _check_reachable(address)  # ray.init retries an address where nothing listens for minutes
+        try:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise UsageError(f"--address {address}: cannot join a Ray cluster ({reason})") from None
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A UsageError where nothing accepts a connection at ``address`` (``HOST:PORT``, ``ray://HOST:PORT``)."""
+    import socket
+
+    from vidlstm.errors import UsageError
+
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address}: expected HOST:PORT (the head node's, e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise UsageError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); start one "
+                         f"with `ray start --head` on that machine") from None
 
 
 def default_actors(cpus_per_actor: float = 1.0) -> int:

@@ -84,5 +84,6 @@ def run(args) -> int:
     skipped = f", {summary.skipped} skipped (already in the output"
     skipped += f", {summary.skipped_failed} of them errors)" if summary.skipped_failed else ")"
     print(f"{summary.ok} ok, {summary.failed} failed{skipped} in {summary.seconds:.1f} s "
-          f"({rate:.2f} files/s, {summary.workers} decode workers) -> {summary.output}")
+          f"({rate:.2f} files/s, {summary.workers} {'Ray actors' if args.engine == 'ray' else 'decode workers'}) "
+          f"-> {summary.output}")
     return summary.exit_code
