@@ -73,6 +73,6 @@ def test_keeping_the_clips_in_a_file_is_one_line_naming_it(tiny_model_dir, tmp_p
     """Where no stage has a sentence of its own, the file system's refusal is the path and the reason (exit 1)."""
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
-    assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(a_file)]) == 1
+    assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(a_file)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"vidlstm demo: error: {a_file}/left: Not a directory"]
+    assert err == [f"vidlstm demo: error: {a_file}: a file, not a folder; name a new folder for the clips"]

@@ -60,6 +60,22 @@ def test_synth_cli(tmp_path, capsys):
     assert len(list((tmp_path / "s").rglob("*.mp4"))) == 8
 
 
+def test_synth_replaces_its_own_set_but_never_writes_over_other_files(tmp_path, capsys):
+    small = ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    out = tmp_path / "s"
+    assert main(["synth", str(out), "--per-class", "2", *small]) == 0
+    assert main(["synth", str(out), "--per-class", "1", "--seed", "9", *small]) == 0  # an earlier set: replaced whole
+    assert len(list(out.rglob("*.mp4"))) == 8 and len((out / "manifest.csv").read_text().splitlines()) == 9
+    (out / "up" / "mine.mp4").write_bytes(b"a clip of the user's")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["synth", str(out), "--per-class", "1", *small]) == 2
+    assert "s: holds files of its own; name a new folder for the clips (or pass --force" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["synth", str(out), "--per-class", "1", "--force", *small]) == 0
+    assert (out / "up" / "mine.mp4").read_bytes() == b"a clip of the user's"
+
+
 def test_synth_cli_bad_config_exit_2(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "s"), "--min-frames", "9", "--max-frames", "4"]) == 2
     assert "min_frames" in capsys.readouterr().err

@@ -1,20 +1,22 @@
 """`vidlstm demo`: generate fresh synthetic motion clips, classify them, print a table and the accuracy."""
 from __future__ import annotations
 
-from vidlstm.cli.common import add_model_arguments, positive_int, seed
+from vidlstm.cli.common import add_model_arguments, new_data_folder, positive_int, seed
 
 
 def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--per-class", type=positive_int, default=10, help="fresh clips per class (default 10)")
     p.add_argument("--seed", type=seed, default=12345, help="generation seed (default 12345)")
-    p.add_argument("--keep", metavar="DIR", default=None, help="keep the generated clips in DIR")
+    p.add_argument("--keep", metavar="DIR", default=None, help="keep the generated clips in DIR (a new or empty folder)")
 
 
 def run(args) -> int:
     from vidlstm.defaults import configure_torch_threads
     from vidlstm.stages.demo import DemoConfig, run as run_demo
 
+    if args.keep:
+        new_data_folder(args.keep)
     configure_torch_threads(args.threads)
     records, accuracy = run_demo(DemoConfig(model_dir=args.model, per_class=args.per_class, seed=args.seed,
                                             out_dir=args.keep, device=args.device))

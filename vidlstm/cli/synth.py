@@ -1,7 +1,7 @@
 """`vidlstm synth OUT_DIR`: write a labelled synthetic motion dataset (a folder per class + manifest.csv)."""
 from __future__ import annotations
 
-from vidlstm.cli.common import positive_int, seed
+from vidlstm.cli.common import new_data_folder, positive_int, seed
 
 
 def add_arguments(p):
@@ -12,6 +12,7 @@ def add_arguments(p):
     p.add_argument("--max-frames", type=positive_int, default=48)
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--force", action="store_true", help="write into OUT_DIR even where it holds files already")
 
 
 def run(args) -> int:
@@ -23,6 +24,7 @@ def run(args) -> int:
                           max_frames=args.max_frames, fps=args.fps, seed=args.seed)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    new_data_folder(args.out_dir, args.force)
     out = generate_dataset(args.out_dir, cfg)
     print(f"wrote {cfg.per_class * len(MOTION_CLASSES)} clips of {len(MOTION_CLASSES)} classes to {out} "
           f"(manifest: {out / 'manifest.csv'})")
