@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from vidlstm.defaults import MAX_THREADS
 
@@ -30,13 +31,50 @@ def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
     """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
     parser.add_argument("--exact-frames", action="store_true",
                         help="use each segment's centre frame, not the frame cheapest to decode (default: "
-                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling', except "
-                             "--timeline ones, which read every frame at the timeline's rate)")
+                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling', "
+                             "except --timeline ones, which read every frame at the timeline's rate)")
+
+
+def new_data_folder(path, force: bool = False) -> None:
+    """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (every file in it listed by its
+    ``manifest.csv``, whose clips are removed first, so a smaller set leaves none behind). Anything else is the
+    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force``."""
+    import csv
+
+    from vidlstm.errors import UsageError
+
+    if not os.path.exists(path):
+        return
+    if not os.path.isdir(path):
+        raise UsageError(f"{path}: a file, not a folder; name a new folder for the clips")
+    files = {os.path.relpath(os.path.join(top, name), path) for top, _, names in os.walk(path) for name in names}
+    if not files or force:
+        return
+    try:
+        with open(os.path.join(path, "manifest.csv"), newline="") as f:
+            listed = {row["path"] for row in csv.DictReader(f) if row.get("path")}
+    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
+        listed = set()
+    if not listed or not files <= listed | {"manifest.csv"}:
+        raise UsageError(f"{path}: holds files of its own; name a new folder for the clips (or pass --force to "
+                         f"write into it)")
+    for name in files - {"manifest.csv"}:  # an earlier synthetic set: replaced whole
+        os.unlink(os.path.join(path, name))
+
+
+def model_folder(text: str) -> str:
+    """An argparse type for a model folder: ``default`` names the shipped default model (wherever vidlstm is
+    installed), unless a folder of that name is here."""
+    if text == "default" and not os.path.exists(text):
+        from vidlstm.defaults import default_model_dir
+
+        return str(default_model_dir())
+    return text
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="DIR", default=None,
-                        help="model folder (default: the shipped default model in weights/default)")
+    parser.add_argument("--model", metavar="DIR", default=None, type=model_folder,
+                        help="model folder (default, or `default`: the shipped default model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--threads", type=threads, default=0,
                         help="torch CPU threads (default: one per available core)")

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 
-from vidlstm.cli.common import threads
+from vidlstm.cli.common import model_folder, threads
 
 
 def add_arguments(p):
-    p.add_argument("--model", metavar="DIR", default=None,
+    p.add_argument("--model", metavar="DIR", default=None, type=model_folder,
                    help="model folder (default: the shipped default model in weights/default)")
     p.add_argument("--format", choices=("onnx", "torch"), default="onnx",
-                   help="onnx (runs in onnxruntime, no vidlstm needed) or torch (torch.export .pt2 programs)")
+                   help="onnx (the default: runs in onnxruntime, no vidlstm needed) or torch (torch.export .pt2 "
+                        "programs; torch.export.load needs `import vidlstm.stages.export_graphs` first, for the "
+                        "LSTM op they call)")
     p.add_argument("-o", "--out", metavar="OUT", required=True,
                    help="a folder, or a file name ending in .onnx/.pt2 whose stem prefixes the part files")
     p.add_argument("--no-verify", dest="verify", action="store_false",

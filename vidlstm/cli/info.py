@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 
+from vidlstm.cli.common import model_folder
 from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS
 
 
 def add_arguments(p):
-    p.add_argument("model", nargs="?", metavar="DIR", default=None,
+    p.add_argument("model", nargs="?", metavar="DIR", default=None, type=model_folder,
                    help="model folder (default: the shipped default model in weights/default)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object")
 
