@@ -64,7 +64,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls, *, skip=(), specs: 
             flag = f"--no-{field.name.replace('_', '-')}" if default else f"--{field.name.replace('_', '-')}"
             parser.add_argument(*(spec.flags or (flag,)), dest=field.name, default=default,
                                 action="store_false" if default else "store_true",
-                                help=option_help(doc) + (" (on by default; this turns it off)" if default else ""))
+                                help=("turn off what is on by default: " if default else "") + option_help(doc))
             continue
         kind = annotation.split("|")[0].strip()
         value_type = {"int": positive_int if spec.positive else int, "float": float}.get(kind, str)

@@ -27,7 +27,7 @@ def add_training_arguments(p: argparse.ArgumentParser, *, finetune: bool = False
         "batch_size": OptionSpec(positive=True),
         "views": OptionSpec(positive=True),
         "test_views": OptionSpec(positive=True),
-        "input_mode": OptionSpec(choices=tuple(INPUT_MODES)),
+        "input_mode": OptionSpec(choices=tuple(INPUT_MODES), metavar=" | ".join(INPUT_MODES)),  # "rgb,diff" is one
         "stabilize": OptionSpec(choices=STABILIZE_CHOICES),
         "clip_head": OptionSpec(choices=CLIP_HEADS),
         "train_backbone": OptionSpec(choices=BACKBONE_MODES),

@@ -39,7 +39,7 @@ class TrainConfig:
     fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
     small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks."""
     pretrained: bool = False
-    """Start the backbone from ImageNet weights (hub cache or --weights-file; no download here)."""
+    """Start the backbone from ImageNet weights (torch hub's cache, else a download, or --weights-file)."""
     weights_file: str | None = None
     """Local ImageNet weights file for a pretrained torchvision backbone."""
     train_backbone: str | None = None
