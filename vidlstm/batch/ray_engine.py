@@ -10,6 +10,7 @@ Ray is imported only here, and only when asked for.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Iterator
 
 from vidlstm.batch.engine import EngineOptions, predict_records
@@ -36,8 +37,6 @@ def import_ray():
 def connect(address: str | None = None):
     """``ray``, connected: to ``address`` if given, else to the cluster this process already joined, else a new
     local one (the machine's CPUs)."""
-    import logging
-
     from vidlstm.errors import UsageError
 
     ray = import_ray()
@@ -147,6 +146,7 @@ def ray_records(paths, options: EngineOptions, *, model_dir, device: str = "cpu"
     actors = max(1, min(actors or default_actors(cpus_per_actor), len(paths)))
     files_per_call = max(1, options.batch_size * FILES_PER_CALL_PER_FORWARD_BATCH)
     options = dataclasses.replace(options, workers=1)  # one decode worker per actor
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-stage INFO lines would flood -q's stdout
     dataset = ray.data.from_items([{"path": p} for p in paths])
     dataset = dataset.map_batches(
         actor_cls or PredictActor, batch_size=files_per_call, batch_format="numpy", num_cpus=cpus_per_actor,
