@@ -451,3 +451,12 @@ def test_auto_skips_an_undecodable_video_in_every_family(easy_data, tmp_path):
     pretrained = json.loads((run_dir / "candidates" / "pretrained" / "model" / "metrics.json").read_text())
     assert pretrained["train_clips"] == 24 and pretrained["readout"]["train_clips"] == 24
     assert json.loads((run_dir / "model" / "metrics.json").read_text())["skipped_files"] == ["broken.mp4"]
+
+
+def test_a_run_past_its_time_budget_says_so_and_what_took_the_time(easy_data, tmp_path, caplog):
+    """Decoding is never cut short: a budget it alone outlasts (finetune on many clips, a loaded machine) is said."""
+    train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=3, time_budget=0.01,
+                          **TINY))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "time budget" in r.getMessage()]
+    assert len(warnings) == 1 and re.fullmatch(r"the run took \d+ s, over its 0.01 s time budget: decoding the clips "
+                                               r"took \d+ s of it", warnings[0]), warnings
