@@ -364,7 +364,9 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
             "decode": f"sample {cfg.num_frames} frames per clip ({cfg.sampling} sampling"
                       + (f": the centre frame of each of {cfg.num_frames} equal segments" if cfg.sampling == "segment"
                          else "") + "), or consecutive frames at a fixed rate when streaming",
-            "resize": f"{cfg.image_size}x{cfg.image_size} (area interpolation), no crop",
+            "resize": f"{cfg.image_size}x{cfg.image_size}, no crop: bilinear, as FFmpeg's swscale (PyAV, vidlstm's "
+                      f"first decoder) resizes; its OpenCV fallback and frames handed to the Python API use area "
+                      f"interpolation (cv2.INTER_AREA), which the model also takes",
             "color": "RGB (not BGR)",
             "layout": "(batch, time, 3, height, width) float32 in [0, 1] (uint8 / 255)",
             "normalization": {"mean": list(cfg.mean), "std": list(cfg.std),
