@@ -75,3 +75,13 @@ def test_run_hands_its_quiet_or_verbose_flag_to_every_step(tiny_model_dir, tmp_p
     assert log.level == logging.INFO
     install_cli_handler(0)
     capsys.readouterr()
+
+
+def test_verbose_adds_a_line_per_file_to_predict(make_video, tiny_model_dir, tmp_path, capsys):
+    clip = make_video("a.mp4", num_frames=8)
+    assert main(["predict", str(clip), "-o", str(tmp_path / "p.jsonl"), "--model", str(tiny_model_dir)]) == 0
+    assert f"{clip}: " not in capsys.readouterr().out
+    assert main(["predict", str(clip), "-o", str(tmp_path / "q.jsonl"), "--model", str(tiny_model_dir), "-v"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{clip}: ")]
+    assert len(lines) == 1 and " frames, " in lines[0]
+    install_cli_handler(0)

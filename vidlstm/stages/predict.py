@@ -16,7 +16,7 @@ from vidlstm.batch.run_settings import check_and_keep, record_settings, records_
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
-from vidlstm.logs import bar_disabled
+from vidlstm.logs import bar_disabled, log
 
 MAX_LISTED_FAILURES = 20
 MAX_WORKERS = 256
@@ -286,6 +286,9 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                 if base != os.getcwd() and not os.path.isabs(record["path"]):
                     record["path"] = os.path.relpath(record["path"], base)
                 out.append(record)
+                log.debug("%s: %s", record["path"], f"{record['label']} {record['score']:.3f} ({record.get('decoder')}, "
+                          f"{record.get('frames')} frames, {record.get('seconds') or 0:.2f} s)"
+                          if record["status"] == "ok" else f"error: {record.get('error')}")
                 if record["status"] == "ok":
                     summary.ok += 1
                 else:

@@ -192,6 +192,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     seed_everything(config.seed)
     dataset = without_empty_files(discover_dataset(config.data))  # split only what may decode
     chosen = resolve_from_data(config, dataset)
+    logger.debug(f"{config.run_dir}: settings from the data: {chosen or 'none'}")
     searching = needs_search(config) and not config.resume
     if needs_search(config):
         # Decoding does not depend on the input mode: the clips are cached before the search chooses it.
