@@ -157,7 +157,9 @@ def load_config(directory) -> ModelConfig:
         raise ModelLoadError(f"{directory}: no such model folder")
     for name in (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE):
         if not (directory / name).is_file():
-            raise ModelLoadError(f"{directory}: not a vidlstm model folder (missing {name})")
+            run = f"; a training run folder: its model is {directory / 'model'}" \
+                if (directory / "model" / CONFIG_FILE).is_file() else ""
+            raise ModelLoadError(f"{directory}: not a vidlstm model folder (missing {name}){run}")
     config_path = directory / CONFIG_FILE
     try:
         data = _read_json(config_path)

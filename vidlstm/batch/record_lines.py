@@ -30,6 +30,8 @@ csv.field_size_limit(2 ** 31 - 1)  # a long timeline's segments cell is far over
 def record_format(path, role: str = "output") -> str:
     """"jsonl" or "csv", from the file suffix; ``role`` names the file in the refusal ("output", "input")."""
     suffix = Path(path).suffix.lower()
+    if not suffix and Path(path).name.lower() in (".jsonl", ".ndjson", ".csv"):  # a name that is only a suffix
+        raise UsageError(f"{path}: name the {role} file before its suffix (e.g. preds{Path(path).name})")
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":

@@ -115,20 +115,26 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def _to_continue(command: str) -> str:
+    """How an interrupted command picks up where it stopped ("": it has nothing to pick up)."""
+    if command in ("train", "finetune", "run"):
+        return "; run the same command with --resume to continue"
+    return "; run the same command to continue" if command in ("predict", "extract") else ""
+
+
 def _run(args) -> int:
     if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
     except Terminated:
-        again = "the same command with --resume" if args.command in ("train", "finetune") else "the same command"
-        print(f"vidlstm {args.command}: terminated (SIGTERM); run {again} to continue", file=sys.stderr)
+        print(f"vidlstm {args.command}: terminated (SIGTERM){_to_continue(args.command)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except VidlstmError as err:
         print(f"vidlstm {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"vidlstm {args.command}: interrupted", file=sys.stderr)
+        print(f"vidlstm {args.command}: interrupted{_to_continue(args.command)}", file=sys.stderr)
         return 130
     except OSError as err:
         if err.filename is None or isinstance(err, BrokenPipeError):

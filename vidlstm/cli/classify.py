@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from vidlstm.cli.common import add_model_arguments, add_sampling_argument, positive_int
@@ -56,7 +57,9 @@ def run(args) -> int:
         for rec in records:
             if rec["status"] != "ok":
                 failed += 1
-                print(f"vidlstm classify: error: {shown_name(rec['path'])}: {rec['error']}", file=sys.stderr)
+                hint = " (for the videos in a folder: vidlstm predict DIR -r -o OUT.jsonl)" \
+                    if os.path.isdir(rec["path"]) else ""
+                print(f"vidlstm classify: error: {shown_name(rec['path'])}: {rec['error']}{hint}", file=sys.stderr)
             print(json.dumps(rec, allow_nan=False) if args.json else format_record(rec), flush=True)
     finally:
         if early is not None:

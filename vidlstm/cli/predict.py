@@ -35,7 +35,7 @@ def add_arguments(p):
     p.add_argument("--timeline", action="store_true",
                    help="look at the whole video (at --timeline-fps) and add segments [{start, end, label, "
                         "score}]; the record's label is then the whole video's")
-    p.add_argument("--timeline-fps", type=positive_float, default=2.0, metavar="FPS",
+    p.add_argument("--timeline-fps", type=positive_float, default=None, metavar="FPS",
                    help="frames per second of video looked at with --timeline (default 2)")
     p.add_argument("--min-score", type=float, default=0.0, metavar="P",
                    help="label a clip 'unknown' when its best calibrated score is below P (default 0: always guess)")
@@ -58,12 +58,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from vidlstm.errors import UsageError
     from vidlstm.stages.predict import PredictConfig, run as run_predict
 
+    if args.timeline_fps is not None and not args.timeline:
+        raise UsageError("--timeline-fps is for --timeline (the rate at which a timeline looks at the video)")
     summary = run_predict(PredictConfig(
         inputs=args.paths, output=args.output, model_dir=args.model, device=args.device, recursive=args.recursive,
         workers=args.workers, batch_size=args.batch_size, timeout=args.timeout, top_k=args.top_k,
-        timeline=args.timeline, timeline_fps=args.timeline_fps, retry_errors=args.retry_errors,
+        timeline=args.timeline, timeline_fps=2.0 if args.timeline_fps is None else args.timeline_fps,
+        retry_errors=args.retry_errors,
         min_score=args.min_score, explain_dir=args.explain, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
         backends=tuple(args.backends.split(",")) if args.backends else None, exact_frames=args.exact_frames,

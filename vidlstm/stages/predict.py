@@ -177,7 +177,7 @@ def _resolve_device(device: str | None) -> str:
     import torch
 
     if device:
-        return device
+        return "cpu" if str(device).split(":")[0] == "cpu" else device  # cpu:0 is the CPU, sized as such
     if torch.cuda.is_available():
         # Under torchrun each local rank takes its own GPU.
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"

@@ -1,0 +1,55 @@
+"""One-line messages that say what to do next: interruptions, odd output names, a run folder for a model."""
+from __future__ import annotations
+
+import pytest
+
+from vidlstm.cli import main
+from vidlstm.errors import UsageError
+
+
+@pytest.mark.parametrize("command, said", [("predict", "interrupted; run the same command to continue"),
+                                           ("train", "interrupted; run the same command with --resume to continue"),
+                                           ("info", "interrupted")])
+def test_ctrl_c_says_how_to_continue(monkeypatch, capsys, command, said):
+    import importlib
+
+    module = importlib.import_module(f"vidlstm.cli.{command}")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(module, "run", interrupted)
+    argv = {"predict": ["predict", "x.mp4", "-o", "p.jsonl"], "train": ["train", "d", "-o", "r"], "info": ["info"]}
+    assert main(argv[command]) == 130
+    assert capsys.readouterr().err.strip() == f"vidlstm {command}: {said}"
+
+
+def test_an_output_named_only_by_its_suffix_is_told_to_name_it(tmp_path):
+    from vidlstm.batch.record_lines import record_format
+
+    with pytest.raises(UsageError, match=r"\.jsonl: name the output file before its suffix \(e.g. preds.jsonl\)"):
+        record_format(tmp_path / ".jsonl")
+
+
+def test_a_run_folder_given_for_a_model_names_its_model(tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(tiny_model_dir, tmp_path / "run" / "model")
+    assert main(["info", str(tmp_path / "run")]) == 2
+    assert f"a training run folder: its model is {tmp_path / 'run' / 'model'}" in capsys.readouterr().err
+
+
+def test_classifying_a_folder_points_to_predict(tiny_model_dir, tmp_path, capsys):
+    assert main(["classify", str(tmp_path), "--model", str(tiny_model_dir)]) == 1
+    assert "(for the videos in a folder: vidlstm predict DIR -r -o OUT.jsonl)" in capsys.readouterr().err
+
+
+def test_timeline_fps_without_timeline_is_refused(tiny_model_dir, make_video, tmp_path, capsys):
+    clip = make_video("a.mp4", num_frames=8)
+    assert main(["predict", str(clip), "-o", str(tmp_path / "p.jsonl"), "--timeline-fps", "3"]) == 2
+    assert "--timeline-fps is for --timeline" in capsys.readouterr().err
+
+
+def test_cpu_with_an_index_is_sized_as_the_cpu():
+    from vidlstm.stages.predict import _resolve_device
+
+    assert _resolve_device("cpu:0") == "cpu" and _resolve_device("cpu") == "cpu"
