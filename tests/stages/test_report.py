@@ -124,8 +124,15 @@ def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     root = tmp_path / "run"
     write_run(root / "candidates" / "scratch", with_evaluation=False)
     (root / "candidates" / "pretrained").mkdir()  # the other family: not shown
-    (root / "choice.json").write_text(json.dumps({"chosen": "scratch"}))
+    (root / "choice.json").write_text(json.dumps({
+        "chosen": "scratch", "rule": "the highest accuracy estimate",
+        "candidates": {"pretrained": {"backbone": "efficientnet_lite0", "accuracy": 0.75, "estimate": "out-of-fold",
+                                      "clips": 21, "run_seconds": 12.5},
+                       "scratch": {"backbone": "vidnet", "accuracy": 0.8125, "estimate": "validation", "clips": 2,
+                                   "run_seconds": 30.0}}}))
     (root / "candidates" / "scratch" / "model").rename(root / "model")  # RUN_DIR/model: the kept model
+    metrics = json.loads((root / "model" / "metrics.json").read_text())
+    (root / "model" / "metrics.json").write_text(json.dumps(dict(metrics, readout={"cv_accuracy": 0.75, "folds": 5})))
     write_evaluation(root / "evaluation")
 
     page = run(ReportConfig(source=str(root), output=str(tmp_path / "report.html"))).read_text()
@@ -134,6 +141,10 @@ def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     assert cell("1.2345") in page and cell("0.8125") in page
     assert "19 training and 2 validation clips" in page
     assert "absent:" not in page
+    # What auto tried and kept, and a nested metric under its own name.
+    assert "<td>scratch (kept)</td>" in page and "<td>efficientnet_lite0</td>" in page
+    assert "rule: the highest accuracy" in page
+    assert "readout.cv_accuracy" in page and "item(s)" not in page.split("readout.cv_accuracy")[1][:200]
 
 
 def test_report_of_an_incomplete_run_says_what_is_absent(tmp_path):

@@ -23,15 +23,40 @@ def _number(text):
     return int(value) if value.is_integer() and "." not in str(text) else value
 
 
-def _scalars(data: dict) -> dict:
-    """The plain values of a metrics dict; lists and dicts become a count so the table stays one line each."""
+def _scalars(data: dict, prefix: str = "", depth: int = 2) -> dict:
+    """The plain values of a metrics dict, one line each: a nested dict's as ``outer.inner`` (two levels deep), a
+    short list of plain values joined; a longer list, or anything deeper, becomes a count."""
     out = {}
     for key, value in data.items():
-        if isinstance(value, (list, dict)):
-            out[key] = f"{len(value)} item(s)"
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth > 0 and value:
+            out.update(_scalars(value, f"{name}.", depth - 1))
+        elif isinstance(value, list) and len(value) <= 8 and all(not isinstance(v, (list, dict)) for v in value):
+            out[name] = ", ".join(map(str, value))
+        elif isinstance(value, (list, dict)):
+            out[name] = f"{len(value)} item(s)"
         else:
-            out[key] = value
+            out[name] = value
     return out
+
+
+def _choice_table(choice: dict) -> list:
+    """What `train --backbone auto` tried and kept (choice.json): each candidate's estimate, and the rule."""
+    rows = []
+    for family, result in (choice.get("candidates") or {}).items():
+        if not isinstance(result, dict):
+            continue
+        accuracy = result.get("accuracy")
+        estimate = result.get("skipped") and f"not trained: {result['skipped']}" or \
+            (f"{result.get('estimate')} over {result.get('clips')} clips" if accuracy is not None else "no estimate")
+        rows.append([family + (" (kept)" if family == choice.get("chosen") else ""), result.get("backbone"),
+                     accuracy, estimate, result.get("run_seconds")])
+    parts = [table(["candidate", "backbone", "accuracy estimate", "estimated how", "seconds"], rows)]
+    if choice.get("warning"):
+        parts.append(paragraph(f"warning: {choice['warning']}"))
+    if choice.get("rule"):
+        parts.append(paragraph(f"rule: {choice['rule']}"))
+    return parts
 
 
 def _missing_parts(missing: list[str]) -> list[Markup]:
@@ -132,8 +157,10 @@ def run_sections(run: TrainingRun, index: ExplanationIndex, max_rows: int, max_s
                                    f"(seed {run.split.get('seed')}, validation fraction {run.split.get('val_fraction')})"))
     if not run.evaluations:
         per_class.append(absent("per-class accuracy and the confusion matrix need an evaluation (see above)"))
-    sections = [("run", "training run", overview), ("curves", "training curves", curves),
-                ("classes", "classes", per_class)]
+    sections = [("run", "training run", overview)]
+    if run.choice:
+        sections.append(("choice", "the model kept (train --backbone auto)", _choice_table(run.choice)))
+    sections += [("curves", "training curves", curves), ("classes", "classes", per_class)]
     for i, ev in enumerate(run.evaluations):
         title = "evaluation" if ev.root.name == "evaluation" else f"evaluation {ev.root.name}"
         sections += evaluation_sections(ev, index, max_rows, max_strips, prefix=f"eval{i}", title=title)

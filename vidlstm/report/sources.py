@@ -44,6 +44,7 @@ class TrainingRun:
     curves_png: Path | None = None
     evaluations: list[Evaluation] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    choice: dict | None = None  # choice.json of a `train --backbone auto` run: the candidates and the kept one
 
 
 @dataclass
@@ -115,6 +116,8 @@ def load_run(root: Path) -> TrainingRun:
         run.missing.append("training history (this is a model folder; pass its run folder for curves and epochs)")
     else:
         history = _kept_candidate(root) or root  # train --backbone auto: the kept family's own run folder
+        if history != root:
+            run.choice = _read_json(root / "choice.json", run.missing, "the choice between the candidates")
         run.config = _read_json(history / "config.json", run.missing, "training settings")
         model_out = (run.config or {}).get("model_out")
         run.model_dir = Path(model_out) if model_out and Path(model_out).is_dir() else root / "model"
