@@ -143,6 +143,46 @@ def test_a_settings_file_of_an_older_vidlstm_is_checked_on_what_it_holds(tmp_pat
     out = tmp_path / "p.jsonl"
     run(_config([sorted(videos.iterdir())[0]], out, model_dir))
     saved = json.loads(settings_path(out).read_text())
-    older = {key: value for key, value in saved.items() if key not in ("explain", "cwd")}  # before session 27
+    older = {key: value for key, value in saved.items() if key not in ("explain", "records_from")}  # session 26
     settings_path(out).write_text(json.dumps(older))
     assert run(_config([videos], out, model_dir, explain_dir=str(tmp_path / "x"))).skipped == 1
+
+
+def test_a_copied_project_resumes_in_the_copy_and_no_base_is_invented(tmp_path, make_video, model_dir, monkeypatch):
+    import shutil
+
+    from vidlstm.batch.run_settings import settings_path
+
+    shutil.copytree(video_folder(make_video, 2), tmp_path / "p1" / "videos")
+    monkeypatch.chdir(tmp_path / "p1")
+    run(_config(["videos"], "o.jsonl", model_dir))
+    shutil.copytree(tmp_path / "p1", tmp_path / "p2")  # the copy's records start in the copy
+    monkeypatch.chdir(tmp_path / "p2")
+    assert run(_config(["videos"], "o.jsonl", model_dir)).skipped == 2
+    # An output whose settings do not say where its paths start (an older vidlstm's), resumed from a sub-folder:
+    # nothing is recorded as its start, so a resume from its own folder still finds every record.
+    settings_path(tmp_path / "p2" / "o.jsonl").unlink()
+    (tmp_path / "p2" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "p2" / "sub")
+    run(_config(["../videos"], "../o.jsonl", model_dir))
+    monkeypatch.chdir(tmp_path / "p2")
+    assert run(_config(["videos"], "o.jsonl", model_dir)).skipped == 2
+    # (The sub-folder run could not know where those older records start, so it did its two files again.)
+    assert len(read_records(tmp_path / "p2" / "o.jsonl")) == 4
+
+
+def test_a_resume_from_elsewhere_records_real_paths_and_explanations_from_the_first_folder(tmp_path, make_video,
+                                                                                          model_dir, monkeypatch):
+    import os
+
+    videos = video_folder(make_video, 2)
+    (tmp_path / "sub").mkdir()
+    os.symlink(videos, tmp_path / "sub" / "lnk")
+    monkeypatch.chdir(tmp_path)
+    run(_config([sorted(videos.iterdir())[0]], "o.jsonl", model_dir, explain_dir="ex"))
+    monkeypatch.chdir(tmp_path / "sub")
+    second = sorted(videos.iterdir())[1].name
+    run(_config([f"lnk/../{videos.name}/{second}"], "../o.jsonl", model_dir, explain_dir="ex"))
+    record = [r for r in read_records(tmp_path / "o.jsonl") if r["path"].endswith(second)][0]
+    assert (tmp_path / record["path"]).is_file()  # through the link's real folder, from the first run's folder
+    assert record["explanation"].startswith("sub/ex/") and (tmp_path / record["explanation"]).is_file()

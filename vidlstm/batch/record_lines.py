@@ -188,9 +188,11 @@ def record_keyer(base: str | None = None):
     taken from ``base`` (None: the working folder): the folder an output's first run started in.
     """
     folders: dict[str, str] = {}
+    start = base or os.getcwd()
 
     def key(path: str) -> str:
-        head, name = os.path.split(os.path.abspath(os.path.join(base, path) if base else path))
+        # Joined, not abspath'd: realpath must see `lnk/..` to follow the link first (abspath would drop both).
+        head, name = os.path.split(os.path.join(start, path))
         if head not in folders:
             folders[head] = os.path.realpath(head)
         return os.path.join(folders[head], name)

@@ -39,14 +39,23 @@ def record_settings(model_dir: Path, top_k: int, timeline_fps: float | None, min
     explanation)."""
     return {"model": model_digest(model_dir), "model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
             "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames),
-            "explain": bool(explain), "cwd": os.getcwd()}
+            "explain": bool(explain)}
+
+
+RECORDS_FROM = "records_from"
+"""The settings key that says where an output's relative record paths start: the folder its first run started in,
+relative to the output's own folder (so a copied or moved project keeps it: `..` for `-o out/p.jsonl`)."""
 
 
 def records_base(target: Path) -> str:
-    """The folder the relative paths of an output's records are relative to: where its first run started (kept in
-    its settings), so a run resumed from another folder finds them; the working folder for a new output."""
-    cwd = (_read(settings_path(target)) or {}).get("cwd")
-    return cwd if isinstance(cwd, str) and os.path.isdir(cwd) else os.getcwd()
+    """The folder the relative paths of an output's records are relative to: where its first run started, found
+    from the output's folder (``RECORDS_FROM``), so a run resumed from another folder finds them; the working
+    folder where the settings do not say (a new output, or one an older vidlstm wrote)."""
+    start = (_read(settings_path(target)) or {}).get(RECORDS_FROM)
+    if not isinstance(start, str):
+        return os.getcwd()
+    base = os.path.realpath(os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(target))), start))
+    return base if os.path.isdir(base) else os.getcwd()
 
 
 def settings_path(target: Path) -> Path:
@@ -68,6 +77,9 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
                                  f"another -o")
             return
+    else:  # a new output: its relative record paths start here (one with records, but no settings, says nothing)
+        here = os.path.relpath(os.path.realpath(os.getcwd()), os.path.realpath(os.path.dirname(os.path.abspath(target))))
+        settings = dict(settings, **{RECORDS_FROM: here})
     keep_beside(target, settings)  # a read-only folder: the records are still written, unchecked
 
 

@@ -249,6 +249,17 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     return summary
 
 
+def _rebase(record: dict, base: str) -> None:
+    """A record of this run, its relative paths (the video's, its explanation's) made relative to ``base``, the
+    output's first run's folder; the video's through its real folder (``lnk/../v``: where ``lnk`` leads)."""
+    path = record["path"]
+    if not os.path.isabs(path):
+        folder = os.path.realpath(os.path.join(os.getcwd(), os.path.dirname(path)))
+        record["path"] = os.path.relpath(os.path.join(folder, os.path.basename(path)), base)
+    if isinstance(record.get("explanation"), str) and not os.path.isabs(record["explanation"]):
+        record["explanation"] = os.path.relpath(os.path.abspath(record["explanation"]), base)
+
+
 def _model_dir(config: PredictConfig) -> Path:
     from vidlstm.defaults import default_model_dir
 
@@ -283,8 +294,8 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                    dynamic_ncols=True)
         with bar:
             for record in compute(todo) if todo else ():
-                if base != os.getcwd() and not os.path.isabs(record["path"]):
-                    record["path"] = os.path.relpath(record["path"], base)
+                if base != os.getcwd():
+                    _rebase(record, base)
                 out.append(record)
                 log.debug("%s: %s", record["path"], f"{record['label']} {record['score']:.3f} ({record.get('decoder')}, "
                           f"{record.get('frames')} frames, {record.get('seconds') or 0:.2f} s)"
