@@ -111,3 +111,28 @@ def test_a_folder_that_cannot_be_listed_is_named_and_the_rest_found(tmp_path, mo
     assert unlisted == [f"{tmp_path / 'locked'}: cannot list directory (Permission denied)"]
     with pytest.raises(UsageError, match="locked: cannot list directory"):
         find_videos([tmp_path], recursive=True)
+
+
+def test_the_walk_order_and_so_a_linked_files_name_do_not_depend_on_the_file_system(tmp_path, monkeypatch):
+    import os
+
+    from vidlstm.batch import discover
+
+    _touch(tmp_path / "data" / "real" / "a.mp4")
+    for name in ("b_link", "c_link"):
+        os.symlink(tmp_path / "data" / "real", tmp_path / "data" / name)
+    first = [f.key for f in find_videos([tmp_path / "data"], recursive=True)]
+    real_scandir = os.scandir
+
+    class Reversed:
+        def __init__(self, path):
+            self.entries = list(real_scandir(path))[::-1]
+
+        def __enter__(self):
+            return iter(self.entries)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(discover.os, "scandir", Reversed)
+    assert [f.key for f in find_videos([tmp_path / "data"], recursive=True)] == first == ["b_link/a.mp4"]

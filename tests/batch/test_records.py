@@ -190,3 +190,43 @@ def test_what_a_kill_leaves_of_a_first_record_or_header_is_dropped(tmp_path):
         (tmp_path / name).write_bytes(content)
         with RecordFile(tmp_path / name) as f:
             assert f.open() == [] and f.repaired_bytes == len(content)
+
+
+def test_a_quote_a_person_typed_into_a_csv_row_costs_no_record(tmp_path):
+    out = tmp_path / "preds.csv"
+    write_records(out, [_ok(f"{name}.mp4") for name in "abcdef"])
+    lines = out.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace(",ok,walk,", ',ok,walk" (checked),')  # a quote in the middle of a cell: literal there
+    out.write_text("".join(lines))
+    assert [r["path"] for r in read_records(out)] == [f"{name}.mp4" for name in "abcdef"]
+    with RecordFile(out) as f:
+        assert len(f.open()) == 6 and f.repaired_bytes == 0
+
+
+@pytest.mark.parametrize("tail, dropped", [
+    (b"g.mp4,o", True), (b'"h\nline.mp4",ok,wa', True), (b"i.mp", True), (b"j.mp4,error,,,", True),
+    (b"this is my note, no newline", False), (b"k.mp4,maybe,x", False),
+])
+def test_only_what_a_kill_leaves_of_a_csv_row_is_dropped(tmp_path, tail, dropped):
+    out = tmp_path / "preds.csv"
+    write_records(out, [_ok("a.mp4")])
+    before = out.read_bytes() + tail
+    out.write_bytes(before)
+    if dropped:
+        with RecordFile(out) as f:
+            assert [r["path"] for r in f.open()] == ["a.mp4"] and f.repaired_bytes == len(tail)
+    else:
+        with pytest.raises(UsageError, match="bytes that are no vidlstm record"):
+            RecordFile(out).open()
+        assert out.read_bytes() == before
+
+
+def test_a_csv_a_spreadsheet_saved_with_a_byte_order_mark_still_reads(tmp_path):
+    out = tmp_path / "p.csv"
+    write_records(out, [_ok("a.mp4"), _ok("b.mp4")])
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
+    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]
+    with RecordFile(out) as f:
+        assert len(f.open()) == 2
+        f.append(_ok("c.mp4"))
+    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4", "c.mp4"]

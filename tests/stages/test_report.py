@@ -278,7 +278,8 @@ def test_the_predictions_are_never_the_reports_output(tmp_path, capsys):
     source = tmp_path / "preds.jsonl"
     write_records(source, prediction_records(tmp_path))
     before = source.read_bytes()
-    for output in (source, tmp_path / "report.csv"):
+    (tmp_path / "model").mkdir()
+    for output in (source, tmp_path / "report.csv", tmp_path / "model" / "config.json", tmp_path / ".preds.jsonl.lock"):
         assert main(["report", str(source), "-o", str(output)]) == 2
         assert "the report is an HTML page; name an .html file for -o" in capsys.readouterr().err
     assert source.read_bytes() == before and not (tmp_path / "report.csv").exists()

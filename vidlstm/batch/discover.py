@@ -66,18 +66,20 @@ def _walk(root: Path, recursive: bool, cannot_list):
                 continue
             seen.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as listing:
-                entries = list(listing)
+                entries = sorted(listing, key=lambda entry: entry.name)  # one walk order on any file system
         except OSError as err:
             cannot_list(folder, err)
             continue
+        below = []
         for entry in entries:
             if _is_dir(entry):
                 if recursive and not entry.name.startswith("."):  # skip .git, .cache and friends
-                    stack.append(folder / entry.name)
+                    below.append(folder / entry.name)
             elif is_video_name(entry.name):
                 # Anything with a video name that is not a directory is the user's file: a link loop or a
                 # dangling link gets an error record from the decoder rather than vanishing or crashing.
                 yield folder / entry.name
+        stack.extend(reversed(below))  # depth first, in name order: a file reached by two links is named alike
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

@@ -139,8 +139,8 @@ def csv_columns(text: str, source) -> tuple[str, ...]:
 
 def decode_text(data: bytes, fmt: str, source) -> str:
     """The text of a record file: JSONL must be UTF-8 (a line that is not is named); CSV keeps any bytes of a name."""
-    if fmt == "csv":
-        return data.decode("utf-8", "surrogateescape")
+    if fmt == "csv":  # a byte-order mark that a spreadsheet put first is not part of the header
+        return data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
     try:
         return data.decode("utf-8-sig")  # a byte-order mark that an editor put first is not part of a record
     except UnicodeDecodeError as err:

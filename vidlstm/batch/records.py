@@ -1,7 +1,9 @@
 """Prediction record files (JSONL or CSV by suffix): append one complete line at a time, survive kill -9, resume."""
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import os
 import stat
 from pathlib import Path
@@ -15,14 +17,23 @@ from vidlstm.files import atomic_write
 def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
     """``data`` up to its last record's end: what a kill -9 or power cut in the middle of a write leaves valid.
 
-    A record ends at a newline; in CSV only at one outside quotes (a quoted file name may hold newlines)."""
+    A record ends at a newline; in CSV not at one inside a quoted cell (a file name may hold newlines): a last
+    record cut inside one is dropped whole, from the line it starts on."""
     end = data.rfind(b"\n") + 1
-    if fmt == "csv":
-        quotes = data.count(b'"', 0, end)
-        while end and quotes % 2:  # that newline is inside a quoted cell of a torn row: end before the row
-            start = data.rfind(b"\n", 0, end - 1) + 1
-            quotes -= data.count(b'"', start, end)
-            end = start
+    if fmt != "csv":
+        return data[:end]
+    reader = csv.reader(io.StringIO(data[:end].decode("utf-8", "surrogateescape"), newline=""), strict=True)
+    lines = 0  # physical lines of the records read whole
+    try:
+        for _ in reader:
+            lines = reader.line_num
+    except csv.Error as err:
+        if "unexpected end of data" not in str(err):
+            return data[:end]  # malformed elsewhere: parse_records names the line
+        start = 0
+        for _ in range(lines):
+            start = data.index(b"\n", start) + 1
+        return data[:start]
     return data[:end]
 
 
@@ -31,12 +42,17 @@ _RECORD_START = b'{"path": '
 
 
 def _may_be_torn_record(tail: bytes, after_records: bool, fmt: str) -> bool:
-    """Whether ``tail``, the bytes after an output's last complete line, can be what a kill left of a record of ours
-    (then the run drops it and goes on). Anything else is someone's data, which no run deletes."""
+    """Whether ``tail``, the bytes after an output's last complete record, can be what a kill left of a record of
+    ours (then the run drops it and goes on). Anything else is someone's data, which no run deletes."""
     if fmt == "jsonl":
         return tail.startswith(_RECORD_START) or _RECORD_START.startswith(tail)
-    # A CSV row may be cut anywhere after our header (checked when read); before it, only the header itself.
-    return after_records or encode_line(_csv_header()).startswith(tail)
+    if not after_records:  # before our header is whole, only the header itself
+        return encode_line(_csv_header()).startswith(tail)
+    cells = next(csv.reader(io.StringIO(tail.decode("utf-8", "surrogateescape"), newline="")), [])
+    if len(cells) < 2:  # a path cut short
+        return True
+    status_cut = len(cells) == 2  # the status cell may itself be cut
+    return any(status.startswith(cells[1]) if status_cut else status == cells[1] for status in STATUSES)
 
 
 def read_records(path) -> list[dict]:

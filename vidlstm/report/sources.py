@@ -87,7 +87,7 @@ def _existing(path: Path, missing: list[str], what: str) -> Path | None:
 
 def _csv_header(path: Path) -> list[str]:
     try:  # a record CSV keeps a file name that is not UTF-8 as its bytes (record_lines.decode_text)
-        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:  # -sig: a spreadsheet's BOM
             return next(csv.reader(f), [])
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"{path}: cannot read ({' '.join(str(err).split())})") from None

@@ -34,11 +34,10 @@ class ReportConfig:
         parent = Path(self.output).parent
         if not parent.is_dir():
             raise UsageError(f"{self.output}: the output folder {parent} does not exist")
-        if Path(self.output).suffix.lower() in (".jsonl", ".ndjson", ".csv") or (
-                Path(self.source).is_file() and Path(self.output).exists()
-                and Path(self.output).resolve() == Path(self.source).resolve()):
-            raise UsageError(f"{self.output}: the report is an HTML page; name an .html file for -o (the predictions "
-                             f"are its input, never its output)")
+        if Path(self.output).suffix.lower() not in (".html", ".htm"):  # never a config.json or the predictions
+            raise UsageError(f"{self.output}: the report is an HTML page; name an .html file for -o")
+        if Path(self.output).exists() and Path(self.output).resolve() == Path(self.source).resolve():
+            raise UsageError(f"{self.output}: is the report's input (the predictions), never its output")
 
 
 def run(config: ReportConfig) -> Path:
