@@ -97,3 +97,21 @@ def test_merge_waits_for_no_predict_and_leaves_no_stale_settings(sharded_run, ca
     assert settings_path(out).is_file()
     assert cli_main(["merge", *map(str, copies), "-o", str(out)]) == 0
     assert not settings_path(out).exists()
+
+
+def test_parts_run_from_different_folders_merge_into_one_record_per_file(tmp_path, make_video, monkeypatch):
+    model_dir = tiny_model_dir(tmp_path)
+    video_folder(make_video, 4)  # tmp_path/videos
+    for name in ("x", "z", "out"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "x")
+    part0 = _predict("../videos", "../out/q.jsonl", model_dir, shard="0/2").output
+    whole = _predict("../videos", "../out/all.jsonl", model_dir).output
+    monkeypatch.chdir(tmp_path)
+    part1 = _predict("videos", "out/q.jsonl", model_dir, shard="1/2").output
+    monkeypatch.chdir(tmp_path / "z")
+    assert cli_main(["merge", str(part0), str(tmp_path / part1), str(whole), "-o", "../out/m.jsonl"]) == 0
+    merged = read_records(tmp_path / "out" / "m.jsonl")
+    assert sorted(r["path"] for r in merged) == [f"../videos/v{i:02d}.mp4" for i in range(4)]  # from x, as part0
+    monkeypatch.chdir(tmp_path)
+    assert _predict("videos", "out/m.jsonl", model_dir).skipped == 4  # and the merged output resumes from anywhere

@@ -1,11 +1,13 @@
 """Join the part files of a sharded predict run into one record file, as an unsharded run would have written it."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.batch.records import RecordFile, read_records, record_format, sort_and_dedup, write_records
-from vidlstm.batch.run_settings import common_settings, keep_beside
+from vidlstm.batch.records import (RecordFile, output_target, read_records, record_format, sort_and_dedup,
+                                   write_records)
+from vidlstm.batch.run_settings import RECORDS_FROM, common_settings, keep_beside, records_base
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError
 
@@ -39,6 +41,14 @@ def missing_parts(parts) -> list[str]:
     return sorted(missing)
 
 
+def _rebased(record: dict, start: str, base: str) -> dict:
+    """``record``, its relative path (which starts at ``start``) made to start at ``base``."""
+    if start == base or os.path.isabs(record["path"]):
+        return record
+    folder = os.path.realpath(os.path.join(start, os.path.dirname(record["path"])))
+    return dict(record, path=os.path.relpath(os.path.join(folder, os.path.basename(record["path"])), base))
+
+
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a torn last line is ignored), keep one record per file (``ok`` wins over ``error``),
     sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the output's suffix decides.
@@ -48,12 +58,18 @@ def merge_parts(parts, output) -> MergeResult:
         raise UsageError("no part files given")
     record_format(output)
     records = []
+    base = None  # where the merged records' relative paths start: where the first part's did
     for part in parts:
         if not Path(part).is_file():
             raise UsageError(f"{part}: no such file")
-        records.extend(read_records(part))
+        part_base = records_base(output_target(part))
+        base = base or part_base
+        records.extend(_rebased(r, part_base, base) for r in read_records(part))
     settings = common_settings(parts)
-    merged = sort_and_dedup(records)
+    if settings is not None:
+        target = os.path.realpath(os.path.dirname(os.path.abspath(output_target(output))))
+        settings = dict(settings, **{RECORDS_FROM: os.path.relpath(base, target)})
+    merged = sort_and_dedup(records, base)
     with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
         write_records(output, merged)
         keep_beside(Path(output), settings)
