@@ -13,6 +13,9 @@ def test_default_names_the_shipped_model_from_any_folder(tmp_path, monkeypatch, 
     assert model_folder("default") == str(default_model_dir())
     assert main(["info", "default", "--json"]) == 0
     assert str(default_model_dir()) in capsys.readouterr().out
-    shutil.copytree(default_model_dir(), tmp_path / "default")  # a folder of that name here is the user's
+    (tmp_path / "default").mkdir()  # a folder of that name that holds no model does not hide the shipped one
+    assert model_folder("default") == str(default_model_dir())
+    (tmp_path / "default").rmdir()
+    shutil.copytree(default_model_dir(), tmp_path / "default")  # a model folder of that name here is the user's
     assert model_folder("default") == "default"
     assert model_folder("runs/x/model") == "runs/x/model"

@@ -131,3 +131,14 @@ def test_copies_under_two_labels_and_across_the_split_are_named_and_the_run_goes
                                 "b/b0.mp4 (b))")
     assert warned[1].startswith("1 clip(s) have a byte-identical copy on the other side of the validation split "
                                 "(first: a/a0.mp4 and a/a1.mp4)")
+
+
+def test_a_tsv_whose_other_column_names_hold_commas_and_doubled_columns(tmp_path):
+    for name in ("1.mp4", "2.mp4"):
+        touch(tmp_path / "v" / name)
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("path\tlabel\tsource, commit\nv/1.mp4\tup\tx, y\nv/2.mp4\tdown\tz\n")
+    assert discover_dataset(manifest).labels == ["down", "up"]
+    manifest.write_text("path\tlabel\tlabel\nv/1.mp4\tup\tx\nv/2.mp4\tdown\ty\n")
+    with pytest.raises(UsageError, match="m.tsv: the column.s. 'label' appear more than once; keep one"):
+        discover_dataset(manifest)

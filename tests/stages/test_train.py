@@ -351,6 +351,11 @@ def test_auto_choice_rule():
     assert choose(results(0.7, None)) == "pretrained"
     assert choose(results(0.52, 0.615, val_clips=26)) == "scratch"  # synthetic motion, session 14
     assert choose(results(None, None)) == "scratch"  # no estimate at all: vidnet
+    tiny = results(0.562, 1.0, val_clips=2)
+    tiny["pretrained"]["classes"] = 2
+    assert choose(tiny) == "pretrained"  # 2 validation clips of 2 classes: a constant answer can read 1.000
+    tiny["scratch"]["clips"] = 4
+    assert choose(tiny) == "scratch"
 
     def copies(scratch, frames, grouped=False, similarity=0.93):  # pushfit as a folder: most clips have a near-copy
         found = results(0.879, scratch)

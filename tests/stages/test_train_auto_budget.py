@@ -82,7 +82,8 @@ def test_data_that_vidnet_cannot_split_is_refused_before_the_read_outs_train(mak
 
 
 @pytest.mark.parametrize("readout_seconds, vidnet_trains", [(80.0, False), (50.0, True)])
-def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypatch, readout_seconds, vidnet_trains):
+def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypatch, capsys, readout_seconds,
+                                                              vidnet_trains):
     """With --time-budget 60 on a loaded machine the read-out left vidnet 1 s: one epoch, judged on 6 validation
     clips, was kept over it. Now vidnet is not trained in less than MIN_SCRATCH_SHARE of the budget."""
     from vidlstm.checkpoint import save_model
@@ -114,3 +115,13 @@ def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypa
         assert trained == [("efficientnet_lite0", 25.0)] and choice["chosen"] == "pretrained"
         assert choice["candidates"]["scratch"]["skipped"] == ("20 s of the 100 s time budget are left, under the 25% "
                                                               "it needs (a larger --time-budget trains it)")
+        # The summary says so (it ended in a KeyError), and a resume keeps the finished run's choice.
+        from dataclasses import replace
+
+        from vidlstm.cli.train import print_summary
+        print_summary(run_dir)
+        assert "scratch - (not trained)" in capsys.readouterr().out
+        clock[0] = 0.0
+        families.run(replace(config, resume=True), train_one)
+        assert trained == [("efficientnet_lite0", 25.0)]
+        assert json.loads((run_dir / "choice.json").read_text())["chosen"] == "pretrained"

@@ -64,8 +64,8 @@ def new_data_folder(path, force: bool = False) -> None:
 
 def model_folder(text: str) -> str:
     """An argparse type for a model folder: ``default`` names the shipped default model (wherever vidlstm is
-    installed), unless a folder of that name is here."""
-    if text == "default" and not os.path.exists(text):
+    installed), unless a model folder of that name is here."""
+    if text == "default" and not os.path.isfile(os.path.join(text, "config.json")):
         from vidlstm.defaults import default_model_dir
 
         return str(default_model_dir())

@@ -63,7 +63,8 @@ def print_summary(run_dir) -> None:
     choice = json.loads(choice_path.read_text()) if choice_path.is_file() else None
     if choice:
         model_dir = Path(choice["model_dir"])
-        estimates = ", ".join(f"{family} {'-' if c['accuracy'] is None else format(c['accuracy'], '.3f')} ({c['estimate']})"
+        estimates = ", ".join(f"{family} {'-' if c.get('accuracy') is None else format(c['accuracy'], '.3f')} "
+                              f"({'not trained' if c.get('skipped') else c.get('estimate', 'none')})"
                               for family, c in choice["candidates"].items())
         print(f"kept the {choice['chosen']} model ({choice['candidates'][choice['chosen']]['backbone']}); "
               f"estimated accuracy: {estimates}")

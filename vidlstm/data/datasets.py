@@ -177,10 +177,12 @@ def _video_entries(class_dir: Path) -> tuple[list[Path], list[SkippedEntry]]:
 
 
 def _delimiter(f) -> str:
-    """A tab where the manifest's header holds a tab and no comma (a TSV manifest), else a comma; ``f`` rewound."""
+    """A tab where the manifest's header holds a tab and no comma, or splits into path and label at tabs whatever
+    its other columns' names hold (a TSV manifest), else a comma; ``f`` rewound."""
     header = f.readline()
     f.seek(0)
-    return "\t" if "\t" in header and "," not in header else ","
+    tab_separated = {"path", "label"} <= {c.strip() for c in header.split("\t")}
+    return "\t" if "\t" in header and ("," not in header or tab_separated) else ","
 
 
 _WARNED: set[str] = set()
@@ -204,6 +206,9 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"{manifest}: cannot read the CSV manifest ({err})") from None
     unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+    twice = sorted({c for c in columns if c in MANIFEST_COLUMNS and columns.count(c) > 1})
+    if twice:
+        raise UsageError(f"{manifest}: the column(s) {', '.join(map(repr, twice))} appear more than once; keep one")
     if "path" not in columns or "label" not in columns:
         detail = f"unknown column(s) {', '.join(map(repr, unknown))}; " if unknown else ""
         raise UsageError(f"{manifest}: {detail}the header must be path,label[,group] (found {','.join(columns)})")

@@ -23,8 +23,8 @@ def _number(text):
     return int(value) if value.is_integer() and "." not in str(text) else value
 
 
-def _scalars(data: dict, prefix: str = "", depth: int = 2) -> dict:
-    """The plain values of a metrics dict, one line each: a nested dict's as ``outer.inner`` (two levels deep), a
+def _scalars(data: dict, prefix: str = "", depth: int = 4) -> dict:
+    """The plain values of a metrics dict, one line each: a nested dict's as ``outer.inner`` (four levels deep), a
     short list of plain values joined; a longer list, or anything deeper, becomes a count."""
     out = {}
     for key, value in data.items():

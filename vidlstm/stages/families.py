@@ -113,6 +113,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     config, stabilized = _stabilize_once(config) if config.resume or not began else (config, None)
     readout_settings, readout_clips = _readout_videos(config, decode_once, began)
     given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)
+    skipped_before = _skipped_before(run_dir) if config.resume else {}  # a resume does not undo a finished choice
     for family in FAMILIES:
         spent = time.perf_counter() - started
         if config.time_budget > 0:
@@ -124,10 +125,12 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
         candidate = candidate_config(config, family, budget, given[family])
         if config.resume and not _began(candidate):
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
-        skip = _too_little_time(family, budget, config.time_budget, results) if not _began(candidate) else None
+        skip = None if _began(candidate) else (
+            skipped_before.get(family) or _too_little_time(family, budget, config.time_budget, results))
         if skip:
             logger.info(f"auto: not training the {family} candidate: {skip}")
-            results[family] = {"accuracy": None, "backbone": candidate.backbone, "skipped": skip}
+            results[family] = {"accuracy": None, "clips": 0, "estimate": "not trained", "backbone": candidate.backbone,
+                               "skipped": skip}
             continue
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
@@ -150,6 +153,9 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     if warning:
         logger.warning(f"{config.data}: {warning}")
         record["warning"] = warning
+    if 0 < config.time_budget < record["seconds"] / 1.2:  # decoding, and the read-out's final fit, are not cut short
+        logger.warning(f"auto: the candidates took {record['seconds']:.0f} s, over the {config.time_budget:g} s time "
+                       f"budget")
     atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")
     source = config.run_dir / "candidates" / chosen / "model"
     _copy_model(source, config.resolved_model_dir, record)
@@ -249,8 +255,8 @@ def frames_tell_apart(results: dict[str, dict]) -> bool:
 RULE = ("the highest accuracy estimate: the read-out's out-of-fold, vidnet's on its validation split; on equal "
         "estimates the read-out; vidnet when the read-out has no out-of-fold estimate; the read-out where most clips "
         "have a near-copy, the data names no groups and the frames alone tell the classes apart (vidnet's validation "
-        "then holds near-copies of its training clips), and where vidnet was not trained (under a quarter of the "
-        "time budget left)")
+        "then holds near-copies of its training clips), where vidnet's validation split holds under 2 clips per "
+        "class, and where vidnet was not trained (under a quarter of the time budget left)")
 
 
 def choose(results: dict[str, dict]) -> str:
@@ -276,9 +282,14 @@ def _choice(results: dict[str, dict]) -> tuple[str, bool]:
     scratch = (results.get("scratch") or {}).get("accuracy")
     if scratch is None or scratch <= results[best]["accuracy"]:
         return best, False
+    if (results.get("scratch") or {}).get("clips", 0) < MIN_VAL_CLIPS_PER_CLASS * (results[best].get("classes") or 0):
+        return best, False  # 2 validation clips of one class (a 16-clip set) read 1.000 for a constant answer
     flattered = near_copy_warning(results) is not None and frames_tell_apart(results)
     return (best, True) if flattered else ("scratch", False)
 
+
+MIN_VAL_CLIPS_PER_CLASS = 2
+"""vidnet's validation estimate is weighed against the read-out's only from this many validation clips per class."""
 
 NEAR_COPY_SIMILARITY = 0.9
 """Median nearest-neighbour similarity of the clips' frozen features from which most clips have a near-copy
@@ -297,6 +308,15 @@ def near_copy_warning(results: dict[str, dict]) -> str | None:
             f"features) and the data names no groups, so validation clips have near-copies in training and the "
             f"estimates above are optimistic, vidnet's most; if the clips come from a few recordings, people or "
             f"sessions, give a CSV manifest path,label,group")
+
+
+def _skipped_before(run_dir: Path) -> dict[str, str]:
+    """family -> why the run in ``run_dir`` (finished, its choice.json written) did not train it."""
+    try:
+        candidates = json.loads((run_dir / CHOICE_FILE).read_text())["candidates"]
+        return {f: c["skipped"] for f, c in candidates.items() if isinstance(c, dict) and c.get("skipped")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 MIN_SCRATCH_SHARE = 0.25
