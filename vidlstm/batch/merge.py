@@ -1,13 +1,13 @@
 """Join the part files of a sharded predict run into one record file, as an unsharded run would have written it."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidlstm.batch.record_lines import rebased
 from vidlstm.batch.records import (RecordFile, output_target, read_records, record_format, sort_and_dedup,
                                    write_records)
-from vidlstm.batch.run_settings import RECORDS_FROM, common_settings, keep_beside, records_base
+from vidlstm.batch.run_settings import common_settings, keep_beside, records_base, starting_at
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError
 
@@ -41,14 +41,6 @@ def missing_parts(parts) -> list[str]:
     return sorted(missing)
 
 
-def _rebased(record: dict, start: str, base: str) -> dict:
-    """``record``, its relative path (which starts at ``start``) made to start at ``base``."""
-    if start == base or os.path.isabs(record["path"]):
-        return record
-    folder = os.path.realpath(os.path.join(start, os.path.dirname(record["path"])))
-    return dict(record, path=os.path.relpath(os.path.join(folder, os.path.basename(record["path"])), base))
-
-
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a torn last line is ignored), keep one record per file (``ok`` wins over ``error``),
     sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the output's suffix decides.
@@ -64,11 +56,11 @@ def merge_parts(parts, output) -> MergeResult:
             raise UsageError(f"{part}: no such file")
         part_base = records_base(output_target(part))
         base = base or part_base
-        records.extend(_rebased(r, part_base, base) for r in read_records(part))
+        records.extend(r if part_base == base else dict(r, path=rebased(r["path"], part_base, base))
+                       for r in read_records(part))
     settings = common_settings(parts)
     if settings is not None:
-        target = os.path.realpath(os.path.dirname(os.path.abspath(output_target(output))))
-        settings = dict(settings, **{RECORDS_FROM: os.path.relpath(base, target)})
+        settings = starting_at(settings, base, output_target(output))
     merged = sort_and_dedup(records, base)
     with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
         write_records(output, merged)

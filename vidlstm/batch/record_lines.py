@@ -179,6 +179,15 @@ def parse_records(text: str, fmt: str, source) -> list[dict]:
     return records
 
 
+def rebased(path: str, start: str, base: str) -> str:
+    """``path``, relative and taken from ``start``, made relative to ``base`` through its real folder (``lnk/..``:
+    where ``lnk`` leads, as ``record_keyer`` resolves it); an absolute path as it is."""
+    if os.path.isabs(path):
+        return path
+    folder = os.path.realpath(os.path.join(start, os.path.dirname(path)))
+    return os.path.relpath(os.path.join(folder, os.path.basename(path)), base)
+
+
 def record_keyer(base: str | None = None):
     """``key(path)``: the file a record is about, as its absolute path with the folders resolved.
 

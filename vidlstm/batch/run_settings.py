@@ -54,8 +54,17 @@ def records_base(target: Path) -> str:
     start = (_read(settings_path(target)) or {}).get(RECORDS_FROM)
     if not isinstance(start, str):
         return os.getcwd()
-    base = os.path.realpath(os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(target))), start))
+    base = os.path.realpath(os.path.join(_folder_of(target), start))
     return base if os.path.isdir(base) else os.getcwd()
+
+
+def starting_at(settings: dict, base: str, target) -> dict:
+    """``settings`` saying that the relative record paths of the output at ``target`` start at ``base``."""
+    return dict(settings, **{RECORDS_FROM: os.path.relpath(os.path.realpath(base), _folder_of(target))})
+
+
+def _folder_of(target) -> str:
+    return os.path.realpath(os.path.dirname(os.path.abspath(target)))
 
 
 def settings_path(target: Path) -> Path:
@@ -78,8 +87,7 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                                  f"another -o")
             return
     else:  # a new output: its relative record paths start here (one with records, but no settings, says nothing)
-        here = os.path.relpath(os.path.realpath(os.getcwd()), os.path.realpath(os.path.dirname(os.path.abspath(target))))
-        settings = dict(settings, **{RECORDS_FROM: here})
+        settings = starting_at(settings, os.getcwd(), target)
     keep_beside(target, settings)  # a read-only folder: the records are still written, unchecked
 
 

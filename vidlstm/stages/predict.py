@@ -11,6 +11,7 @@ from pathlib import Path
 from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
+from vidlstm.batch.record_lines import rebased
 from vidlstm.batch.records import RecordFile, output_target, record_format, record_keyer
 from vidlstm.batch.run_settings import check_and_keep, record_settings, records_base
 from vidlstm.batch.shard import resolve_shard, select_shard
@@ -252,10 +253,7 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
 def _rebase(record: dict, base: str) -> None:
     """A record of this run, its relative paths (the video's, its explanation's) made relative to ``base``, the
     output's first run's folder; the video's through its real folder (``lnk/../v``: where ``lnk`` leads)."""
-    path = record["path"]
-    if not os.path.isabs(path):
-        folder = os.path.realpath(os.path.join(os.getcwd(), os.path.dirname(path)))
-        record["path"] = os.path.relpath(os.path.join(folder, os.path.basename(path)), base)
+    record["path"] = rebased(record["path"], os.getcwd(), base)
     if isinstance(record.get("explanation"), str) and not os.path.isabs(record["explanation"]):
         record["explanation"] = os.path.relpath(os.path.abspath(record["explanation"]), base)
 
