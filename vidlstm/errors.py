@@ -12,6 +12,12 @@ def shown_name(name) -> str:
                    for c in text)
 
 
+def replaced_bytes(text: str) -> str:
+    """``text`` fit for a page or a picture: the bytes of a file name that are not UTF-8 (held as surrogate
+    escapes, which UTF-8 writers and matplotlib refuse) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class VidlstmError(Exception):
     """Base error: ``str(err)`` is a single line meant for people; ``exit_code`` is what the CLI returns."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.errors import UsageError, VidlstmError, replaced_bytes
 from vidlstm.files import atomic_write, atomic_write_text
 
 EXPLANATION_VERSION = 1
@@ -72,8 +72,7 @@ def _literal(text: str) -> str:
     """Text matplotlib shows as written: a file or label with two ``$`` would otherwise be parsed as math; bytes of a
     name that are not UTF-8 (surrogate escapes, which matplotlib refuses) and control characters (tabs, newlines:
     no glyph) show as U+FFFD."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return _CONTROL_CHARS.sub("\ufffd", text).replace("$", r"\$")
+    return _CONTROL_CHARS.sub("\ufffd", replaced_bytes(text)).replace("$", r"\$")
 
 
 def _bar_width(timestamps: np.ndarray) -> float:

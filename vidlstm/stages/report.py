@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.errors import UsageError
+from vidlstm.errors import UsageError, replaced_bytes
 from vidlstm.files import atomic_write_text
 
 
@@ -45,8 +45,7 @@ def run(config: ReportConfig) -> Path:
     from vidlstm.report import build_report_html
 
     document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips)
-    # A file name that is not UTF-8 (its bytes kept as surrogate escapes) shows its odd bytes as U+FFFD.
-    document = document.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    document = replaced_bytes(document)  # a file name that is not UTF-8 shows its odd bytes as U+FFFD
     out = Path(config.output)
     try:
         atomic_write_text(out, document)  # a browser refreshing the page never sees half a report
