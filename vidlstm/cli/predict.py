@@ -66,7 +66,8 @@ def run(args) -> int:
     summary = run_predict(PredictConfig(
         inputs=args.paths, output=args.output, model_dir=args.model, device=args.device, recursive=args.recursive,
         workers=args.workers, batch_size=args.batch_size, timeout=args.timeout, top_k=args.top_k,
-        timeline=args.timeline, timeline_fps=2.0 if args.timeline_fps is None else args.timeline_fps,
+        timeline=args.timeline,
+        timeline_fps=PredictConfig.timeline_fps if args.timeline_fps is None else args.timeline_fps,
         retry_errors=args.retry_errors,
         min_score=args.min_score, explain_dir=args.explain, shard=args.shard,
         threads=args.threads, progress=not args.no_progress,
