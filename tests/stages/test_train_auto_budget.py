@@ -125,3 +125,49 @@ def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypa
         families.run(replace(config, resume=True), train_one)
         assert trained == [("efficientnet_lite0", 25.0)]
         assert json.loads((run_dir / "choice.json").read_text())["chosen"] == "pretrained"
+
+
+def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrupted_process(tmp_path, monkeypatch):
+    """A run interrupted while vidnet trained, resumed in a new process: vidnet kept the budget it was first given
+    (it was given nearly the whole budget again, on top of what the read-out had spent), and choice.json's seconds
+    count the interrupted process too."""
+    from dataclasses import replace
+
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    clock = [0.0]
+    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(families, "_check_split", lambda config: None)
+    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    trained = []
+    interrupt = [True]
+
+    def train_one(candidate):
+        trained.append((candidate.backbone, candidate.time_budget, candidate.resume))
+        if candidate.backbone == "vidnet" and interrupt[0]:
+            candidate.state_path.parent.mkdir(parents=True, exist_ok=True)
+            candidate.state_path.write_bytes(b"saved after an epoch")
+            clock[0] += 10.0
+            raise KeyboardInterrupt
+        model_dir = candidate.resolved_model_dir
+        save_model(model_dir, LRCN(ModelConfig(labels=["a", "b"], num_frames=4, image_size=32)))
+        vidnet = candidate.backbone == "vidnet"
+        estimate = {"val_clips": 6, "val_accuracy": 1.0} if vidnet else {
+            "readout": {"cv_accuracy": 0.8, "train_clips": 20, "cv_folds": 5}}
+        (model_dir / "metrics.json").write_text(json.dumps({**estimate, "run_seconds": 30.0 if vidnet else 20.0}))
+        candidate.state_path.parent.mkdir(parents=True, exist_ok=True)
+        candidate.state_path.write_bytes(b"saved after an epoch")
+        clock[0] += 20.0
+        return candidate.run_dir
+
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), time_budget=100.0,
+                         progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        families.run(config, train_one)
+    assert trained == [("efficientnet_lite0", 25.0, False), ("vidnet", 80.0, False)]
+    clock[0], interrupt[0] = 0.0, False  # a new process
+    run_dir = families.run(replace(config, resume=True), train_one)
+    assert trained[2:] == [("vidnet", 80.0, True)]  # the read-out finished; vidnet resumes with its first budget
+    choice = json.loads((run_dir / "choice.json").read_text())
+    assert choice["seconds"] == 50.0  # 20 s before vidnet began, and vidnet's 30 s over both processes

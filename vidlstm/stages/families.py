@@ -42,6 +42,7 @@ from vidlstm.data.splits import train_val_split
 from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.auto import resolve_stabilize
+from vidlstm.training.clock import RunClock
 from vidlstm.training.config import TrainConfig
 
 # One cached view (the segment centres) at 224 px, every training clip (judged out-of-fold, so no validation
@@ -102,9 +103,9 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: the from-scratch family alone
         logger.info("auto: under torchrun only vidnet trains (the families are compared in one process)")
         return train_one(replace(config, backbone="vidnet"))
-    started = time.perf_counter()
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    clock = RunClock(run_dir / "candidates" / "clock.json", config.resume)  # a resume goes on from what was spent
     results = {}
     began = any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES)
     if not began:
@@ -115,23 +116,23 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)
     skipped_before = _skipped_before(run_dir) if config.resume else {}  # a resume does not undo a finished choice
     for family in FAMILIES:
-        spent = time.perf_counter() - started
+        budget = 0.0
         if config.time_budget > 0:
             total = config.time_budget
-            budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - spent, 1.0)
-        else:
-            budget = 0.0
+            budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - clock.seconds(), 1.0)
         given[family] = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
-        candidate = candidate_config(config, family, budget, given[family])
-        if config.resume and not _began(candidate):
-            candidate = replace(candidate, resume=False)  # interrupted before this candidate began
-        skip = None if _began(candidate) else (
+        began = _began(candidate_config(config, family, 0.0))
+        skip = None if began else (
             skipped_before.get(family) or _too_little_time(family, budget, config.time_budget, results))
         if skip:
             logger.info(f"auto: not training the {family} candidate: {skip}")
             results[family] = {"accuracy": None, "clips": 0, "estimate": "not trained", "backbone": candidate.backbone,
                                "skipped": skip}
             continue
+        budget = clock.budget(family, budget, began) if budget else 0.0  # one that began keeps what it was given
+        candidate = candidate_config(config, family, budget, given[family])
+        if config.resume and not began:
+            candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
         else:
@@ -140,11 +141,12 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
                         f"{'budget ' + format(budget, '.0f') + ' s' if budget else 'no budget'})")
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
+        clock.part_ended(family, results[family].get("run_seconds"))
     chosen, near_copies_decided = _choice(results)
     settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(given["scratch"] or {})))
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": settings[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
-              "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(time.perf_counter() - started, 1)}
+              "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(clock.seconds(), 1)}
     if readout_clips:
         record["readout_videos"] = readout_clips
     if stabilized:
