@@ -53,3 +53,16 @@ def test_cpu_with_an_index_is_sized_as_the_cpu():
     from vidlstm.stages.predict import _resolve_device
 
     assert _resolve_device("cpu:0") == "cpu" and _resolve_device("cpu") == "cpu"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tiny_model_dir):
+    """`vidlstm info MODEL | head -1`: BrokenPipeError, a kind of OSError, was caught by the OSError handler and
+    raised again as a traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "vidlstm", "info", str(tiny_model_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything: its first write finds no reader
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and err == ""

@@ -136,15 +136,15 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print(f"vidlstm {args.command}: interrupted{_to_continue(args.command)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # before OSError, its base class: a handler's own raise is caught by no other handler
+        # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again (the recipe in Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
-        if err.filename is None or isinstance(err, BrokenPipeError):
+        if err.filename is None:
             raise
         # The file system said no where no stage had a better sentence for it (a read-only or missing folder for
         # an output, a file where a folder was wanted): the path and the reason, not a traceback.
         print(f"vidlstm {args.command}: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
-        # interpreter's final flush does not raise again (the recipe in Python's signal docs).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
