@@ -72,6 +72,19 @@ def test_the_card_says_where_a_clip_label_comes_from_and_how_many_views_it_avera
            "and averaged (test views)" in card
 
 
+@pytest.mark.parametrize("init, said", [("scratch", "(trained from scratch"), (None, "(trained from scratch"),
+                                        ("runs/base/model", "(fine-tuned from runs/base/model")])
+def test_the_card_says_a_fine_tuned_model_started_from_another(model, tmp_path, init, said):
+    """A fine-tuned model's card and `vidlstm info` said "trained from scratch"."""
+    from vidlstm.cli.info import format_card
+    from vidlstm.stages.info import model_info
+
+    metrics = {"val_accuracy": 0.5, **({"init": init} if init else {})}
+    folder = save_model(tmp_path / "m", model, metrics=metrics)
+    assert said in (folder / "README.md").read_text()
+    assert said in format_card(model_info(folder))
+
+
 def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
     weights = (saved / "model.safetensors").read_bytes()
     family = {"rule": "the highest estimate", "chosen": "pretrained",

@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
@@ -70,7 +70,7 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
-    source = "ImageNet-pretrained" if cfg.pretrained else "trained from scratch"
+    source = backbone_source(cfg.pretrained, metrics)
     keypoints = f", {cfg.keypoints} soft-argmax keypoints" if cfg.keypoints else ""
     tags = ["video-classification", "cnn-lstm", "lrcn", cfg.backbone]
     lines = [

@@ -44,6 +44,15 @@ CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
 """Where a clip's label comes from, in words, per ``clip_head`` (the model card, `vidlstm info`)."""
 
 
+def backbone_source(pretrained: bool, metrics: dict | None) -> str:
+    """Where the backbone's weights came from, in words (the model card, `vidlstm info`): a fine-tuned model names
+    the model it started from (its metrics' ``init``), whatever that one's backbone started from."""
+    init = (metrics or {}).get("init")
+    if isinstance(init, str) and init not in ("scratch", "imagenet"):
+        return f"fine-tuned from {init}"
+    return "ImageNet-pretrained" if pretrained else "trained from scratch"
+
+
 def default_model_dir() -> Path:
     """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""
     env = os.environ.get("VIDLSTM_MODEL")

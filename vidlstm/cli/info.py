@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from vidlstm.cli.common import model_folder
-from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source
 
 
 def add_arguments(p):
@@ -31,7 +31,7 @@ def format_value(value) -> str:
 def format_card(info: dict) -> str:
     """The card as aligned text lines."""
     bb, sampling, temporal, params = info["backbone"], info["sampling"], info["temporal"], info["parameters"]
-    source = "ImageNet-pretrained" if bb["pretrained"] else "trained from scratch"
+    source = backbone_source(bb["pretrained"], info["metrics"])
     keypoints = f", {bb['keypoints']} keypoints" if bb["keypoints"] else ""
     rows = [
         ("model", info["path"]),
