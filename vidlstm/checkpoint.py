@@ -112,8 +112,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
                   f"`vidlstm train` trained {len(family['scores'])} candidates and kept `{family['chosen']}`.", "",
                   "| candidate | estimated accuracy |", "|---|---|"]
         for name, score in family["scores"].items():  # None: no estimate
+            why = (family.get("not_trained") or {}).get(name)
             lines.append(f"| {name}{' (kept)' if name == family['chosen'] else ''} | "
-                         f"{'-' if score is None else format(score, '.3f')} |")
+                         f"{'-' if score is None else format(score, '.3f')}{f' (not trained: {why})' if why else ''} |")
         lines += ["", f"Rule: {family['rule']}."]
         if family.get("warning"):
             lines += ["", f"Warning: {family['warning']}."]

@@ -392,5 +392,7 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
     metrics.setdefault("chosen_from_data", {})["family"] = {
         "rule": record["rule"], "chosen": record["chosen"],
         "scores": {f: c["accuracy"] for f, c in record["candidates"].items()},
+        **({"not_trained": skipped} if (skipped := {f: c["skipped"] for f, c in record["candidates"].items()
+                                                   if c.get("skipped")}) else {}),
         **({"warning": record["warning"]} if record.get("warning") else {})}
     rewrite_metrics(dest, metrics)  # the card too: it names the candidates, their estimates and the choice
