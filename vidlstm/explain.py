@@ -17,6 +17,9 @@ TOP_FRAMES = 6  # thumbnails in the strip
 STRIP_SIZE_INCHES = (12.0, 6.0)
 STRIP_DPI = 100  # the PNG is exactly STRIP_SIZE_INCHES * STRIP_DPI pixels: 1200 x 600
 STRIP_SIZE_PX = (int(STRIP_SIZE_INCHES[0] * STRIP_DPI), int(STRIP_SIZE_INCHES[1] * STRIP_DPI))
+WEIGHT_WORDS = {"attention": ("attention", "attention weight"),
+                "leave-one-out": ("frame's share of the score", "share of the read-out's score (frame left out)")}
+"""The strip's legend and axis for each kind of per-frame weight (an explanation's ``weights``)."""
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -63,6 +66,9 @@ def build_explanation(path, clip, scores, labels, top_classes: int = TOP_CLASSES
         "fps": float(info.fps) if info.fps else None,
         "duration": round(float(info.duration), 4) if info.duration else None,
         "frames": frames,
+        # What each frame's "attention" is: the BiLSTM's attention pooling, or where the label comes from a statistics
+        # read-out (which that pooling does not decide), how much the frame adds to its score ("leave-one-out").
+        "weights": getattr(scores, "weights", "attention"),
         # Positions of the most attended frames, highest weight first (ties: earlier frame first).
         "top_frames": [int(t) for t in np.argsort(-attention, kind="stable")[: max(1, top_frames)]],
     }
@@ -105,10 +111,11 @@ def write_strip_png(explanation: dict, frames: np.ndarray, png_path) -> Path:
         ax.set_axis_off()
     timeline = fig.add_subplot(grid[1, :])
     bars = timeline.twinx()
-    bars.bar(times, weights, width=_bar_width(times), color="0.75", alpha=0.7, label="attention")
+    kind = WEIGHT_WORDS.get(explanation.get("weights", "attention"), WEIGHT_WORDS["attention"])
+    bars.bar(times, weights, width=_bar_width(times), color="0.75", alpha=0.7, label=kind[0])
     bars.bar(times[shown], weights[shown], width=_bar_width(times), color="tab:orange", alpha=0.7,
              label="top frames")
-    bars.set_ylabel("attention weight")
+    bars.set_ylabel(kind[1])
     bars.set_ylim(0, max(float(weights.max()) * 1.15, 1e-6))
     # Lines over the bars: the bar axes go behind the probability axes.
     timeline.set_zorder(bars.get_zorder() + 1)

@@ -121,3 +121,43 @@ def test_the_stats_head_alone_gives_the_clip_logits_and_the_lstm_the_steps():
         model.classifier.bias.zero_()
         torch.testing.assert_close(model.forward_features(feats).logits, expected, rtol=0, atol=1e-6)
         assert (model.forward_features(feats).step_logits == 0).all()
+
+
+def test_a_stats_models_frame_weights_say_which_frames_its_label_rests_on():
+    """A statistics read-out's attention pooling decides nothing; its explanations show how much each frame adds
+    to the read-out's score of the label instead (the frame left out)."""
+    from vidlstm.models.temporal import leave_one_out_weights
+
+    stats = ClipStatistics(2)  # center 0, scale 1: the raw statistics
+    classifier = torch.nn.Linear(6, 2, bias=False)
+    with torch.no_grad():
+        classifier.weight.zero_()
+        classifier.weight[0, 0] = 1.0  # class 0: the mean of feature 0
+    feats = torch.zeros(2, 5, 2)
+    feats[0, 3, 0] = 5.0  # clip 0: frame 3 alone lifts class 0
+    feats[1, :, 1] = 1.0  # clip 1: no frame moves the label's score
+    mask = torch.tensor([[True] * 5, [True, True, True, True, False]])  # clip 1's last step is padding
+    logits = classifier(stats(feats, mask))
+    weights = leave_one_out_weights(stats, classifier, feats, mask, logits)
+    torch.testing.assert_close(weights[0], torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0]))
+    torch.testing.assert_close(weights[1], torch.tensor([0.25, 0.25, 0.25, 0.25, 0.0]))
+
+
+def test_a_stats_models_explanation_holds_its_read_outs_frame_weights(make_video, tmp_path):
+    from vidlstm.data.clips import load_clip
+    from vidlstm.explain import build_explanation
+    from vidlstm.inference.predictor import Predictor
+
+    model = stats_model(clip_head="stats", num_frames=6)
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(8, 6, model.feature_dim) * 0.1)
+        model.stats_classifier.weight.normal_(0, 0.5)
+    predictor = Predictor(model)
+    clip = load_clip(make_video("clip.mp4", num_frames=30), num_frames=6, image_size=32)
+    scores = predictor.score_frames([clip.frames])[0]
+    assert scores.weights == "leave-one-out" and scores.attention.sum() == pytest.approx(1.0, abs=1e-5)
+    assert scores.attention.max() > 1 / 6 + 0.01  # not the flat pooling weights
+    explanation = build_explanation("clip.mp4", clip, scores, model.config.labels)
+    assert explanation["weights"] == "leave-one-out"
+    lstm = Predictor(stats_model(clip_head="lstm")).score_frames([clip.frames])[0]
+    assert lstm.weights == "attention"

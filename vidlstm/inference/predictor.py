@@ -16,6 +16,7 @@ from vidlstm.inference.records import build_record, top_k_labels
 from vidlstm.logs import log as logger
 from vidlstm.models.classifier import calibrated_softmax
 from vidlstm.models.fold import fold_batch_norms
+from vidlstm.models.temporal import leave_one_out_weights
 
 
 @dataclass
@@ -23,8 +24,9 @@ class ClipScores:
     """What the model says about one clip."""
 
     probs: np.ndarray  # (C,) calibrated class probabilities
-    attention: np.ndarray  # (T,) attention weight of each sampled frame
+    attention: np.ndarray  # (T,) attention weight of each sampled frame (see ``weights``)
     step_probs: np.ndarray  # (T, C) per-time-step probabilities
+    weights: str = "attention"  # what ``attention`` holds: "attention", or "leave-one-out" (a statistics read-out's)
 
 
 class Predictor:
@@ -107,8 +109,9 @@ class Predictor:
             frames = [stabilize(f) for f in frames]
         x = torch.stack([frames_to_tensor(f) for f in frames]).to(self.device)  # (B, T, 3, H, W)
         with self._autocast():
-            out = self.model(x)
-        return self._scores(out)
+            feats = self.model.encode_frames(x)  # (B, T, D)
+            out = self.model.forward_features(feats)
+        return self._scores(out, feats)
 
     def score_views(self, views: list[list[np.ndarray]], stabilized: bool = False) -> list[ClipScores]:
         """Score each video from its test-time views (``config.test_views`` clips, data.clips.load_views), all in
@@ -121,7 +124,7 @@ class Predictor:
             mine = flat[start:start + count]
             middle = mine[count // 2]
             out.append(ClipScores(np.mean([s.probs for s in mine], axis=0) if count > 1 else middle.probs,
-                                  middle.attention, middle.step_probs))
+                                  middle.attention, middle.step_probs, middle.weights))
             start += count
         return out
 
@@ -150,17 +153,24 @@ class Predictor:
         """The temporal model and heads over one video's whole feature sequence (T, D)."""
         with self._autocast():
             out = self.model.forward_features(feats.unsqueeze(0))  # feats: (1, T, D)
-        return self._scores(out)[0]
+        return self._scores(out, feats.unsqueeze(0))[0]
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda")
 
-    def _scores(self, out) -> list[ClipScores]:
+    def _scores(self, out, feats: torch.Tensor) -> list[ClipScores]:
         temperature = self.config.temperature
         probs = calibrated_softmax(out.logits, temperature).cpu().numpy()  # (B, C)
         step = calibrated_softmax(out.step_logits, temperature).cpu().numpy()  # (B, T, C)
-        attn = out.attention.float().cpu().numpy()  # (B, T)
-        return [ClipScores(probs[i], attn[i], step[i]) for i in range(len(probs))]
+        weights = "attention"
+        attention = out.attention
+        if self.config.clip_head == "stats":  # the label is the read-out's: which frames it rests on
+            model, weights = self.model, "leave-one-out"
+            mask = torch.ones(feats.shape[:2], dtype=torch.bool, device=feats.device)
+            attention = leave_one_out_weights(model.clip_stats, model.stats_classifier, feats.float(), mask,
+                                              out.logits.float())
+        attn = attention.float().cpu().numpy()  # (B, T)
+        return [ClipScores(probs[i], attn[i], step[i], weights) for i in range(len(probs))]
 
     def top_k(self, probs: np.ndarray, k: int) -> list[dict]:
         return top_k_labels(probs, self.labels, k)

@@ -226,3 +226,21 @@ class StatsStream(nn.Module):
         logits = self._readout(whole_mean, whole_spread, change_next / (seen - 1.0).clamp_min(1.0))  # (B, C)
         return (step_logits, logits, seq[:, steps:], (filled + steps).clamp_max(width),
                 total_next, squares_next, change_next, count_next)
+
+
+def leave_one_out_weights(clip_stats: ClipStatistics, classifier: nn.Module, feats: torch.Tensor, mask: torch.Tensor,
+                          logits: torch.Tensor) -> torch.Tensor:
+    """Which frames the statistics read-out's label rests on (B, T): how much each real frame adds to the logit of
+    the clip's top class (that logit minus the read-out's without the frame), the positive parts shared out to sum 1;
+    equal weights where no frame adds. A ``clip_head = "stats"`` model's attention pooling decides nothing (its
+    weights stay near uniform), so its explanations show these instead. One clip at a time: T masked copies each."""
+    batch, steps = feats.shape[:2]
+    keep = ~torch.eye(steps, dtype=torch.bool, device=feats.device)  # row t: every step but t
+    top = logits.argmax(-1)  # (B,)
+    weights = []
+    for b in range(batch):
+        without = classifier(clip_stats(feats[b].expand(steps, -1, -1), keep & mask[b]))  # (T, C)
+        gain = (logits[b, top[b]] - without[:, top[b]]).clamp_min(0) * mask[b]  # (T,)
+        total = gain.sum()
+        weights.append(gain / total if total > 0 else mask[b].to(gain.dtype) / mask[b].sum().clamp_min(1))
+    return torch.stack(weights)
