@@ -17,7 +17,8 @@ def add_arguments(p):
     p.add_argument("--min-score", type=float, default=0.0, metavar="P",
                    help="label a clip 'unknown' when its best calibrated score is below P (default 0: always guess)")
     p.add_argument("--explain", metavar="DIR", default=None,
-                   help="also write per video the attention of every frame (JSON) and a PNG strip into DIR")
+                   help="also write per video the weight of every frame (attention, or its share of a read-out's "
+                        "score) and per-step scores (JSON) and a PNG strip into DIR")
     add_sampling_argument(p)
     p.add_argument("--workers", type=int, choices=(0, 1), default=1, metavar="N",
                    help="1 (default): decode in a worker process, so a decoder crash or hang costs one file; "

@@ -40,7 +40,8 @@ def add_arguments(p):
     p.add_argument("--min-score", type=float, default=0.0, metavar="P",
                    help="label a clip 'unknown' when its best calibrated score is below P (default 0: always guess)")
     p.add_argument("--explain", metavar="DIR", default=None,
-                   help="also write per video the attention of every frame (JSON) and a PNG strip into DIR")
+                   help="also write per video the weight of every frame (attention, or its share of a read-out's "
+                        "score) and per-step scores (JSON) and a PNG strip into DIR")
     p.add_argument("--retry-errors", action="store_true",
                    help="process again the files whose earlier record in OUT is an error")
     p.add_argument("--shard", metavar="I/N", default=None,

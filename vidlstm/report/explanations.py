@@ -73,7 +73,8 @@ def _caption(found: Explanation) -> str:
         score = f"{data['score']:.3f}"
     except (KeyError, TypeError, ValueError):  # an edited or foreign JSON: still show its strip
         peaks, score = "", "?"
-    return f"{data.get('path')}: {data.get('label')} ({score}); most attended frames at {peaks or 'n/a'}"
+    which = "frames the label rests on most" if data.get("weights") == "leave-one-out" else "most attended frames"
+    return f"{data.get('path')}: {data.get('label')} ({score}); {which} at {peaks or 'n/a'}"
 
 
 def explanation_figures(records: list[dict], index: ExplanationIndex, limit: int) -> list[Markup]:
