@@ -109,7 +109,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
     family = ((metrics or {}).get("chosen_from_data") or {}).get("family")
     if family:  # `train --backbone auto`: which candidates were trained, their estimates, what was kept and why
         lines += ["", "## Chosen from data", "",
-                  f"`vidlstm train` trained {len(family['scores'])} candidates and kept `{family['chosen']}`.", "",
+                  f"`vidlstm train` trained {len(family['scores']) - len(family.get('not_trained') or {})}"
+                  f"{' of ' + str(len(family['scores'])) if family.get('not_trained') else ''} candidates and kept "
+                  f"`{family['chosen']}`.", "",
                   "| candidate | estimated accuracy |", "|---|---|"]
         for name, score in family["scores"].items():  # None: no estimate
             why = (family.get("not_trained") or {}).get(name)

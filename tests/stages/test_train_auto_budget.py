@@ -120,8 +120,11 @@ def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypa
 
         from vidlstm.cli.train import print_summary
         print_summary(run_dir)
-        assert "scratch - (not trained)" in capsys.readouterr().out
+        said = capsys.readouterr().out
+        assert "scratch - (not trained)" in said and "trained 1 of 2 candidates in" in said
+        assert choice["candidates"]["scratch"]["backbone"] == "vidnet"  # not the read-out's, as it said
         card = (run_dir / "model" / "README.md").read_text()  # and the card says why (it showed a bare "-")
+        assert "trained 1 of 2 candidates and kept `pretrained`" in card
         assert "| scratch | - (not trained: 20 s of the 100 s time budget are left, under the 25% it needs" in card
         clock[0] = 0.0
         families.run(replace(config, resume=True), train_one)

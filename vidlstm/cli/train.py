@@ -50,6 +50,12 @@ def config_from_args(args, **extra):
         raise UsageError(str(err)) from None
 
 
+def trained_count(candidates: dict) -> str:
+    """'2 candidates', or '1 of 2 candidates' where some were not trained (choice.json's ``skipped``)."""
+    trained = sum(not c.get("skipped") for c in candidates.values())
+    return f"{trained} candidates" if trained == len(candidates) else f"{trained} of {len(candidates)} candidates"
+
+
 def print_summary(run_dir) -> None:
     import json
     import os
@@ -74,10 +80,11 @@ def print_summary(run_dir) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     acc = metrics.get("val_accuracy")
     shown = f"val accuracy {acc:.3f}, ECE {metrics['val_ece']:.3f}, " if acc is not None else ""
+    trained = choice and trained_count(choice["candidates"])
     if choice and metrics.get("readout"):  # a read-out's clip label is a logistic regression, not its epochs
-        print(f"trained {len(choice['candidates'])} candidates in {choice['seconds']:.0f} s; model in {model_dir}")
+        print(f"trained {trained} in {choice['seconds']:.0f} s; model in {model_dir}")
     elif choice:
-        print(f"trained {len(choice['candidates'])} candidates in {choice['seconds']:.0f} s, the kept one "
+        print(f"trained {trained} in {choice['seconds']:.0f} s, the kept one "
               f"{metrics['epochs_run']} epochs: {shown}best epoch {metrics['best_epoch']}; model in {model_dir}")
     else:
         print(f"trained {metrics['epochs_run']} epochs ({metrics['train_seconds']:.0f} s): {shown}"

@@ -121,12 +121,13 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             total = config.time_budget
             budget = total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else max(total - clock.seconds(), 1.0)
         given[family] = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
-        began = _began(candidate_config(config, family, 0.0))
+        planned = candidate_config(config, family, 0.0)  # where it trains and as what, before its budget is known
+        began = _began(planned)
         skip = None if began else (
             skipped_before.get(family) or _too_little_time(family, budget, config.time_budget, results))
         if skip:
             logger.info(f"auto: not training the {family} candidate: {skip}")
-            results[family] = {"accuracy": None, "clips": 0, "estimate": "not trained", "backbone": candidate.backbone,
+            results[family] = {"accuracy": None, "clips": 0, "estimate": "not trained", "backbone": planned.backbone,
                                "skipped": skip}
             continue
         budget = clock.budget(family, budget, began) if budget else 0.0  # one that began keeps what it was given
