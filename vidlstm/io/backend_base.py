@@ -26,6 +26,18 @@ class BackendFailure(Exception):
     """One backend could not open or read a file; ``str()`` is a short, one-line reason."""
 
 
+def utf8_name(path) -> str:
+    """``str(path)``; a BackendFailure where the name's bytes are not UTF-8 (held as surrogate escapes): decord cannot
+    take such a name, and OpenCV's capture crashes on it with SIGSEGV, which would end the caller's process (PyAV,
+    first in the chain, opens it)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BackendFailure("cannot open a file name that is not UTF-8") from None
+    return name
+
+
 class NoVideoStream(BackendFailure):
     """The file opened but holds no video stream (audio only, subtitles, ...)."""
 

@@ -6,7 +6,8 @@ import re
 import decord
 import numpy as np
 
-from vidlstm.io.backend_base import BackendFailure, DamagedStream, NoVideoStream, one_line, unique_sorted_indices
+from vidlstm.io.backend_base import (BackendFailure, DamagedStream, NoVideoStream, one_line, unique_sorted_indices,
+                                     utf8_name)
 from vidlstm.io.info import VideoInfo
 from vidlstm.io.quiet import native_stderr_silenced, quiet_decord
 
@@ -115,9 +116,10 @@ def keyframe_positions(path_or_reader) -> np.ndarray | None:
 def open_video(path, threads: int, size):
     """A decord VideoReader that scales to ``size`` (height, width) while decoding."""
     height, width = size if size is not None else (-1, -1)
+    name = utf8_name(path)
     try:
         with native_stderr_silenced():  # decord prints "ERROR opening: ..." itself, past any log level
-            return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height,
+            return decord.VideoReader(name, ctx=decord.cpu(0), width=width, height=height,
                                       num_threads=threads)
     except Exception as err:  # decord raises RuntimeError / DECORDError for every failure
         raise _failure(err) from None

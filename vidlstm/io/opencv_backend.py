@@ -14,6 +14,7 @@ from vidlstm.io.backend_base import (
     stored_size,
     turn_upright,
     unique_sorted_indices,
+    utf8_name,
 )
 from vidlstm.io.info import VideoInfo
 from vidlstm.io.quiet import quiet_opencv
@@ -82,7 +83,7 @@ def open_video(path, threads: int):
     threads_prop = getattr(cv2, "CAP_PROP_N_THREADS", None)  # OpenCV >= 4.6
     params = [threads_prop, int(threads)] if threads > 0 and threads_prop is not None else []
     # CAP_FFMPEG explicitly: other OpenCV backends read "name%d.jpg" as an image sequence, and so on.
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
+    capture = cv2.VideoCapture(utf8_name(path), cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
         raise BackendFailure("cannot open")

@@ -14,8 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
-from vidlstm.errors import UsageError, VideoDecodeError
-from vidlstm.io.backend_base import stored_size, turn_upright
+from vidlstm.errors import UsageError, VideoDecodeError, shown_name
+from vidlstm.io.backend_base import BackendFailure, stored_size, turn_upright, utf8_name
 from vidlstm.io.reader import read_frames, read_sampled
 
 LIVE_FALLBACK_FPS = 30.0  # a camera or file that reports no frame rate
@@ -121,11 +121,22 @@ class CaptureFrames:
         self.capture.release()
 
 
+MAX_WEBCAM_INDEX = 2**31 - 1
+
+
 def open_capture(source: str):
     """An opened OpenCV capture of a URL (rtsp://, http://) or a webcam index ("0"); VideoDecodeError if it fails."""
     import cv2
 
-    capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG) if "://" in source else cv2.VideoCapture(int(source))
+    if "://" in source:
+        try:
+            capture = cv2.VideoCapture(utf8_name(source), cv2.CAP_FFMPEG)
+        except BackendFailure:  # OpenCV crashes (SIGSEGV) on such a name
+            raise UsageError(f"{shown_name(source)}: a URL must be UTF-8 text") from None
+    elif int(source) > MAX_WEBCAM_INDEX:  # OpenCV raises on an index past a C int
+        raise UsageError(f"{source}: no webcam index (give 0, 1, ... or a URL)")
+    else:
+        capture = cv2.VideoCapture(int(source))
     if not capture.isOpened():
         capture.release()
         raise VideoDecodeError(source, "OpenCV cannot open this camera or stream")
