@@ -72,6 +72,26 @@ def test_bad_values_are_one_line_usage_errors(capsys):
         config_from_args(parser().parse_args(["d", "-o", "r"]), stabilize="yes")
 
 
+
+@pytest.mark.parametrize("flag, value, said", [
+    ("--lr", "nan", "--lr must be a positive number (got nan)"),
+    ("--weight-decay", "nan", "--weight-decay must be a number >= 0 (got nan)"),
+    ("--warmup-epochs", "-1", "--warmup-epochs must be a number >= 0 (got -1.0)"),
+    ("--label-smoothing", "1", "--label-smoothing must be in [0, 1) (got 1.0)"),
+    ("--step-loss-weight", "inf", "--step-loss-weight must be a number >= 0 (got inf)"),
+    ("--grad-clip", "0", "--grad-clip must be a positive number, or inf for none (got 0.0)"),
+])
+def test_training_values_that_cannot_train_are_refused_before_any_decoding(flag, value, said):
+    """--lr nan was a traceback from the optimizer; --weight-decay nan trained the whole budget into a model of NaNs
+    that left the run folder unusable; --label-smoothing 1 and --warmup-epochs -1 were taken."""
+    import re
+
+    from vidlstm.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(said)):
+        config_from_args(parser().parse_args(["d", "-o", "r", flag, value]))
+
+
 def test_building_every_command_line_imports_no_torch():
     """`vidlstm --help` and classify's early decode worker start before torch is imported: the options
     built from TrainConfig must not pull it in."""

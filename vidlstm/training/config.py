@@ -108,7 +108,7 @@ class TrainConfig:
     class_weights: bool = True
     """Weight classes by n / (k * count) so rare classes count as much as common ones."""
     grad_clip: float = 1.0
-    """Gradient-norm clipping threshold."""
+    """Gradient-norm clipping threshold (inf: none)."""
     val_fraction: float = 0.2
     """Share of clips held out for validation (0: none; then no early stopping or calibration)."""
     patience: int = 0
@@ -179,8 +179,15 @@ class TrainConfig:
             raise UsageError(f"--seed must be from 0 to 2**32 - 1 (got {self.seed})")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in [0, 1) (got {self.val_fraction})")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive (got {self.lr})")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"--lr must be a positive number (got {self.lr})")
+        for name in ("weight_decay", "warmup_epochs", "step_loss_weight", "causal_loss_weight"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise UsageError(f"--{name.replace('_', '-')} must be a number >= 0 (got {getattr(self, name)})")
+        if not self.grad_clip > 0:  # 0 would scale every gradient to nothing; inf: no clipping
+            raise UsageError(f"--grad-clip must be a positive number, or inf for none (got {self.grad_clip})")
+        if not 0 <= self.label_smoothing < 1:  # 1 would train every class to the same score
+            raise UsageError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
         if not (self.time_budget >= 0 and math.isfinite(self.time_budget)):
             raise UsageError(f"--time-budget must be a number of seconds >= 0 (got {self.time_budget})")
         if not 0 <= self.ema_decay < 1:
