@@ -131,6 +131,34 @@ def test_resume_without_a_saved_state_is_a_usage_error(easy_data, tmp_path):
         train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "r"), resume=True, **TINY))
 
 
+def test_resume_of_a_run_interrupted_before_its_first_epoch_ended_starts_it_over(easy_data, tmp_path, caplog):
+    """Ctrl-C while the clips decode says "run the same command with --resume"; that --resume was refused (no
+    state to continue from) while a plain re-run was the only way on."""
+    run = tmp_path / "r"
+    run.mkdir()  # what a run interrupted while decoding leaves: its folder (split, cache), no training state
+    with caplog.at_level("INFO", logger="vidlstm"):
+        run_dir = train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(run), resume=True, epochs=1,
+                                        cache_dir=str(easy_data / "cache"), **TINY))
+    assert "no epoch of the interrupted run had ended; starting it over" in caplog.text
+    assert json.loads((run_dir / "model" / "metrics.json").read_text())["epochs_run"] == 1
+
+
+def test_model_out_never_replaces_a_model(easy_data, tmp_path):
+    """--model-out silently replaced the folder it named, even the model --from fine-tuned from."""
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    base = save_model(tmp_path / "base", LRCN(ModelConfig(labels=["left", "right"], num_frames=8, image_size=32)))
+    common = dict(data=str(easy_data / "data"), cache_dir=str(easy_data / "cache"), epochs=1, **TINY)
+    with pytest.raises(UsageError, match="--model-out is the model --from starts from"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "ft"), init_from=str(base), model_out=str(base), **common))
+    with pytest.raises(UsageError, match="already holds a model; --model-out names a new folder"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(base), **common))
+    with pytest.raises(UsageError, match="already holds a model"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(base), **dict(common, backbone="auto")))
+    assert json.loads((base / "labels.json").read_text()) == ["left", "right"] and not (tmp_path / "r").exists()
+
+
 def test_bad_options_are_usage_errors():
     with pytest.raises(UsageError, match="--train-backbone must be one of frozen, last, all"):
         TrainConfig(data="d", out_dir="o", train_backbone="some")
@@ -465,3 +493,15 @@ def test_a_run_past_its_time_budget_says_so_and_what_took_the_time(easy_data, tm
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "time budget" in r.getMessage()]
     assert len(warnings) == 1 and re.fullmatch(r"the run took \d+ s, over its 0.01 s time budget: decoding the clips "
                                                r"took \d+ s of it", warnings[0]), warnings
+
+
+def test_a_resume_from_another_model_names_only_its_from(tmp_path):
+    """Fine-tuning takes its backbone, frames and size from --from: a resume given another model listed each of
+    them as an option to drop, though finetune takes none of them."""
+    run = tmp_path / "ft"
+    run.mkdir()
+    TrainConfig(data="d", out_dir=str(run), init_from="base_a", backbone="vidnet", num_frames=8).save(
+        run / "config.json")
+    given = TrainConfig(data="d", out_dir=str(run), init_from="base_b", backbone="efficientnet_lite0",
+                        pretrained=True, num_frames=16, resume=True)
+    assert given.resume_conflicts() == ["--from base_a (this command: base_b)"]

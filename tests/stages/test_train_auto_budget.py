@@ -11,6 +11,7 @@ from vidlstm.errors import UsageError
 from vidlstm.stages import families, train
 from vidlstm.training import prepare
 from vidlstm.training.config import TrainConfig
+from vidlstm.training.run_folder import check_run_dir
 
 
 def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_budget(make_video, tmp_path,
@@ -64,7 +65,7 @@ def test_a_new_run_into_a_finished_auto_run_is_refused_and_leaves_its_read_out_v
     (run_dir / "readout_clips.json").write_text("{}")
     config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(run_dir), progress=False)
     with pytest.raises(UsageError, match="already holds a training run"):
-        families.run(config, train._check_run_dir, decode_once=lambda configs, deadline: None)
+        families.run(config, check_run_dir, decode_once=lambda configs, deadline: None)
     assert (run_dir / families.READOUT_CLIPS_FILE).read_text() == "path,label\n"
     assert (run_dir / "readout_clips.json").is_file()
 

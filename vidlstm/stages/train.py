@@ -37,6 +37,7 @@ from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import training_parts
 from vidlstm.training.prepare import check_copies, clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
+from vidlstm.training.run_folder import check_model_out, check_run_dir
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
@@ -68,6 +69,8 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     """Train (or fine-tune) and return the run folder. ``on_epoch_end(epoch, row)`` is called after each
     epoch's state is saved (tests use it to interrupt a run). ``backbone="auto"``: stages/families.py."""
     if config.backbone == "auto":
+        if not config.resume:
+            check_model_out(config)  # its kept model is copied there at the end
         return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
     ctx = init_distributed(config.device)
     try:
@@ -115,17 +118,6 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         return (reached, len(items), model.config.num_frames) if len(reached) < len(items) else None
     finally:
         cleanup(ctx)
-
-
-def _check_run_dir(config: TrainConfig) -> Path:
-    state_path = config.state_path
-    if config.resume and not state_path.is_file():
-        raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
-    config.check_resumed_settings()
-    if not config.resume and state_path.exists():
-        raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
-                         f"or choose another -o")
-    return state_path
 
 
 def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos, model) -> RunData:
@@ -185,7 +177,7 @@ def _resumed_input_mode(config: TrainConfig) -> str:
 def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     run_started = time.perf_counter()  # the time budget covers the whole run, decoding included
     run_dir = config.run_dir
-    state_path = _check_run_dir(config)
+    state_path = check_run_dir(config)
     if ctx.is_main:
         state_path.parent.mkdir(parents=True, exist_ok=True)
     barrier(ctx)

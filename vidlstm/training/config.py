@@ -278,6 +278,8 @@ class TrainConfig:
                 flag = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}.get(
                     name, f"--{name.replace('_', '-')}")
                 conflicts.append(f"{flag} {before} (this command: {given})")
+                if name == "init_from":  # fine-tuning takes its backbone, frames, size ... from that model
+                    return conflicts[-1:]
         return conflicts
 
     def save(self, path) -> Path:

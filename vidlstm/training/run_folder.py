@@ -1,0 +1,38 @@
+"""A training run's folder before anything is decoded: a new run, a resumed one, and where its model may go."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+from vidlstm.logs import log as logger
+from vidlstm.training.config import TrainConfig
+
+
+def check_run_dir(config: TrainConfig) -> Path:
+    state_path = config.state_path
+    if config.resume and not state_path.is_file():
+        if not config.run_dir.is_dir():
+            raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
+        # Interrupted before its first epoch ended (decoding, the input search): nothing to continue, so it starts
+        # over, as the interrupted command said --resume would do (its cached clips are kept).
+        config.check_resumed_settings()
+        logger.info(f"{config.run_dir}: no epoch of the interrupted run had ended; starting it over")
+        config.resume = False
+    config.check_resumed_settings()
+    if not config.resume and state_path.exists():
+        raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
+                         f"or choose another -o")
+    if not config.resume:
+        check_model_out(config)
+    return state_path
+
+
+def check_model_out(config: TrainConfig) -> None:
+    """A new run's --model-out must not replace a model: the one it fine-tunes from, or any other."""
+    if not config.model_out:
+        return
+    out = Path(config.model_out)
+    if config.init_from and out.resolve() == Path(config.init_from).resolve():
+        raise UsageError(f"{config.model_out}: --model-out is the model --from starts from; name another folder")
+    if (out / "config.json").is_file() or (out / "model.safetensors").is_file():
+        raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or remove it)")
