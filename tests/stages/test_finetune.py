@@ -97,3 +97,18 @@ def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone
     with pytest.raises(UsageError, match="standardised on frozen features; fine-tune it with --train-backbone frozen"):
         finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run2"), init_from=str(base),
                                  train_backbone="all", **TINY))
+
+
+def test_an_interrupted_fine_tune_is_carded_as_fine_tuned(base_model, tmp_path):
+    """The model folder saved mid-run had no "init" in its metrics, so its card said "trained from scratch"."""
+    data = make_data(tmp_path / "data", ["left", "right"])
+
+    def interrupt(epoch, row):
+        raise KeyboardInterrupt
+
+    config = TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), init_from=str(base_model), **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        finetune.run(config, on_epoch_end=interrupt)
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert f"(fine-tuned from {base_model}" in card and "trained from scratch" not in card
+    assert json.loads((tmp_path / "run" / "model" / "metrics.json").read_text())["finished"] is False

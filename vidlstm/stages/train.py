@@ -287,7 +287,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             tb.log(row, epoch)
             if improved:
                 save_model(config.resolved_model_dir, kept, metrics={"epoch": epoch, "val_loss": row["val_loss"],
-                                                                      "val_acc": row["val_acc"], "finished": False})
+                                                                      "val_acc": row["val_acc"], "finished": False,
+                                                                      "init": origin["init"]})  # the card's source
             save_train_state(state_path, {
                 "epoch": epoch, "labels": labels, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
