@@ -186,6 +186,30 @@ def test_bad_export_input_is_one_line_and_exit_code_2(model_dir, tmp_path, capsy
         main(["export", "--model", str(model_dir), "--format", "tflite", "-o", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
+    # A file name of the other format became a folder so named; an empty -o wrote into the working folder.
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "m.pt2")]) == 2
+    assert "m.pt2: ends in .pt2, the suffix of --format torch; for --format onnx give a folder" in capsys.readouterr().err
+    assert main(["export", "--model", str(model_dir), "-o", ""]) == 2
+    assert "-o names no folder or file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_an_export_that_fails_leaves_no_part_behind_and_says_so_in_one_line(model_dir, tmp_path, capsys,
+                                                                           monkeypatch):
+    from vidlstm.stages import export
+
+    def broken(part, path):
+        if part.name == "temporal":
+            raise RuntimeError("the exporter gave up\nmany more lines")
+        path.write_bytes(b"graph")
+
+    monkeypatch.setattr(export, "save_onnx", broken)
+    monkeypatch.setattr(export, "verify_part", lambda part, path, fmt: 0.0)
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "out"), "--threads", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "its temporal graph could not be exported as onnx (RuntimeError: the " \
+        "exporter gave up); nothing was written" in err
+    assert list((tmp_path / "out").iterdir()) == []  # the encoder written first was removed again
 
 
 @pytest.mark.parametrize("head", ["lstm+stats", "stats"])
@@ -208,6 +232,28 @@ def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_
     got = temporal.run(None, {"features": feats.numpy(), "lengths": lengths.numpy()})
     with torch.no_grad():
         close(got[0], model.forward_features(feats, lengths).logits)
+
+
+
+def test_a_stats_model_exports_as_torch_programs_that_match_on_padded_batches(tmp_path):
+    """The statistics' change over T - 1 pairs of steps made torch.export guard the time axis against 2, and the
+    temporal program of every read-out model (what `train` keeps on many real sets) failed with a traceback."""
+    import vidlstm.stages.export_graphs  # noqa: F401  registers the vidlstm::lstm operator the programs use
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=32, num_frames=4, proj_dim=8,
+                             hidden_size=8, clip_head="stats", causal_head=False)).eval()
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(6, 4, model.feature_dim))
+        model.stats_classifier.weight.normal_(0, 0.2)
+    model_dir = save_model(tmp_path / "stats_model", model)
+    out = tmp_path / "exported"
+    assert main(["export", "--model", str(model_dir), "--format", "torch", "-o", str(out), "--threads", "1"]) == 0
+    temporal = torch.export.load(out / "temporal.pt2").module()
+    for lengths in ([7, 2, 5], [2], [1, 1]):
+        feats = torch.randn(len(lengths), max(lengths), model.feature_dim)
+        with torch.no_grad():
+            close(temporal(feats, torch.tensor(lengths))[0], model.forward_features(feats, torch.tensor(lengths)).logits)
 
 
 def test_a_stats_model_streams_in_onnx_through_its_readout_as_vidlstm_stream_does(tmp_path):

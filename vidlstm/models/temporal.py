@@ -142,8 +142,12 @@ class ClipStatistics(nn.Module):
         count = weights.sum(1).clamp_min(1.0)  # (B, 1)
         mean = (feats * weights).sum(1) / count  # (B, D)
         spread = (((feats - mean[:, None]) ** 2 * weights).sum(1) / count).sqrt()  # (B, D), 0 for one frame
-        pairs = weights[:, 1:] * weights[:, :-1]  # (B, T-1, 1): both frames real
-        change = ((feats[:, 1:] - feats[:, :-1]).abs() * pairs).sum(1) / pairs.sum(1).clamp_min(1.0)  # (B, D)
+        # Each step against the one before it, all at length T (step 0 against the last, weight 0): no axis of T-1
+        # steps, whose size torch.export would have to guard against 1 (such a model's temporal graph failed to export).
+        before = torch.roll(feats, 1, dims=1)  # (B, T, D)
+        first = torch.arange(feats.shape[1], device=feats.device)[None, :, None] == 0  # (1, T, 1)
+        pairs = (weights * torch.roll(weights, 1, dims=1)).masked_fill(first, 0.0)  # (B, T, 1): both frames real
+        change = ((feats - before).abs() * pairs).sum(1) / pairs.sum(1).clamp_min(1.0)  # (B, D)
         return torch.cat([mean, spread, change], dim=-1)  # (B, 3D)
 
     @torch.no_grad()

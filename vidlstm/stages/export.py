@@ -18,14 +18,15 @@ from typing import Callable
 
 import torch
 
-from vidlstm.checkpoint import load_model
+from vidlstm.checkpoint import load_model, unfinished_note
 from vidlstm.defaults import DIFF_CHANNEL
 from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.logs import log as logger
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
                                           graph_copy)
+from vidlstm.stages.export_paths import FORMATS, resolve_outputs
 
-FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
 PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
 CHECK_SIZES = ({"batch": 1, "time": 1}, {"batch": 3, "time": 7})  # verified on these after writing
@@ -236,41 +237,35 @@ def export_program(part: Part) -> torch.export.ExportedProgram:
         return torch.export.export(part.module, example, dynamic_shapes=dynamic_shapes(part), strict=False)
 
 
-def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
-    """({part name: file}, JSON path) for ``-o OUT`` (see the module docstring); checks OUT's folder exists."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    suffix, out = FORMATS[fmt], Path(out)
-    if out.suffix.lower() == suffix:
-        folder, stem = out.parent, out.stem
-        files = {name: folder / f"{stem}.{name}{suffix}" for name in part_names}
-        card = folder / f"{stem}.json"
-    else:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out}: exists and is not a folder (give a folder, or a file name ending in {suffix})")
-        folder = out.parent if not out.is_dir() else out
-        files = {name: out / f"{name}{suffix}" for name in part_names}
-        card = out / "export.json"
-    if not folder.is_dir():
-        raise UsageError(f"{out}: the folder {folder} does not exist")
-    return files, card
-
-
 def run(config: ExportConfig) -> Path:
     """Export the model folder; return the path of the JSON description."""
     files, card = resolve_outputs(config.out, config.format, PART_NAMES)  # bad -o fails before any work
     if config.format == "onnx":
         _require_onnx()
     model = load_model(config.model_dir).float().eval()
+    unfinished = unfinished_note(config.model_dir)
+    if unfinished:  # classify says so too; the export's card keeps it for whoever runs the files
+        logger.warning(f"{config.model_dir}: a model {unfinished}")
     parts = build_parts(model, custom_lstm=config.format == "torch")
     files[PART_NAMES[0]].parent.mkdir(exist_ok=True)
-    for part in parts:
-        if config.format == "onnx":
-            save_onnx(part, files[part.name])
-        else:
-            torch.export.save(export_program(part), files[part.name])
-        if config.verify:
-            part.verified_max_abs_diff = verify_part(part, files[part.name], config.format)
+    written = []  # removed again where a later part fails: no export is left half-written
+    try:
+        for part in parts:
+            written.append(files[part.name])
+            if config.format == "onnx":
+                save_onnx(part, files[part.name])
+            else:
+                torch.export.save(export_program(part), files[part.name])
+            if config.verify:
+                part.verified_max_abs_diff = verify_part(part, files[part.name], config.format)
+    except Exception as err:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if isinstance(err, VidlstmError):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        raise VidlstmError(f"{config.model_dir}: its {part.name} graph could not be exported as {config.format} "
+                           f"({type(err).__name__}: {first}); nothing was written") from err
     card.write_text(json.dumps(describe_export(model, parts, files, config), indent=2) + "\n", encoding="utf-8")
     return card
 
@@ -358,6 +353,7 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
         "vidlstm_version": __version__,
         "format": config.format,
         "source_model": str(Path(config.model_dir).resolve()),
+        **({"unfinished": unfinished} if (unfinished := unfinished_note(config.model_dir)) else {}),
         "labels": list(cfg.labels),
         "temperature": cfg.temperature,
         "preprocessing": {

@@ -1,0 +1,35 @@
+"""Where an export's files go: ``-o OUT`` a folder, or a file name whose parts are written beside it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidlstm.errors import UsageError
+
+FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
+
+
+def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
+    """({part name: file}, JSON path) for ``-o OUT`` (see the module docstring); checks OUT's folder exists."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if not str(out).strip():
+        raise UsageError("-o names no folder or file (give a folder, or a file name ending in "
+                         f"{FORMATS[fmt]})")
+    suffix, out = FORMATS[fmt], Path(out)
+    other = {s: f for f, s in FORMATS.items() if f != fmt}.get(out.suffix.lower())
+    if other:  # it would have become a folder named like a file of the other format
+        raise UsageError(f"{out}: ends in {out.suffix}, the suffix of --format {other}; for --format {fmt} give a "
+                         f"folder or a file name ending in {suffix}")
+    if out.suffix.lower() == suffix:
+        folder, stem = out.parent, out.stem
+        files = {name: folder / f"{stem}.{name}{suffix}" for name in part_names}
+        card = folder / f"{stem}.json"
+    else:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: exists and is not a folder (give a folder, or a file name ending in {suffix})")
+        folder = out.parent if not out.is_dir() else out
+        files = {name: out / f"{name}{suffix}" for name in part_names}
+        card = out / "export.json"
+    if not folder.is_dir():
+        raise UsageError(f"{out}: the folder {folder} does not exist")
+    return files, card
