@@ -239,3 +239,19 @@ def test_the_stream_summary_names_what_labelled_it(make_video, stats_model_dir, 
     assert end["label"] == model.config.labels[int(probs.argmax())] and end["score"] == pytest.approx(probs.max(), abs=1e-4)
     assert main(["stream", str(video), "--model", str(tiny_model_dir)]) == 0
     assert "), by the causal head" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("settings, said", [
+    (dict(max_seconds=-1.0), "--max-seconds must be a number of seconds > 0 (got -1.0)"),
+    (dict(max_seconds=float("nan")), "--max-seconds must be a number of seconds > 0 (got nan)"),
+    (dict(fps=float("inf")), "--fps must be a finite number >= 0 (got inf)"),
+    (dict(smoothing=float("inf")), "--smoothing must be a finite number of seconds >= 0 (got inf)"),
+])
+def test_stream_settings_that_mean_nothing_are_usage_errors(settings, said):
+    """--max-seconds -1 was reported as the file having no frames, nan was ignored; inf was "must be >= 0"."""
+    from vidlstm.errors import UsageError
+    from vidlstm.stages.stream import StreamConfig
+
+    with pytest.raises(UsageError) as error:
+        StreamConfig(source="clip.mp4", **settings)
+    assert str(error.value) == said

@@ -48,9 +48,11 @@ class StreamConfig:
         if self.chunk_frames < 1:
             raise UsageError(f"--chunk-frames must be >= 1 (got {self.chunk_frames})")
         if not (math.isfinite(self.fps) and self.fps >= 0):
-            raise UsageError(f"--fps must be >= 0 (got {self.fps})")
+            raise UsageError(f"--fps must be a finite number >= 0 (got {self.fps})")
         if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
-            raise UsageError(f"--smoothing must be >= 0 seconds (got {self.smoothing})")
+            raise UsageError(f"--smoothing must be a finite number of seconds >= 0 (got {self.smoothing})")
+        if self.max_seconds is not None and not self.max_seconds > 0:  # nan was ignored, -1 blamed the source
+            raise UsageError(f"--max-seconds must be a number of seconds > 0 (got {self.max_seconds})")
 
 
 @dataclass
