@@ -161,7 +161,7 @@ def test_bad_stream_input(make_video, tiny_model_dir, tmp_path, capsys):
         ([str(tmp_path / "missing.mp4"), "--model", str(tiny_model_dir)], 2, "no such file"),
         ([str(tmp_path), "--model", str(tiny_model_dir)], 2, "is a directory"),
         ([str(video), "--model", str(tmp_path / "no_model")], 2, "no such model folder"),
-        ([str(video), "--model", str(tiny_model_dir), "--fps", "-1"], 2, "--fps must be >= 0"),
+        ([str(video), "--model", str(tiny_model_dir), "--fps", "-1"], 2, "--fps must be a finite number >= 0"),
     ]
     (tmp_path / "notes.mp4").write_text("not a video\n")
     cases.append(([str(tmp_path / "notes.mp4"), "--model", str(tiny_model_dir)], 1, "notes.mp4"))
@@ -255,3 +255,25 @@ def test_stream_settings_that_mean_nothing_are_usage_errors(settings, said):
     with pytest.raises(UsageError) as error:
         StreamConfig(source="clip.mp4", **settings)
     assert str(error.value) == said
+
+
+def test_a_recording_served_over_http_is_sampled_by_its_own_timestamps(make_video, tmp_path):
+    """A URL's frames were timed by when they arrived: a recording served faster than real time came in within a
+    second, and one frame of a 4 s clip was classified. Now its timestamps time it, as a file's would."""
+    import functools
+    import http.server
+    import threading
+
+    path = make_video("served.mp4", num_frames=100, fps=25.0)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        served = read_stream(f"http://127.0.0.1:{server.server_address[1]}/served.mp4", 32, fps=5.0)
+    finally:
+        server.shutdown()
+    from_file = read_stream(path, 32, fps=5.0)
+    assert len(from_file) == 20
+    assert [f.index for f in served] == [f.index for f in from_file]
+    assert [f.time for f in served] == pytest.approx([f.time for f in from_file], abs=1e-3)

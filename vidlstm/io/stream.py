@@ -17,6 +17,7 @@ import numpy as np
 from vidlstm.errors import UsageError, VideoDecodeError, shown_name
 from vidlstm.io.backend_base import BackendFailure, stored_size, turn_upright, utf8_name
 from vidlstm.io.reader import read_frames, read_sampled
+from vidlstm.logs import log as logger
 
 LIVE_FALLBACK_FPS = 30.0  # a camera or file that reports no frame rate
 FILE_CHUNK_FRAMES = 32  # frames of a file decoded per read_frames call
@@ -84,13 +85,24 @@ class FileFrames:
 class CaptureFrames:
     """The same sampling over an OpenCV capture (a webcam or a URL), to its end.
 
-    Times are the wall clock since the first frame (a live source may drop frames). Only kept frames are
-    converted: area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far.
+    Times are the stream's own (its frames' timestamps, since the first frame) where it has them, as a URL's stream
+    does: a recording served faster than real time is sampled as a file would be (by arrival time its whole length
+    came in within a second, and one frame was classified). A webcam, or a stream whose timestamps do not advance,
+    is timed by the wall clock since the first frame (a live source may drop frames). Only kept frames are converted:
+    area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far. A source that sent
+    nothing for ``STALL_SECONDS`` before it ended is warned about: OpenCV ends a stalled connection as if the
+    stream had ended.
     """
 
-    def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = True):
+    def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = True,
+                 media_clock: bool = False, name: str = "stream"):
         self.capture, self.size, self.fps, self.rotation, self.live = capture, size, fps, rotation, live
+        self.media_clock, self.name = media_clock, name
         self.frames_read = 0
+
+    def _media_seconds(self, cv2) -> float | None:
+        ms = self.capture.get(cv2.CAP_PROP_POS_MSEC)
+        return ms / 1000.0 if math.isfinite(ms) and ms >= 0 else None
 
     def __iter__(self) -> Iterator[StreamFrame]:
         import cv2
@@ -100,12 +112,31 @@ class CaptureFrames:
             source_fps = LIVE_FALLBACK_FPS
         target = stored_size((self.size, self.size), self.rotation)
         started, last_slot = None, -1
-        while self.capture.grab():
+        media = self.media_clock  # until its timestamps stop advancing
+        first_media = last_media = None
+        offset = 0.0  # added to the wall clock where it takes over from the stream's timestamps, so time goes on
+        while True:
+            asked = time.monotonic()
+            if not self.capture.grab():
+                if self.live and time.monotonic() - asked > STALL_SECONDS:
+                    logger.warning(f"{self.name}: no frame came for {time.monotonic() - asked:.0f} s; taken as the "
+                                   f"end of the stream")
+                break
             index = self.frames_read
             self.frames_read += 1
             now = time.monotonic()
             started = now if started is None else started
-            t = (now - started) if self.live else index / source_fps
+            t = (now - started + offset) if self.live else index / source_fps
+            if media:
+                stamp = self._media_seconds(cv2)
+                if stamp is None or (last_media is not None and stamp <= last_media):
+                    media = False  # no timestamps, or ones that do not advance: the wall clock from here on
+                    if last_media is not None:
+                        offset = (last_media - first_media) + 1.0 / source_fps - (now - started)
+                        t = now - started + offset
+                else:
+                    first_media = stamp if first_media is None else first_media
+                    last_media, t = stamp, stamp - first_media
             slot = keep_slot(index, t, self.fps, last_slot)
             if slot is None:
                 continue
@@ -122,6 +153,7 @@ class CaptureFrames:
 
 
 MAX_WEBCAM_INDEX = 2**31 - 1
+STALL_SECONDS = 10.0  # OpenCV's FFmpeg gives up on a silent connection after 30 s
 
 
 def open_capture(source: str):
@@ -151,7 +183,8 @@ def open_stream(source: str, size: int, fps: float, backends=None) -> FileFrames
     """
     source = str(source)
     if "://" in source or (source.isdigit() and not Path(source).exists()):
-        return CaptureFrames(open_capture(source), size, fps, rotation=0, live=True)
+        return CaptureFrames(open_capture(source), size, fps, rotation=0, live=True, media_clock="://" in source,
+                             name=shown_name(source))
     path = Path(source)
     if not path.exists():
         if path.is_symlink():  # a link to nothing, or a loop of links
