@@ -277,3 +277,59 @@ def test_a_recording_served_over_http_is_sampled_by_its_own_timestamps(make_vide
     assert len(from_file) == 20
     assert [f.index for f in served] == [f.index for f in from_file]
     assert [f.time for f in served] == pytest.approx([f.time for f in from_file], abs=1e-3)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never answers (a camera that hangs)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    accepted, done = [], threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1], accepted
+    done.set()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_a_url_that_never_answers_is_given_up_and_ctrl_c_ends_the_wait_at_once(silent_server, monkeypatch):
+    """OpenCV waited 30 s on a URL that did not answer, Ctrl-C included, and said nothing of a timeout."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from vidlstm.errors import VideoDecodeError
+    from vidlstm.io import stream
+
+    port, accepted = silent_server
+    monkeypatch.setattr(stream, "URL_TIMEOUT_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(VideoDecodeError, match=r"cannot open this camera or stream \(no answer within 1 s\)"):
+        stream.open_capture(f"http://127.0.0.1:{port}/camera")
+    assert time.monotonic() - started < 10
+    seen = len(accepted)
+    proc = subprocess.Popen([sys.executable, "-m", "vidlstm", "stream", f"rtsp://127.0.0.1:{port}/x"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while len(accepted) == seen and time.monotonic() - started < 120:  # until it waits on the URL
+        time.sleep(0.1)
+    time.sleep(0.5)
+    interrupted = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and "vidlstm stream: interrupted" in err
+    assert time.monotonic() - interrupted < 3.0

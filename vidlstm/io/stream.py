@@ -153,26 +153,54 @@ class CaptureFrames:
 
 
 MAX_WEBCAM_INDEX = 2**31 - 1
-STALL_SECONDS = 10.0  # OpenCV's FFmpeg gives up on a silent connection after 30 s
+URL_TIMEOUT_SECONDS = 15.0  # opening a URL, and waiting for its next frame (OpenCV's FFmpeg: 30 s)
+STALL_SECONDS = 10.0  # a source silent this long before it ended is warned about
 
 
 def open_capture(source: str):
-    """An opened OpenCV capture of a URL (rtsp://, http://) or a webcam index ("0"); VideoDecodeError if it fails."""
+    """An opened OpenCV capture of a URL (rtsp://, http://) or a webcam index ("0"); VideoDecodeError if it fails.
+
+    A URL that does not answer is given up after ``URL_TIMEOUT_SECONDS`` (OpenCV's FFmpeg waited 30 s), and the
+    opening runs in a helper thread so that Ctrl-C ends the wait at once (OpenCV holds the main thread until it
+    returns, and Python runs the signal handler only then)."""
     import cv2
 
+    from vidlstm.io.quiet import quiet_opencv
+
+    quiet_opencv(cv2)  # its "[ WARN:0@30.1] ... Stream timeout triggered" lines: the error says what happened
     if "://" in source:
         try:
-            capture = cv2.VideoCapture(utf8_name(source), cv2.CAP_FFMPEG)
+            name = utf8_name(source)
         except BackendFailure:  # OpenCV crashes (SIGSEGV) on such a name
             raise UsageError(f"{shown_name(source)}: a URL must be UTF-8 text") from None
+        timeout_ms = int(URL_TIMEOUT_SECONDS * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+        opened = _in_thread(lambda: cv2.VideoCapture(name, cv2.CAP_FFMPEG, params))
     elif int(source) > MAX_WEBCAM_INDEX:  # OpenCV raises on an index past a C int
         raise UsageError(f"{source}: no webcam index (give 0, 1, ... or a URL)")
     else:
-        capture = cv2.VideoCapture(int(source))
+        opened = _in_thread(lambda: cv2.VideoCapture(int(source)))
+    capture, seconds = opened
     if not capture.isOpened():
         capture.release()
-        raise VideoDecodeError(source, "OpenCV cannot open this camera or stream")
+        late = "://" in source and seconds >= 0.9 * URL_TIMEOUT_SECONDS
+        raise VideoDecodeError(source, "OpenCV cannot open this camera or stream"
+                               + (f" (no answer within {URL_TIMEOUT_SECONDS:g} s)" if late else ""))
     return capture
+
+
+def _in_thread(open_fn):
+    """(``open_fn()``, seconds it took), run in a daemon thread while this one waits in short steps (Ctrl-C works)."""
+    import threading
+
+    result, started = [], time.monotonic()
+    worker = threading.Thread(target=lambda: result.append(open_fn()), daemon=True, name="vidlstm-open")
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if not result:
+        raise VideoDecodeError("stream", "OpenCV failed while opening it")
+    return result[0], time.monotonic() - started
 
 
 def open_stream(source: str, size: int, fps: float, backends=None) -> FileFrames | CaptureFrames:
