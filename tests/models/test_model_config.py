@@ -74,6 +74,8 @@ def test_stabilize_is_written_only_where_true():
     ({"labels": ["a"], "std": [1, 0, 1]}, "std must be positive"),
     ({"labels": ["a"], "format_version": MODEL_FORMAT_VERSION + 1}, "is newer than this vidlstm understands"),
     ({"labels": ["a"], "stabilize": "yes"}, r"stabilize must be true or false \(got 'yes'\)"),
+    ({"labels": ["a"], "causal_head": "no"}, r"causal_head must be true or false \(got 'no'\)"),
+    ({"labels": ["a"], "pretrained": 1}, r"pretrained must be true or false \(got 1\)"),
 ])
 def test_bad_values_raise_one_line_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message) as info:

@@ -119,8 +119,9 @@ class ModelConfig:
             raise UsageError(f"centred_keypoints must be true or false (got {self.centred_keypoints!r})")
         if self.centred_keypoints and not self.keypoints:
             raise UsageError("centred_keypoints needs keypoints > 0 (a vidnet backbone)")
-        if not isinstance(self.stabilize, bool):
-            raise UsageError(f"stabilize must be true or false (got {self.stabilize!r})")
+        for name in ("stabilize", "pretrained", "causal_head"):  # "no" in an edited config.json is no false
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be true or false (got {getattr(self, name)!r})")
         if self.clip_head not in CLIP_HEADS:
             raise UsageError(f"clip_head must be one of {', '.join(CLIP_HEADS)} (got {self.clip_head!r})")
         if isinstance(self.format_version, bool) or not isinstance(self.format_version, int):
