@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pytest
 
 from vidlstm import VideoClassifier
-from vidlstm.errors import VideoDecodeError, VidlstmError
+from vidlstm.errors import UsageError, VideoDecodeError, VidlstmError
 
 
 def test_predict_returns_all_labels_sorted(make_video, tiny_model_dir):
@@ -119,3 +121,19 @@ def test_a_script_without_a_main_guard_runs_once_and_its_list_is_classified(tmp_
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("BODY") == 1 and run.stdout.count("LABEL") == 2
     assert "bootstrapping" not in run.stderr
+
+
+def test_top_k_of_another_type_an_empty_path_and_a_bytes_name(make_video, tiny_model_dir):
+    """top_k=2.5 and None were raw TypeErrors; "" was reported as the directory "."; a bytes name (what
+    os.listdir(b".") gives) was refused."""
+    import os
+
+    clf = VideoClassifier.load(tiny_model_dir)
+    path = make_video()
+    for top_k in (2.5, None, True, "3"):
+        with pytest.raises(UsageError, match=f"top_k must be an integer >= 1 \\(got {re.escape(repr(top_k))}\\)"):
+            clf.predict(path, top_k=top_k)
+    assert clf.predict(path, top_k=np.int64(1)) == clf.predict(path, top_k=1)
+    with pytest.raises(UsageError, match=r"an input is an empty path \(''\): give a video file"):
+        clf.predict("")
+    assert clf.predict(os.fsencode(path), top_k=2) == clf.predict(path, top_k=2)

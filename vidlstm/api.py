@@ -5,6 +5,7 @@ It follows the Hugging Face ``video-classification`` pipeline: one input gives o
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,8 @@ class VideoClassifier:
         back, in order). Raises VideoDecodeError (a VidlstmError) naming the file when a file cannot be read; use
         ``predict_many`` to get error records instead.
         """
-        if top_k < 1:
-            raise UsageError(f"top_k must be >= 1 (got {top_k})")
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise UsageError(f"top_k must be an integer >= 1 (got {top_k!r})")
         if isinstance(inputs, (list, tuple)):
             items = [_frames_or_path(item) for item in inputs]
             files = [item for item in items if not isinstance(item, np.ndarray)]
@@ -109,6 +110,10 @@ def _frames_or_path(item) -> np.ndarray | Path:
 
 
 def _path(item) -> Path:
+    if isinstance(item, bytes):  # a name as the file system's bytes (os.listdir(b".")), as Python's own open takes it
+        item = os.fsdecode(item)
+    if isinstance(item, str) and not item.strip():
+        raise UsageError(f"an input is an empty path ({item!r}): give a video file")
     try:
         return Path(item)
     except TypeError:
