@@ -66,3 +66,14 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tiny_model_dir):
     proc.stdout.close()  # before the command has written anything: its first write finds no reader
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err and err == ""
+
+
+def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """`vidlstm classify -clip.mp4` said only "the following arguments are required: FILE"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-clip.mp4").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "-clip.mp4", "--model", str(tiny_model_dir)])
+    assert exit_info.value.code == 2
+    assert ("(-clip.mp4 is a file whose name starts with '-', read as an option: write ./-clip.mp4, or put -- "
+            "before the file names)") in capsys.readouterr().err

@@ -29,9 +29,15 @@ COMMANDS = {
 }
 
 
+_PARSED: list[str] = []  # the command line being parsed, for error()'s hint
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit code 2, as for any usage error
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        dashed = [arg for arg in _PARSED if arg.startswith("-") and len(arg) > 1 and os.path.exists(arg)]
+        hint = (f" ({dashed[0]} is a file whose name starts with '-', read as an option: write ./{dashed[0]}, or put "
+                f"-- before the file names)" if dashed else "")
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +82,7 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     """Run one command; its exit code. ``exit_fast`` (the console command only, never in-process callers):
     after a command in FAST_EXIT, flush and end the process here with that code."""
     parser = build_parser()
+    _PARSED[:] = [str(arg) for arg in (sys.argv[1:] if argv is None else argv)]
     args = parser.parse_args(argv)
     _bytes_of_file_names_pass_through(sys.stdout)
     from vidlstm.logs import install_cli_handler
