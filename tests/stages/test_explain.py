@@ -140,3 +140,15 @@ def test_classify_explain_into_a_file_is_a_usage_error(model_dir, make_video, tm
                  "--explain", str(blocker / "sub")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--explain folder" in err[0] and str(blocker / "sub") in err[0]
+
+
+def test_labels_in_a_script_the_font_lacks_are_drawn_without_a_warning(predictor, make_video, tmp_path, recwarn):
+    """A model with labels such as 猫 and 犬 printed matplotlib's "Glyph ... missing from font" warnings for every
+    file, -q or not."""
+    made = make_video("clip.mp4", num_frames=24)
+    clip = predictor.load_clip(made)
+    scores = predictor.score_frames([clip.frames])[0]
+    labels = ["猫", "犬", "鳥"][: len(predictor.labels)] + list(predictor.labels[3:])
+    json_path = Path(explain_clip(made, clip, scores, labels, tmp_path / "x")["explanation"])
+    assert json_path.with_suffix(".png").is_file()
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
