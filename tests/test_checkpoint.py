@@ -85,6 +85,18 @@ def test_the_card_says_a_fine_tuned_model_started_from_another(model, tmp_path, 
     assert said in format_card(model_info(folder))
 
 
+
+def test_labels_holding_a_comma_are_listed_unambiguously(tmp_path):
+    from vidlstm.cli.info import format_card
+    from vidlstm.stages.info import model_info
+
+    model = LRCN(ModelConfig(labels=["with, comma", "plain"], proj_dim=16, hidden_size=8, image_size=32,
+                             num_frames=4)).eval()
+    folder = save_model(tmp_path / "m", model)
+    assert '- labels (2): ["with, comma", "plain"]' in (folder / "README.md").read_text()
+    assert '2: ["with, comma", "plain"]' in format_card(model_info(folder))
+
+
 def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
     weights = (saved / "model.safetensors").read_bytes()
     family = {"rule": "the highest estimate", "chosen": "pretrained",

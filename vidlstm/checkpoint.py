@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, label_list
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
@@ -91,7 +91,7 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
                + ("; the LSTM gives the per-frame and streaming scores." if cfg.clip_head == "stats" else ".")]
           if cfg.clip_head != "lstm" else []),
         "",
-        f"- labels ({cfg.num_classes}): {', '.join(cfg.labels)}",
+        f"- labels ({cfg.num_classes}): {label_list(cfg.labels)}",
         f"- input: {cfg.num_frames} frames per clip, `{cfg.sampling}` sampling, {cfg.image_size}x{cfg.image_size} px, "
         f"input mode `{cfg.input_mode}`"
         + (f" ({INPUT_MODE_WORDS[cfg.input_mode]})" if cfg.input_mode in INPUT_MODE_WORDS else "")

@@ -1,6 +1,7 @@
 """Where the shipped default model lives, process-wide runtime defaults (threads), and torch-free constants."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,6 +43,12 @@ CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
                                  "(mean, spread, change)",
                    "stats": "a linear read-out of its frame features' statistics over time (mean, spread, change)"}
 """Where a clip's label comes from, in words, per ``clip_head`` (the model card, `vidlstm info`)."""
+
+
+def label_list(labels) -> str:
+    """Labels as one line: comma-separated, or as a JSON list where a label holds a comma (it would read as two)."""
+    labels = [str(label) for label in labels]
+    return json.dumps(labels, ensure_ascii=False) if any("," in label for label in labels) else ", ".join(labels)
 
 
 def backbone_source(pretrained: bool, metrics: dict | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from vidlstm.cli.common import model_folder
-from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source
+from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, label_list
 
 
 def add_arguments(p):
@@ -35,7 +35,7 @@ def format_card(info: dict) -> str:
     keypoints = f", {bb['keypoints']} keypoints" if bb["keypoints"] else ""
     rows = [
         ("model", info["path"]),
-        ("labels", f"{info['num_classes']}: {', '.join(info['labels'])}"),
+        ("labels", f"{info['num_classes']}: {label_list(info['labels'])}"),
         ("backbone", f"{bb['name']} ({source}{keypoints}), {bb['feature_dim']} features per frame"),
         ("input mode", info["input_mode"] + (f" ({INPUT_MODE_WORDS[info['input_mode']]})"
                                              if info["input_mode"] in INPUT_MODE_WORDS else "")),
