@@ -505,3 +505,22 @@ def test_a_resume_from_another_model_names_only_its_from(tmp_path):
     given = TrainConfig(data="d", out_dir=str(run), init_from="base_b", backbone="efficientnet_lite0",
                         pretrained=True, num_frames=16, resume=True)
     assert given.resume_conflicts() == ["--from base_a (this command: base_b)"]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
+    """One backbone trained into a finished auto run replaced its model under a choice.json that named the other, and
+    auto trained into a one-backbone run replaced that run's model: each folder ended with parts of two runs."""
+    auto_run, one_run = tmp_path / "auto", tmp_path / "one"
+    (auto_run / "candidates" / "pretrained").mkdir(parents=True)
+    (auto_run / "choice.json").write_text('{"chosen": "pretrained"}')
+    (one_run / "last").mkdir(parents=True)
+    (one_run / "last" / "train_state.pt").write_bytes(b"state")
+    (one_run / "config.json").write_text('{"backbone": "vidnet"}')
+    common = dict(data=str(easy_data / "data"), cache_dir=str(tmp_path / "cache"), epochs=1, resume=resume)
+    with pytest.raises(UsageError, match="already holds a --backbone auto run"):
+        train.run(TrainConfig(out_dir=str(auto_run), **common, **TINY))
+    with pytest.raises(UsageError, match=r"already holds a training run of one backbone \(vidnet\); train --backbone "
+                                         r"auto into another -o"):
+        train.run(TrainConfig(out_dir=str(one_run), **common, **dict(TINY, backbone="auto", image_size=None)))
+    assert not (tmp_path / "cache").exists()  # refused before any decoding

@@ -1,14 +1,37 @@
 """A training run's folder before anything is decoded: a new run, a resumed one, and where its model may go."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
-from vidlstm.training.config import TrainConfig
+from vidlstm.training.config import STATE_FILE, TrainConfig
+
+
+def check_run_kind(config: TrainConfig) -> None:
+    """A run folder holds runs of one kind: `--backbone auto`'s candidates and choice, or one backbone's run. Another
+    kind trained into it (resumed or not) replaced its model and left a folder of both (choice.json naming a model that
+    was gone, the report mixing the two runs)."""
+    run_dir = config.run_dir
+    if config.backbone == "auto":
+        if (run_dir / STATE_FILE).is_file():
+            raise UsageError(f"{run_dir}: already holds a training run of one backbone "
+                             f"({saved_backbone(run_dir)}); train --backbone auto into another -o")
+    elif (run_dir / "choice.json").is_file() or (run_dir / "candidates").is_dir():
+        raise UsageError(f"{run_dir}: already holds a --backbone auto run (its candidates and choice); "
+                         f"{'resume it with --backbone auto' if config.resume else 'choose another -o'}")
+
+
+def saved_backbone(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / "config.json").read_text()).get("backbone", "?"))
+    except (OSError, ValueError, AttributeError):
+        return "?"
 
 
 def check_run_dir(config: TrainConfig) -> Path:
+    check_run_kind(config)
     state_path = config.state_path
     if config.resume and not state_path.is_file():
         if not config.run_dir.is_dir():
