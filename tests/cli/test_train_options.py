@@ -145,3 +145,12 @@ def test_a_terminated_training_run_says_to_continue_it_with_resume(tmp_path, mon
     (tmp_path / "data").mkdir()
     assert main(["train", str(tmp_path / "data"), "-o", str(tmp_path / "run")]) == 143
     assert "terminated (SIGTERM); run the same command with --resume to continue" in capsys.readouterr().err
+
+
+def test_a_file_given_for_the_cache_folder_is_a_usage_error(tmp_path):
+    """--cache FILE was "FILE: File exists" with exit 1, for train after decoding had started."""
+    from vidlstm.errors import UsageError
+
+    (tmp_path / "cf").write_text("x")
+    with pytest.raises(UsageError, match="cf: a file, not a folder; name a folder for --cache"):
+        config_from_args(parser().parse_args(["d", "-o", str(tmp_path / "r"), "--cache", str(tmp_path / "cf")]))

@@ -122,3 +122,17 @@ def test_a_crashing_or_hanging_decoder_costs_only_its_file(data_and_model, tmp_p
     assert (metrics["n"], metrics["failed"]) == (4, 2)
     errors = {row["path"]: row["error"] for row in read_predictions(out / "predictions.csv") if row["status"] == "error"}
     assert errors == {"left/crash.mp4": "decoder crashed (signal 11, SIGSEGV)", "right/hang.mp4": "timed out after 2 s"}
+
+
+def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_model, tmp_path):
+    """-o MODEL_DIR replaced the model's training metrics (its card and `info` then showed the evaluation's); a file
+    for -o was an OS error with exit 1."""
+    data, model_dir = data_and_model
+    before = (model_dir / "metrics.json").read_bytes() if (model_dir / "metrics.json").exists() else None
+    with pytest.raises(UsageError, match="a model or training run folder; write the evaluation to another -o"):
+        run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(model_dir)))
+    after = (model_dir / "metrics.json").read_bytes() if (model_dir / "metrics.json").exists() else None
+    assert after == before
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UsageError, match="a_file: not a folder"):
+        run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "a_file")))

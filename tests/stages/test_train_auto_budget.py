@@ -29,7 +29,7 @@ def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_b
     monkeypatch.setattr(prepare, "decoded_views", counting)
     # A share of 0: the deadline has passed when decoding starts, so exactly the minimum is decoded.
     monkeypatch.setattr(families, "READOUT_DECODE_SHARE", 0.0)
-    monkeypatch.setattr(families, "MIN_SCRATCH_SHARE", 0.0)  # vidnet trains in whatever this tiny budget leaves
+    monkeypatch.setattr(families, "_too_little_time", lambda *args: None)  # vidnet trains in whatever is left
     config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1, views=1,
                          time_budget=5.0, progress=False)
     run_dir = train.run(config)
@@ -177,3 +177,36 @@ def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrup
     assert trained[2:] == [("vidnet", 80.0, True)]  # the read-out finished; vidnet resumes with its first budget
     choice = json.loads((run_dir / "choice.json").read_text())
     assert choice["seconds"] == 50.0  # 20 s before vidnet began, and vidnet's 30 s over both processes
+
+
+def test_vidnet_is_not_trained_where_the_read_out_spent_more_than_a_tiny_budget(tmp_path, monkeypatch):
+    """--time-budget 0.001: vidnet's share was clamped to 1 s before the quarter rule looked at it, so it trained."""
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    clock = [0.0]
+    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(families, "_check_split", lambda config: None)
+    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    trained = []
+
+    def train_one(candidate):
+        trained.append(candidate.backbone)
+        save_model(candidate.resolved_model_dir, LRCN(ModelConfig(labels=["a", "b"], num_frames=4, image_size=32)))
+        (candidate.resolved_model_dir / "metrics.json").write_text(json.dumps(
+            {"readout": {"cv_accuracy": 0.8, "train_clips": 20, "cv_folds": 5}, "run_seconds": 5.0}))
+        clock[0] += 5.0
+        return candidate.run_dir
+
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), time_budget=1.0, progress=False)
+    choice = json.loads((families.run(config, train_one) / "choice.json").read_text())
+    assert trained == ["efficientnet_lite0"] and choice["chosen"] == "pretrained"
+    assert choice["candidates"]["scratch"]["skipped"].startswith("0 s of the 1 s time budget are left")
+
+
+def test_a_huge_time_budget_plans_like_none():
+    """--time-budget 1e308 overflowed the epoch plan (OverflowError) whenever an epoch took under a second."""
+    from vidlstm.training.budget import EpochPlan
+
+    plan = EpochPlan(planned=30, budget=1e308)
+    assert plan.revise(1, elapsed=0.5, epoch_seconds=[0.5]) == 30 and not plan.cut_by_budget

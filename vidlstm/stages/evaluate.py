@@ -52,8 +52,19 @@ class EvaluateConfig:
             raise UsageError(f"--subset must be train or val (got {self.subset!r})")
 
 
+def _check_out_dir(out: Path) -> None:
+    """-o must be an evaluation's own folder: its metrics.json replaced a model's (the card and `info` then showed the
+    evaluation as the model's metrics) or a run's (the report lost the run's training sections)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: not a folder (-o names the folder the evaluation is written to)")
+    if (out / "model.safetensors").is_file() or (out / "config.json").is_file():
+        raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
+                         f"(e.g. {out / 'evaluation'})")
+
+
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     """Evaluate; ``decode_fn`` (a module-level function, worker processes import it) decodes each view."""
+    _check_out_dir(Path(config.out_dir))
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
     dataset = discover_dataset(config.data, min_classes=1)

@@ -55,7 +55,7 @@ class EpochPlan:
             recent = epoch_seconds[-5:]
             per_epoch = max(sum(recent) / len(recent), 1e-6)  # recent epochs: the machine's load changes
             left = self.budget - self.reserve - elapsed
-            fits = epochs_done + max(0, math.floor(left / per_epoch))
+            fits = epochs_done + max(0, math.floor(min(left / per_epoch, 1e9)))  # 1e308 s: no OverflowError
             if fits < self.planned:
                 self.planned, self.cut_by_budget = max(epochs_done, fits), True
             elif self.planned < self.target and min(fits, self.target) >= self.planned * (1 + self.GROW_MIN):

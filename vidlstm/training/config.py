@@ -175,6 +175,8 @@ class TrainConfig:
                              f"(got {self.test_views!r})")
         if Path(self.out_dir).exists() and not Path(self.out_dir).is_dir():
             raise UsageError(f"{self.out_dir}: a file, not a run folder; name a folder for -o")
+        if self.cache_dir and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
+            raise UsageError(f"{self.cache_dir}: a file, not a folder; name a folder for --cache")
         if not 0 <= self.seed < 2 ** 32:
             raise UsageError(f"--seed must be from 0 to 2**32 - 1 (got {self.seed})")
         if not 0 <= self.val_fraction < 1:
