@@ -123,3 +123,28 @@ def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp
     assert "already holds a training run" in capsys.readouterr().err
     assert main(["run", str(recipe), "--resume"]) == 0  # a finished run: resumed, nothing trained again
     assert (run_dir / "last" / "train_state.pt").read_bytes() == state
+
+
+@pytest.mark.parametrize("text, said", [
+    ('[[steps]]\ncommand = "synth"\nargs = ["x"]\noptions = "per_class=2"\n',
+     "step 1: 'options' must be a table (got 'per_class=2')"),
+    ('steps = ["train"]\n', "step 1 must be a table ([[steps]] with command = ...), not 'train'"),
+    ('vars = 3\n[[steps]]\ncommand = "synth"\nargs = ["x"]\n', "'vars' must be a table of names and values ([vars])"),
+    ('[[steps]]\ncommand = ["synth"]\nargs = ["x"]\n', "step 1: 'command' must be a string (got ['synth'])"),
+    ('[[steps]]\ncommand = "synth"\nargs = "xy"\n', "step 1: 'args' must be an array (got 'xy')"),
+    ('[[steps]]\ncommand = "synth"\nargs = ["x"]\nfoo = 1\n', "step 1: unknown key 'foo' (a step has command, name, "
+                                                             "args, options)"),
+])
+def test_recipe_values_of_the_wrong_type_are_one_line_errors(tmp_path, text, said):
+    """Each was an AttributeError or TypeError traceback, an unknown key was ignored, and a string of args was split
+    into its letters."""
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as error:
+        load_recipe(path)
+    assert str(error.value) == f"{path}: {said}"
+
+
+def test_the_shipped_recipes_hold_only_known_step_keys():
+    for recipe in sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.toml")):
+        assert load_recipe(recipe, {"data": "d", "model": "m"} if "finetune" in recipe.name else None)

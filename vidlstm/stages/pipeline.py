@@ -88,6 +88,25 @@ def option_args(name: str, value) -> list[str]:
     return [flag, str(value)]
 
 
+STEP_KEYS = {"command": str, "name": str, "args": list, "options": dict}
+"""What a [[steps]] table may hold, and of which TOML type (a string, an array, a table)."""
+_TYPE_WORDS = {str: "a string", list: "an array", dict: "a table"}
+
+
+def _check_step(recipe: Path, number: int, step) -> None:
+    """A one-line UsageError where step ``number`` is no table, holds a key no step has, or a value of another type
+    (an AttributeError or TypeError traceback; an unknown key was ignored, a string of args split into letters)."""
+    if not isinstance(step, dict):
+        raise UsageError(f"{recipe}: step {number} must be a table ([[steps]] with command = ...), not {step!r}")
+    unknown = sorted(set(step) - set(STEP_KEYS))
+    if unknown:
+        raise UsageError(f"{recipe}: step {number}: unknown key {unknown[0]!r} (a step has "
+                         f"{', '.join(STEP_KEYS)})")
+    for key, kind in STEP_KEYS.items():
+        if key in step and not isinstance(step[key], kind):
+            raise UsageError(f"{recipe}: step {number}: {key!r} must be {_TYPE_WORDS[kind]} (got {step[key]!r})")
+
+
 def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
     recipe = Path(path)
     try:
@@ -96,12 +115,15 @@ def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
         raise UsageError(f"{recipe}: no such recipe file") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{recipe}: cannot read the recipe ({err})") from None
+    if not isinstance(data.get("vars", {}), dict):
+        raise UsageError(f"{recipe}: 'vars' must be a table of names and values ([vars])")
     values = resolve_vars(recipe, data.get("vars", {}), overrides or {})
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise UsageError(f"{recipe}: the recipe has no [[steps]]")
     result = []
     for number, step in enumerate(steps, start=1):
+        _check_step(recipe, number, step)
         command = step.get("command")
         if not command:
             raise UsageError(f"{recipe}: step {number} has no command")
