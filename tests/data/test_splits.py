@@ -87,6 +87,17 @@ def test_saved_split_reloads_onto_the_same_items(tmp_path):
         load_split(path, smaller)
 
 
+
+@pytest.mark.parametrize("payload", ["[1, 2]", '{"val": "left/left_000.mp4"}', '{"train": [1]}', '"split"'])
+def test_a_json_file_that_is_no_split_is_named_as_such(tmp_path, payload):
+    """A list was an AttributeError traceback; a string for "val" was read letter by letter ("first: l")."""
+    ds = make_dataset(n_per_class=3, root=tmp_path)
+    (tmp_path / "other.json").write_text(payload)
+    with pytest.raises(UsageError, match='other.json: not a split file .a JSON object whose "train" and "val" are '
+                                         'lists of clip names'):
+        load_split(tmp_path / "other.json", ds)
+
+
 def test_a_split_of_files_listed_by_absolute_path_reloads_onto_the_data_folder(tmp_path):
     """auto's read-out fits on a manifest in the run folder that lists the videos by absolute path (its split says
     so); `evaluate DATA --split` with DATA the folder must find the same clips."""
