@@ -122,3 +122,14 @@ def test_a_stratified_order_keeps_every_class_in_its_share_in_every_prefix():
     again, _ = stratified_order(targets, seed=3, minimum=3)
     assert np.array_equal(order, again) and not np.array_equal(order, stratified_order(targets, seed=4)[0])
     assert stratified_order(np.array([0, 0, 1]), seed=0, minimum=5)[1] == 3  # a class smaller than the minimum: all of it
+
+
+def test_a_class_whose_clips_share_one_group_is_named_before_anything_is_decoded():
+    """The group-aware split sent the class's one group to validation, and training then said "no decodable training
+    clip for class 'b' (0 file(s) skipped)" though every clip decoded."""
+    items = [VideoItem(Path(f"/d/{label}/{i}.mp4"), label, f"{label}{i}" if label != "b" else "gB")
+             for label in ("a", "b", "c") for i in range(6)]
+    with pytest.raises(UsageError, match=r"class 'b' has all its clips in one group \(gB\), and a group stays on one "
+                                         r"side of the split: none is left to train on"):
+        for seed in range(50):  # whichever seed sends gB to validation
+            train_val_split(LabelledVideos(items, ["a", "b", "c"], Path("/d")), 0.5, seed=seed)

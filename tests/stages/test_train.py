@@ -524,3 +524,22 @@ def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
                                          r"auto into another -o"):
         train.run(TrainConfig(out_dir=str(one_run), **common, **dict(TINY, backbone="auto", image_size=None)))
     assert not (tmp_path / "cache").exists()  # refused before any decoding
+
+
+@pytest.mark.slow
+def test_a_class_added_before_a_resume_is_named(easy_data, tmp_path):
+    """A class folder added to DATA between the interruption and --resume was "no decodable training clip"."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(easy_data / "data", data)
+    common = dict(data=str(data), epochs=2, cache_dir=str(easy_data / "cache"), **TINY)
+
+    def interrupt(epoch, row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.run(TrainConfig(out_dir=str(tmp_path / "run"), **common), on_epoch_end=interrupt)
+    shutil.copytree(data / "left", data / "down")
+    with pytest.raises(UsageError, match="class 'down' is not in the run being resumed .added since it started."):
+        train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))

@@ -63,6 +63,12 @@ def _first_fold(splitter, targets, groups, dataset):
         raise UsageError(f"{dataset.root}: {n_groups} groups are too few for a group-aware split into "
                          f"{splitter.n_splits} folds; add groups or raise --val-fraction")
     train, val = next(splitter.split(np.zeros(len(targets)), targets, groups))
+    for k in sorted(set(targets.tolist()) - set(targets[train].tolist())):  # every clip of class k went to validation
+        held = sorted(set(groups[targets == k].tolist()), key=str)
+        raise UsageError(f"{dataset.root}: class {dataset.labels[k]!r} has all its clips in "
+                         f"{'one group' if len(held) == 1 else f'{len(held)} groups'} ({', '.join(map(str, held[:3]))}"
+                         f"{', ...' if len(held) > 3 else ''}), and a group stays on one side of the split: none is "
+                         f"left to train on; give the class clips of other groups, or pass --val-fraction 0")
     return np.sort(train), np.sort(val)
 
 

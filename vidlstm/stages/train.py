@@ -127,6 +127,10 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
     if config.resume and split_path.exists():
         split = load_split(split_path, dataset)
         train_idx, val_idx = split["train"], split["val"]
+        added = sorted(set(dataset.labels) - {dataset.items[i].label for i in [*train_idx, *val_idx]})
+        if added:  # "no decodable training clip" was all it said
+            raise UsageError(f"{config.data}: class {added[0]!r} is not in the run being resumed (added since it "
+                             f"started); train with it into another -o")
     else:
         train_idx, val_idx = train_val_split(dataset, config.val_fraction, config.seed)
         if ctx.is_main:
