@@ -154,3 +154,15 @@ def test_a_file_given_for_the_cache_folder_is_a_usage_error(tmp_path):
     (tmp_path / "cf").write_text("x")
     with pytest.raises(UsageError, match="cf: a file, not a folder; name a folder for --cache"):
         config_from_args(parser().parse_args(["d", "-o", str(tmp_path / "r"), "--cache", str(tmp_path / "cf")]))
+
+
+def test_a_run_or_cache_folder_inside_the_data_folder_is_refused(tmp_path):
+    """-o DATA/run was made, then read as a class folder with no videos, failing this run and every later one."""
+    from vidlstm.errors import UsageError
+
+    (tmp_path / "data" / "left").mkdir(parents=True)
+    for flags in (["-o", str(tmp_path / "data" / "run")], ["-o", str(tmp_path / "r"), "--cache",
+                                                          str(tmp_path / "data" / "left" / "cache")]):
+        with pytest.raises(UsageError, match="is inside DATA .*where it would be read as a class folder"):
+            config_from_args(parser().parse_args([str(tmp_path / "data"), *flags]))
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["left"]
