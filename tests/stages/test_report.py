@@ -319,3 +319,15 @@ def test_report_of_a_real_evaluate_output(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and all(f"<td class=\"path\">{r['path']}</td>" in page for r in rows)
     assert "<b>4</b> ok" in page and "absent:" not in page
+
+
+def test_an_auto_run_that_has_not_chosen_yet_says_how_to_go_on(tmp_path, capsys):
+    """An auto run interrupted while its candidates trained was "neither a training run folder nor an evaluate
+    output"."""
+    run = tmp_path / "run"
+    (run / "candidates" / "pretrained" / "model").mkdir(parents=True)
+    (run / "candidates" / "scratch").mkdir()
+    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "a --backbone auto run that has not chosen its model yet (resume it with the same train command and " \
+           "--resume)" in err and str(run / "candidates" / "scratch") in err

@@ -156,6 +156,12 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors")
         if any((path / m).exists() for m in markers):
             return load_run(path)
+        candidates = path / "candidates"
+        began = sorted(c.name for c in candidates.iterdir() if c.is_dir()) if candidates.is_dir() else []
+        if began:  # an auto run interrupted before it chose: each candidate is a run of its own
+            raise UsageError(f"{path}: a --backbone auto run that has not chosen its model yet (resume it with the "
+                             f"same train command and --resume); each candidate reports on its own: "
+                             f"{', '.join(str(path / 'candidates' / name) for name in began)}")
         raise UsageError(f"{path}: neither a training run folder (metrics.csv, model/) nor an evaluate output "
                          "(predictions.csv, metrics.json)")
     if not path.exists():
