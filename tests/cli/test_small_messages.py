@@ -77,3 +77,10 @@ def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monke
     assert exit_info.value.code == 2
     assert ("(-clip.mp4 is a file whose name starts with '-', read as an option: write ./-clip.mp4, or put -- "
             "before the file names)") in capsys.readouterr().err
+
+
+def test_evaluate_subset_without_a_split_is_refused(tiny_model_dir, tmp_path, capsys):
+    """--subset train without --split was silently ignored: every clip was evaluated as if the flag were not there."""
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    assert main(["evaluate", str(tmp_path / "data"), "--model", str(tiny_model_dir), "--subset", "train"]) == 2
+    assert "--subset train needs --split RUN/split.json" in capsys.readouterr().err

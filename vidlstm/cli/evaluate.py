@@ -14,7 +14,7 @@ def add_arguments(p):
     p.add_argument("--top-k", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--split", default=None, metavar="SPLIT_JSON", help="a run's split.json: evaluate one subset of it")
-    p.add_argument("--subset", choices=("val", "train"), default="val", help="with --split (default val)")
+    p.add_argument("--subset", choices=("val", "train"), default=None, help="with --split (default val)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="decode processes (default 1: a decoder crash or hang costs its file; 0 = decode in this "
                         "process, without that guard)")
@@ -32,7 +32,7 @@ def run(args) -> int:
     configure_torch_threads(args.threads)
     out = evaluate(EvaluateConfig(data=args.data, model_dir=args.model, out_dir=args.out, clips=args.clips,
                                   top_k=args.top_k, batch_size=args.batch_size, split_file=args.split,
-                                  subset=args.subset, device=args.device, progress=not args.no_progress,
+                                  subset=_subset(args), device=args.device, progress=not args.no_progress,
                                   workers=args.workers, timeout=args.timeout))
     m = json.loads((out / "metrics.json").read_text())
     if m["n"]:
@@ -44,3 +44,13 @@ def run(args) -> int:
     if m["failed"]:
         print(f"{m['failed']} video(s) could not be decoded (see predictions.csv)")
     return 1 if m["failed"] else 0
+
+
+def _subset(args) -> str:
+    """--subset applies to --split's subsets alone: given without it, it was silently ignored (every clip evaluated)."""
+    if args.subset and not args.split:
+        from vidlstm.errors import UsageError
+
+        raise UsageError(f"--subset {args.subset} needs --split RUN/split.json (the run whose {args.subset} clips to "
+                         f"evaluate)")
+    return args.subset or "val"
