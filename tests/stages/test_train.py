@@ -527,7 +527,7 @@ def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
 
 
 @pytest.mark.slow
-def test_a_class_added_before_a_resume_is_named(easy_data, tmp_path):
+def test_clips_and_classes_added_before_a_resume_are_named(easy_data, tmp_path, caplog):
     """A class folder added to DATA between the interruption and --resume was "no decodable training clip"."""
     import shutil
 
@@ -543,3 +543,8 @@ def test_a_class_added_before_a_resume_is_named(easy_data, tmp_path):
     shutil.copytree(data / "left", data / "down")
     with pytest.raises(UsageError, match="class 'down' is not in the run being resumed .added since it started."):
         train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))
+    shutil.rmtree(data / "down")  # clips added to a class it has are left out, and said so
+    shutil.copy(data / "left" / sorted(p.name for p in (data / "left").iterdir())[0], data / "left" / "new.mp4")
+    with caplog.at_level("WARNING", logger="vidlstm"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))
+    assert "1 clip(s) added since the run started are left out" in caplog.text

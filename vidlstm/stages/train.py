@@ -131,6 +131,9 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         if added:  # "no decodable training clip" was all it said
             raise UsageError(f"{config.data}: class {added[0]!r} is not in the run being resumed (added since it "
                              f"started); train with it into another -o")
+        if len(dataset.items) > len(train_idx) + len(val_idx) and ctx.is_main:
+            logger.warning(f"{config.data}: {len(dataset.items) - len(train_idx) - len(val_idx)} clip(s) added since "
+                           f"the run started are left out: a resumed run trains on the clips it started with")
     else:
         train_idx, val_idx = train_val_split(dataset, config.val_fraction, config.seed)
         if ctx.is_main:
