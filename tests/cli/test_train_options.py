@@ -159,10 +159,16 @@ def test_a_file_given_for_the_cache_folder_is_a_usage_error(tmp_path):
 def test_a_run_or_cache_folder_inside_the_data_folder_is_refused(tmp_path):
     """-o DATA/run was made, then read as a class folder with no videos, failing this run and every later one."""
     from vidlstm.errors import UsageError
+    from vidlstm.stages import train
+    from vidlstm.stages.extract import ExtractConfig, run as extract
 
     (tmp_path / "data" / "left").mkdir(parents=True)
     for flags in (["-o", str(tmp_path / "data" / "run")], ["-o", str(tmp_path / "r"), "--cache",
                                                           str(tmp_path / "data" / "left" / "cache")]):
-        with pytest.raises(UsageError, match="is inside DATA .*where it would be read as a class folder"):
-            config_from_args(parser().parse_args([str(tmp_path / "data"), *flags]))
+        for backbone in ("auto", "vidnet"):
+            config = config_from_args(parser().parse_args([str(tmp_path / "data"), *flags, "--backbone", backbone]))
+            with pytest.raises(UsageError, match="is inside DATA .*where it would be read as a class folder"):
+                train.run(config)
+    with pytest.raises(UsageError, match="--cache is inside DATA"):
+        extract(ExtractConfig(data=str(tmp_path / "data"), cache_dir=str(tmp_path / "data" / "cache")))
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["left"]

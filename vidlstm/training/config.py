@@ -177,11 +177,6 @@ class TrainConfig:
             raise UsageError(f"{self.out_dir}: a file, not a run folder; name a folder for -o")
         if self.cache_dir and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
             raise UsageError(f"{self.cache_dir}: a file, not a folder; name a folder for --cache")
-        for flag, folder in (("-o", self.out_dir), ("--cache", self.cache_dir)):
-            if folder and Path(self.data).is_dir() and Path(self.data).resolve() in Path(folder).resolve().parents:
-                # it was made first, then read as a class folder of DATA, by this run and every later one
-                raise UsageError(f"{folder}: {flag} is inside DATA ({self.data}), where it would be read as a class "
-                                 f"folder; name a folder outside it")
         if not 0 <= self.seed < 2 ** 32:
             raise UsageError(f"--seed must be from 0 to 2**32 - 1 (got {self.seed})")
         if not 0 <= self.val_fraction < 1:

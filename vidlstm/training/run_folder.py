@@ -59,3 +59,13 @@ def check_model_out(config: TrainConfig) -> None:
         raise UsageError(f"{config.model_out}: --model-out is the model --from starts from; name another folder")
     if (out / "config.json").is_file() or (out / "model.safetensors").is_file():
         raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or remove it)")
+
+
+def check_outside_data(config: TrainConfig) -> None:
+    """-o and --cache outside a DATA folder: inside it, the folder was made first, then read as a class folder with no
+    videos, failing this run and every later one on that data."""
+    data = Path(config.data)
+    for flag, folder in (("-o", config.out_dir), ("--cache", config.cache_dir)):
+        if folder and data.is_dir() and data.resolve() in Path(folder).resolve().parents:
+            raise UsageError(f"{folder}: {flag} is inside DATA ({config.data}), where it would be read as a class "
+                             f"folder; name a folder outside it")
