@@ -157,6 +157,18 @@ def test_model_out_never_replaces_a_model(easy_data, tmp_path):
     with pytest.raises(UsageError, match="already holds a model"):
         train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(base), **dict(common, backbone="auto")))
     assert json.loads((base / "labels.json").read_text()) == ["left", "right"] and not (tmp_path / "r").exists()
+    (tmp_path / "a_file").write_text("x")  # refused before training, not after it ("File exists")
+    with pytest.raises(UsageError, match="a_file: a file, not a folder; name a folder for --model-out"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(tmp_path / "a_file"), **common))
+    # A resumed run writes where it started writing: another --model-out was silently replaced.
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "train_state.pt").write_bytes(b"state")
+    TrainConfig(out_dir=str(tmp_path / "run"), **common).save(tmp_path / "run" / "config.json")
+    with pytest.raises(UsageError, match="the run being resumed writes its model to .*; resume it without --model-out"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "run"), model_out=str(base), resume=True, **common))
+    # --replace-model replaces a model on purpose (the default model's recipe rewrites weights/default).
+    replaced = train.run(TrainConfig(out_dir=str(tmp_path / "r2"), model_out=str(base), replace_model=True, **common))
+    assert json.loads((base / "metrics.json").read_text())["epochs_run"] == 1 and replaced == tmp_path / "r2"
 
 
 def test_bad_options_are_usage_errors():

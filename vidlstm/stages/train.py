@@ -71,8 +71,7 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     check_outside_data(config)  # before anything is made
     if config.backbone == "auto":
         check_run_kind(config)
-        if not config.resume:
-            check_model_out(config)  # its kept model is copied there at the end
+        check_model_out(config)  # its kept model is copied there at the end
         return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
     ctx = init_distributed(config.device)
     try:

@@ -16,7 +16,7 @@ STABILIZE_CHOICES = ("auto", "on", "off")
 
 STATE_FILE = Path("last") / "train_state.pt"
 """Where in its run folder a run saves its training state after every epoch (what --resume continues)."""
-RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "device", "amp", "workers",
+RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "replace_model", "device", "amp", "workers",
                "decode_workers", "progress")
 """Settings a resumed run may be given anew: where it writes and how it runs, not what it trains. (The epoch plan
 and its time budget are part of the saved state; ``auto`` gives its last candidate what is left of the budget.)"""
@@ -134,6 +134,8 @@ class TrainConfig:
     """Clip and feature cache; None: RUN_DIR/cache."""
     model_out: str | None = None
     """Where the best model folder goes; None: RUN_DIR/model."""
+    replace_model: bool = False
+    """Let --model-out replace the model folder it names (never the one --from starts from)."""
     seed: int = 0
     """Seeds the split, initialisation, data order and augmentation."""
     device: str | None = None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 from vidlstm.logs import log as logger
+from vidlstm.training.auto import saved_setting
 from vidlstm.training.config import STATE_FILE, TrainConfig
 
 
@@ -45,20 +46,30 @@ def check_run_dir(config: TrainConfig) -> Path:
     if not config.resume and state_path.exists():
         raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
                          f"or choose another -o")
-    if not config.resume:
-        check_model_out(config)
+    check_model_out(config)
     return state_path
 
 
 def check_model_out(config: TrainConfig) -> None:
-    """A new run's --model-out must not replace a model: the one it fine-tunes from, or any other."""
+    """--model-out must not replace a model (without --replace-model), never the one it fine-tunes from, nor be a file;
+    a resumed run writes where it started writing (another model there was silently replaced)."""
+    if config.resume and (config.run_dir / "config.json").is_file():  # (an auto run keeps none: checked as new)
+        saved = saved_setting(config.run_dir, "model_out")
+        if config.model_out and Path(config.model_out).resolve() != Path(saved or config.run_dir / "model").resolve():
+            raise UsageError(f"{config.model_out}: the run being resumed writes its model to "
+                             f"{saved or config.run_dir / 'model'}; resume it without --model-out")
+        config.model_out = config.model_out or saved
+        return
     if not config.model_out:
         return
     out = Path(config.model_out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{config.model_out}: a file, not a folder; name a folder for --model-out")
     if config.init_from and out.resolve() == Path(config.init_from).resolve():
         raise UsageError(f"{config.model_out}: --model-out is the model --from starts from; name another folder")
-    if (out / "config.json").is_file() or (out / "model.safetensors").is_file():
-        raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or remove it)")
+    if not config.replace_model and ((out / "config.json").is_file() or (out / "model.safetensors").is_file()):
+        raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or pass "
+                         f"--replace-model to replace it)")
 
 
 def check_outside_data(config: TrainConfig) -> None:
