@@ -532,9 +532,15 @@ def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
     common = dict(data=str(easy_data / "data"), cache_dir=str(tmp_path / "cache"), epochs=1, resume=resume)
     with pytest.raises(UsageError, match="already holds a --backbone auto run"):
         train.run(TrainConfig(out_dir=str(auto_run), **common, **TINY))
-    with pytest.raises(UsageError, match=r"already holds a training run of one backbone \(vidnet\); train --backbone "
-                                         r"auto into another -o"):
+    said = "resume it with --backbone vidnet" if resume else "train --backbone auto into another -o"
+    with pytest.raises(UsageError, match=r"already holds a training run of one backbone \(vidnet\); " + said):
         train.run(TrainConfig(out_dir=str(one_run), **common, **dict(TINY, backbone="auto", image_size=None)))
+    if not resume:  # an auto run whose candidates began, run again without --resume: refused before decoding
+        (auto_run / "choice.json").unlink()
+        (auto_run / "candidates" / "pretrained" / "last").mkdir()
+        (auto_run / "candidates" / "pretrained" / "last" / "train_state.pt").write_bytes(b"state")
+        with pytest.raises(UsageError, match=f"{auto_run}: already holds a training run; pass --resume"):
+            train.run(TrainConfig(out_dir=str(auto_run), **common, **dict(TINY, backbone="auto", image_size=None)))
     assert not (tmp_path / "cache").exists()  # refused before any decoding
 
 

@@ -110,7 +110,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     began = any(_began(candidate_config(config, family, 0.0)) for family in FAMILIES)
     if not began:
         _check_split(config)  # once a candidate began, the run was checked when it started
-    # (A new run into a folder where candidates began is refused by the first of them, before any decoding.)
+    # (A new run into a folder where candidates began was refused by train.run, before any decoding: run_folder.py.)
     config, stabilized = _stabilize_once(config) if config.resume or not began else (config, None)
     readout_settings, readout_clips = _readout_videos(config, decode_once, began)
     given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)

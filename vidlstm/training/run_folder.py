@@ -17,8 +17,14 @@ def check_run_kind(config: TrainConfig) -> None:
     run_dir = config.run_dir
     if config.backbone == "auto":
         if (run_dir / STATE_FILE).is_file():
-            raise UsageError(f"{run_dir}: already holds a training run of one backbone "
-                             f"({saved_backbone(run_dir)}); train --backbone auto into another -o")
+            backbone = saved_backbone(run_dir)
+            raise UsageError(f"{run_dir}: already holds a training run of one backbone ({backbone}); "
+                             + (f"resume it with --backbone {backbone}" if config.resume
+                                else "train --backbone auto into another -o"))
+        if not config.resume and any((run_dir / "candidates").glob(f"*/{STATE_FILE}")):
+            # refused here, before the read-outs' decode (and before the run's clock.json is rewritten)
+            raise UsageError(f"{run_dir}: already holds a training run; pass --resume to continue it or choose "
+                             f"another -o")
     elif (run_dir / "choice.json").is_file() or (run_dir / "candidates").is_dir():
         raise UsageError(f"{run_dir}: already holds a --backbone auto run (its candidates and choice); "
                          f"{'resume it with --backbone auto' if config.resume else 'choose another -o'}")
