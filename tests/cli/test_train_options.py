@@ -164,7 +164,9 @@ def test_a_run_or_cache_folder_inside_the_data_folder_is_refused(tmp_path):
 
     (tmp_path / "data" / "left").mkdir(parents=True)
     for flags in (["-o", str(tmp_path / "data" / "run")], ["-o", str(tmp_path / "r"), "--cache",
-                                                          str(tmp_path / "data" / "left" / "cache")]):
+                                                          str(tmp_path / "data" / "left" / "cache")],
+                  ["-o", str(tmp_path / "data")], ["-o", str(tmp_path / "r"), "--cache", str(tmp_path / "data")],
+                  ["-o", str(tmp_path / "r"), "--model-out", str(tmp_path / "data" / "m")]):
         for backbone in ("auto", "vidnet"):
             config = config_from_args(parser().parse_args([str(tmp_path / "data"), *flags, "--backbone", backbone]))
             with pytest.raises(UsageError, match="is inside DATA .*where it would be read as a class folder"):

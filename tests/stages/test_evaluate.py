@@ -136,3 +136,12 @@ def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_mod
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(UsageError, match="a_file: not a folder"):
         run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "a_file")))
+    for run_like in ("auto_run", "auto_run/candidates"):  # an auto run keeps no config.json of its own
+        (tmp_path / "auto_run" / "candidates" / "scratch" / "last").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "auto_run" / "choice.json").write_text("{}")
+        with pytest.raises(UsageError, match="a model or training run folder"):
+            run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / run_like)))
+    with pytest.raises(UsageError, match="-o is inside DATA"):  # read as a class folder by every later run
+        run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(data / "ev")))
+    assert not (data / "ev").exists()
+

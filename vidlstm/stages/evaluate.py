@@ -52,19 +52,27 @@ class EvaluateConfig:
             raise UsageError(f"--subset must be train or val (got {self.subset!r})")
 
 
-def _check_out_dir(out: Path) -> None:
+RUN_MARKERS = ("model.safetensors", "config.json", "choice.json", "candidates", "last", "metrics.csv")
+"""What a model or training run folder (an auto run's too) holds and an evaluation never does."""
+
+
+def _check_out_dir(out: Path, data) -> None:
     """-o must be an evaluation's own folder: its metrics.json replaced a model's (the card and `info` then showed the
-    evaluation as the model's metrics) or a run's (the report lost the run's training sections)."""
+    evaluation as the model's metrics) or a run's (the report lost the run's training sections); inside DATA it was
+    then read as a class folder."""
+    from vidlstm.training.run_folder import check_outside
+
+    check_outside(data, "-o", out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: not a folder (-o names the folder the evaluation is written to)")
-    if (out / "model.safetensors").is_file() or (out / "config.json").is_file():
+    if any((out / marker).exists() for marker in RUN_MARKERS) or any(out.glob("*/last")):  # or RUN/candidates
         raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
                          f"(e.g. {out / 'evaluation'})")
 
 
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     """Evaluate; ``decode_fn`` (a module-level function, worker processes import it) decodes each view."""
-    _check_out_dir(Path(config.out_dir))
+    _check_out_dir(Path(config.out_dir), config.data)
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
     dataset = discover_dataset(config.data, min_classes=1)

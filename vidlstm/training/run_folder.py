@@ -79,10 +79,14 @@ def check_model_out(config: TrainConfig) -> None:
 
 
 def check_outside_data(config: TrainConfig) -> None:
-    """-o and --cache outside a DATA folder: inside it, the folder was made first, then read as a class folder with no
-    videos, failing this run and every later one on that data."""
-    data = Path(config.data)
-    for flag, folder in (("-o", config.out_dir), ("--cache", config.cache_dir)):
-        if folder and data.is_dir() and data.resolve() in Path(folder).resolve().parents:
-            raise UsageError(f"{folder}: {flag} is inside DATA ({config.data}), where it would be read as a class "
-                             f"folder; name a folder outside it")
+    """-o, --cache and --model-out outside a DATA folder: inside it (or DATA itself), the folder was made first, then
+    read as a class folder with no videos, failing this run and every later one on that data."""
+    for flag, folder in (("-o", config.out_dir), ("--cache", config.cache_dir), ("--model-out", config.model_out)):
+        check_outside(config.data, flag, folder)
+
+
+def check_outside(data, flag: str, folder) -> None:
+    data = Path(data)
+    if folder and data.is_dir() and data.resolve() in (Path(folder).resolve(), *Path(folder).resolve().parents):
+        raise UsageError(f"{folder}: {flag} is inside DATA ({data}), where it would be read as a class folder; name "
+                         f"a folder outside it")
