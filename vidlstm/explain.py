@@ -4,13 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from vidlstm.errors import UsageError, VidlstmError, replaced_bytes
-from vidlstm.files import atomic_write, atomic_write_text
+from vidlstm.files import atomic_write, atomic_write_text, without_glyph_warnings
 
 EXPLANATION_VERSION = 1
 TOP_CLASSES = 3  # classes whose per-step probabilities are kept and plotted
@@ -134,8 +133,7 @@ def write_strip_png(explanation: dict, frames: np.ndarray, png_path) -> Path:
     fig.suptitle(_literal(f"{shown_name}: {explanation['label']} ({explanation['score']:.2f})"), fontsize=11)
     png_path = Path(png_path)
     # A kill mid-write must not leave a half file that a later report would embed.
-    with warnings.catch_warnings():  # a label in a script the font lacks is drawn as boxes, not warned about per file
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+    with without_glyph_warnings():
         atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=STRIP_DPI, format="png"))
     return png_path
 

@@ -1,8 +1,10 @@
 """Atomic file writes: readers (and a re-run after a kill) see the old file or the whole new one, never half."""
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 
@@ -56,3 +58,11 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def without_glyph_warnings():
+    """matplotlib drawing text in a script its font lacks (labels such as 猫): boxes, not a warning per figure."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        yield

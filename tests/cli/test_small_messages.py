@@ -75,7 +75,7 @@ def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monke
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "-clip.mp4", "--model", str(tiny_model_dir)])
     assert exit_info.value.code == 2
-    assert ("(-clip.mp4 is a file whose name starts with '-', read as an option: write ./-clip.mp4, or put -- "
+    assert ("(-clip.mp4 is a file or folder whose name starts with '-', read as an option: write ./-clip.mp4, or put -- "
             "before the file names)") in capsys.readouterr().err
 
 

@@ -21,3 +21,13 @@ def test_plots_leave_the_global_matplotlib_backend_alone(tmp_path):
     for module in ("training/plots.py", "explain.py"):
         source = (Path(vidlstm.__file__).parent / module).read_text()
         assert "matplotlib.use(" not in source and "import matplotlib.pyplot" not in source
+
+
+def test_class_names_in_a_script_the_font_lacks_draw_without_warnings(tmp_path, recwarn):
+    """evaluate with a class named 日本語 printed matplotlib's "Glyph ... missing from font" from the confusion matrix."""
+    import numpy as np
+
+    from vidlstm.training.plots import plot_confusion_matrix
+
+    plot_confusion_matrix(np.array([[2, 0], [1, 3]]), ["日本語", "猫"], tmp_path / "cm.png")
+    assert (tmp_path / "cm.png").is_file() and not [w for w in recwarn if "Glyph" in str(w.message)]

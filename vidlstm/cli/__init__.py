@@ -35,7 +35,7 @@ _PARSED: list[str] = []  # the command line being parsed, for error()'s hint
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit code 2, as for any usage error
         dashed = [arg for arg in _PARSED if arg.startswith("-") and len(arg) > 1 and os.path.exists(arg)]
-        hint = (f" ({dashed[0]} is a file whose name starts with '-', read as an option: write ./{dashed[0]}, or put "
+        hint = (f" ({dashed[0]} is a file or folder whose name starts with '-', read as an option: write ./{dashed[0]}, or put "
                 f"-- before the file names)" if dashed else "")
         self.exit(2, f"{self.prog}: error: {message}{hint}\n")
 

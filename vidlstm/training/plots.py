@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidlstm.files import without_glyph_warnings
+
 
 def _figure(figsize):
     """A figure drawn on its own Agg canvas: no pyplot, so the caller's matplotlib backend is never changed."""
@@ -31,7 +33,8 @@ def plot_training_curves(rows: list[dict], path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with without_glyph_warnings():  # class names in a script the font lacks
+        fig.savefig(path, dpi=100)
     return Path(path)
 
 
@@ -50,5 +53,6 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path, title: st
             ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with without_glyph_warnings():  # class names in a script the font lacks
+        fig.savefig(path, dpi=100)
     return Path(path)
