@@ -32,8 +32,8 @@ def plot_training_curves(rows: list[dict], path) -> Path:
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with without_glyph_warnings():  # class names in a script the font lacks
+    with without_glyph_warnings():  # class names in a script the font lacks (laid out and drawn)
+        fig.tight_layout()
         fig.savefig(path, dpi=100)
     return Path(path)
 
@@ -52,7 +52,7 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path, title: st
         for j in range(matrix.shape[1]):
             ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
                     color="white" if matrix[i, j] > threshold else "black")
-    fig.tight_layout()
-    with without_glyph_warnings():  # class names in a script the font lacks
+    with without_glyph_warnings():  # class names in a script the font lacks (laid out and drawn)
+        fig.tight_layout()
         fig.savefig(path, dpi=100)
     return Path(path)
