@@ -333,3 +333,36 @@ def test_a_url_that_never_answers_is_given_up_and_ctrl_c_ends_the_wait_at_once(s
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130 and "vidlstm stream: interrupted" in err
     assert time.monotonic() - interrupted < 3.0
+
+
+def test_a_stalled_stream_is_warned_about_even_where_a_buffered_frame_ends_the_wait(monkeypatch, caplog):
+    """FFmpeg handed over a buffered frame after its 15 s read timeout, and the next grab failed at once: only the
+    failing grab was timed, so a stall read as a normal end of stream."""
+    import cv2
+
+    from vidlstm.io import stream
+
+    clock = [0.0]
+    monkeypatch.setattr(stream.time, "monotonic", lambda: clock[0])
+
+    class StallingCapture:
+        grabs = 0
+
+        def grab(self):
+            self.grabs += 1
+            clock[0] += 20.0 if self.grabs == 3 else 0.04  # the third frame comes 20 s late
+            return self.grabs <= 3
+
+        def retrieve(self):
+            return True, np.zeros((32, 32, 3), np.uint8)
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FPS: 25.0, cv2.CAP_PROP_POS_MSEC: 40.0 * (self.grabs - 1)}.get(prop, 0.0)
+
+        def release(self):
+            pass
+
+    frames = stream.CaptureFrames(StallingCapture(), 32, fps=0.0, live=True, media_clock=True, name="rtsp://cam")
+    with caplog.at_level("WARNING", logger="vidlstm"):
+        assert [f.index for f in frames] == [0, 1, 2]
+    assert "rtsp://cam: no frame came for 20 s (the stream stalled)" in caplog.text

@@ -117,10 +117,12 @@ class CaptureFrames:
         offset = 0.0  # added to the wall clock where it takes over from the stream's timestamps, so time goes on
         while True:
             asked = time.monotonic()
-            if not self.capture.grab():
-                if self.live and time.monotonic() - asked > STALL_SECONDS:
-                    logger.warning(f"{self.name}: no frame came for {time.monotonic() - asked:.0f} s; taken as the "
-                                   f"end of the stream")
+            got = self.capture.grab()
+            waited = time.monotonic() - asked
+            if self.live and waited > STALL_SECONDS:  # FFmpeg may hand over a buffered frame after its read timeout
+                logger.warning(f"{self.name}: no frame came for {waited:.0f} s"
+                               + ("; taken as the end of the stream" if not got else " (the stream stalled)"))
+            if not got:
                 break
             index = self.frames_read
             self.frames_read += 1
