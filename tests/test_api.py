@@ -137,3 +137,13 @@ def test_top_k_of_another_type_an_empty_path_and_a_bytes_name(make_video, tiny_m
     with pytest.raises(UsageError, match=r"an input is an empty path \(''\): give a video file"):
         clf.predict("")
     assert clf.predict(os.fsencode(path), top_k=2) == clf.predict(path, top_k=2)
+    # predict_many and load alike: -1 gave one label, 0 all of them, "2" workers a TypeError; load("") was the shipped
+    # model and bytes a TypeError.
+    for bad in (dict(top_k=-1), dict(top_k=2.5), dict(workers="2"), dict(batch_size=0)):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(UsageError, match=f"{name} must be an integer"):
+            list(clf.predict_many([path], **bad))
+    with pytest.raises(UsageError, match=r"model_dir is an empty path \(''\): give a folder"):
+        VideoClassifier.load("")
+    assert VideoClassifier.load(os.fsencode(tiny_model_dir)).labels == clf.labels
+

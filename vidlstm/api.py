@@ -23,6 +23,8 @@ class VideoClassifier:
     @classmethod
     def load(cls, model_dir=None, device: str | None = None) -> "VideoClassifier":
         """Load a model folder (default: the shipped default model)."""
+        if model_dir is not None:
+            model_dir = _path(model_dir, "model_dir")  # "" was the shipped model, bytes a TypeError
         return cls(Predictor.from_dir(model_dir, device=device))
 
     @property
@@ -37,8 +39,7 @@ class VideoClassifier:
         back, in order). Raises VideoDecodeError (a VidlstmError) naming the file when a file cannot be read; use
         ``predict_many`` to get error records instead.
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise UsageError(f"top_k must be an integer >= 1 (got {top_k!r})")
+        _check_count("top_k", top_k)
         if isinstance(inputs, (list, tuple)):
             items = [_frames_or_path(item) for item in inputs]
             files = [item for item in items if not isinstance(item, np.ndarray)]
@@ -66,6 +67,10 @@ class VideoClassifier:
 
         if isinstance(paths, (str, bytes, Path)):  # not its characters, one by one
             paths = [paths]
+        if top_k is not None:
+            _check_count("top_k", top_k)  # -1 gave one label, 0 all of them
+        _check_count("workers", workers, minimum=0)
+        _check_count("batch_size", batch_size)
         options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
                                 exact_frames=exact_frames)
         yield from predict_in_order(self.predictor, [_path(p) for p in paths], options)
@@ -109,16 +114,22 @@ def _frames_or_path(item) -> np.ndarray | Path:
     return _path(item)
 
 
-def _path(item) -> Path:
+def _check_count(name: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise UsageError(f"{name} must be an integer >= {minimum} (got {value!r})")
+
+
+def _path(item, what: str = "an input") -> Path:
     if isinstance(item, bytes):  # a name as the file system's bytes (os.listdir(b".")), as Python's own open takes it
         item = os.fsdecode(item)
     if isinstance(item, str) and not item.strip():
-        raise UsageError(f"an input is an empty path ({item!r}): give a video file")
+        raise UsageError(f"{what} is an empty path ({item!r}): give "
+                         f"{'a video file' if what == 'an input' else 'a folder'}")
     try:
         return Path(item)
     except TypeError:
-        raise UsageError(f"an input must be a video path or a (T, H, W, 3) uint8 frames array (got "
-                         f"{type(item).__name__})") from None
+        kind = "video path or a (T, H, W, 3) uint8 frames array" if what == "an input" else "path"
+        raise UsageError(f"{what} must be a {kind} (got {type(item).__name__})") from None
 
 
 __all__ = ["VideoClassifier", "VidlstmError"]
