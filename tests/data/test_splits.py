@@ -88,7 +88,7 @@ def test_saved_split_reloads_onto_the_same_items(tmp_path):
 
 
 
-@pytest.mark.parametrize("payload", ["[1, 2]", '{"val": "left/left_000.mp4"}', '{"train": [1]}', '"split"'])
+@pytest.mark.parametrize("payload", ["[1, 2]", '{"val": "left/left_000.mp4"}', '{"train": [1]}', '"split"', "{}"])
 def test_a_json_file_that_is_no_split_is_named_as_such(tmp_path, payload):
     """A list was an AttributeError traceback; a string for "val" was read letter by letter ("first: l")."""
     ds = make_dataset(n_per_class=3, root=tmp_path)

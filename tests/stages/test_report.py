@@ -325,9 +325,12 @@ def test_an_auto_run_that_has_not_chosen_yet_says_how_to_go_on(tmp_path, capsys)
     """An auto run interrupted while its candidates trained was "neither a training run folder nor an evaluate
     output"."""
     run = tmp_path / "run"
-    (run / "candidates" / "pretrained" / "model").mkdir(parents=True)
-    (run / "candidates" / "scratch").mkdir()
+    (run / "candidates" / "pretrained").mkdir(parents=True)  # interrupted while decoding: nothing to report
+    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
+    assert "resume it with the same train command and --resume); no candidate has trained yet" in \
+        capsys.readouterr().err
+    (run / "candidates" / "scratch" / "model").mkdir(parents=True)
     assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert "a --backbone auto run that has not chosen its model yet (resume it with the same train command and " \
-           "--resume)" in err and str(run / "candidates" / "scratch") in err
+           "--resume)" in err and str(run / "candidates" / "scratch") in err and "pretrained" not in err

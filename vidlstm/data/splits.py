@@ -101,8 +101,10 @@ def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
         payload = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UsageError(f"{path}: cannot read the split file ({err})") from None
-    if not isinstance(payload, dict) or not all(isinstance(payload.get(name, []), list) and all(
-            isinstance(n, str) for n in payload.get(name, [])) for name in ("train", "val")):
+    lists = isinstance(payload, dict) and {"train", "val"} & set(payload) and all(
+        isinstance(payload.get(name, []), list) and all(isinstance(n, str) for n in payload.get(name, []))
+        for name in ("train", "val"))
+    if not lists:
         raise UsageError(f"{path}: not a split file (a JSON object whose \"train\" and \"val\" are lists of clip "
                          f"names, as RUN/split.json)")
     index = {dataset.relative_name(item): i for i, item in enumerate(dataset.items)}

@@ -157,11 +157,13 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         if any((path / m).exists() for m in markers):
             return load_run(path)
         candidates = path / "candidates"
-        began = sorted(c.name for c in candidates.iterdir() if c.is_dir()) if candidates.is_dir() else []
-        if began:  # an auto run interrupted before it chose: each candidate is a run of its own
+        if candidates.is_dir():  # an auto run interrupted before it chose: each candidate is a run of its own
+            began = sorted(c.name for c in candidates.iterdir() if any((c / m).exists() for m in markers))
             raise UsageError(f"{path}: a --backbone auto run that has not chosen its model yet (resume it with the "
-                             f"same train command and --resume); each candidate reports on its own: "
-                             f"{', '.join(str(path / 'candidates' / name) for name in began)}")
+                             f"same train command and --resume); " + (
+                                 f"each candidate reports on its own: "
+                                 f"{', '.join(str(candidates / name) for name in began)}" if began
+                                 else "no candidate has trained yet"))
         raise UsageError(f"{path}: neither a training run folder (metrics.csv, model/) nor an evaluate output "
                          "(predictions.csv, metrics.json)")
     if not path.exists():

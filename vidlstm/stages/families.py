@@ -138,7 +138,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
         else:
             mode = candidate.input_mode or "the input --search chooses"
             logger.info(f"auto: training the {family} candidate ({candidate.backbone} on {mode}, "
-                        f"{'budget ' + format(budget, '.0f') + ' s' if budget else 'no budget'})")
+                        f"{'budget ' + format(budget, '.4g') + ' s' if budget else 'no budget'})")
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
         clock.part_ended(family, results[family].get("run_seconds"))
