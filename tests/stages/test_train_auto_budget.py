@@ -14,6 +14,17 @@ from vidlstm.training.config import TrainConfig
 from vidlstm.training.run_folder import check_run_dir
 
 
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """auto's clock as a list to move by hand ([seconds]); the split check and the stabilize probe, which decode,
+    left out (the candidates are faked by each test's train_one)."""
+    clock = [0.0]
+    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(families, "_check_split", lambda config: None)
+    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    return clock
+
+
 def test_auto_read_outs_fit_on_the_videos_decoded_within_their_share_of_a_tiny_budget(make_video, tmp_path,
                                                                                      monkeypatch):
     for label, offset in (("a", 0), ("b", 100)):
@@ -83,17 +94,14 @@ def test_data_that_vidnet_cannot_split_is_refused_before_the_read_outs_train(mak
 
 
 @pytest.mark.parametrize("readout_seconds, vidnet_trains", [(80.0, False), (50.0, True)])
-def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypatch, capsys, readout_seconds,
+def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, fake_clock, capsys, readout_seconds,
                                                               vidnet_trains):
     """With --time-budget 60 on a loaded machine the read-out left vidnet 1 s: one epoch, judged on 6 validation
     clips, was kept over it. Now vidnet is not trained in less than MIN_SCRATCH_SHARE of the budget."""
     from vidlstm.checkpoint import save_model
     from vidlstm.models import LRCN, ModelConfig
 
-    clock = [0.0]
-    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(families, "_check_split", lambda config: None)
-    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    clock = fake_clock
     trained = []
 
     def train_one(candidate):
@@ -133,7 +141,7 @@ def test_vidnet_trains_only_with_a_quarter_of_the_budget_left(tmp_path, monkeypa
         assert json.loads((run_dir / "choice.json").read_text())["chosen"] == "pretrained"
 
 
-def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrupted_process(tmp_path, monkeypatch):
+def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrupted_process(tmp_path, fake_clock):
     """A run interrupted while vidnet trained, resumed in a new process: vidnet kept the budget it was first given
     (it was given nearly the whole budget again, on top of what the read-out had spent), and choice.json's seconds
     count the interrupted process too."""
@@ -142,10 +150,7 @@ def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrup
     from vidlstm.checkpoint import save_model
     from vidlstm.models import LRCN, ModelConfig
 
-    clock = [0.0]
-    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(families, "_check_split", lambda config: None)
-    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    clock = fake_clock
     trained = []
     interrupt = [True]
 
@@ -179,15 +184,12 @@ def test_a_resumed_auto_run_keeps_each_candidates_budget_and_counts_the_interrup
     assert choice["seconds"] == 50.0  # 20 s before vidnet began, and vidnet's 30 s over both processes
 
 
-def test_vidnet_is_not_trained_where_the_read_out_spent_more_than_a_tiny_budget(tmp_path, monkeypatch):
+def test_vidnet_is_not_trained_where_the_read_out_spent_more_than_a_tiny_budget(tmp_path, fake_clock):
     """--time-budget 0.001: vidnet's share was clamped to 1 s before the quarter rule looked at it, so it trained."""
     from vidlstm.checkpoint import save_model
     from vidlstm.models import LRCN, ModelConfig
 
-    clock = [0.0]
-    monkeypatch.setattr(families.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(families, "_check_split", lambda config: None)
-    monkeypatch.setattr(families, "_stabilize_once", lambda config: (config, None))
+    clock = fake_clock
     trained = []
 
     def train_one(candidate):
