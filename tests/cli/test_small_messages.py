@@ -84,3 +84,11 @@ def test_evaluate_subset_without_a_split_is_refused(tiny_model_dir, tmp_path, ca
     (tmp_path / "data" / "a").mkdir(parents=True)
     assert main(["evaluate", str(tmp_path / "data"), "--model", str(tiny_model_dir), "--subset", "train"]) == 2
     assert "--subset train needs --split RUN/split.json" in capsys.readouterr().err
+
+
+def test_an_unknown_option_is_reported_under_its_command(capsys):
+    """argparse's top parser reported a command's unknown option as "vidlstm: error: ...", naming no command."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "clip.mp4", "--bogus"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "vidlstm classify: error: unrecognized arguments: --bogus\n"

@@ -37,7 +37,10 @@ class _Parser(argparse.ArgumentParser):
         dashed = [arg for arg in _PARSED if arg.startswith("-") and len(arg) > 1 and os.path.exists(arg)]
         hint = (f" ({dashed[0]} is a file or folder whose name starts with '-', read as an option: write ./{dashed[0]}, or put "
                 f"-- before the file names)" if dashed else "")
-        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+        prog = self.prog
+        if prog == "vidlstm":  # the top parser reports a command's unknown options: name the command, as its own do
+            prog = next((f"vidlstm {arg}" for arg in _PARSED if arg in COMMANDS), prog)
+        self.exit(2, f"{prog}: error: {message}{hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
