@@ -1,6 +1,8 @@
 """One-line messages that say what to do next: interruptions, odd output names, a run folder for a model."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from vidlstm.cli import main
@@ -92,3 +94,12 @@ def test_an_unknown_option_is_reported_under_its_command(capsys):
         main(["classify", "clip.mp4", "--bogus"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "vidlstm classify: error: unrecognized arguments: --bogus\n"
+
+
+def test_a_command_run_with_its_output_closed_ends_quietly(tiny_model_dir):
+    """`vidlstm info MODEL >&-`: Python's sys.stdout is None, and the final flush raised AttributeError."""
+    import subprocess
+
+    proc = subprocess.run(f"'{sys.executable}' -c 'from vidlstm.cli import entry; entry()' info '{tiny_model_dir}' >&-",
+                          shell=True, capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr

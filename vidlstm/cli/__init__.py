@@ -98,11 +98,12 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
             args.progress = False
     code = _run(args)
     if exit_fast and args.command in FAST_EXIT:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:
-            pass
+        for stream in (sys.stdout, sys.stderr):  # None where the shell closed it (`vidlstm info >&-`)
+            try:
+                if stream is not None:
+                    stream.flush()
+            except BrokenPipeError:
+                pass
         os._exit(code)
     return code
 
