@@ -146,4 +146,8 @@ def test_top_k_of_another_type_an_empty_path_and_a_bytes_name(make_video, tiny_m
     with pytest.raises(UsageError, match=r"model_dir is an empty path \(''\): give a folder"):
         VideoClassifier.load("")
     assert VideoClassifier.load(os.fsencode(tiny_model_dir)).labels == clf.labels
+    from vidlstm.defaults import default_model_dir
+
+    if (default_model_dir() / "config.json").is_file():  # `default` names the shipped model, as --model default does
+        assert VideoClassifier.load("default").labels == VideoClassifier.load().labels
 

@@ -25,6 +25,8 @@ class VideoClassifier:
         """Load a model folder (default: the shipped default model)."""
         if model_dir is not None:
             model_dir = _path(model_dir, "model_dir")  # "" was the shipped model, bytes a TypeError
+            if str(model_dir) == "default" and not (model_dir / "config.json").is_file():
+                model_dir = None  # the shipped model, as `--model default` names it
         return cls(Predictor.from_dir(model_dir, device=device))
 
     @property

@@ -144,4 +144,8 @@ def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_mod
     with pytest.raises(UsageError, match="-o is inside DATA"):  # read as a class folder by every later run
         run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(data / "ev")))
     assert not (data / "ev").exists()
+    workspace = tmp_path / "ws"  # a folder that holds runs is no run: -o there (e.g. -o .) is fine
+    (workspace / "some_run" / "last").mkdir(parents=True)
+    run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(workspace), progress=False))
+    assert (workspace / "metrics.json").is_file()
 

@@ -147,6 +147,22 @@ def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     assert "readout.cv_accuracy" in page and "item(s)" not in page.split("readout.cv_accuracy")[1][:200]
 
 
+
+def test_report_of_an_auto_run_whose_model_went_to_model_out(tmp_path):
+    """A finished auto run trained with --model-out has no RUN/model: it was reported as "an auto run that has not
+    chosen its model yet", and the advice given (--resume) was then refused."""
+    root = tmp_path / "run"
+    write_run(root / "candidates" / "scratch", with_evaluation=False)
+    (root / "candidates" / "scratch" / "model").rename(tmp_path / "kept")
+    (root / "choice.json").write_text(json.dumps({
+        "chosen": "scratch", "rule": "the highest accuracy estimate", "model_dir": str(tmp_path / "kept"),
+        "candidates": {"scratch": {"backbone": "vidnet", "accuracy": 0.8125, "estimate": "validation", "clips": 2,
+                                   "run_seconds": 30.0}}}))
+    page = run(ReportConfig(source=str(root), output=str(tmp_path / "report.html"))).read_text()
+    assert cell("1.2345") in page and cell("0.8125") in page and "<td>scratch (kept)</td>" in page
+    assert "the trained model folder" not in page
+
+
 def test_report_of_an_incomplete_run_says_what_is_absent(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

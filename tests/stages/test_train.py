@@ -566,3 +566,42 @@ def test_clips_and_classes_added_before_a_resume_are_named(easy_data, tmp_path, 
     with caplog.at_level("WARNING", logger="vidlstm"):
         train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))
     assert "1 clip(s) added since the run started are left out" in caplog.text
+
+
+def test_model_out_is_never_a_run_a_folder_of_other_files_or_the_run_itself(easy_data, tmp_path):
+    """An auto run's copy of its kept model removed --model-out's folder first: notes beside it were lost, and
+    --model-out naming -o deleted the run; --replace-model onto a run folder broke that run."""
+    common = dict(data=str(easy_data / "data"), cache_dir=str(tmp_path / "cache"), epochs=1, **TINY)
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "notes.txt").write_text("precious")
+    (tmp_path / "other_run" / "last").mkdir(parents=True)
+    for model_out, said in ((tmp_path / "ws", "a folder of other files, not a model"),
+                            (tmp_path / "r", "--model-out is the run folder -o or holds it"),
+                            (tmp_path, "--model-out is the run folder -o or holds it"),
+                            (tmp_path / "other_run", "a training run folder, not a model folder")):
+        for backbone in ("vidnet", "auto"):
+            with pytest.raises(UsageError, match=said):
+                train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(model_out), replace_model=True,
+                                      **dict(common, backbone=backbone)))
+    assert (tmp_path / "ws" / "notes.txt").read_text() == "precious" and not (tmp_path / "cache").exists()
+
+
+def test_an_auto_run_resumes_with_the_model_out_it_started_with(tmp_path, monkeypatch):
+    """An auto run keeps no config.json: its resume with the same --model-out was refused as a new run onto a model,
+    and one with another --model-out was taken."""
+    from vidlstm.training.run_folder import check_model_out, record_model_out
+
+    monkeypatch.chdir(tmp_path)
+    first = TrainConfig(data="d", out_dir="run", model_out="kept")
+    record_model_out(first)
+    save_model_like = tmp_path / "kept"
+    save_model_like.mkdir()
+    (save_model_like / "config.json").write_text("{}")  # the finished run's copy of its kept model
+    monkeypatch.chdir(tmp_path / "run")  # resumed from elsewhere: the folder recorded is absolute
+    again = TrainConfig(data="d", out_dir=str(tmp_path / "run"), model_out="../kept", resume=True)
+    check_model_out(again)
+    with pytest.raises(UsageError, match="the run being resumed writes its model to .*kept; resume it without"):
+        check_model_out(TrainConfig(data="d", out_dir=str(tmp_path / "run"), model_out="other", resume=True))
+    unsaid = TrainConfig(data="d", out_dir=str(tmp_path / "run"), resume=True)
+    check_model_out(unsaid)
+    assert unsaid.model_out == str(tmp_path / "kept")  # it writes where it started

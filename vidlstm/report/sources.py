@@ -119,7 +119,7 @@ def load_run(root: Path) -> TrainingRun:
         if history != root:
             run.choice = _read_json(root / "choice.json", run.missing, "the choice between the candidates")
         run.config = _read_json(history / "config.json", run.missing, "training settings")
-        model_out = (run.config or {}).get("model_out")
+        model_out = (run.config or {}).get("model_out") or (run.choice or {}).get("model_dir")  # auto: its choice's
         run.model_dir = Path(model_out) if model_out and Path(model_out).is_dir() else root / "model"
         run.epochs = _read_csv_rows(history / "metrics.csv", run.missing, "per-epoch losses and accuracies")
         run.curves_png = _existing(history / "curves.png", run.missing, "training curves")
@@ -153,7 +153,7 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
     if path.is_dir():
         if is_evaluation_dir(path):
             return load_evaluation(path)
-        markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors")
+        markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors", "choice.json")
         if any((path / m).exists() for m in markers):
             return load_run(path)
         candidates = path / "candidates"

@@ -65,7 +65,7 @@ def _check_out_dir(out: Path, data) -> None:
     check_outside(data, "-o", out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: not a folder (-o names the folder the evaluation is written to)")
-    if any((out / marker).exists() for marker in RUN_MARKERS) or any(out.glob("*/last")):  # or RUN/candidates
+    if any((out / marker).exists() for marker in RUN_MARKERS) or (out.name == "candidates" and any(out.glob("*/last"))):
         raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
                          f"(e.g. {out / 'evaluation'})")
 
@@ -83,9 +83,9 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     if config.split_file:
         dataset = dataset.subset(load_split(config.split_file, dataset)[config.subset])
         if not dataset.items:
-            raise UsageError(f"{config.split_file}: its {config.subset} subset is empty (a read-out that auto kept is "
-                             f"judged out-of-fold on every training clip, so its run holds no validation clips: "
-                             f"evaluate it on clips it did not train on)")
+            why = (" (a read-out that auto kept is judged out-of-fold on every training clip, so its run holds no "
+                   "validation clips: evaluate it on clips it did not train on)") if config.subset == "val" else ""
+            raise UsageError(f"{config.split_file}: its {config.subset} subset is empty{why}")
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
     targets = dataset.targets(labels)

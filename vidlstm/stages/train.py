@@ -37,7 +37,8 @@ from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import training_parts
 from vidlstm.training.prepare import check_copies, clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
-from vidlstm.training.run_folder import check_model_out, check_outside_data, check_run_dir, check_run_kind
+from vidlstm.training.run_folder import (check_model_out, check_outside_data, check_run_dir, check_run_kind,
+                                         record_model_out)
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
 
@@ -72,6 +73,7 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     if config.backbone == "auto":
         check_run_kind(config)
         check_model_out(config)  # its kept model is copied there at the end
+        record_model_out(config)
         return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
     ctx = init_distributed(config.device)
     try:

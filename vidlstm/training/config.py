@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -177,6 +178,8 @@ class TrainConfig:
                              f"(got {self.test_views!r})")
         if Path(self.out_dir).exists() and not Path(self.out_dir).is_dir():
             raise UsageError(f"{self.out_dir}: a file, not a run folder; name a folder for -o")
+        if self.model_out:  # recorded as an absolute path: a resume from another folder finds the same one
+            self.model_out = os.path.abspath(self.model_out)
         if self.cache_dir and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
             raise UsageError(f"{self.cache_dir}: a file, not a folder; name a folder for --cache")
         if not 0 <= self.seed < 2 ** 32:

@@ -56,11 +56,33 @@ def check_run_dir(config: TrainConfig) -> Path:
     return state_path
 
 
+RUN_MARKERS = ("last", "candidates", "choice.json", "metrics.csv")
+"""What a training run folder holds and a model folder never does."""
+MODEL_OUT_FILE = Path("candidates") / "model_out.json"
+"""Where an auto run (which keeps no config.json of its own) records the --model-out it writes to."""
+
+
+def saved_model_out(config: TrainConfig) -> str | None:
+    """The model folder the run being resumed writes to: its config.json's (or, for an auto run, MODEL_OUT_FILE's or
+    choice.json's) --model-out; None where it wrote to RUN_DIR/model."""
+    if (config.run_dir / "config.json").is_file():
+        return saved_setting(config.run_dir, "model_out")
+    for name, key in ((MODEL_OUT_FILE, "model_out"), (Path("choice.json"), "model_dir")):
+        try:
+            value = json.loads((config.run_dir / name).read_text()).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        return value if value and Path(value).resolve() != (config.run_dir / "model").resolve() else None
+    return None
+
+
 def check_model_out(config: TrainConfig) -> None:
-    """--model-out must not replace a model (without --replace-model), never the one it fine-tunes from, nor be a file;
+    """--model-out must not replace a model (without --replace-model), never the one it fine-tunes from, nor a run
+    folder, a file, a folder of other files (an auto run's copy replaces the whole folder) or the run's own folder;
     a resumed run writes where it started writing (another model there was silently replaced)."""
-    if config.resume and (config.run_dir / "config.json").is_file():  # (an auto run keeps none: checked as new)
-        saved = saved_setting(config.run_dir, "model_out")
+    if config.resume and any((config.run_dir / name).is_file() for name in ("config.json", MODEL_OUT_FILE,
+                                                                           "choice.json")):
+        saved = saved_model_out(config)
         if config.model_out and Path(config.model_out).resolve() != Path(saved or config.run_dir / "model").resolve():
             raise UsageError(f"{config.model_out}: the run being resumed writes its model to "
                              f"{saved or config.run_dir / 'model'}; resume it without --model-out")
@@ -73,9 +95,25 @@ def check_model_out(config: TrainConfig) -> None:
         raise UsageError(f"{config.model_out}: a file, not a folder; name a folder for --model-out")
     if config.init_from and out.resolve() == Path(config.init_from).resolve():
         raise UsageError(f"{config.model_out}: --model-out is the model --from starts from; name another folder")
-    if not config.replace_model and ((out / "config.json").is_file() or (out / "model.safetensors").is_file()):
+    if out.resolve() in (config.run_dir.resolve(), *config.run_dir.resolve().parents):
+        raise UsageError(f"{config.model_out}: --model-out is the run folder -o or holds it; name another folder")
+    if any((out / marker).exists() for marker in RUN_MARKERS):
+        raise UsageError(f"{config.model_out}: a training run folder, not a model folder; name another --model-out")
+    is_model = (out / "config.json").is_file() or (out / "model.safetensors").is_file()
+    if is_model and not config.replace_model:
         raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or pass "
                          f"--replace-model to replace it)")
+    if out.is_dir() and not is_model and any(out.iterdir()):
+        raise UsageError(f"{config.model_out}: a folder of other files, not a model; --model-out names a new or "
+                         f"empty folder (the model replaces what it holds)")
+
+
+def record_model_out(config: TrainConfig) -> None:
+    """An auto run's --model-out, kept (absolute) for its resume: it has no config.json of its own."""
+    if config.model_out and not config.resume:
+        (config.run_dir / MODEL_OUT_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (config.run_dir / MODEL_OUT_FILE).write_text(json.dumps({"model_out": str(Path(config.model_out).resolve())})
+                                                     + "\n")
 
 
 def check_outside_data(config: TrainConfig) -> None:
