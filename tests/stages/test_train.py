@@ -575,15 +575,19 @@ def test_model_out_is_never_a_run_a_folder_of_other_files_or_the_run_itself(easy
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "notes.txt").write_text("precious")
     (tmp_path / "other_run" / "last").mkdir(parents=True)
-    for model_out, said in ((tmp_path / "ws", "a folder of other files, not a model"),
-                            (tmp_path / "r", "--model-out is the run folder -o or holds it"),
-                            (tmp_path, "--model-out is the run folder -o or holds it"),
-                            (tmp_path / "other_run", "a training run folder, not a model folder")):
-        for backbone in ("vidnet", "auto"):
+    for model_out, said, backbones in ((tmp_path / "ws", "a folder of other files, not a model", ("auto",)),
+                                       (tmp_path / "r", "--model-out is the run folder -o or holds it", ("vidnet", "auto")),
+                                       (tmp_path, "--model-out is the run folder -o or holds it", ("vidnet", "auto")),
+                                       (tmp_path / "other_run", "a training run folder, not a model folder",
+                                        ("vidnet", "auto"))):
+        for backbone in backbones:
             with pytest.raises(UsageError, match=said):
                 train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(model_out), replace_model=True,
                                       **dict(common, backbone=backbone)))
     assert (tmp_path / "ws" / "notes.txt").read_text() == "precious" and not (tmp_path / "cache").exists()
+    # One backbone writes its model's files beside the others (a deployment folder keeps its notes).
+    train.run(TrainConfig(out_dir=str(tmp_path / "r1"), model_out=str(tmp_path / "ws"), **common))
+    assert (tmp_path / "ws" / "notes.txt").read_text() == "precious" and (tmp_path / "ws" / "config.json").is_file()
 
 
 def test_an_auto_run_resumes_with_the_model_out_it_started_with(tmp_path, monkeypatch):

@@ -103,9 +103,10 @@ def check_model_out(config: TrainConfig) -> None:
     if is_model and not config.replace_model:
         raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or pass "
                          f"--replace-model to replace it)")
-    if out.is_dir() and not is_model and any(out.iterdir()):
+    if config.backbone == "auto" and out.is_dir() and not is_model and any(out.iterdir()):
+        # auto copies its kept model over the whole folder (one backbone writes its files beside the others)
         raise UsageError(f"{config.model_out}: a folder of other files, not a model; --model-out names a new or "
-                         f"empty folder (the model replaces what it holds)")
+                         f"empty folder (the kept model replaces what it holds)")
 
 
 def record_model_out(config: TrainConfig) -> None:
