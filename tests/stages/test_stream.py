@@ -366,3 +366,19 @@ def test_a_stalled_stream_is_warned_about_even_where_a_buffered_frame_ends_the_w
     with caplog.at_level("WARNING", logger="vidlstm"):
         assert [f.index for f in frames] == [0, 1, 2]
     assert "rtsp://cam: no frame came for 20 s (the stream stalled)" in caplog.text
+
+
+def test_what_opencv_raises_while_opening_a_source_names_the_source(monkeypatch):
+    """An exception in the opening thread came back as "stream: OpenCV failed while opening it", naming nothing."""
+    import cv2
+
+    from vidlstm.errors import VideoDecodeError
+    from vidlstm.io import stream
+
+    def broken(*args):
+        raise cv2.error("backend went away")
+
+    monkeypatch.setattr(cv2, "VideoCapture", broken)
+    with pytest.raises(VideoDecodeError, match=r"rtsp://cam/1: OpenCV cannot open this camera or stream \(.*backend "
+                                               r"went away"):
+        stream.open_capture("rtsp://cam/1")

@@ -177,11 +177,11 @@ def open_capture(source: str):
             raise UsageError(f"{shown_name(source)}: a URL must be UTF-8 text") from None
         timeout_ms = int(URL_TIMEOUT_SECONDS * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-        opened = _in_thread(lambda: cv2.VideoCapture(name, cv2.CAP_FFMPEG, params))
+        opened = _in_thread(lambda: cv2.VideoCapture(name, cv2.CAP_FFMPEG, params), source)
     elif int(source) > MAX_WEBCAM_INDEX:  # OpenCV raises on an index past a C int
         raise UsageError(f"{source}: no webcam index (give 0, 1, ... or a URL)")
     else:
-        opened = _in_thread(lambda: cv2.VideoCapture(int(source)))
+        opened = _in_thread(lambda: cv2.VideoCapture(int(source)), source)
     capture, seconds = opened
     if not capture.isOpened():
         capture.release()
@@ -191,17 +191,26 @@ def open_capture(source: str):
     return capture
 
 
-def _in_thread(open_fn):
-    """(``open_fn()``, seconds it took), run in a daemon thread while this one waits in short steps (Ctrl-C works)."""
+def _in_thread(open_fn, source: str):
+    """(``open_fn()``, seconds it took), run in a daemon thread while this one waits in short steps (Ctrl-C works);
+    what OpenCV raised there is a VideoDecodeError naming ``source``."""
     import threading
 
-    result, started = [], time.monotonic()
-    worker = threading.Thread(target=lambda: result.append(open_fn()), daemon=True, name="vidlstm-open")
+    result, failed, started = [], [], time.monotonic()
+
+    def opening():
+        try:
+            result.append(open_fn())
+        except Exception as err:  # noqa: BLE001 - cv2.error and kin: the source cannot be opened
+            failed.append(err)
+
+    worker = threading.Thread(target=opening, daemon=True, name="vidlstm-open")
     worker.start()
     while worker.is_alive():
         worker.join(0.1)
     if not result:
-        raise VideoDecodeError("stream", "OpenCV failed while opening it")
+        reason = " ".join(str(failed[0]).split())[:200] if failed else "no capture came back"
+        raise VideoDecodeError(source, f"OpenCV cannot open this camera or stream ({reason})")
     return result[0], time.monotonic() - started
 
 
