@@ -52,20 +52,17 @@ class EvaluateConfig:
             raise UsageError(f"--subset must be train or val (got {self.subset!r})")
 
 
-RUN_MARKERS = ("model.safetensors", "config.json", "choice.json", "candidates", "last", "metrics.csv")
-"""What a model or training run folder (an auto run's too) holds and an evaluation never does."""
-
-
 def _check_out_dir(out: Path, data) -> None:
     """-o must be an evaluation's own folder: its metrics.json replaced a model's (the card and `info` then showed the
     evaluation as the model's metrics) or a run's (the report lost the run's training sections); inside DATA it was
     then read as a class folder."""
-    from vidlstm.training.run_folder import check_outside
+    from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside
 
     check_outside(data, "-o", out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: not a folder (-o names the folder the evaluation is written to)")
-    if any((out / marker).exists() for marker in RUN_MARKERS) or (out.name == "candidates" and any(out.glob("*/last"))):
+    if any((out / marker).exists() for marker in MODEL_MARKERS + RUN_MARKERS) or (
+            out.name == "candidates" and any(out.glob("*/last"))):  # an auto run's candidates folder
         raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
                          f"(e.g. {out / 'evaluation'})")
 

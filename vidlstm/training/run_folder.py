@@ -17,7 +17,7 @@ def check_run_kind(config: TrainConfig) -> None:
     run_dir = config.run_dir
     if config.backbone == "auto":
         if (run_dir / STATE_FILE).is_file():
-            backbone = saved_backbone(run_dir)
+            backbone = saved_setting(run_dir, "backbone") or "?"
             raise UsageError(f"{run_dir}: already holds a training run of one backbone ({backbone}); "
                              + (f"resume it with --backbone {backbone}" if config.resume
                                 else "train --backbone auto into another -o"))
@@ -30,25 +30,17 @@ def check_run_kind(config: TrainConfig) -> None:
                          f"{'resume it with --backbone auto' if config.resume else 'choose another -o'}")
 
 
-def saved_backbone(run_dir: Path) -> str:
-    try:
-        return str(json.loads((run_dir / "config.json").read_text()).get("backbone", "?"))
-    except (OSError, ValueError, AttributeError):
-        return "?"
-
-
 def check_run_dir(config: TrainConfig) -> Path:
     check_run_kind(config)
     state_path = config.state_path
+    if config.resume and not state_path.is_file() and not config.run_dir.is_dir():
+        raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
+    config.check_resumed_settings()
     if config.resume and not state_path.is_file():
-        if not config.run_dir.is_dir():
-            raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
         # Interrupted before its first epoch ended (decoding, the input search): nothing to continue, so it starts
         # over, as the interrupted command said --resume would do (its cached clips are kept).
-        config.check_resumed_settings()
         logger.info(f"{config.run_dir}: no epoch of the interrupted run had ended; starting it over")
         config.resume = False
-    config.check_resumed_settings()
     if not config.resume and state_path.exists():
         raise UsageError(f"{config.run_dir}: already holds a training run; pass --resume to continue it "
                          f"or choose another -o")
@@ -58,6 +50,8 @@ def check_run_dir(config: TrainConfig) -> Path:
 
 RUN_MARKERS = ("last", "candidates", "choice.json", "metrics.csv")
 """What a training run folder holds and a model folder never does."""
+MODEL_MARKERS = ("config.json", "model.safetensors")
+"""What a model folder holds (a one-backbone run folder has a config.json too)."""
 MODEL_OUT_FILE = Path("candidates") / "model_out.json"
 """Where an auto run (which keeps no config.json of its own) records the --model-out it writes to."""
 
@@ -99,7 +93,7 @@ def check_model_out(config: TrainConfig) -> None:
         raise UsageError(f"{config.model_out}: --model-out is the run folder -o or holds it; name another folder")
     if any((out / marker).exists() for marker in RUN_MARKERS):
         raise UsageError(f"{config.model_out}: a training run folder, not a model folder; name another --model-out")
-    is_model = (out / "config.json").is_file() or (out / "model.safetensors").is_file()
+    is_model = any((out / marker).is_file() for marker in MODEL_MARKERS)
     if is_model and not config.replace_model:
         raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or pass "
                          f"--replace-model to replace it)")
