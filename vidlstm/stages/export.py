@@ -266,7 +266,8 @@ def run(config: ExportConfig) -> Path:
         first = (str(err).strip().splitlines() or [""])[0][:300]
         raise VidlstmError(f"{config.model_dir}: its {part.name} graph could not be exported as {config.format} "
                            f"({type(err).__name__}: {first}); nothing was written") from err
-    card.write_text(json.dumps(describe_export(model, parts, files, config), indent=2) + "\n", encoding="utf-8")
+    card.write_text(json.dumps(describe_export(model, parts, files, config, unfinished), indent=2) + "\n",
+                    encoding="utf-8")
     return card
 
 
@@ -344,8 +345,10 @@ def verify_part(part: Part, path: Path, fmt: str) -> float:
     return worst
 
 
-def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], config: ExportConfig) -> dict:
-    """The JSON card: enough to run the exported files without vidlstm."""
+def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], config: ExportConfig,
+                    unfinished: str | None = None) -> dict:
+    """The JSON card: enough to run the exported files without vidlstm; ``unfinished``: ``unfinished_note``'s word
+    on a model saved before its run finished."""
     from vidlstm.defaults import VERSION as __version__
 
     cfg = model.config
@@ -353,7 +356,7 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
         "vidlstm_version": __version__,
         "format": config.format,
         "source_model": str(Path(config.model_dir).resolve()),
-        **({"unfinished": unfinished} if (unfinished := unfinished_note(config.model_dir)) else {}),
+        **({"unfinished": unfinished} if unfinished else {}),
         "labels": list(cfg.labels),
         "temperature": cfg.temperature,
         "preprocessing": {

@@ -79,11 +79,9 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     from vidlstm.training.auto import resolve_from_data
     from vidlstm.training.model_setup import model_for_run
     from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
+    from vidlstm.training.run_folder import check_outside
 
-    from vidlstm.training.config import TrainConfig
-    from vidlstm.training.run_folder import check_outside_data
-
-    check_outside_data(TrainConfig(data=config.data, out_dir="", cache_dir=config.cache_dir))  # before it is made
+    check_outside(config.data, "--cache", config.cache_dir)  # before it is made
     start = time.perf_counter()
     dataset = without_empty_files(discover_dataset(config.data, min_classes=1))  # as train: empty files fail
     views = config.views
