@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidlstm.defaults import named_model_dir
 from vidlstm.errors import UsageError, VideoDecodeError, VidlstmError
 from vidlstm.inference import Predictor
 
@@ -23,10 +24,8 @@ class VideoClassifier:
     @classmethod
     def load(cls, model_dir=None, device: str | None = None) -> "VideoClassifier":
         """Load a model folder (default: the shipped default model)."""
-        if model_dir is not None:
-            model_dir = _path(model_dir, "model_dir")  # "" was the shipped model, bytes a TypeError
-            if str(model_dir) == "default" and not (model_dir / "config.json").is_file():
-                model_dir = None  # the shipped model, as `--model default` names it
+        if model_dir is not None:  # "" was the shipped model, bytes a TypeError; `default`, as --model default
+            model_dir = named_model_dir(str(_path(model_dir, "model_dir")))
         return cls(Predictor.from_dir(model_dir, device=device))
 
     @property

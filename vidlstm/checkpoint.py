@@ -11,7 +11,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, label_list
+from vidlstm.defaults import (CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, candidates_trained,
+                              label_list)
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
@@ -108,13 +109,13 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
     ]
     family = ((metrics or {}).get("chosen_from_data") or {}).get("family")
     if family:  # `train --backbone auto`: which candidates were trained, their estimates, what was kept and why
+        scores, untrained = family["scores"], family.get("not_trained") or {}
         lines += ["", "## Chosen from data", "",
-                  f"`vidlstm train` trained {len(family['scores']) - len(family.get('not_trained') or {})}"
-                  f"{' of ' + str(len(family['scores'])) if family.get('not_trained') else ''} candidates and kept "
+                  f"`vidlstm train` trained {candidates_trained(len(scores) - len(untrained), len(scores))} and kept "
                   f"`{family['chosen']}`.", "",
                   "| candidate | estimated accuracy |", "|---|---|"]
-        for name, score in family["scores"].items():  # None: no estimate
-            why = (family.get("not_trained") or {}).get(name)
+        for name, score in scores.items():  # None: no estimate
+            why = untrained.get(name)
             lines.append(f"| {name}{' (kept)' if name == family['chosen'] else ''} | "
                          f"{'-' if score is None else format(score, '.3f')}{f' (not trained: {why})' if why else ''} |")
         lines += ["", f"Rule: {family['rule']}."]

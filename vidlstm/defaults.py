@@ -60,6 +60,19 @@ def backbone_source(pretrained: bool, metrics: dict | None) -> str:
     return "ImageNet-pretrained" if pretrained else "trained from scratch"
 
 
+def named_model_dir(text: str) -> str:
+    """A model folder as a user names it: ``default`` is the shipped default model (wherever vidlstm is installed),
+    unless a model folder of that name is here; any other name as it is."""
+    if text == "default" and not os.path.isfile(os.path.join(text, "config.json")):
+        return str(default_model_dir())
+    return text
+
+
+def candidates_trained(trained: int, total: int) -> str:
+    """'2 candidates', or '1 of 2 candidates' where some of `train --backbone auto`'s were not trained."""
+    return f"{trained} candidates" if trained == total else f"{trained} of {total} candidates"
+
+
 def default_model_dir() -> Path:
     """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""
     env = os.environ.get("VIDLSTM_MODEL")

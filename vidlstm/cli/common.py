@@ -63,13 +63,10 @@ def new_data_folder(path, force: bool = False) -> None:
 
 
 def model_folder(text: str) -> str:
-    """An argparse type for a model folder: ``default`` names the shipped default model (wherever vidlstm is
-    installed), unless a model folder of that name is here."""
-    if text == "default" and not os.path.isfile(os.path.join(text, "config.json")):
-        from vidlstm.defaults import default_model_dir
+    """An argparse type for a model folder: ``default`` names the shipped default model (``named_model_dir``)."""
+    from vidlstm.defaults import named_model_dir
 
-        return str(default_model_dir())
-    return text
+    return named_model_dir(text)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -50,17 +50,12 @@ def config_from_args(args, **extra):
         raise UsageError(str(err)) from None
 
 
-def trained_count(candidates: dict) -> str:
-    """'2 candidates', or '1 of 2 candidates' where some were not trained (choice.json's ``skipped``)."""
-    trained = sum(not c.get("skipped") for c in candidates.values())
-    return f"{trained} candidates" if trained == len(candidates) else f"{trained} of {len(candidates)} candidates"
-
-
 def print_summary(run_dir) -> None:
     import json
     import os
     from pathlib import Path
 
+    from vidlstm.defaults import candidates_trained
     from vidlstm.training.distributed import launched_by_torchrun
 
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
@@ -80,7 +75,8 @@ def print_summary(run_dir) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     acc = metrics.get("val_accuracy")
     shown = f"val accuracy {acc:.3f}, ECE {metrics['val_ece']:.3f}, " if acc is not None else ""
-    trained = choice and trained_count(choice["candidates"])
+    trained = choice and candidates_trained(sum(not c.get("skipped") for c in choice["candidates"].values()),
+                                            len(choice["candidates"]))
     if choice and metrics.get("readout"):  # a read-out's clip label is a logistic regression, not its epochs
         print(f"trained {trained} in {choice['seconds']:.0f} s; model in {model_dir}")
     elif choice:
