@@ -35,8 +35,8 @@ _PARSED: list[str] = []  # the command line being parsed, for error()'s hint
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit code 2, as for any usage error
         dashed = [arg for arg in _PARSED if arg.startswith("-") and len(arg) > 1 and os.path.exists(arg)]
-        hint = (f" ({dashed[0]} is a file or folder whose name starts with '-', read as an option: write ./{dashed[0]}, or put "
-                f"-- before the file names)" if dashed else "")
+        hint = (f" ({dashed[0]} is a file or folder whose name starts with '-', read as an option: write "
+                f"./{dashed[0]}, or put -- before the file names)" if dashed else "")
         prog = self.prog
         if prog == "vidlstm":  # the top parser reports a command's unknown options: name the command, as its own do
             prog = next((f"vidlstm {arg}" for arg in _PARSED if arg in COMMANDS), prog)

@@ -116,22 +116,22 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     given = {}  # family -> the settings this run gave it over its own (choice.json records vidnet's)
     skipped_before = _skipped_before(run_dir) if config.resume else {}  # a resume does not undo a finished choice
     for family in FAMILIES:
-        total = config.time_budget  # 0: none; vidnet gets what is left, at least 1 s where it trains at all
-        left = (total * PRETRAINED_SHARE if family in PRETRAINED_FAMILIES else total - clock.seconds()) if total > 0 else 0.0
-        budget = left if family in PRETRAINED_FAMILIES or total <= 0 else max(left, 1.0)
-        given[family] = readout_settings if family in PRETRAINED_FAMILIES else vidnet_input_mode(config, results)
+        total, readout = config.time_budget, family in PRETRAINED_FAMILIES  # total 0: no budget
+        left = (total * PRETRAINED_SHARE if readout else total - clock.seconds()) if total > 0 else 0.0
+        budget = left if readout or total <= 0 else max(left, 1.0)  # vidnet: what is left, at least 1 s if it trains
+        given[family] = readout_settings if readout else vidnet_input_mode(config, results)
         planned = candidate_config(config, family, 0.0)  # where it trains and as what, before its budget is known
-        began = _began(planned)
-        skip = None if began else (
+        this_began = _began(planned)
+        skip = None if this_began else (
             skipped_before.get(family) or _too_little_time(family, left, config.time_budget, results))
         if skip:
             logger.info(f"auto: not training the {family} candidate: {skip}")
             results[family] = {"accuracy": None, "clips": 0, "estimate": "not trained", "backbone": planned.backbone,
                                "skipped": skip}
             continue
-        budget = clock.budget(family, budget, began) if budget else 0.0  # one that began keeps what it was given
+        budget = clock.budget(family, budget, this_began) if budget else 0.0  # one that began keeps its budget
         candidate = candidate_config(config, family, budget, given[family])
-        if config.resume and not began:
+        if config.resume and not this_began:
             candidate = replace(candidate, resume=False)  # interrupted before this candidate began
         if _done(candidate, config.resume):
             logger.info(f"auto: {family} candidate already trained")
@@ -332,8 +332,8 @@ def _too_little_time(family: str, budget: float, total: float, results: dict[str
     readout = any((results.get(f) or {}).get("accuracy") is not None for f in PRETRAINED_FAMILIES)
     if family in PRETRAINED_FAMILIES or total <= 0 or not readout or budget >= MIN_SCRATCH_SHARE * total:
         return None
-    return (f"{max(budget, 0):.0f} s of the {total:g} s time budget are left, under the {MIN_SCRATCH_SHARE:.0%} it needs "
-            f"(a larger --time-budget trains it)")
+    return (f"{max(budget, 0):.0f} s of the {total:g} s time budget are left, under the {MIN_SCRATCH_SHARE:.0%} it "
+            f"needs (a larger --time-budget trains it)")
 
 
 def _describe(result: dict) -> str:

@@ -17,8 +17,8 @@ STABILIZE_CHOICES = ("auto", "on", "off")
 
 STATE_FILE = Path("last") / "train_state.pt"
 """Where in its run folder a run saves its training state after every epoch (what --resume continues)."""
-RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "replace_model", "device", "amp", "workers",
-               "decode_workers", "progress")
+RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "replace_model", "device", "amp",
+               "workers", "decode_workers", "progress")
 """Settings a resumed run may be given anew: where it writes and how it runs, not what it trains. (The epoch plan
 and its time budget are part of the saved state; ``auto`` gives its last candidate what is left of the budget.)"""
 
