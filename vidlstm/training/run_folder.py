@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.auto import saved_setting
 from vidlstm.training.config import STATE_FILE, TrainConfig
@@ -107,8 +108,8 @@ def record_model_out(config: TrainConfig) -> None:
     """An auto run's --model-out, kept (absolute) for its resume: it has no config.json of its own."""
     if config.model_out and not config.resume:
         (config.run_dir / MODEL_OUT_FILE).parent.mkdir(parents=True, exist_ok=True)
-        (config.run_dir / MODEL_OUT_FILE).write_text(json.dumps({"model_out": str(Path(config.model_out).resolve())})
-                                                     + "\n")
+        atomic_write_text(config.run_dir / MODEL_OUT_FILE,
+                          json.dumps({"model_out": str(Path(config.model_out).resolve())}) + "\n")
 
 
 def check_outside_data(config: TrainConfig) -> None:
