@@ -519,6 +519,21 @@ def test_a_resume_from_another_model_names_only_its_from(tmp_path):
     assert given.resume_conflicts() == ["--from base_a (this command: base_b)"]
 
 
+def test_a_resume_from_another_working_directory_finds_the_same_data(tmp_path, monkeypatch):
+    """DATA and --from were compared as given: the same folders named from another working directory (relative
+    paths) were refused as other data; other folders still are."""
+    for folder in ("work/clips", "work/base", "work/other"):
+        (tmp_path / folder).mkdir(parents=True)
+    run = tmp_path / "work" / "ft"
+    run.mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    TrainConfig(data="clips", out_dir=str(run), init_from="base").save(run / "config.json")
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(data="work/clips", out_dir=str(run), init_from="work/base", resume=True).resume_conflicts() == []
+    assert TrainConfig(data="work/other", out_dir=str(run), resume=True).resume_conflicts() == [
+        "DATA clips (this command: work/other)"]
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
     """One backbone trained into a finished auto run replaced its model under a choice.json that named the other, and

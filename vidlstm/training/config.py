@@ -247,6 +247,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["train_backbone"] = self.backbone_mode()  # the resolved value, not "auto"
+        # DATA and --from as given, and where they were: a resume from another working directory names the same
+        # folder under another relative path (resume_conflicts compares the folders).
+        data["resolved"] = {name: os.path.realpath(getattr(self, name)) if getattr(self, name) else None
+                            for name in ("data", "init_from")}
         return data
 
     def check_resumed_settings(self) -> None:
@@ -278,7 +282,9 @@ class TrainConfig:
                 continue
             before = saved[name]
             if name in ("data", "init_from"):  # one folder under two spellings is the same
-                same = before is not None and Path(str(before)).resolve() == Path(str(given)).resolve()
+                where = saved.get("resolved") if isinstance(saved.get("resolved"), dict) else {}
+                before_at = where.get(name) if isinstance(where.get(name), str) else before
+                same = before is not None and Path(str(before_at)).resolve() == Path(str(given)).resolve()
             else:
                 same = before == given or (isinstance(given, tuple) and list(given) == before)
             if not same:
