@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidlstm.data.datasets import LabelledVideos, VideoItem
+from vidlstm.data.datasets import LabelledVideos, VideoItem, discover_dataset
 from vidlstm.data.splits import cross_validation_folds, load_split, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
 
@@ -133,3 +133,21 @@ def test_a_class_whose_clips_share_one_group_is_named_before_anything_is_decoded
                                          r"side of the split: none is left to train on"):
         for seed in range(50):  # whichever seed sends gB to validation
             train_val_split(LabelledVideos(items, ["a", "b", "c"], Path("/d")), 0.5, seed=seed)
+
+
+def test_a_manifests_split_errors_name_the_manifest(tmp_path):
+    """With a manifest as DATA the split's errors named the manifest's folder ("." for one in the working
+    directory), not the file the user gave."""
+    rows = ["path,label,group"]
+    for label in ("a", "b"):
+        for i in range(4):
+            (tmp_path / f"{label}{i}.mp4").write_bytes(b"x")
+            rows.append(f"{label}{i}.mp4,{label},g{i % 2}")
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    dataset = discover_dataset(manifest)
+    assert dataset.root == tmp_path and dataset.source == manifest
+    with pytest.raises(UsageError, match=rf"^{manifest}: 2 groups are too few"):
+        train_val_split(dataset, 0.2)
+    with pytest.raises(UsageError, match=rf"^{manifest}: 2 groups are too few"):
+        train_val_split(dataset.subset(range(8)), 0.2)

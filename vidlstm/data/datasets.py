@@ -46,6 +46,12 @@ class LabelledVideos:
     labels: list[str]
     root: Path  # relative names (split files, prediction CSVs) are written against this folder
     skipped: list[SkippedEntry] = field(default_factory=list)
+    manifest: Path | None = None  # the manifest file the items were listed in, if any
+
+    @property
+    def source(self) -> Path:
+        """What the user named: the manifest file, or the folder per class (messages name it)."""
+        return self.manifest or self.root
 
     @property
     def has_groups(self) -> bool:
@@ -70,7 +76,7 @@ class LabelledVideos:
             return item.path.as_posix()
 
     def subset(self, indices) -> "LabelledVideos":
-        return LabelledVideos([self.items[i] for i in indices], list(self.labels), self.root)
+        return LabelledVideos([self.items[i] for i in indices], list(self.labels), self.root, manifest=self.manifest)
 
     def class_counts(self) -> dict[str, int]:
         counts = Counter(item.label for item in self.items)
@@ -251,7 +257,7 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
     if "group" in columns and any(item.group is None for item in items):
         empty = sum(item.group is None for item in items)
         raise UsageError(f"{manifest}: {empty} row(s) have an empty group; give every row a group or drop the column")
-    return LabelledVideos(items, sorted({item.label for item in items}), manifest.parent)
+    return LabelledVideos(items, sorted({item.label for item in items}), manifest.parent, manifest=manifest)
 
 
 def write_manifest(path, items: list[VideoItem]) -> Path:

@@ -32,7 +32,7 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
     n_val = max(len(dataset.labels), int(round(val_fraction * n)))
     _require_members(targets, 2, dataset, "a train/validation split", hint="; add clips or pass --val-fraction 0")
     if n - n_val < len(dataset.labels):
-        raise UsageError(f"{dataset.root}: {n} clips are too few for {len(dataset.labels)} classes with a "
+        raise UsageError(f"{dataset.source}: {n} clips are too few for {len(dataset.labels)} classes with a "
                          f"validation split; add clips or pass --val-fraction 0")
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     train, val = next(splitter.split(np.zeros(n), targets))
@@ -60,12 +60,12 @@ def index_folds(targets: np.ndarray, groups: np.ndarray | None, folds: int, seed
 def _first_fold(splitter, targets, groups, dataset):
     n_groups = len(set(groups.tolist()))
     if n_groups < splitter.n_splits:
-        raise UsageError(f"{dataset.root}: {n_groups} groups are too few for a group-aware split into "
+        raise UsageError(f"{dataset.source}: {n_groups} groups are too few for a group-aware split into "
                          f"{splitter.n_splits} folds; add groups or raise --val-fraction")
     train, val = next(splitter.split(np.zeros(len(targets)), targets, groups))
     for k in sorted(set(targets.tolist()) - set(targets[train].tolist())):  # every clip of class k went to validation
         held = sorted(set(groups[targets == k].tolist()), key=str)
-        raise UsageError(f"{dataset.root}: class {dataset.labels[k]!r} has all its clips in "
+        raise UsageError(f"{dataset.source}: class {dataset.labels[k]!r} has all its clips in "
                          f"{'one group' if len(held) == 1 else f'{len(held)} groups'} ({', '.join(map(str, held[:3]))}"
                          f"{', ...' if len(held) > 3 else ''}), and a group stays on one side of the split: none is "
                          f"left to train on; give the class clips of other groups, or pass --val-fraction 0")
@@ -77,7 +77,7 @@ def _require_members(targets: np.ndarray, minimum: int, dataset: LabelledVideos,
     counts = np.bincount(targets, minlength=len(dataset.labels))
     if counts.min() < minimum:
         label = dataset.labels[int(counts.argmin())]
-        raise UsageError(f"{dataset.root}: class {label!r} has {int(counts.min())} clip(s); "
+        raise UsageError(f"{dataset.source}: class {label!r} has {int(counts.min())} clip(s); "
                          f"{purpose} needs at least {minimum} per class{hint}")
 
 
