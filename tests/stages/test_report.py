@@ -119,6 +119,21 @@ def test_report_of_a_run_folder_has_metrics_curves_confusion_and_per_class(tmp_p
     assert "absent:" not in page
 
 
+def test_the_split_line_says_how_many_clips_the_model_saw_where_some_did_not_decode(tmp_path):
+    """split.json lists every clip it sent each way, so with undecodable files skipped the report's split counts
+    differed from the model's train_clips and val_clips with no word why."""
+    run_dir = write_run(tmp_path / "run", with_evaluation=False)
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    (run_dir / "model" / "metrics.json").write_text(json.dumps({**metrics, "train_clips": 18, "val_clips": 2,
+                                                                 "skipped_files": ["clips/left/t3.mp4"]}))
+    page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
+    assert ("19 training and 2 validation clips (seed 0, validation fraction 0.2); 1 of them could not be decoded, "
+            "so 18 clips trained the model and 2 validated it") in page
+    (run_dir / "model" / "metrics.json").write_text(json.dumps({**metrics, "train_clips": 19, "val_clips": 2}))
+    page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
+    assert "validation fraction 0.2)</p>" in page and "could not be decoded" not in page
+
+
 def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     """`train` by default (--backbone auto) keeps one candidate's run in RUN_DIR/candidates/FAMILY."""
     root = tmp_path / "run"

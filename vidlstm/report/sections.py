@@ -40,6 +40,19 @@ def _scalars(data: dict, prefix: str = "", depth: int = 4) -> dict:
     return out
 
 
+def _split_line(split: dict, metrics: dict) -> str:
+    """The split in one line: split.json lists every clip it sent each way, decodable or not, so where the model's
+    metrics counted fewer (files it skipped as undecodable) the clips it trained and validated on are said too."""
+    listed = (len(split.get("train", [])), len(split.get("val", [])))
+    line = (f"split: {listed[0]} training and {listed[1]} validation clips "
+            f"(seed {split.get('seed')}, validation fraction {split.get('val_fraction')})")
+    used = (metrics.get("train_clips"), metrics.get("val_clips"))
+    if all(isinstance(n, int) for n in used) and sum(used) < sum(listed):
+        line += (f"; {sum(listed) - sum(used)} of them could not be decoded, so {used[0]} clips trained the model "
+                 f"and {used[1]} validated it")
+    return line
+
+
 def _choice_table(choice: dict) -> list:
     """What `train --backbone auto` tried and kept (choice.json): each candidate's estimate, and the rule."""
     rows = []
@@ -152,9 +165,7 @@ def run_sections(run: TrainingRun, index: ExplanationIndex, max_rows: int, max_s
         per_class.append(distribution_table(Counter({str(k): int(v) for k, v in counts.items()}),
                                             "training clips per class"))
     if run.split:
-        per_class.append(paragraph(f"split: {len(run.split.get('train', []))} training and "
-                                   f"{len(run.split.get('val', []))} validation clips "
-                                   f"(seed {run.split.get('seed')}, validation fraction {run.split.get('val_fraction')})"))
+        per_class.append(paragraph(_split_line(run.split, run.model_metrics or {})))
     if not run.evaluations:
         per_class.append(absent("per-class accuracy and the confusion matrix need an evaluation (see above)"))
     sections = [("run", "training run", overview)]
