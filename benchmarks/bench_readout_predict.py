@@ -1,6 +1,7 @@
 """What a kept read-out model costs at inference: `vidlstm predict` files/s of a frozen Lite0-224 statistics read-out
 on the frames alone (input mode rgb) against the frames and their differences (rgb,diff, auto's read-out: two backbone
-passes per frame), in one run, alternating.
+passes per frame), and the latter with ``--explain DIR`` (each frame's weight found by leaving it out, and a strip PNG
+and a JSON per file), in one run, alternating.
 
     .venv/bin/python benchmarks/bench_readout_predict.py                 # 24 fight clips, 2 workers, 2 rounds
     .venv/bin/python benchmarks/bench_readout_predict.py --clips 12 --rounds 3 --workers 1
@@ -26,6 +27,7 @@ from vidlstm.checkpoint import save_model  # noqa: E402
 from vidlstm.models import LRCN, ModelConfig  # noqa: E402
 
 MODES = ("rgb", "rgb,diff")
+ROWS = ("rgb", "rgb,diff", "rgb,diff --explain")
 
 
 def main(argv=None) -> int:
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     clips = sorted(args.data.rglob("*.mp4"))[:args.clips]
     if not clips:
         raise SystemExit(f"{args.data}: no .mp4 clips (the real data sets live in ../shared/data)")
-    rates = {mode: [] for mode in MODES}
+    rates = {row: [] for row in ROWS}
     with tempfile.TemporaryDirectory(prefix="vidlstm-readout-predict-") as tmp:
         work = Path(tmp)
         (work / "clips").mkdir()
@@ -52,20 +54,25 @@ def main(argv=None) -> int:
                 model.clip_stats.fit(torch.randn(8, 16, model.feature_dim))
             save_model(work / f"model_{mode}", model.eval())
         for r in range(args.rounds):
-            for mode in MODES:
-                record = work / f"{mode}_{r}.jsonl"
+            for i, row in enumerate(ROWS):
+                mode, explain = row.split(" ")[0], row.endswith("--explain")
+                record = work / f"{i}_{r}.jsonl"
+                command = [sys.executable, "-m", "vidlstm", "predict", str(work / "clips"), "--model",
+                           str(work / f"model_{mode}"), "-o", str(record), "--workers", str(args.workers),
+                           "--no-progress"] + (["--explain", str(work / f"explain_{r}")] if explain else [])
                 tick = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "vidlstm", "predict", str(work / "clips"), "--model",
-                                str(work / f"model_{mode}"), "-o", str(record), "--workers", str(args.workers),
-                                "--no-progress"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-                rates[mode].append(len(clips) / (time.perf_counter() - tick))
-                print(f"round {r + 1}, {mode}: {rates[mode][-1]:.2f} files/s", flush=True)
+                subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+                rates[row].append(len(clips) / (time.perf_counter() - tick))
+                print(f"round {r + 1}, {row}: {rates[row][-1]:.2f} files/s", flush=True)
+            if explain:  # what the run promised: a strip and a JSON of leave-one-out weights per file
+                strips = sorted((work / f"explain_{r}").rglob("*.png"))
+                assert len(strips) == len(clips), (len(strips), len(clips))
     base = max(rates["rgb"])
     print(f"\n{len(clips)} clips, --workers {args.workers}, best of {args.rounds} rounds:\n")
     print("| read-out model | files/s per round | best | vs rgb |\n|---|---|---|---|")
-    for mode in MODES:
-        print(f"| {mode} | {' '.join(f'{v:.2f}' for v in rates[mode])} | {max(rates[mode]):.2f} | "
-              f"{max(rates[mode]) / base:.2f}x |")
+    for row in ROWS:
+        print(f"| {row} | {' '.join(f'{v:.2f}' for v in rates[row])} | {max(rates[row]):.2f} | "
+              f"{max(rates[row]) / base:.2f}x |")
     return 0
 
 
