@@ -91,6 +91,26 @@ def test_frozen_training_reads_what_extract_wrote(data, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_train_run_that_misses_what_extract_cached_says_why(data, tmp_path, caplog):
+    """A `train --cache` with other settings than its `extract` decoded every video again, silently."""
+    from vidlstm.stages import train
+    from vidlstm.training.config import TrainConfig
+
+    cache = tmp_path / "cache"
+    extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE))
+    assert list(json.loads((cache / "extracted.json").read_text())) == [
+        "features/" + extract.run(ExtractConfig(data=str(data), cache_dir=str(cache), **BASE)).feature_folder.name]
+    common = dict(data=str(data), cache_dir=str(cache), train_backbone="frozen", epochs=1, val_fraction=0.5,
+                  batch_size=4, **BASE)
+    train.run(TrainConfig(out_dir=str(tmp_path / "same"), **common))
+    assert not [r for r in caplog.records if "extract" in r.getMessage()]  # every feature was a hit
+    train.run(TrainConfig(out_dir=str(tmp_path / "other"), **{**common, "num_frames": 6}))
+    said = [r.getMessage() for r in caplog.records if "extract" in r.getMessage()]
+    assert said == [f"{cache}: `vidlstm extract` cached these clips' features with other settings (num_frames 4, "
+                    f"not 6); the 4 video(s) not cached as this run reads them are decoded again"]
+
+
+@pytest.mark.slow
 def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkeypatch):
     """`extract` as `train` defaults (auto): the read-out's features, so train decodes the videos for vidnet alone."""
     from vidlstm.stages import train

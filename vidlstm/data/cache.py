@@ -122,3 +122,52 @@ class TensorCache:
         atomic_write(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                                                  str(tmp)))
         return path
+
+    # What `vidlstm extract` filled, so that a later run with other settings says why it decodes again (its own
+    # entries live under another spec digest: without this the misses were silent).
+    EXTRACTED_FILE = "extracted.json"
+
+    def _extracted(self) -> dict:
+        try:
+            record = json.loads((self.root / self.EXTRACTED_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def record_extracted(self) -> None:
+        """Note this cache's spec as one `vidlstm extract` filled."""
+        record = self._extracted()
+        record[f"{self.folder.parent.name}/{self.folder.name}"] = self.spec
+        atomic_write_text(self.root / self.EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
+
+    def extracted_with_other_settings(self, content_shas) -> str | None:
+        """Where `vidlstm extract` cached any of these files under another spec of this kind: how that spec
+        differs from this one, in words ("num_frames 8, not 16; ..."); None otherwise."""
+        for name, spec in self._extracted().items():
+            kind, _, folder = name.partition("/")
+            if kind != self.folder.parent.name or folder == self.folder.name or not isinstance(spec, dict):
+                continue
+            other = self.root / kind / folder
+            if any((other / sha[:2]).is_dir() and any((other / sha[:2]).glob(f"{sha}.v*.safetensors"))
+                   for sha in content_shas):
+                return _differences(spec, self.spec)
+        return None
+
+
+def _flat(spec: dict) -> dict:
+    flat = {}
+    for key, value in spec.items():
+        flat.update(_flat(value) if isinstance(value, dict) else {key: value})
+    return flat
+
+
+def _differences(before: dict, now: dict) -> str:
+    """The settings that differ between two specs, as "name BEFORE, not NOW"; weights by name only."""
+    a, b = _flat(before), _flat(now)
+    parts = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) == b.get(key) or (isinstance(a.get(key), list) and tuple(a[key]) == tuple(b.get(key) or ())):
+            continue
+        parts.append("other backbone weights" if key == "weights" else f"{key} {a.get(key)}, not {b.get(key)}")
+    return "; ".join(parts) or "other settings"
+

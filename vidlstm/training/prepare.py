@@ -131,8 +131,12 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads, stabilize)
             for i in range(ctx.rank, len(items), ctx.world_size)
             if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
-    for _, encoder in encoders:
+    for cache, encoder in encoders:
         encoder.eval()
+        why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]]) if jobs and warn else None
+        if why and ctx.is_main:
+            log.warning("%s: `vidlstm extract` cached these clips' features with other settings (%s); the %d video(s) "
+                        "not cached as this run reads them are decoded again", cache.root, why, len(jobs))
     encoders = [(cache, _folded(encoder)) for cache, encoder in encoders] if jobs else []  # none run without jobs
     bar = tqdm(total=len(jobs), desc="decoding videos", disable=bar_disabled(bool(progress and ctx.is_main and jobs)),
                dynamic_ncols=True)
