@@ -99,7 +99,7 @@ def test_labels_holding_a_comma_are_listed_unambiguously(tmp_path):
 
 def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
     weights = (saved / "model.safetensors").read_bytes()
-    family = {"rule": "the highest estimate", "chosen": "pretrained",
+    family = {"rule": "the highest estimate", "chosen": "pretrained", "clause": "equal estimates",
               "scores": {"pretrained": 0.8736, "pretrained-motion": None, "scratch": 0.5},
               "warning": "most clips have a near-copy"}
     rewrite_metrics(saved, {"accuracy": 0.5, "chosen_from_data": {"family": family}})
@@ -109,7 +109,7 @@ def test_rewriting_the_metrics_rewrites_the_card_and_leaves_the_weights(saved):
     assert "trained 3 candidates and kept `pretrained`" in card and "| pretrained (kept) | 0.874 |" in card
     assert "| pretrained-motion | - |" in card  # no estimate (too few clips for two folds)
     assert "| scratch | 0.500 |" in card and "Rule: the highest estimate." in card
-    assert "Warning: most clips have a near-copy." in card
+    assert "Kept by: equal estimates." in card and "Warning: most clips have a near-copy." in card
     assert (saved / "model.safetensors").read_bytes() == weights
 
 

@@ -140,7 +140,7 @@ def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     write_run(root / "candidates" / "scratch", with_evaluation=False)
     (root / "candidates" / "pretrained").mkdir()  # the other family: not shown
     (root / "choice.json").write_text(json.dumps({
-        "chosen": "scratch", "rule": "the highest accuracy estimate",
+        "chosen": "scratch", "rule": "the highest accuracy estimate", "clause": "the highest estimate",
         "candidates": {"pretrained": {"backbone": "efficientnet_lite0", "accuracy": 0.75, "estimate": "out-of-fold",
                                       "clips": 21, "run_seconds": 12.5},
                        "scratch": {"backbone": "vidnet", "accuracy": 0.8125, "estimate": "validation", "clips": 2,
@@ -158,7 +158,7 @@ def test_report_of_an_auto_run_shows_the_kept_familys_history(tmp_path):
     assert "absent:" not in page
     # What auto tried and kept, and a nested metric under its own name.
     assert "<td>scratch (kept)</td>" in page and "<td>efficientnet_lite0</td>" in page
-    assert "rule: the highest accuracy" in page
+    assert "rule: the highest accuracy" in page and "kept by: the highest estimate" in page
     assert "readout.cv_accuracy" in page and "item(s)" not in page.split("readout.cv_accuracy")[1][:200]
 
 

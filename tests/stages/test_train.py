@@ -368,6 +368,7 @@ def test_auto_trains_every_family_and_keeps_one_by_the_rule(easy_data, tmp_path,
     # The kept model's card says so too: every candidate with its estimate, the kept one marked, and the rule.
     card = (run_dir / "model" / "README.md").read_text()
     assert "## Chosen from data" in card and f"kept `{choice['chosen']}`" in card and families.RULE in card
+    assert f"Kept by: {choice['clause']}." in card and choice["clause"] == families._choice(choice["candidates"])[1]
     for family, scores in choice["candidates"].items():
         kept_mark = " (kept)" if family == choice["chosen"] else ""
         assert f"| {family}{kept_mark} | {scores['accuracy']:.3f} |" in card
@@ -412,6 +413,29 @@ def test_auto_choice_rule():
     assert choose(copies(0.889, 0.74)) == "scratch"  # the frames cannot tell the classes apart: the estimates decide
     assert choose(copies(0.889, 0.87, grouped=True)) == "scratch"  # groups keep copies on one side of the split
     assert choose(copies(0.889, 0.87, similarity=0.81)) == "scratch"  # distinct scenes (fight-like)
+
+
+def test_the_auto_choice_says_which_clause_of_its_rule_kept_the_model():
+    """choice.json, the card and the log named the whole rule, not which of its clauses decided."""
+    from vidlstm.stages.families import _choice
+
+    def results(pretrained, scratch, **vidnet):
+        return {"pretrained": {"accuracy": pretrained, "clips": 120, "classes": 2, "frames_accuracy": 0.87,
+                               "nearest_neighbour_similarity": 0.93},
+                "scratch": {"accuracy": scratch, "clips": 30, **vidnet}}
+
+    assert _choice(results(0.8, 0.7)) == ("pretrained", "the highest estimate")
+    assert _choice(results(0.8, 0.8)) == ("pretrained", "equal estimates")
+    assert _choice(results(0.8, None, skipped="under a quarter of the time budget left")) == (
+        "pretrained", "vidnet was not trained")
+    assert _choice(results(None, 0.6)) == ("scratch", "the read-out has no out-of-fold estimate")
+    assert _choice(results(0.5, 1.0, clips=3)) == (
+        "pretrained", "vidnet's validation split holds under 2 clips per class")
+    assert _choice(results(0.8, 0.9)) == (
+        "pretrained", "near-copies flatter vidnet's validation and the frames tell the classes apart")
+    found = results(0.8, 0.9)
+    found["pretrained"]["nearest_neighbour_similarity"] = 0.5
+    assert _choice(found) == ("scratch", "the highest estimate")
 
 
 def test_vidnet_sees_the_frames_only_where_the_frames_read_out_tells_the_classes_apart():

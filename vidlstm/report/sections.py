@@ -54,7 +54,8 @@ def _split_line(split: dict, metrics: dict) -> str:
 
 
 def _choice_table(choice: dict) -> list:
-    """What `train --backbone auto` tried and kept (choice.json): each candidate's estimate, and the rule."""
+    """What `train --backbone auto` tried and kept (choice.json): each candidate's estimate, the rule and its clause
+    that kept the model."""
     rows = []
     for family, result in (choice.get("candidates") or {}).items():
         if not isinstance(result, dict):
@@ -69,6 +70,8 @@ def _choice_table(choice: dict) -> list:
         parts.append(paragraph(f"warning: {choice['warning']}"))
     if choice.get("rule"):
         parts.append(paragraph(f"rule: {choice['rule']}"))
+    if choice.get("clause"):
+        parts.append(paragraph(f"kept by: {choice['clause']}"))
     return parts
 
 

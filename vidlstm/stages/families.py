@@ -16,16 +16,15 @@ features is most of its cost; where that decode would take over ``READOUT_DECODE
 the videos decoded by then), then vidnet in the time left, on every clip, with its usual validation split.
 
 The judge: the read-out's accuracy is estimated out-of-fold over every training clip (group-aware folds; cheap,
-because its features are frozen), vidnet's on its validation split (a fifth of the clips; its last epoch's model,
-so the estimate is not selected on that split). The highest estimate wins; on equal estimates the read-out
-(``choose``), and also where vidnet's validation split is known to flatter it (near-copies, no groups) while the
-frames tell the classes apart. Until session 14 vidnet also had to lead by one standard
-error of its split: that never changed a choice for the better in 18 measured folds, and with the motion
-read-out it kept a 0.44 model over vidnet's 0.66 on synthetic motion (benchmarks/RESULTS.md, session 14).
-RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json and the kept model's metrics
-(``chosen_from_data.family``) record every estimate and the rule, and the warning where the data names no groups
-while most clips have a near-copy among the others (``near_copy_warning``: then every estimate is optimistic,
-vidnet's most, as on pushfit).
+because its features are frozen), vidnet's on its validation split (a fifth of the clips; its last epoch's model, so
+the estimate is not selected on that split). The highest estimate wins; on equal estimates the read-out (``choose``),
+and also where vidnet's validation split is known to flatter it (near-copies, no groups) while the frames tell the
+classes apart. Until session 14 vidnet also had to lead by one standard error of its split: that never changed a
+choice for the better in 18 measured folds, and with the motion read-out it kept a 0.44 model over vidnet's 0.66 on
+synthetic motion (benchmarks/RESULTS.md, session 14). RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json
+and the kept model's metrics (``chosen_from_data.family``) record every estimate, the rule and the clause that
+decided, and the warning where the data names no groups while most clips have a near-copy among the others
+(``near_copy_warning``: then every estimate is optimistic, vidnet's most, as on pushfit).
 """
 from __future__ import annotations
 
@@ -142,11 +141,11 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
             train_one(candidate)
         results[family] = dict(_scores(candidate.resolved_model_dir), backbone=candidate.backbone)
         clock.part_ended(family, results[family].get("run_seconds"))
-    chosen, near_copies_decided = _choice(results)
+    chosen, clause = _choice(results)
     settings = dict(FAMILIES, scratch=dict(FAMILIES["scratch"], **(given["scratch"] or {})))
     record = {"rule": RULE, "model_dir": str(config.resolved_model_dir),
               "candidates": {f: {"settings": settings[f], **results[f]} for f in FAMILIES}, "chosen": chosen,
-              "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(clock.seconds(), 1)}
+              "clause": clause, "vidnet_input_mode_rule": VIDNET_INPUT_RULE, "seconds": round(clock.seconds(), 1)}
     if readout_clips:
         record["readout_videos"] = readout_clips
     if stabilized:
@@ -165,9 +164,7 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     if split.is_file():
         shutil.copyfile(split, run_dir / "split.json")
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
-    why = "; the read-out, as near-copies flatter vidnet's validation and the frames tell the classes apart" \
-        if near_copies_decided else ""
-    logger.info(f"auto: kept the {chosen} model ({scores}{why})")
+    logger.info(f"auto: kept the {chosen} model ({scores}): {clause}")
     return run_dir
 
 
@@ -275,23 +272,27 @@ def choose(results: dict[str, dict]) -> str:
     return _choice(results)[0]
 
 
-def _choice(results: dict[str, dict]) -> tuple[str, bool]:
-    """``choose``'s family, and whether the near-copy clause kept the read-out over vidnet's higher estimate."""
+def _choice(results: dict[str, dict]) -> tuple[str, str]:
+    """``choose``'s family, and the clause of ``RULE`` that kept it, in words (choice.json, the card, the log)."""
     estimated = [f for f in PRETRAINED_FAMILIES if (results.get(f) or {}).get("accuracy") is not None]
     if not estimated:
-        return FALLBACK_FAMILY, False
+        return FALLBACK_FAMILY, "the read-out has no out-of-fold estimate"
     best = max(estimated, key=lambda f: results[f]["accuracy"])  # the first of equals
-    scratch = (results.get("scratch") or {}).get("accuracy")
-    if scratch is None or scratch <= results[best]["accuracy"]:
-        return best, False
-    if (results.get("scratch") or {}).get("clips", 0) < MIN_VAL_CLIPS_PER_CLASS * (results[best].get("classes") or 0):
-        return best, False  # 2 validation clips of one class (a 16-clip set) read 1.000 for a constant answer
-    flattered = near_copy_warning(results) is not None and frames_tell_apart(results)
-    return (best, True) if flattered else ("scratch", False)
+    vidnet = results.get("scratch") or {}
+    if vidnet.get("accuracy") is None:
+        return best, "vidnet was not trained" if vidnet.get("skipped") else "vidnet has no validation estimate"
+    if vidnet["accuracy"] <= results[best]["accuracy"]:
+        return best, "the highest estimate" if vidnet["accuracy"] < results[best]["accuracy"] else "equal estimates"
+    if vidnet.get("clips", 0) < MIN_VAL_CLIPS_PER_CLASS * (results[best].get("classes") or 0):
+        return best, f"vidnet's validation split holds under {MIN_VAL_CLIPS_PER_CLASS} clips per class"
+    if near_copy_warning(results) is not None and frames_tell_apart(results):
+        return best, "near-copies flatter vidnet's validation and the frames tell the classes apart"
+    return "scratch", "the highest estimate"
 
 
 MIN_VAL_CLIPS_PER_CLASS = 2
-"""vidnet's validation estimate is weighed against the read-out's only from this many validation clips per class."""
+"""vidnet's validation estimate is weighed against the read-out's only from this many validation clips per class
+(a 16-clip set's 2 validation clips, of one class, read 1.000 for a constant answer)."""
 
 NEAR_COPY_SIMILARITY = 0.9
 """Median nearest-neighbour similarity of the clips' frozen features from which most clips have a near-copy
@@ -390,7 +391,7 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
     shutil.copytree(source, dest)
     metrics = json.loads((dest / "metrics.json").read_text())
     metrics.setdefault("chosen_from_data", {})["family"] = {
-        "rule": record["rule"], "chosen": record["chosen"],
+        "rule": record["rule"], "chosen": record["chosen"], "clause": record["clause"],
         "scores": {f: c["accuracy"] for f, c in record["candidates"].items()},
         **({"not_trained": skipped} if (skipped := {f: c["skipped"] for f, c in record["candidates"].items()
                                                    if c.get("skipped")}) else {}),
