@@ -368,6 +368,75 @@ def test_a_stalled_stream_is_warned_about_even_where_a_buffered_frame_ends_the_w
     assert "rtsp://cam: no frame came for 20 s (the stream stalled)" in caplog.text
 
 
+def test_an_interrupt_ends_the_wait_for_a_stalled_streams_next_frame_at_once():
+    """Ctrl-C during a stalled URL's grab() waited for FFmpeg's 15 s read timeout: Python runs a signal handler
+    only once OpenCV gives the thread back. The grab runs in a helper thread; the capture is not released under it."""
+    import signal
+    import threading
+    import time
+
+    import cv2
+
+    from vidlstm.io import stream
+
+    class Interrupted(Exception):
+        pass
+
+    class HangingCapture:
+        grabs, released, hung = 0, False, threading.Event()
+
+        def grab(self):
+            self.grabs += 1
+            if self.grabs == 2:  # the second frame comes late, and the thread waits as in C: deaf to signals
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+                self.hung.wait(4)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+            return True
+
+        def retrieve(self):
+            return True, np.zeros((32, 32, 3), np.uint8)
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FPS: 25.0}.get(prop, 0.0)
+
+        def release(self):
+            self.released = True
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    capture = HangingCapture()
+    frames = stream.CaptureFrames(capture, 32, fps=0.0, live=True, name="rtsp://cam")
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            for _ in frames:
+                pass
+        assert time.monotonic() - started < 2.0 and capture.grabs == 2
+        frames.close()
+        assert not capture.released  # OpenCV is still inside grab()
+        # and the process's exit does not wait for it
+        assert [t.daemon for t in threading.enumerate() if t.name == "vidlstm-grab"] == [True]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        capture.hung.set()
+    # A stream that ended: its helper thread ends with it, and close() releases the capture.
+    ended = HangingCapture()
+    ended.grab = lambda: False
+    finished = stream.CaptureFrames(ended, 32, fps=0.0, live=True)
+    assert list(finished) == []
+    finished.close()
+    assert ended.released
+    for _ in range(50):  # the interrupted helper ends once its grab returns
+        if not any(t.name == "vidlstm-grab" for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name == "vidlstm-grab" for t in threading.enumerate())
+
+
 def test_what_opencv_raises_while_opening_a_source_names_the_source(monkeypatch):
     """An exception in the opening thread came back as "stream: OpenCV failed while opening it", naming nothing."""
     import cv2

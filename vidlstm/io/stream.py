@@ -91,7 +91,7 @@ class CaptureFrames:
     is timed by the wall clock since the first frame (a live source may drop frames). Only kept frames are converted:
     area-interpolation resize, upright, RGB. ``frames_read`` counts every frame grabbed so far. A source that sent
     nothing for ``STALL_SECONDS`` before it ended is warned about: OpenCV ends a stalled connection as if the
-    stream had ended.
+    stream had ended. Ctrl-C ends a wait for a live source's next frame at once (``_grab``).
     """
 
     def __init__(self, capture, size: int, fps: float, rotation: int = 0, live: bool = True,
@@ -99,12 +99,48 @@ class CaptureFrames:
         self.capture, self.size, self.fps, self.rotation, self.live = capture, size, fps, rotation, live
         self.media_clock, self.name = media_clock, name
         self.frames_read = 0
+        self._grabber, self._grabbing = None, False
+
+    def _grab(self) -> bool:
+        """``capture.grab()``; a live source's in a daemon helper thread while this one waits, so that Ctrl-C ends
+        a stalled stream's wait at once (OpenCV holds the calling thread up to its read timeout, and Python runs
+        the signal handler only once it returns), and the process exits without waiting for OpenCV."""
+        if not self.live:
+            return self.capture.grab()
+        if self._grabber is None:
+            import queue
+            import threading
+
+            self._grabber = (queue.SimpleQueue(), queue.SimpleQueue())
+            threading.Thread(target=self._grabbing_loop, daemon=True, name="vidlstm-grab").start()
+        asks, answers = self._grabber
+        self._grabbing = True
+        asks.put(True)
+        got = answers.get()  # a lock wait: a signal interrupts it
+        self._grabbing = False
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _grabbing_loop(self) -> None:
+        asks, answers = self._grabber
+        while asks.get():
+            try:
+                answers.put(self.capture.grab())
+            except Exception as err:  # noqa: BLE001 - raised in the caller's thread
+                answers.put(err)
 
     def _media_seconds(self, cv2) -> float | None:
         ms = self.capture.get(cv2.CAP_PROP_POS_MSEC)
         return ms / 1000.0 if math.isfinite(ms) and ms >= 0 else None
 
     def __iter__(self) -> Iterator[StreamFrame]:
+        try:
+            yield from self._frames()
+        finally:
+            self._stop_grabbing()
+
+    def _frames(self) -> Iterator[StreamFrame]:
         import cv2
 
         source_fps = self.capture.get(cv2.CAP_PROP_FPS)
@@ -117,7 +153,7 @@ class CaptureFrames:
         offset = 0.0  # added to the wall clock where it takes over from the stream's timestamps, so time goes on
         while True:
             asked = time.monotonic()
-            got = self.capture.grab()
+            got = self._grab()
             waited = time.monotonic() - asked
             if self.live and waited > STALL_SECONDS:  # FFmpeg may hand over a buffered frame after its read timeout
                 logger.warning(f"{self.name}: no frame came for {waited:.0f} s"
@@ -150,8 +186,15 @@ class CaptureFrames:
                 bgr = cv2.resize(bgr, (target[1], target[0]), interpolation=cv2.INTER_AREA)
             yield StreamFrame(index, t, turn_upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.rotation))
 
+    def _stop_grabbing(self) -> None:
+        if self._grabber is not None:
+            self._grabber[0].put(False)  # the helper thread ends (after the grab it may be waiting in)
+            self._grabber = None
+
     def close(self) -> None:
-        self.capture.release()
+        self._stop_grabbing()
+        if not self._grabbing:  # interrupted while OpenCV waits in grab(): releasing under it could crash
+            self.capture.release()
 
 
 MAX_WEBCAM_INDEX = 2**31 - 1
