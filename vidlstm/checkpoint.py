@@ -118,7 +118,9 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
             why = untrained.get(name)
             lines.append(f"| {name}{' (kept)' if name == family['chosen'] else ''} | "
                          f"{'-' if score is None else format(score, '.3f')}{f' (not trained: {why})' if why else ''} |")
-        lines += ["", f"Rule: {family['rule']}."] + (["", f"Kept by: {family['clause']}."] if family.get("clause") else [])
+        lines += ["", f"Rule: {family['rule']}."]
+        if family.get("clause"):
+            lines += ["", f"Kept by: {family['clause']}."]
         if family.get("warning"):
             lines += ["", f"Warning: {family['warning']}."]
     if metrics:

@@ -105,10 +105,12 @@ def test_the_near_copy_warning_travels_with_the_kept_model(tmp_path):
 
     source = save_model(tmp_path / "candidate", LRCN(ModelConfig(labels=["a", "b"], proj_dim=8, hidden_size=4,
                                                                  image_size=32, num_frames=4)), {"epochs_run": 3})
-    record = {"rule": "r", "chosen": "scratch", "candidates": {"scratch": {"accuracy": 1.0}}, "warning": "near-copies"}
+    record = {"rule": "r", "chosen": "scratch", "clause": "c", "candidates": {"scratch": {"accuracy": 1.0}},
+              "warning": "near-copies"}
     _copy_model(source, tmp_path / "model", record)
     family = json.loads((tmp_path / "model" / "metrics.json").read_text())["chosen_from_data"]["family"]
-    assert family == {"rule": "r", "chosen": "scratch", "scores": {"scratch": 1.0}, "warning": "near-copies"}
+    assert family == {"rule": "r", "chosen": "scratch", "clause": "c", "scores": {"scratch": 1.0},
+                      "warning": "near-copies"}
     assert "Warning: near-copies." in (tmp_path / "model" / "README.md").read_text()  # the model card warns too
     _copy_model(source, tmp_path / "model", {**record, "warning": None})
     assert "warning" not in json.loads((tmp_path / "model" / "metrics.json").read_text())["chosen_from_data"]["family"]
