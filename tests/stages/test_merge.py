@@ -115,3 +115,63 @@ def test_parts_run_from_different_folders_merge_into_one_record_per_file(tmp_pat
     assert sorted(r["path"] for r in merged) == [f"../videos/v{i:02d}.mp4" for i in range(4)]  # from x, as part0
     monkeypatch.chdir(tmp_path)
     assert _predict("videos", "out/m.jsonl", model_dir).skipped == 4  # and the merged output resumes from anywhere
+
+
+def test_a_part_cut_off_mid_record_is_incomplete_and_said(sharded_run, capsys):
+    """A shard's machine that died mid-write left a part whose last record was cut off: merge dropped it silently,
+    said nothing and exited 0, one file short."""
+    tmp_path, parts = sharded_run
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[:-40])
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "m.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert f"vidlstm merge: error: incomplete: {parts[1]} ends in a record cut off (" in err
+    assert "re-run that shard's predict command to finish it" in err
+    assert len(read_records(tmp_path / "m.jsonl")) == 7
+
+
+def test_parts_still_being_written_and_an_output_that_is_a_part_are_refused(sharded_run, capsys):
+    from vidlstm.batch.records import RecordFile
+
+    tmp_path, parts = sharded_run
+    with RecordFile(parts[2]) as running:  # shard 2's predict has not finished
+        running.open()
+        assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "m.jsonl")]) == 2
+    assert f"{parts[2]}: a vidlstm predict is still writing it" in capsys.readouterr().err
+    assert not (tmp_path / "m.jsonl").exists()
+    before = parts[0].read_bytes()
+    assert cli_main(["merge", *map(str, parts), "-o", str(parts[0])]) == 2
+    assert "is one of the parts; name another -o" in capsys.readouterr().err and parts[0].read_bytes() == before
+
+
+def test_an_output_that_is_someone_elses_file_or_a_folder_is_refused(sharded_run, capsys):
+    tmp_path, parts = sharded_run
+    (tmp_path / "notes.jsonl").write_text("my own notes\n")
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "notes.jsonl")]) == 2
+    assert "exists and holds no vidlstm records" in capsys.readouterr().err
+    assert (tmp_path / "notes.jsonl").read_text() == "my own notes\n"
+    (tmp_path / "folder.jsonl").mkdir()
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "folder.jsonl")]) == 2
+    assert "folder.jsonl: is a directory" in capsys.readouterr().err
+
+
+def test_parts_of_one_run_in_both_formats_are_complete(tmp_path, make_video, capsys):
+    """The docs say merge takes JSONL and CSV parts in any mix: the missing-part check read the other format's
+    name as a missing part and exited 1."""
+    videos = video_folder(make_video, 4)
+    model_dir = tiny_model_dir(tmp_path)
+    parts = [_predict(videos, tmp_path / "p.jsonl", model_dir, shard="0/2").output,
+             _predict(videos, tmp_path / "p.csv", model_dir, shard="1/2").output]
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "all.jsonl")]) == 0
+    assert "4 records (4 ok, 0 failed) from 2 parts" in capsys.readouterr().out
+
+
+def test_a_part_without_its_settings_file_is_merged_with_a_warning(sharded_run, capsys):
+    from vidlstm.batch.run_settings import settings_path
+
+    tmp_path, parts = sharded_run
+    settings_path(parts[1]).unlink()
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "m.jsonl")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vidlstm merge: warning: {parts[1]}: no settings file beside it (.NAME.settings.json, hidden: "
+                   f"copy it with the part), so its model and settings were not checked against the other parts"]

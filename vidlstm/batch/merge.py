@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.record_lines import rebased
-from vidlstm.batch.records import (RecordFile, output_target, read_records, record_format, sort_and_dedup,
-                                   write_records)
-from vidlstm.batch.run_settings import common_settings, keep_beside, records_base, starting_at
+from vidlstm.batch.records import (RecordFile, being_written, output_target, read_records, record_format,
+                                   sort_and_dedup, torn_bytes, write_records)
+from vidlstm.batch.run_settings import common_settings, has_settings, keep_beside, records_base, starting_at
 from vidlstm.batch.shard import Shard, part_of
-from vidlstm.errors import UsageError
+from vidlstm.errors import UsageError, VidlstmError
 
 
 @dataclass
@@ -21,11 +21,14 @@ class MergeResult:
     failed: int = 0
     duplicates: int = 0  # records dropped because another part had the same file
     missing_parts: list[str] = field(default_factory=list)  # part files the names say exist but were not given
+    torn: list[tuple[str, int]] = field(default_factory=list)  # (part, bytes) of a last record cut off, left out
+    unchecked: list[str] = field(default_factory=list)  # parts with no settings file: model and settings unknown
 
 
 def missing_parts(parts) -> list[str]:
-    """Part files implied by the names of ``parts`` (``X.partI-of-N.jsonl``) that are not among them."""
-    given = {Path(p).resolve() for p in parts}
+    """Part files implied by the names of ``parts`` (``X.partI-of-N.jsonl``) that are not among them. A part is
+    there in either format: the shards of one run may have written JSONL and CSV."""
+    given = {Path(p).resolve().with_suffix("") for p in parts}
     missing = set()
     for part in parts:
         position = part_of(part)
@@ -36,28 +39,55 @@ def missing_parts(parts) -> list[str]:
         base = Path(part).with_name(stem[: stem.rindex(".part")] + Path(part).suffix)
         for index in range(count):
             sibling = Shard(index, count).part_path(base)
-            if sibling.resolve() not in given:
+            if sibling.resolve().with_suffix("") not in given:
                 missing.add(str(sibling))
     return sorted(missing)
 
 
+def _check_parts(parts, output) -> None:
+    """Every part a file, none the output, none still being written by a predict (its lock is held)."""
+    out = output_target(output).resolve()
+    for part in parts:
+        if not Path(part).is_file():
+            raise UsageError(f"{part}: no such file")
+        if output_target(part).resolve() == out:
+            raise UsageError(f"{output}: is one of the parts; name another -o for the merged file")
+        if being_written(part):
+            raise UsageError(f"{part}: a vidlstm predict is still writing it; merge once every shard has finished")
+
+
+def _check_output(output) -> None:
+    """An existing output must hold records of ours (a merge replaces it): someone's other file is refused."""
+    if Path(output).is_dir():
+        raise UsageError(f"{output}: is a directory; name a .jsonl or .csv file for -o")
+    if Path(output).is_file() and Path(output).stat().st_size:
+        try:
+            read_records(output)
+        except VidlstmError:
+            raise UsageError(f"{output}: exists and holds no vidlstm records; name a new file for -o") from None
+
+
 def merge_parts(parts, output) -> MergeResult:
-    """Read every part (a torn last line is ignored), keep one record per file (``ok`` wins over ``error``),
+    """Read every part (a torn last line is left out, and said: ``torn``), keep one record per file (``ok`` wins over
+    ``error``),
     sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the output's suffix decides.
     Parts made with different models or record settings (``run_settings``) are refused.
     """
     if not parts:
         raise UsageError("no part files given")
     record_format(output)
-    records = []
+    _check_parts(parts, output)
+    _check_output(output)
+    records, torn = [], []
     base = None  # where the merged records' relative paths start: where the first part's did
     for part in parts:
-        if not Path(part).is_file():
-            raise UsageError(f"{part}: no such file")
         part_base = records_base(output_target(part))
         base = base or part_base
         records.extend(r if part_base == base else dict(r, path=rebased(r["path"], part_base, base))
                        for r in read_records(part))
+        cut = torn_bytes(part)
+        if cut:
+            torn.append((str(part), cut))
     settings = common_settings(parts)
     if settings is not None:
         settings = starting_at(settings, base, output_target(output))
@@ -67,4 +97,5 @@ def merge_parts(parts, output) -> MergeResult:
         keep_beside(Path(output), settings)
     ok = sum(r.get("status") == "ok" for r in merged)
     return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
-                       duplicates=len(records) - len(merged), missing_parts=missing_parts(parts))
+                       duplicates=len(records) - len(merged), missing_parts=missing_parts(parts), torn=torn,
+                       unchecked=[str(p) for p in parts if not has_settings(p)])

@@ -66,6 +66,32 @@ def read_records(path) -> list[dict]:
     return parse_records(decode_text(complete_part(data, fmt), fmt, path), fmt, path)
 
 
+def torn_bytes(path) -> int:
+    """How many bytes at the end of a record file are a record cut off (``read_records`` leaves them out)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    return max(0, len(data) - len(complete_part(data, record_format(path, "a record file"))))
+
+
+def being_written(path) -> bool:
+    """Whether a ``vidlstm predict`` holds the lock of the record file at ``path`` (it is still appending to it)."""
+    target = output_target(path)
+    try:
+        fd = os.open(target.with_name(f".{target.name}.lock"), os.O_RDONLY)
+    except OSError:
+        return False  # no lock file: no run made one here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
 def check_output_folder(path: Path) -> None:
     """An output in a folder that does not exist is a usage error (a typo should not create directories)."""
     if not path.parent.is_dir():

@@ -110,6 +110,11 @@ def common_settings(parts: list) -> dict | None:
     return reference
 
 
+def has_settings(output) -> bool:
+    """Whether an output (or part) has its settings file beside it."""
+    return _read(settings_path(Path(output).resolve())) is not None
+
+
 def keep_beside(output: Path, settings: dict | None) -> None:
     """Write ``settings`` beside ``output``: a predict run's, or a merged output's, so that a run resumed into it is
     checked like the parts were. None (parts that kept none): an earlier output's settings file is removed, as it

@@ -15,7 +15,12 @@ def run(args) -> int:
     result = run_merge(MergeConfig(parts=args.parts, output=args.output))
     print(f"{result.records} records ({result.ok} ok, {result.failed} failed) from {result.parts} parts, "
           f"{result.duplicates} duplicates dropped -> {result.output}")
+    for part in result.unchecked:
+        print(f"vidlstm merge: warning: {part}: no settings file beside it (.NAME.settings.json, hidden: copy it "
+              f"with the part), so its model and settings were not checked against the other parts", file=sys.stderr)
+    for part, cut in result.torn:
+        print(f"vidlstm merge: error: incomplete: {part} ends in a record cut off ({cut} bytes), left out; re-run "
+              f"that shard's predict command to finish it, then merge again", file=sys.stderr)
     if result.missing_parts:
         print(f"vidlstm merge: error: incomplete: missing {', '.join(result.missing_parts)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if result.missing_parts or result.torn else 0
