@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -18,10 +19,11 @@ def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
     """``data`` up to its last record's end: what a kill -9 or power cut in the middle of a write leaves valid.
 
     A record ends at a newline; in CSV not at one inside a quoted cell (a file name may hold newlines): a last
-    record cut inside one is dropped whole, from the line it starts on."""
+    record cut inside one is dropped whole, from the line it starts on. A JSONL record whole but for its newline (an
+    editor's, or a hand-cut file) is kept: the result is then ``data`` with the newline added."""
     end = data.rfind(b"\n") + 1
     if fmt != "csv":
-        return data[:end]
+        return data + b"\n" if _whole_record(data[end:]) else data[:end]
     reader = csv.reader(io.StringIO(data[:end].decode("utf-8", "surrogateescape"), newline=""), strict=True)
     lines = 0  # physical lines of the records read whole
     try:
@@ -39,6 +41,18 @@ def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
 
 _RECORD_START = b'{"path": '
 """How every JSONL record of ours begins (``format_line``: the path first)."""
+
+
+def _whole_record(tail: bytes) -> bool:
+    """Whether ``tail`` (after a JSONL file's last newline) is a record of ours, whole: a JSON object cut short
+    never parses."""
+    if not tail.startswith(_RECORD_START):
+        return False
+    try:
+        check_record(json.loads(tail.decode("utf-8", "surrogateescape")), "", 0)
+    except (ValueError, RecursionError, VidlstmError):
+        return False
+    return True
 
 
 def _may_be_torn_record(tail: bytes, after_records: bool, fmt: str) -> bool:
@@ -206,7 +220,9 @@ class RecordFile:
         records = parse_records(decode_text(complete, self.format, self.path), self.format, self.path)
         if self.format == "csv" and complete:
             self.columns = csv_columns(decode_text(complete, "csv", self.path), self.path)
-        if len(complete) < len(data):
+        if len(complete) > len(data):  # a whole last record without its newline: ended, so the next one starts apart
+            self._write_bytes(b"\n")
+        elif len(complete) < len(data):
             tail = data[len(complete):]
             if not _may_be_torn_record(tail, bool(complete), self.format):
                 self.close()
@@ -250,7 +266,9 @@ class RecordFile:
         return b"".join(chunks)
 
     def _write(self, text: str) -> None:
-        data = encode_line(text)
+        self._write_bytes(encode_line(text))
+
+    def _write_bytes(self, data: bytes) -> None:
         try:
             # One write() call of the whole line: with O_APPEND it lands at the end in one piece.
             written = os.write(self._fd, data)
