@@ -57,6 +57,29 @@ def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
     assert torn_bytes(out) > 0 and [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]
 
 
+def test_an_output_whose_folder_was_removed_during_the_run_is_an_error_not_a_warning(tmp_path):
+    """The folder removed mid-run: the final sort failed, and the run exited 0 saying every record was in it."""
+    import shutil
+
+    out = tmp_path / "out" / "preds.jsonl"
+    out.parent.mkdir()
+    with RecordFile(out) as f:
+        f.open()
+        f.append(_ok("a.mp4"))
+        shutil.rmtree(tmp_path / "out")
+        with pytest.raises(VidlstmError, match=r"preds.jsonl: the output was removed during the run and cannot be "
+                                               r"written again \(output folder .*out does not exist\); its 1 records "
+                                               r"are lost: re-run the command$"):
+            f.rewrite_sorted()
+    out.parent.mkdir()  # only the file removed: it is written again, every record in it
+    with RecordFile(out) as f:
+        f.open()
+        f.append(_ok("a.mp4"))
+        out.unlink()
+        f.rewrite_sorted()
+        assert f.unsorted_reason is None and [r["path"] for r in read_records(out)] == ["a.mp4"]
+
+
 def test_csv_round_trip_keeps_types_and_nested_fields(tmp_path):
     out = tmp_path / "preds.csv"
     timeline = dict(_ok("t.mp4"), segments=[{"start": 0.0, "end": 2.5, "label": "walk", "score": 0.9}])

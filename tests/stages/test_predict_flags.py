@@ -186,3 +186,31 @@ def test_a_resume_from_elsewhere_records_real_paths_and_explanations_from_the_fi
     record = [r for r in read_records(tmp_path / "o.jsonl") if r["path"].endswith(second)][0]
     assert (tmp_path / record["path"]).is_file()  # through the link's real folder, from the first run's folder
     assert record["explanation"].startswith("sub/ex/") and (tmp_path / record["explanation"]).is_file()
+
+
+def test_records_that_cannot_be_checked_are_said(tmp_path, make_video, model_dir, monkeypatch, capsys):
+    """An output copied without its hidden settings file, and one in a folder that cannot be written, took any
+    later run's records without a word: two models' or two --top-k's records in one file."""
+    from vidlstm.batch import run_settings
+    from vidlstm.batch.run_settings import settings_path
+
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.jsonl"
+    run(_config([sorted(videos.iterdir())[0]], out, model_dir))
+    assert capsys.readouterr().err == ""
+    settings_path(out).unlink()
+    assert run(_config([videos], out, model_dir)).skipped == 1
+    assert capsys.readouterr().err == (
+        f"vidlstm predict: warning: {out}: holds records but no settings file beside it (.p.jsonl.settings.json, "
+        f"hidden: copy it with the output), so they are not checked against this run's model and settings, and "
+        f"their relative paths are read from this folder\n")
+    assert settings_path(out).is_file()  # kept from now on
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_settings, "atomic_write_text", read_only)
+    run(_config([videos], tmp_path / "q.jsonl", model_dir))
+    assert capsys.readouterr().err == (
+        f"vidlstm predict: warning: {tmp_path / 'q.jsonl'}: its folder cannot be written, so no settings file is "
+        f"kept beside it: a later run into it with other settings or from another folder cannot be checked\n")

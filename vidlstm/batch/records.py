@@ -308,10 +308,16 @@ class RecordFile:
         if self._lock_fd == -1:
             self.unsorted_reason = "its folder cannot be written, so it was not sorted"
             return records
+        removed = os.fstat(self._fd).st_nlink == 0  # someone deleted the output (or its folder) during the run
         try:
             write_records(self.path, records)  # the lock file stays locked: a second run waits for close()
         except VidlstmError as err:
-            self.unsorted_reason = f"not sorted ({str(err).split(': cannot write ', 1)[-1].strip('()')})"
+            reason = str(err).split(': cannot write ', 1)[-1].strip('()')
+            if removed:  # the records are only in this process: nothing on disk holds them
+                raise VidlstmError(f"{self.path}: the output was removed during the run and cannot be written "
+                                   f"again ({reason.removeprefix(f'{self.path}: ')}); its {len(records)} records "
+                                   f"are lost: re-run the command") from None
+            self.unsorted_reason = f"not sorted ({reason})"
         return records
 
     def __enter__(self):

@@ -71,12 +71,14 @@ def settings_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.settings.json")
 
 
-def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool) -> None:
+def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool) -> list[str]:
     """Refuse to add records made with ``settings`` to an output whose records were made with others; else keep them
     beside it. ``target``: where the output's bytes are (a symlinked output's own file). An output with no records
-    takes this run's settings; one with records but no settings file (written elsewhere or by an older vidlstm)
-    cannot be checked, and takes them too."""
+    takes this run's settings; one with records but no settings file (copied without it, or written by an older
+    vidlstm) cannot be checked, and takes them too. Returns warnings for the user: records that could not be
+    checked, settings that could not be kept (a folder that cannot be written)."""
     path = settings_path(target)
+    warnings = []
     if has_records:
         earlier = _read(path)
         if earlier is not None:
@@ -85,10 +87,16 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                 raise UsageError(f"{output}: its records were made with {_describe(differ, earlier)}, this run asks "
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
                                  f"another -o")
-            return
+            return warnings
+        warnings.append(f"{output}: holds records but no settings file beside it ({path.name}, hidden: copy it with "
+                        f"the output), so they are not checked against this run's model and settings, and their "
+                        f"relative paths are read from this folder")
     else:  # a new output: its relative record paths start here (one with records, but no settings, says nothing)
         settings = starting_at(settings, os.getcwd(), target)
-    keep_beside(target, settings)  # a read-only folder: the records are still written, unchecked
+    if not keep_beside(target, settings):  # the records are still written, unchecked
+        warnings.append(f"{output}: its folder cannot be written, so no settings file is kept beside it: a later run "
+                        f"into it with other settings or from another folder cannot be checked")
+    return warnings
 
 
 def common_settings(parts: list) -> dict | None:
@@ -115,18 +123,19 @@ def has_settings(output) -> bool:
     return _read(settings_path(Path(output).resolve())) is not None
 
 
-def keep_beside(output: Path, settings: dict | None) -> None:
+def keep_beside(output: Path, settings: dict | None) -> bool:
     """Write ``settings`` beside ``output``: a predict run's, or a merged output's, so that a run resumed into it is
     checked like the parts were. None (parts that kept none): an earlier output's settings file is removed, as it
-    would describe records that are no longer there. A folder that cannot be written keeps none."""
+    would describe records that are no longer there. A folder that cannot be written keeps none (False)."""
     path = settings_path(Path(output).resolve())
     try:
         if settings is None:
             path.unlink(missing_ok=True)
-        else:
+        elif _read(path) != settings:
             atomic_write_text(path, json.dumps(settings, indent=1) + "\n")
     except OSError:
-        pass
+        return False
+    return True
 
 
 def _differ(earlier: dict, later: dict) -> list[str]:

@@ -277,7 +277,8 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
 
     with RecordFile(summary.output) as out:
         records = out.open()
-        check_and_keep(summary.output, output_target(summary.output), settings, has_records=bool(records))
+        for warning in check_and_keep(summary.output, output_target(summary.output), settings, bool(records)):
+            print(f"vidlstm predict: warning: {warning}", file=sys.stderr)
         # Relative paths are the first run's: `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a
         # resume, and so is `../v/a.mp4` in a run resumed from a sub-folder, which records it as `v/a.mp4`.
         base = records_base(output_target(summary.output))
