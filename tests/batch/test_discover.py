@@ -39,6 +39,15 @@ def test_explicit_files_taken_whatever_the_suffix_and_duplicates_dropped(tmp_pat
 def test_missing_input_is_a_usage_error_naming_it(tmp_path):
     with pytest.raises(UsageError, match="nope.mp4: no such file or directory"):
         find_videos([tmp_path / "nope.mp4"])
+    with pytest.raises(UsageError, match="nope.mp4: no such file or directory"):
+        find_videos([tmp_path / "nope.mp4", tmp_path / "gone"])
+
+
+def test_a_missing_input_beside_others_is_listed_for_its_error_record(tmp_path):
+    """One file of a command's list deleted since its first run: the whole batch was refused, so "re-run the same
+    command" could no longer resume it."""
+    clip = _touch(tmp_path / "clip.mp4")
+    assert [f.path for f in find_videos([tmp_path / "nope.mp4", clip])] == [str(clip), str(tmp_path / "nope.mp4")]
 
 
 @pytest.mark.parametrize("name, expected", [("A.MOV", True), ("x.gif", True), ("x.jpg", False),

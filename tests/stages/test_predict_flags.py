@@ -214,3 +214,13 @@ def test_records_that_cannot_be_checked_are_said(tmp_path, make_video, model_dir
     assert capsys.readouterr().err == (
         f"vidlstm predict: warning: {tmp_path / 'q.jsonl'}: its folder cannot be written, so no settings file is "
         f"kept beside it: a later run into it with other settings or from another folder cannot be checked\n")
+
+
+def test_a_missing_path_beside_others_gets_an_error_record_and_the_run_goes_on(tmp_path, make_video, model_dir):
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.jsonl"
+    summary = run(_config([videos, tmp_path / "deleted.mp4"], out, model_dir))
+    assert (summary.ok, summary.failed, summary.exit_code) == (2, 1, 1)
+    records = {r["path"]: r for r in read_records(out)}
+    assert records[str(tmp_path / "deleted.mp4")]["status"] == "error"
+    assert "no such file" in records[str(tmp_path / "deleted.mp4")]["error"]

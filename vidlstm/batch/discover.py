@@ -30,7 +30,8 @@ def find_videos(inputs, recursive: bool = False, unlisted: list | None = None) -
     directory only video suffixes count, and sub-directories only with ``recursive`` (hidden ones never;
     linked ones too, each folder once however many links lead to it). A folder that cannot be listed
     (permissions) is appended to ``unlisted`` as ``"FOLDER: cannot list directory (REASON)"`` and the
-    rest is found; with ``unlisted`` None it is a UsageError.
+    rest is found; with ``unlisted`` None it is a UsageError. A path that does not exist is listed as a file (its
+    record says so, as for a file that vanishes during the run), unless no path given exists: a UsageError.
     """
     found: dict[str, VideoFile] = {}
     key = record_keyer()  # one file under two spellings (`v/a.mp4`, `$PWD/v/a.mp4`) is listed once
@@ -41,6 +42,7 @@ def find_videos(inputs, recursive: bool = False, unlisted: list | None = None) -
             raise UsageError(reason)
         unlisted.append(reason)
 
+    missing = []
     for raw in inputs:
         root = Path(raw)
         if root.is_dir():
@@ -49,7 +51,11 @@ def find_videos(inputs, recursive: bool = False, unlisted: list | None = None) -
         elif os.path.lexists(root):  # lexists: a broken link or a link loop still gets its error record
             found.setdefault(key(str(root)), VideoFile(str(root), root.name))
         else:
-            raise UsageError(f"{raw}: no such file or directory")
+            missing.append(raw)
+    if missing and len(missing) == len(inputs):  # nothing at all to do: a typo, said before any output is made
+        raise UsageError(f"{missing[0]}: no such file or directory")
+    for raw in missing:  # one path gone since the first run of the same command: its error record, the rest goes on
+        found.setdefault(key(str(raw)), VideoFile(str(raw), Path(raw).name))
     return sorted(found.values(), key=lambda f: f.path)
 
 
