@@ -76,3 +76,25 @@ def test_keeping_the_clips_in_a_file_is_one_line_naming_it(tiny_model_dir, tmp_p
     assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(a_file)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"vidlstm demo: error: {a_file}: a file, not a folder; name a new folder for the clips"]
+
+
+def test_a_model_of_other_labels_is_one_line_naming_what_demo_draws(tmp_path, capsys):
+    """A model fine-tuned on push-up form ended the demo in a traceback: no synthetic clip is 'correct'."""
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    model_dir = save_model(tmp_path / "model", LRCN(ModelConfig(labels=["correct", "wrong"], backbone="vidnet",
+                                                                image_size=32, num_frames=4)))
+    assert main(["demo", "--model", str(model_dir), "--per-class", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vidlstm demo: error: {model_dir}: its labels (correct, wrong) are none of the synthetic motion "
+                   f"classes the demo draws (left, right, up, down, grow, shrink, clockwise, anticlockwise); score it "
+                   f"on labelled clips with `vidlstm evaluate DATA --model {model_dir}`"]
+
+
+def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lacks(tiny_model_dir, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(tmp_path / "mine")]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm demo: error: {tmp_path / 'mine'}: holds files of its own; "
+                                               f"name a new folder for the clips")

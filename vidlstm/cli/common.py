@@ -35,10 +35,11 @@ def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
                              "except --timeline ones, which read every frame at the timeline's rate)")
 
 
-def new_data_folder(path, force: bool = False) -> None:
+def new_data_folder(path, force: bool | None = False) -> None:
     """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (every file in it listed by its
     ``manifest.csv``, whose clips are removed first, so a smaller set leaves none behind). Anything else is the
-    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force``."""
+    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force`` (None:
+    the command has no --force, and the error does not offer one)."""
     import csv
 
     from vidlstm.errors import UsageError
@@ -56,8 +57,8 @@ def new_data_folder(path, force: bool = False) -> None:
     except (OSError, KeyError, UnicodeDecodeError, csv.Error):
         listed = set()
     if not listed or not files <= listed | {"manifest.csv"}:
-        raise UsageError(f"{path}: holds files of its own; name a new folder for the clips (or pass --force to "
-                         f"write into it)")
+        offer = "" if force is None else " (or pass --force to write into it)"
+        raise UsageError(f"{path}: holds files of its own; name a new folder for the clips{offer}")
     for name in files - {"manifest.csv"}:  # an earlier synthetic set: replaced whole
         os.unlink(os.path.join(path, name))
 
