@@ -25,6 +25,7 @@ def test_wheel_installs_outside_the_checkout_and_classifies_with_its_own_default
     (wheel,) = wheels.glob("vidlstm-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"vidlstm/_weights/default/{name}" for name in MODEL_FILES} <= names
+    assert {f"vidlstm/_pipelines/{p.name}" for p in (ROOT / "pipelines").glob("*.toml")} <= names
 
     # A fresh venv with only the wheel; its dependencies (torch ...) come from this test's environment via a
     # .pth line appended after the venv's own site-packages, so nothing is downloaded or reinstalled.
@@ -54,3 +55,8 @@ def test_wheel_installs_outside_the_checkout_and_classifies_with_its_own_default
     assert record["status"] == "ok" and record["label"] in labels and len(record["top_k"]) == 3
     shipped = json.loads((ROOT / "weights" / "default" / "config.json").read_text())
     assert record["frames"] == shipped["num_frames"]  # the shipped model's clip length, from the wheel's config.json
+    # The recipes come with the wheel, by name, and start from the shipped model wherever it is installed.
+    recipe = subprocess.run([env_dir / "bin" / "vidlstm", "run", "finetune", "--set", "data=clips", "--dry-run"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert recipe.returncode == 0, recipe.stderr
+    assert "vidlstm extract clips --cache runs/finetune/cache --model default" in recipe.stdout

@@ -148,3 +148,23 @@ def test_recipe_values_of_the_wrong_type_are_one_line_errors(tmp_path, text, sai
 def test_the_shipped_recipes_hold_only_known_step_keys():
     for recipe in sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.toml")):
         assert load_recipe(recipe, {"data": "d", "model": "m"} if "finetune" in recipe.name else None)
+
+
+def test_the_recipes_that_come_with_vidlstm_are_found_by_name(tmp_path, monkeypatch, capsys):
+    """Outside a source checkout `vidlstm run pipelines/finetune.toml` found no file: the recipes were not in the
+    wheel, and finetune.toml started from a model path only a checkout has."""
+    from vidlstm.cli import main
+    from vidlstm.stages.pipeline import find_recipe, shipped_recipes
+
+    assert set(shipped_recipes()) == {p.stem for p in (REPO / "pipelines").glob("*.toml")} >= {"finetune",
+                                                                                                "default_model"}
+    monkeypatch.chdir(tmp_path)
+    for name in ("finetune", "finetune.toml", "pipelines/finetune.toml"):
+        assert find_recipe(name) == shipped_recipes()["finetune"]
+    (tmp_path / "finetune.toml").write_text('[[steps]]\ncommand = "info"\n')
+    assert find_recipe("finetune.toml") == Path("finetune.toml")  # the user's own file comes first
+    steps = load_recipe("finetune", {"data": "clips"})
+    assert steps[0].argv == ["extract", "clips", "--cache", "runs/finetune/cache", "--model", "default"]
+    assert main(["run", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == ("vidlstm run: error: nope: no such recipe file (the recipes that "
+                                               "come with vidlstm, by name: default_model, finetune)")

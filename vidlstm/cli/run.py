@@ -12,7 +12,8 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def add_arguments(p):
-    p.add_argument("recipe", metavar="RECIPE", help="a pipeline recipe, e.g. pipelines/finetune.toml")
+    p.add_argument("recipe", metavar="RECIPE", help="a pipeline recipe file, or the name of one that comes with "
+                                                    "vidlstm: finetune, default_model")
     p.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="set a recipe variable (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the steps without running them")

@@ -107,12 +107,34 @@ def _check_step(recipe: Path, number: int, step) -> None:
             raise UsageError(f"{recipe}: step {number}: {key!r} must be {_TYPE_WORDS[kind]} (got {step[key]!r})")
 
 
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes that come with vidlstm by name (``finetune``: ``pipelines/`` in a source checkout,
+    ``vidlstm/_pipelines`` in a wheel)."""
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package.parent / "pipelines", package / "_pipelines"):
+        found = {p.stem: p for p in sorted(folder.glob("*.toml"))}
+        if found:
+            return found
+    return {}
+
+
+def find_recipe(path) -> Path:
+    """``path`` where it is a file; else the shipped recipe of that name (``finetune``, ``finetune.toml`` or
+    ``pipelines/finetune.toml`` outside a source checkout); else ``path`` (load_recipe names what exists)."""
+    given = Path(path)
+    if given.is_file() or given.suffix not in ("", ".toml"):
+        return given
+    return shipped_recipes().get(given.stem, given) if not given.exists() else given
+
+
 def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
-    recipe = Path(path)
+    recipe = find_recipe(path)
     try:
         data = tomllib.loads(recipe.read_text())
     except FileNotFoundError:
-        raise UsageError(f"{recipe}: no such recipe file") from None
+        names = ", ".join(shipped_recipes()) or "none found"
+        raise UsageError(f"{recipe}: no such recipe file (the recipes that come with vidlstm, by name: {names})") \
+            from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{recipe}: cannot read the recipe ({err})") from None
     if not isinstance(data.get("vars", {}), dict):
@@ -149,7 +171,7 @@ def run(config: PipelineConfig, runner: Callable[[list[str]], int], echo: Callab
     """Run every step through ``runner`` (the CLI's main), printing each; stop at the first failing step.
     Returns the exit code of the pipeline (that of the failing step, or 0)."""
     steps = load_recipe(config.recipe, config.overrides)
-    recipe = str(Path(config.recipe).resolve())
+    recipe = str(find_recipe(config.recipe).resolve())
     if recipe in _RUNNING:
         raise UsageError(f"{config.recipe}: a step runs this recipe again, which is already running (a recipe "
                          f"cannot run itself)")
