@@ -168,3 +168,23 @@ def test_the_recipes_that_come_with_vidlstm_are_found_by_name(tmp_path, monkeypa
     assert main(["run", "nope"]) == 2
     assert capsys.readouterr().err.strip() == ("vidlstm run: error: nope: no such recipe file (the recipes that "
                                                "come with vidlstm, by name: default_model, finetune)")
+
+
+def test_an_interrupted_step_says_to_resume_the_recipe_not_the_step(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in a recipe's finetune step said "vidlstm finetune: interrupted; run the same command with --resume",
+    a command the user never typed: `vidlstm run RECIPE --resume` is what continues it."""
+    from vidlstm.cli import IN_RECIPE, info, main
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "run", interrupted)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[[steps]]\nname = "look"\ncommand = "info"\n')
+    assert main(["run", str(recipe)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (f"vidlstm info: interrupted; run the same `vidlstm run {recipe}` command with "
+                                    f"--resume to continue")
+    assert captured.out.splitlines()[-1] == "[1/1] look was interrupted; stopping"
+    assert IN_RECIPE == []
+    assert main(["info"]) == 130 and capsys.readouterr().err.strip() == "vidlstm info: interrupted"

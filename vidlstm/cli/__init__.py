@@ -126,8 +126,14 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+IN_RECIPE: list[str] = []
+"""The recipes whose steps this process is running (`vidlstm run`): a step's interruption is continued by the run."""
+
+
 def _to_continue(command: str) -> str:
     """How an interrupted command picks up where it stopped ("": it has nothing to pick up)."""
+    if IN_RECIPE:  # the step's own command is not what the user typed: `vidlstm run RECIPE ... --resume` is
+        return f"; run the same `vidlstm run {IN_RECIPE[-1]}` command with --resume to continue"
     if command in ("train", "finetune", "run"):
         return "; run the same command with --resume to continue"
     return "; run the same command to continue" if command in ("predict", "extract") else ""

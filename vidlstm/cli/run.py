@@ -23,7 +23,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from vidlstm.cli import main
+    from vidlstm.cli import IN_RECIPE, main
     from vidlstm.stages.pipeline import PipelineConfig, load_recipe, run as run_pipeline
 
     config = PipelineConfig(args.recipe, dict(args.overrides), args.dry_run)
@@ -34,7 +34,11 @@ def run(args) -> int:
         """A step, with `run`'s own -q or -v unless the recipe gives the step its own."""
         own = {"-q", "--quiet", "-v", "--verbose"}.intersection(argv)
         argv = [*argv, flag] if flag and not own else argv
-        return main([*argv, "--resume"] if args.resume and begun_run(argv) else argv)
+        IN_RECIPE.append(args.recipe)
+        try:
+            return main([*argv, "--resume"] if args.resume and begun_run(argv) else argv)
+        finally:
+            IN_RECIPE.pop()
 
     return run_pipeline(config, runner=runner, echo=lambda line: print(line, flush=True))
 

@@ -193,6 +193,7 @@ def _run_steps(config: PipelineConfig, steps: list[Step], runner, echo) -> int:
             continue
         code = int(runner(step.argv) or 0)
         if code != 0:
-            echo(f"[{number}/{len(steps)}] {step.name} failed with exit code {code}; stopping")
+            happened = "was interrupted" if code in (130, 143) else f"failed with exit code {code}"
+            echo(f"[{number}/{len(steps)}] {step.name} {happened}; stopping")
             return code
     return 0
