@@ -132,6 +132,10 @@ def read_only_folder(tmp_path, monkeypatch):
     real_open = os.open
     monkeypatch.setattr(records, "os", SimpleNamespace(**{**vars(os), "open": lambda p, *a: refuse(p, *a, real=real_open)}))
     monkeypatch.setattr(records, "open", lambda p, *a: refuse(p, *a, real=open), raising=False)
+    import vidlstm.batch.run_settings as run_settings
+
+    real_write = run_settings.atomic_write_text
+    monkeypatch.setattr(run_settings, "atomic_write_text", lambda p, *a: refuse(p, *a, real=real_write))
     yield out
 
 
@@ -140,9 +144,12 @@ def test_a_read_only_folder_keeps_every_record_and_says_so_in_one_line(read_only
     run = predict(capfd, tiny_model_dir, videos, "-o", read_only_folder)
     assert_no_traceback(run)
     assert run.code == 0, run.err
-    warning, = [line for line in run.err.splitlines() if "warning" in line]
-    assert warning == (f"vidlstm predict: warning: {read_only_folder}: its folder cannot be written, so it was "
-                       "not sorted; every record is in it")
+    records_unchecked, folder = [line for line in run.err.splitlines() if "warning" in line]
+    assert records_unchecked.startswith(f"vidlstm predict: warning: {read_only_folder}: holds records but no "
+                                        f"settings file beside it")  # the earlier one, written by hand
+    assert folder == (f"vidlstm predict: warning: {read_only_folder}: its folder cannot be written, so it was not "
+                      f"sorted, and no settings file is kept beside it (a later run into it with other settings or "
+                      f"from another folder cannot be checked); every record is in it")
     assert len(json_lines(read_only_folder.read_text())) == 4  # the earlier one and the three new ones
 
 

@@ -9,6 +9,7 @@ import pytest
 from batch.fault_decoders import faulty_real_decode
 from batch.predict_helpers import LABELS, comparable, tiny_model_dir, video_folder
 from vidlstm.batch.records import read_records
+from vidlstm.cli import main as cli_main
 from vidlstm.inference import Predictor
 from vidlstm.stages.classify import classify_paths
 from vidlstm.stages.predict import PredictConfig, run
@@ -64,7 +65,7 @@ def test_rerun_skips_everything_already_recorded(tmp_path, make_video, model_dir
     assert out.read_bytes().startswith(first)  # earlier records untouched, the new one sorted after them
 
 
-def test_earlier_errors_keep_the_exit_code_and_retry_errors_redoes_them(tmp_path, make_video, model_dir):
+def test_earlier_errors_keep_the_exit_code_and_retry_errors_redoes_them(tmp_path, make_video, model_dir, capsys):
     videos = video_folder(make_video, 2)
     out = tmp_path / "preds.jsonl"
     broken = videos / "v01.mp4"
@@ -74,6 +75,12 @@ def test_earlier_errors_keep_the_exit_code_and_retry_errors_redoes_them(tmp_path
     broken.write_bytes(good_bytes)  # the user fixed the file
     again = run(_config([videos], out, model_dir))
     assert (again.skipped, again.skipped_failed, again.exit_code) == (2, 1, 1)  # still reported, not redone
+    # The command says why it exits 1, on stderr, where -q leaves it (it said nothing there).
+    assert cli_main(["predict", str(videos), "-o", str(out), "--model", str(model_dir), "-q", "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"vidlstm predict: warning: 1 file(s) have error records from an earlier run in {out} "
+                            f"(--retry-errors tries them again)\n")
+    assert captured.out.endswith(f"(0.00 files/s, 1 decode worker) -> {out}\n")
     retried = run(_config([videos], out, model_dir, retry_errors=True))
     assert (retried.ok, retried.skipped, retried.exit_code) == (1, 1, 0)
     assert [r["status"] for r in read_records(out)] == ["ok", "ok"]  # one record per file, the error replaced

@@ -8,6 +8,7 @@ import pytest
 
 from batch.predict_helpers import tiny_model_dir, video_folder
 from vidlstm.batch.records import read_records
+from vidlstm.cli import main as cli_main
 from vidlstm.stages.predict import PredictConfig, run
 
 
@@ -210,10 +211,11 @@ def test_records_that_cannot_be_checked_are_said(tmp_path, make_video, model_dir
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(run_settings, "atomic_write_text", read_only)
-    run(_config([videos], tmp_path / "q.jsonl", model_dir))
+    assert cli_main(["predict", str(videos), "-o", str(tmp_path / "q.jsonl"), "--model", str(model_dir), "-q"]) == 0
     assert capsys.readouterr().err == (
         f"vidlstm predict: warning: {tmp_path / 'q.jsonl'}: its folder cannot be written, so no settings file is "
-        f"kept beside it: a later run into it with other settings or from another folder cannot be checked\n")
+        f"kept beside it (a later run into it with other settings or from another folder cannot be checked); every "
+        f"record is in it\n")
 
 
 def test_a_missing_path_beside_others_gets_an_error_record_and_the_run_goes_on(tmp_path, make_video, model_dir):

@@ -71,12 +71,12 @@ def settings_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.settings.json")
 
 
-def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool) -> list[str]:
+def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool) -> tuple[list[str], bool]:
     """Refuse to add records made with ``settings`` to an output whose records were made with others; else keep them
     beside it. ``target``: where the output's bytes are (a symlinked output's own file). An output with no records
     takes this run's settings; one with records but no settings file (copied without it, or written by an older
-    vidlstm) cannot be checked, and takes them too. Returns warnings for the user: records that could not be
-    checked, settings that could not be kept (a folder that cannot be written)."""
+    vidlstm) cannot be checked, and takes them too. Returns warnings for the user (records that could not be
+    checked), and whether the settings are kept beside the output (not where its folder cannot be written)."""
     path = settings_path(target)
     warnings = []
     if has_records:
@@ -87,16 +87,13 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                 raise UsageError(f"{output}: its records were made with {_describe(differ, earlier)}, this run asks "
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
                                  f"another -o")
-            return warnings
+            return warnings, True
         warnings.append(f"{output}: holds records but no settings file beside it ({path.name}, hidden: copy it with "
                         f"the output), so they are not checked against this run's model and settings, and their "
                         f"relative paths are read from this folder")
     else:  # a new output: its relative record paths start here (one with records, but no settings, says nothing)
         settings = starting_at(settings, os.getcwd(), target)
-    if not keep_beside(target, settings):  # the records are still written, unchecked
-        warnings.append(f"{output}: its folder cannot be written, so no settings file is kept beside it: a later run "
-                        f"into it with other settings or from another folder cannot be checked")
-    return warnings
+    return warnings, keep_beside(target, settings)  # not kept: the records are still written, unchecked
 
 
 def common_settings(parts: list) -> dict | None:

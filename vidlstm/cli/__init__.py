@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_verbosity(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
-                       help="only warnings and errors (no progress lines or bars)")
+                       help="no progress lines or bars: warnings, errors and the result")
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, help="also debug lines")
 
 

@@ -13,7 +13,8 @@ def run(args) -> int:
     from vidlstm.stages.merge import MergeConfig, run as run_merge
 
     result = run_merge(MergeConfig(parts=args.parts, output=args.output))
-    print(f"{result.records} records ({result.ok} ok, {result.failed} failed) from {result.parts} parts, "
+    print(f"{result.records} records ({result.ok} ok, {result.failed} failed) from {result.parts} "
+          f"part{'' if result.parts == 1 else 's'}, "
           f"{result.duplicates} duplicates dropped -> {result.output}")
     for part in result.unchecked:
         print(f"vidlstm merge: warning: {part}: no settings file beside it (.NAME.settings.json, hidden: copy it "

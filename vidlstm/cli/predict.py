@@ -75,21 +75,28 @@ def run(args) -> int:
         backends=tuple(args.backends.split(",")) if args.backends else None, exact_frames=args.exact_frames,
         engine=args.engine, address=args.address))
     if summary.repaired_bytes:
-        print(f"vidlstm predict: dropped a torn last line ({summary.repaired_bytes} bytes) of an interrupted run "
-              f"in {summary.output}", file=sys.stderr)
+        print(f"vidlstm predict: warning: dropped a torn last line ({summary.repaired_bytes} bytes) of an "
+              f"interrupted run in {summary.output}", file=sys.stderr)
     for path, reason in summary.failures:
         print(f"vidlstm predict: error: {shown_name(path)}: {reason}", file=sys.stderr)
     if summary.failed > len(summary.failures):
         print(f"vidlstm predict: ... and {summary.failed - len(summary.failures)} more errors in {summary.output}",
               file=sys.stderr)
-    if summary.unsorted_reason:
-        print(f"vidlstm predict: warning: {summary.output}: {summary.unsorted_reason}; every record is in it",
-              file=sys.stderr)
+    unkept = "" if summary.settings_kept else (
+        "no settings file is kept beside it (a later run into it with other settings or from another folder cannot "
+        "be checked)")
+    if summary.unsorted_reason or unkept:
+        said = (f"{summary.unsorted_reason}" + (f", and {unkept}" if unkept else "") if summary.unsorted_reason
+                else f"its folder cannot be written, so {unkept}")
+        print(f"vidlstm predict: warning: {summary.output}: {said}; every record is in it", file=sys.stderr)
+    if summary.skipped_failed:  # the exit code is 1 for them: said on stderr too, where -q leaves it
+        print(f"vidlstm predict: warning: {summary.skipped_failed} file(s) have error records from an earlier run in "
+              f"{summary.output} (--retry-errors tries them again)", file=sys.stderr)
     done = summary.ok + summary.failed
     rate = done / summary.seconds if summary.seconds > 0 else 0.0
     skipped = f", {summary.skipped} skipped (already in the output"
     skipped += f", {summary.skipped_failed} of them errors)" if summary.skipped_failed else ")"
     print(f"{summary.ok} ok, {summary.failed} failed{skipped} in {summary.seconds:.1f} s "
-          f"({rate:.2f} files/s, {summary.workers} {'Ray actors' if args.engine == 'ray' else 'decode workers'}) "
-          f"-> {summary.output}")
+          f"({rate:.2f} files/s, {summary.workers} {'Ray actor' if args.engine == 'ray' else 'decode worker'}"
+          f"{'' if summary.workers == 1 else 's'}) -> {summary.output}")
     return summary.exit_code

@@ -158,6 +158,7 @@ class PredictSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first few
     unsorted_reason: str | None = None  # why the finished output was left in the order appended (read-only folder ...)
     unlisted: int = 0  # folders that could not be listed: their videos were left out
+    settings_kept: bool = True  # False: the output's folder cannot be written, so no settings file is beside it
     stats: EngineStats = field(default_factory=EngineStats)
 
     @property
@@ -277,7 +278,9 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
 
     with RecordFile(summary.output) as out:
         records = out.open()
-        for warning in check_and_keep(summary.output, output_target(summary.output), settings, bool(records)):
+        warnings, summary.settings_kept = check_and_keep(summary.output, output_target(summary.output), settings,
+                                                         bool(records))
+        for warning in warnings:
             print(f"vidlstm predict: warning: {warning}", file=sys.stderr)
         # Relative paths are the first run's: `v/a.mp4` and `$PWD/v/a.mp4` are one file, in one run and across a
         # resume, and so is `../v/a.mp4` in a run resumed from a sub-folder, which records it as `v/a.mp4`.
