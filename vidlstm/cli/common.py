@@ -27,12 +27,13 @@ seed = whole_number("an integer", 0, 2 ** 32 - 1, bounds="from 0 to 2**32 - 1")
 """A random seed: an integer from 0 to 2**32 - 1 (what numpy's generators take)."""
 
 
-def add_sampling_argument(parser: argparse.ArgumentParser) -> None:
+def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = False) -> None:
     """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
     parser.add_argument("--exact-frames", action="store_true",
                         help="use each segment's centre frame, not the frame cheapest to decode (default: "
-                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling', "
-                             "except --timeline ones, which read every frame at the timeline's rate)")
+                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling'"
+                             + (", except --timeline ones, which read every frame at the timeline's rate)"
+                                if timeline else ")"))
 
 
 def new_data_folder(path, force: bool | None = False) -> None:
@@ -70,9 +71,8 @@ def model_folder(text: str) -> str:
     return named_model_dir(text)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, threads_default: str = "one per available core") -> None:
     parser.add_argument("--model", metavar="DIR", default=None, type=model_folder,
                         help="model folder (default, or `default`: the shipped default model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--threads", type=threads, default=0,
-                        help="torch CPU threads (default: one per available core)")
+    parser.add_argument("--threads", type=threads, default=0, help=f"torch CPU threads (default: {threads_default})")

@@ -8,7 +8,7 @@ from vidlstm.cli.common import model_folder, threads
 
 def add_arguments(p):
     p.add_argument("--model", metavar="DIR", default=None, type=model_folder,
-                   help="model folder (default: the shipped default model in weights/default)")
+                   help="model folder (default, or `default`: the shipped default model)")
     p.add_argument("--format", choices=("onnx", "torch"), default="onnx",
                    help="onnx (the default: runs in onnxruntime, no vidlstm needed) or torch (torch.export .pt2 "
                         "programs; torch.export.load needs `import vidlstm.stages.export_graphs` first, for the "

@@ -9,7 +9,7 @@ from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source,
 
 def add_arguments(p):
     p.add_argument("model", nargs="?", metavar="DIR", default=None, type=model_folder,
-                   help="model folder (default: the shipped default model in weights/default)")
+                   help="model folder (default, or `default`: the shipped default model)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object")
 
 

@@ -23,7 +23,7 @@ def add_arguments(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="video files and/or directories")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="record file, .jsonl or .csv; re-running the same command resumes it")
-    add_model_arguments(p)
+    add_model_arguments(p, threads_default="the cores the decode workers leave, at least one")
     p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-directories")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="decode processes (default: sized from the model's CNN cost on CPU, all but one with a "
@@ -54,7 +54,7 @@ def add_arguments(p):
                         "(pip install 'vidlstm[ray]'), --workers then sets the actor count")
     p.add_argument("--address", metavar="ADDR", default=None,
                    help="with --engine ray: the cluster to join (e.g. auto, HOST:6379); default: a local one")
-    add_sampling_argument(p)
+    add_sampling_argument(p, timeline=True)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
