@@ -7,6 +7,7 @@ any progress bar instead of through it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 LOGGER_NAME = "vidlstm"
@@ -31,13 +32,17 @@ class TqdmHandler(logging.Handler):
 
 def install_cli_handler(verbosity: int = 0) -> logging.Handler:
     """The CLI's handler on the "vidlstm" logger, replacing an earlier one: -q (-1) warnings and errors only,
-    default (0) also progress lines, -v (1) also debug lines. Idempotent, so main() may run many times."""
+    default (0) also progress lines (rank 0's alone under torchrun), -v (1) also debug lines. Idempotent, so main()
+    may run many times."""
     for old in [h for h in log.handlers if isinstance(h, TqdmHandler)]:
         log.removeHandler(old)
     handler = TqdmHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
-    log.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
+    # Under torchrun every rank runs the same command: its progress lines come from rank 0 alone (once, not once
+    # per rank); warnings and errors from every rank (each may meet its own).
+    quiet = verbosity < 0 or (verbosity == 0 and os.environ.get("RANK", "0") not in ("", "0"))
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbosity > 0 else logging.INFO)
     log.propagate = False  # the CLI prints each line once, whatever the root logger has
     return handler
 

@@ -26,6 +26,22 @@ def test_cli_handler_levels_and_streams(capsys):
     assert log.propagate is False and logging.getLogger("vidlstm") is log
 
 
+def test_under_torchrun_progress_lines_come_from_rank_0_alone(monkeypatch, capsys):
+    """Every rank printed "auto: under torchrun only vidnet trains ...", once per rank."""
+    for rank, said in (("1", ("", "warning: w\n")), ("0", ("i\n", "warning: w\n"))):
+        monkeypatch.setenv("RANK", rank)
+        install_cli_handler(0)
+        log.info("i")
+        log.warning("w")
+        assert capsys.readouterr() == said, rank
+    monkeypatch.setenv("RANK", "1")
+    install_cli_handler(1)  # -v asks for everything, on every rank
+    log.info("i")
+    assert capsys.readouterr().out == "i\n"
+    monkeypatch.delenv("RANK")
+    install_cli_handler(0)
+
+
 def test_quiet_and_verbose_flags_are_accepted_by_every_command(tiny_model_dir, capsys):
     assert main(["info", str(tiny_model_dir), "-q"]) == 0
     assert log.level == logging.WARNING

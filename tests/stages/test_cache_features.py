@@ -111,7 +111,7 @@ def test_a_train_run_that_misses_what_extract_cached_says_why(data, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkeypatch):
+def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkeypatch, caplog):
     """`extract` as `train` defaults (auto): the read-out's features, so train decodes the videos for vidnet alone."""
     from vidlstm.stages import train
     from vidlstm.training import prepare
@@ -133,9 +133,13 @@ def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkey
         return real_decoded_views(jobs, *args, **kwargs)
 
     monkeypatch.setattr(prepare, "decoded_views", counting)
-    run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), cache_dir=str(cache),
-                                    num_frames=4, image_size=64, epochs=2, batch_size=8, progress=False))
+    with caplog.at_level("INFO", logger="vidlstm"):
+        run_dir = train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), cache_dir=str(cache),
+                                        num_frames=4, image_size=64, epochs=2, batch_size=8, progress=False))
     assert len(decoded) == 12  # vidnet's clips; the read-out's features all came from extract
+    # and the run says so (it said "decoding the training videos once for 1 read-out(s)")
+    assert f"auto: every training video's read-out features are cached in {cache}" in caplog.text
+    assert "for 1 read-out(s)" not in caplog.text
     assert entries(ext.feature_folder) == before
     saved = json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())
     assert (saved["backbone"], saved["input_mode"], saved["num_frames"]) == ("efficientnet_lite0", "rgb,diff", 4)

@@ -36,7 +36,8 @@ from vidlstm.training.logs import MetricsLog, TensorBoardLog
 from vidlstm.training.loop import InputAdapter, evaluate, train_one_epoch
 from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import training_parts
-from vidlstm.training.prepare import check_copies, clip_cache, content_hashes, feature_cache, fill_caches, warn_skipped
+from vidlstm.training.prepare import (cached, check_copies, clip_cache, content_hashes, feature_cache, fill_caches,
+                                      warn_skipped)
 from vidlstm.training.run_folder import (check_model_out, check_outside_data, check_run_dir, check_run_kind,
                                          record_model_out)
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
@@ -109,10 +110,12 @@ def extract_together(configs: list[TrainConfig], deadline: float | None = None) 
         encoders = [(feature_cache(c.resolved_cache_dir, m), m) for c, m in runs if sampling(c, m) == sampling(first, model)]
         if not encoders:
             return None
-        logger.info(f"auto: decoding the training videos once for {len(encoders)} read-out(s)")
         order, at_least = stratified_order(dataset.targets(), first.seed, families.MIN_READOUT_CLIPS)
         items = [dataset.items[i] for i in order]
         shas = content_hashes(items, first.resolved_cache_dir, warn=False)
+        todo = sum(s is not None and not all(cached(c, s, first.views) for c, _ in encoders) for s in shas)
+        logger.info(f"auto: decoding {todo} training video(s) once for {len(encoders)} read-out(s)" if todo else
+                    f"auto: every training video's read-out features are cached in {first.resolved_cache_dir}")
         usable = fill_caches(items, shas, ctx, clips=None, encoders=encoders, num_frames=model.config.num_frames,
                              image_size=model.config.image_size, views=first.views, batch_size=first.batch_size,
                              decode_workers=first.decode_workers, progress=first.progress, warn=False,

@@ -99,8 +99,9 @@ def warn_skipped(path, reason: str) -> None:
     log.warning("%s: skipped, %s", path, reason)
 
 
-def _has_all_views(cache: TensorCache, sha: str, views: int) -> bool:
-    return all(cache.has(sha, v) for v in range(views))  # a damaged entry is rebuilt
+def cached(cache: TensorCache, sha: str, views: int) -> bool:
+    """Whether every view of the file with content ``sha`` is in ``cache`` (a damaged entry is not: it is rebuilt)."""
+    return all(cache.has(sha, v) for v in range(views))
 
 
 def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, clips: TensorCache | None,
@@ -130,7 +131,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     threads = 1 if decode_workers else 0  # workers share the cores with the CNN: one decoder thread each
     jobs = [ViewsRequest(i, str(items[i].path), shas[i], num_frames, image_size, views, threads, stabilize)
             for i in range(ctx.rank, len(items), ctx.world_size)
-            if shas[i] is not None and not all(_has_all_views(c, shas[i], views) for c in targets)]
+            if shas[i] is not None and not all(cached(c, shas[i], views) for c in targets)]
     for cache, encoder in encoders:
         encoder.eval()
         why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]]) if jobs and warn else None
@@ -167,7 +168,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             _encode_and_store(encoder, pending_features, cache, ctx.device)
     bar.close()
     barrier(ctx)
-    usable = [sha is not None and all(_has_all_views(c, sha, views) for c in targets) for sha in shas]
+    usable = [sha is not None and all(cached(c, sha, views) for c in targets) for sha in shas]
     if deadline is not None:  # not decoded before the deadline: not reached (None), rather than unusable
         usable = [None if not ok and sha is not None and i not in reached else ok
                   for i, (ok, sha) in enumerate(zip(usable, shas))]
