@@ -110,6 +110,10 @@ def test_foreign_csv_and_garbage_jsonl_lines_are_refused_with_the_file_named(tmp
 def test_unknown_suffix_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="must end in .jsonl or .csv"):
         RecordFile(tmp_path / "preds.txt")
+    (tmp_path / "results").mkdir()  # -o naming a folder: said as such, not as a missing suffix
+    with pytest.raises(UsageError, match=r"results: is a directory; name a .jsonl or .csv file for the output, "
+                                         r"e.g. .*results/preds.jsonl$"):
+        RecordFile(tmp_path / "results")
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):

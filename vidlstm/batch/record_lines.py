@@ -36,6 +36,8 @@ def record_format(path, role: str = "output") -> str:
         return "jsonl"
     if suffix == ".csv":
         return "csv"
+    if Path(path).is_dir():  # `-o results` where results/ is a folder: say so, not that it lacks a suffix
+        raise UsageError(f"{path}: is a directory; name a .jsonl or .csv file for the {role}, e.g. {path}/preds.jsonl")
     raise UsageError(f"{path}: {role} must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
 
 
