@@ -114,6 +114,10 @@ def test_unknown_suffix_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match=r"results: is a directory; name a .jsonl or .csv file for the output, "
                                          r"e.g. .*results/preds.jsonl$"):
         RecordFile(tmp_path / "results")
+    from vidlstm.batch.record_lines import record_format
+
+    with pytest.raises(UsageError, match=r"results/: is a directory; .* e.g. .*[^/]/results/preds.jsonl$"):
+        record_format(f"{tmp_path / 'results'}/")  # as the command line gives it
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):

@@ -139,7 +139,14 @@ def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkey
     assert len(decoded) == 12  # vidnet's clips; the read-out's features all came from extract
     # and the run says so (it said "decoding the training videos once for 1 read-out(s)")
     assert f"auto: every training video's read-out features are cached in {cache}" in caplog.text
-    assert "for 1 read-out(s)" not in caplog.text
+    assert "for 1 read-out(s)" not in caplog.text and "`vidlstm extract` cached" not in caplog.text
+    # auto with other settings than its extract: said, as for one backbone (auto's shared decode was silent)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="vidlstm"):
+        train.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run6"), cache_dir=str(cache), num_frames=6,
+                              image_size=64, epochs=1, batch_size=8, progress=False))
+    said = [r.getMessage() for r in caplog.records if "`vidlstm extract` cached" in r.getMessage()]
+    assert len(said) == 1 and "(num_frames 4, not 6)" in said[0], said
     assert entries(ext.feature_folder) == before
     saved = json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())
     assert (saved["backbone"], saved["input_mode"], saved["num_frames"]) == ("efficientnet_lite0", "rgb,diff", 4)

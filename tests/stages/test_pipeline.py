@@ -161,8 +161,13 @@ def test_the_recipes_that_come_with_vidlstm_are_found_by_name(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     for name in ("finetune", "finetune.toml", "pipelines/finetune.toml"):
         assert find_recipe(name) == shipped_recipes()["finetune"]
+    (tmp_path / "finetune").mkdir()  # a folder of that name (the recipe makes runs/finetune) is no recipe
+    assert find_recipe("finetune") == shipped_recipes()["finetune"]
+    assert find_recipe("myrecipes/finetune.toml") == Path("myrecipes/finetune.toml")  # a typo runs nothing shipped
     (tmp_path / "finetune.toml").write_text('[[steps]]\ncommand = "info"\n')
-    assert find_recipe("finetune.toml") == Path("finetune.toml")  # the user's own file comes first
+    for name in ("finetune.toml", "finetune"):  # the user's own file comes first
+        assert find_recipe(name) == Path("finetune.toml")
+    (tmp_path / "finetune.toml").unlink()
     steps = load_recipe("finetune", {"data": "clips"})
     assert steps[0].argv == ["extract", "clips", "--cache", "runs/finetune/cache", "--model", "default"]
     assert main(["run", "nope"]) == 2

@@ -559,7 +559,10 @@ def test_a_resume_from_another_working_directory_finds_the_same_data(tmp_path, m
     monkeypatch.chdir(tmp_path)
     assert TrainConfig(data="work/clips", out_dir=str(run), init_from="work/base", resume=True).resume_conflicts() == []
     assert TrainConfig(data="work/other", out_dir=str(run), resume=True).resume_conflicts() == [
-        "DATA clips (this command: work/other)"]
+        f"DATA {tmp_path / 'work' / 'clips'} (this command: work/other)"]  # where it is, not "clips" from here
+    monkeypatch.chdir(tmp_path / "work")
+    assert TrainConfig(data="other", out_dir=str(run), resume=True).resume_conflicts() == [
+        "DATA clips (this command: other)"]  # as given, where it reads the same from here
 
 
 @pytest.mark.parametrize("resume", [False, True])

@@ -37,7 +37,8 @@ def record_format(path, role: str = "output") -> str:
     if suffix == ".csv":
         return "csv"
     if Path(path).is_dir():  # `-o results` where results/ is a folder: say so, not that it lacks a suffix
-        raise UsageError(f"{path}: is a directory; name a .jsonl or .csv file for the {role}, e.g. {path}/preds.jsonl")
+        example = Path(path) / "preds.jsonl"  # joined as a path: `-o out/` gives out/preds.jsonl, not out//preds.jsonl
+        raise UsageError(f"{path}: is a directory; name a .jsonl or .csv file for the {role}, e.g. {example}")
     raise UsageError(f"{path}: {role} must end in .jsonl or .csv (got {suffix or 'no suffix'!r})")
 
 

@@ -119,12 +119,17 @@ def shipped_recipes() -> dict[str, Path]:
 
 
 def find_recipe(path) -> Path:
-    """``path`` where it is a file; else the shipped recipe of that name (``finetune``, ``finetune.toml`` or
-    ``pipelines/finetune.toml`` outside a source checkout); else ``path`` (load_recipe names what exists)."""
+    """``path`` where it is a file (``NAME`` also as the user's own ``NAME.toml`` here); else the shipped recipe of
+    that name, where ``path`` is a bare name (``finetune``, ``finetune.toml``) or ``pipelines/NAME.toml`` (the
+    README's spelling, outside a source checkout); else ``path``, which load_recipe says is no recipe file."""
     given = Path(path)
     if given.is_file() or given.suffix not in ("", ".toml"):
         return given
-    return shipped_recipes().get(given.stem, given) if not given.exists() else given
+    if not given.suffix and given.with_suffix(".toml").is_file():
+        return given.with_suffix(".toml")
+    if str(given.parent) not in (".", "pipelines"):  # another folder: a typo there must not run a shipped recipe
+        return given
+    return shipped_recipes().get(given.stem, given)
 
 
 def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:

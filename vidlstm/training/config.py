@@ -258,7 +258,8 @@ class TrainConfig:
         conflicts = self.resume_conflicts() if self.resume else []
         if conflicts:
             raise UsageError(f"{self.run_dir}: the run was started with {'; '.join(conflicts)}; --resume continues "
-                             f"it as it was started: drop those options, or train into another -o")
+                             f"it as it was started: give the run's own settings (or leave those options out), or "
+                             f"train into another -o")
 
     def resume_conflicts(self) -> list[str]:
         """Settings this (resuming) config gives that differ from those the interrupted run saved in
@@ -290,6 +291,8 @@ class TrainConfig:
             if not same:
                 flag = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}.get(
                     name, f"--{name.replace('_', '-')}")
+                if name in ("data", "init_from") and Path(str(before)).resolve() != Path(str(before_at)).resolve():
+                    before = before_at  # given from another working directory: where it is, not how it read there
                 conflicts.append(f"{flag} {before} (this command: {given})")
                 if name == "init_from":  # fine-tuning takes its backbone, frames, size ... from that model
                     return conflicts[-1:]

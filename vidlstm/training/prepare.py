@@ -134,7 +134,8 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             if shas[i] is not None and not all(cached(c, shas[i], views) for c in targets)]
     for cache, encoder in encoders:
         encoder.eval()
-        why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]]) if jobs and warn else None
+        # Said even where the caller quiets per-file warnings (auto's shared read-out decode): it is about the run.
+        why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]]) if jobs else None
         if why and ctx.is_main:
             log.warning("%s: `vidlstm extract` cached these clips' features with other settings (%s); the %d video(s) "
                         "not cached as this run reads them are decoded again", cache.root, why, len(jobs))
