@@ -18,6 +18,9 @@ from safetensors.torch import load_file, save_file
 from vidlstm.files import atomic_write, atomic_write_text
 
 _CHUNK = 1 << 20
+EXTRACTED_FILE = "extracted.json"
+"""Beside a cache's kinds: the specs `vidlstm extract` filled, so that a later run with other settings says why it
+decodes again (its entries live under another spec digest: without this the misses were silent)."""
 
 
 def sha256_file(path) -> str:
@@ -123,13 +126,9 @@ class TensorCache:
                                                  str(tmp)))
         return path
 
-    # What `vidlstm extract` filled, so that a later run with other settings says why it decodes again (its own
-    # entries live under another spec digest: without this the misses were silent).
-    EXTRACTED_FILE = "extracted.json"
-
     def _extracted(self) -> dict:
         try:
-            record = json.loads((self.root / self.EXTRACTED_FILE).read_text())
+            record = json.loads((self.root / EXTRACTED_FILE).read_text())
         except (OSError, ValueError):
             return {}
         return record if isinstance(record, dict) else {}
@@ -138,7 +137,7 @@ class TensorCache:
         """Note this cache's spec as one `vidlstm extract` filled."""
         record = self._extracted()
         record[f"{self.folder.parent.name}/{self.folder.name}"] = self.spec
-        atomic_write_text(self.root / self.EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
+        atomic_write_text(self.root / EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
 
     def extracted_with_other_settings(self, content_shas) -> str | None:
         """Where `vidlstm extract` cached any of these files under another spec of this kind: how that spec
@@ -170,4 +169,3 @@ def _differences(before: dict, now: dict) -> str:
             continue
         parts.append("other backbone weights" if key == "weights" else f"{key} {a.get(key)}, not {b.get(key)}")
     return "; ".join(parts) or "other settings"
-
