@@ -82,13 +82,12 @@ def run(args) -> int:
     if summary.failed > len(summary.failures):
         print(f"vidlstm predict: ... and {summary.failed - len(summary.failures)} more errors in {summary.output}",
               file=sys.stderr)
-    unkept = "" if summary.settings_kept else (
-        "no settings file is kept beside it (a later run into it with other settings or from another folder cannot "
-        "be checked)")
-    if summary.unsorted_reason or unkept:
-        said = (f"{summary.unsorted_reason}" + (f", and {unkept}" if unkept else "") if summary.unsorted_reason
-                else f"its folder cannot be written, so {unkept}")
-        print(f"vidlstm predict: warning: {summary.output}: {said}; every record is in it", file=sys.stderr)
+    said = [summary.unsorted_reason] if summary.unsorted_reason else []
+    if not summary.settings_kept:  # one line with the sort's reason where both come from a folder it cannot write
+        said.append(("and " if said else "its folder cannot be written, so ") + "no settings file is kept beside it "
+                    "(a later run into it with other settings or from another folder cannot be checked)")
+    if said:
+        print(f"vidlstm predict: warning: {summary.output}: {', '.join(said)}; every record is in it", file=sys.stderr)
     if summary.skipped_failed:  # the exit code is 1 for them: said on stderr too, where -q leaves it
         print(f"vidlstm predict: warning: {summary.skipped_failed} file(s) have error records from an earlier run in "
               f"{summary.output} (--retry-errors tries them again)", file=sys.stderr)
