@@ -129,6 +129,11 @@ def test_the_split_line_says_how_many_clips_the_model_saw_where_some_did_not_dec
     page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
     assert ("19 training and 2 validation clips (seed 0, validation fraction 0.2); 1 of them could not be decoded, "
             "so 18 clips trained the model and 2 validated it") in page
+    (run_dir / "model" / "metrics.json").write_text(json.dumps({**metrics, "train_clips": 18, "val_clips": 2,
+                                                                 "skipped_files": ["a.mp4", "empty.mp4"]}))
+    page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
+    assert ("1 of them could not be decoded, so 18 clips trained the model and 2 validated it (2 files skipped in "
+            "all: the others before the split, empty ones and the like)") in page
     (run_dir / "model" / "metrics.json").write_text(json.dumps({**metrics, "train_clips": 19, "val_clips": 2}))
     page = run(ReportConfig(source=str(run_dir), output=str(tmp_path / "report.html"))).read_text()
     assert "validation fraction 0.2)</p>" in page and "could not be decoded" not in page

@@ -48,8 +48,12 @@ def _split_line(split: dict, metrics: dict) -> str:
             f"(seed {split.get('seed')}, validation fraction {split.get('val_fraction')})")
     used = (metrics.get("train_clips"), metrics.get("val_clips"))
     if all(isinstance(n, int) for n in used) and sum(used) < sum(listed):
-        line += (f"; {sum(listed) - sum(used)} of them could not be decoded, so {used[0]} clips trained the model "
-                 f"and {used[1]} validated it")
+        undecodable = sum(listed) - sum(used)
+        line += (f"; {undecodable} of them could not be decoded, so {used[0]} clips trained the model and {used[1]} "
+                 f"validated it")
+        skipped = metrics.get("skipped_files")
+        if isinstance(skipped, list) and len(skipped) > undecodable:  # empty files never reach the split
+            line += f" ({len(skipped)} files skipped in all: the others before the split, empty ones and the like)"
     return line
 
 
