@@ -108,3 +108,14 @@ def test_a_model_saved_before_its_run_finished_says_so_in_info_and_when_loaded(t
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == [f"{partial}: a model saved at epoch 4 before its training run finished (interrupted, or still "
                       f"training): its scores are not calibrated; continue the run with --resume"]
+
+
+def test_info_says_which_candidate_an_auto_run_kept_and_why(tmp_path, capsys):
+    """The clause that kept the model was in the card's README but only inside a JSON blob in `vidlstm info`."""
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=32, num_frames=4))
+    family = {"rule": "r", "chosen": "pretrained", "clause": "the highest estimate",
+              "scores": {"pretrained": 0.9, "scratch": 0.8}}
+    folder = save_model(tmp_path / "m", model, {"chosen_from_data": {"family": family}})
+    assert main(["info", str(folder)]) == 0
+    kept = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kept")]
+    assert kept == ["kept         the pretrained candidate of `train --backbone auto`: the highest estimate"]

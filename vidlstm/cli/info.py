@@ -52,9 +52,13 @@ def format_card(info: dict) -> str:
                        f"causal head {params['causal_head']:,})"),
         ("size", f"{human_bytes(info['size_bytes']['total'])} (weights {human_bytes(info['size_bytes']['weights'])})"),
     ]
+    metrics = info["metrics"] or {}
+    family = (metrics.get("chosen_from_data") or {}).get("family") if isinstance(metrics, dict) else None
+    if isinstance(family, dict) and family.get("chosen"):  # `train --backbone auto`: which candidate, and why
+        rows.append(("kept", f"the {family['chosen']} candidate of `train --backbone auto`"
+                             + (f": {family['clause']}" if family.get("clause") else "")))
     width = max(len(key) for key, _ in rows)
     lines = [f"{key:<{width}}  {value}" for key, value in rows]
-    metrics = info["metrics"] or {}
     if metrics.get("finished") is False:
         from vidlstm.checkpoint import unfinished_note  # torch: the CLI imports it only where needed
 
