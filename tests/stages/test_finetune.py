@@ -94,6 +94,11 @@ def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone
     assert readout["train_clips"] == 2 and tuned.stats_classifier.in_features == 3 * tuned.feature_dim
     # New heads read statistics standardised on the new clips, not the base model's.
     assert not torch.allclose(tuned.clip_stats.center, load_model(base).clip_stats.center)
+    assert json.loads((run_dir / "config.json").read_text())["views"] == 2  # as asked
+    # Left unset: one view of each clip, as train fits a read-out (six took a fine-tune ten minutes of decoding).
+    default_views = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run1"), init_from=str(base),
+                                             **{k: v for k, v in TINY.items() if k != "views"}))
+    assert json.loads((default_views / "config.json").read_text())["views"] == 1
     with pytest.raises(UsageError, match="standardised on frozen features; fine-tune it with --train-backbone frozen"):
         finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run2"), init_from=str(base),
                                  train_backbone="all", **TINY))
