@@ -174,3 +174,27 @@ def test_a_run_or_cache_folder_inside_the_data_folder_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--cache is inside DATA"):
         extract(ExtractConfig(data=str(tmp_path / "data"), cache_dir=str(tmp_path / "data" / "cache")))
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["left"]
+
+
+@pytest.mark.parametrize("init, advice", [(None, "more clips per class, or a longer --time-budget, may help"),
+                                          ("weights/default", "its frozen backbone, made for other clips, may not "
+                                                              "describe these: `vidlstm train DATA` chooses")])
+def test_a_model_at_chance_on_validation_is_warned_about(tmp_path, capsys, init, advice):
+    """`finetune --from default` on real clips ended at 0.500 of 2 classes with nothing said."""
+    import json
+
+    from vidlstm.cli.train import print_summary
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model_out": None}))
+    metrics = {"epochs_run": 300, "train_seconds": 22.0, "best_epoch": 300, "val_accuracy": 0.5, "val_ece": 0.43,
+               "train_class_counts": {"correct": 16, "wrong": 16}, **({"init": init} if init else {})}
+    (run / "model" / "metrics.json").write_text(json.dumps(metrics))
+    print_summary(run)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: validation accuracy 0.500 is no better than chance (2 classes): the model does "
+                          "not tell the classes apart; ") and advice in err
+    (run / "model" / "metrics.json").write_text(json.dumps({**metrics, "val_accuracy": 0.625}))
+    print_summary(run)
+    assert capsys.readouterr().err == ""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vidlstm.cli.common import threads
 from vidlstm.cli.config_options import OptionSpec, add_config_options, config_kwargs
@@ -87,6 +88,13 @@ def print_summary(run_dir) -> None:
               f"best epoch {metrics['best_epoch']}; model in {model_dir}")
     if metrics.get("skipped_files"):
         print(f"skipped {len(metrics['skipped_files'])} undecodable file(s), first: {metrics['skipped_files'][0]}")
+    classes = len(metrics.get("train_class_counts") or {})
+    if acc is not None and classes > 1 and acc <= 1 / classes:  # said, not left to a reader of the numbers
+        advice = ("its frozen backbone, made for other clips, may not describe these: `vidlstm train DATA` chooses "
+                  "a model by the data" if metrics.get("init") not in (None, "scratch", "imagenet") else
+                  "more clips per class, or a longer --time-budget, may help")
+        print(f"warning: validation accuracy {acc:.3f} is no better than chance ({classes} classes): the model does not "
+              f"tell the classes apart; {advice}", file=sys.stderr)
 
 
 def add_arguments(p):
