@@ -290,3 +290,21 @@ def test_a_stats_model_streams_in_onnx_through_its_readout_as_vidlstm_stream_doe
             window = feats[:, max(0, i - 3):i + 1]  # the last num_frames steps, fewer at the start
             ones = torch.ones(window.shape[:2], dtype=torch.bool)
             close(got, model.stats_classifier(model.clip_stats(window, ones)))
+
+
+def test_an_export_of_the_other_format_does_not_take_over_a_card(tmp_path):
+    """`-o m.onnx` then `--format torch -o m.pt2` rewrote m.json for the torch programs: the ONNX files lost theirs."""
+    import json
+
+    from vidlstm.errors import UsageError
+    from vidlstm.stages.export_paths import resolve_outputs
+
+    (tmp_path / "m.json").write_text(json.dumps({"format": "onnx"}))
+    with pytest.raises(UsageError, match=r"m.json: describes the --format onnx export there; give --format torch "
+                                         r"another -o"):
+        resolve_outputs(tmp_path / "m.pt2", "torch", ["encoder"])
+    assert resolve_outputs(tmp_path / "m.onnx", "onnx", ["encoder"])[1] == tmp_path / "m.json"  # the same again
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "export.json").write_text(json.dumps({"format": "torch"}))
+    with pytest.raises(UsageError, match="export.json: describes the --format torch export there"):
+        resolve_outputs(tmp_path / "out", "onnx", ["encoder"])

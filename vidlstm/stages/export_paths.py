@@ -32,4 +32,19 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
         card = out / "export.json"
     if not folder.is_dir():
         raise UsageError(f"{out}: the folder {folder} does not exist")
+    before = _format_of(card)
+    if before and before != fmt:  # `-o m.onnx` then `-o m.pt2`: one m.json, which would describe only the second
+        raise UsageError(f"{card}: describes the --format {before} export there; give --format {fmt} another -o "
+                         f"(another file name or folder), so each export keeps its card")
     return files, card
+
+
+def _format_of(card: Path) -> str | None:
+    """The format an existing export card describes, or None (no card, or not one of ours)."""
+    import json
+
+    try:
+        value = json.loads(card.read_text())
+    except (OSError, ValueError):
+        return None
+    return value.get("format") if isinstance(value, dict) and value.get("format") in FORMATS else None
