@@ -149,3 +149,38 @@ def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_mod
     run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(workspace), progress=False))
     assert (workspace / "metrics.json").is_file()
 
+
+
+@pytest.mark.parametrize("layout", ["one backbone", "auto"])
+def test_evaluating_clips_the_model_trained_on_says_the_accuracy_is_in_sample(data_and_model, tmp_path, caplog,
+                                                                             layout):
+    """A read-out that auto kept trains on every clip; `vidlstm evaluate DATA` on the same folder printed 0.9945
+    with nothing to say it was in-sample (the report even suggested that command)."""
+    import shutil
+
+    from vidlstm.training.config import TrainConfig
+
+    data, model_dir = data_and_model
+    run_dir = tmp_path / "run"
+    shutil.copytree(model_dir, run_dir / "model")
+    names = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.mp4"))
+    (run_dir / "split.json").write_text(json.dumps({"train": names[:4], "val": names[4:]}))
+    settings = TrainConfig(data=str(data), out_dir=str(run_dir))
+    if layout == "auto":  # the kept candidate's settings, whose split RUN/split.json is
+        (run_dir / "candidates" / "pretrained").mkdir(parents=True)
+        settings.save(run_dir / "candidates" / "pretrained" / "config.json")
+        (run_dir / "choice.json").write_text(json.dumps({"chosen": "pretrained"}))
+    else:
+        settings.save(run_dir / "config.json")
+    out = run(EvaluateConfig(data=str(data), model_dir=str(run_dir / "model"), out_dir=str(tmp_path / "ev"),
+                             workers=0, progress=False))
+    said = [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()]
+    assert said == [f"4 of the 6 clips evaluated trained this model ({run_dir / 'split.json'}): the accuracy is "
+                    f"in-sample, not what new clips would get; evaluate clips it never saw (or its run's --split ... "
+                    f"--subset val)"]
+    assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 4
+    caplog.clear()
+    out = run(EvaluateConfig(data=str(data), model_dir=str(run_dir / "model"), out_dir=str(tmp_path / "ev2"),
+                             split_file=str(run_dir / "split.json"), subset="val", workers=0, progress=False))
+    assert "in_sample_clips" not in json.loads((out / "metrics.json").read_text())
+    assert not [r for r in caplog.records if "in-sample" in r.getMessage()]

@@ -133,7 +133,8 @@ def load_run(root: Path) -> TrainingRun:
                        if is_evaluation_dir(sub)]
     if not run.evaluations:
         run.missing.append("an evaluation (confusion matrix, per-class results): run `vidlstm evaluate DATA "
-                           f"--model {run.model_dir} -o {root / 'evaluation'}` and build the report again")
+                           f"--model {run.model_dir} -o {root / 'evaluation'}` on clips the model did not train on "
+                           f"(or with --split {root / 'split.json'} --subset val) and build the report again")
     return run
 
 

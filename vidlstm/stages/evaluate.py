@@ -86,6 +86,11 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
     targets = dataset.targets(labels)
+    trained_on = _trained_on(config.model_dir, dataset.items)
+    if trained_on:
+        logger.warning(f"{trained_on} of the {len(dataset.items)} clips evaluated trained this model "
+                       f"({Path(config.model_dir).parent / 'split.json'}): the accuracy is in-sample, not what new "
+                       f"clips would get; evaluate clips it never saw (or its run's --split ... --subset val)")
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
     ok = np.array([e is None for e in errors])
     failed = [(item, error) for item, error in zip(dataset.items, errors) if error is not None]
@@ -98,6 +103,8 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
     metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(config.model_dir or "default"),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
+    if trained_on:
+        metrics["in_sample_clips"] = trained_on  # the report and a reader of metrics.json see it too
     preds = probs.argmax(axis=1)
     class_ids = list(range(len(labels)))
     if ok.any():
@@ -118,6 +125,28 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
     (out / "metrics.json").write_text(json.dumps(dict(metrics, config=asdict(config)), indent=2) + "\n")
     return out
+
+
+def _trained_on(model_dir, items) -> int:
+    """How many of ``items`` trained the model in ``model_dir``, by its run's split.json (RUN/model's RUN; names
+    absolute, or relative to the run's DATA as its config.json, or its kept candidate's, records it); 0 where that
+    cannot be told."""
+    if not model_dir:
+        return 0  # the shipped model: trained on synthetic clips of other seeds
+    run = Path(model_dir).parent
+    try:
+        names = json.loads((run / "split.json").read_text())["train"]
+        settings = run / "config.json"  # an auto run's: the kept candidate's, whose split.json it copied
+        if not settings.is_file() and (run / "choice.json").is_file():
+            settings = run / "candidates" / json.loads((run / "choice.json").read_text())["chosen"] / "config.json"
+        config = json.loads(settings.read_text()) if settings.is_file() else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    data = (config.get("resolved") or {}).get("data") or config.get("data") if isinstance(config, dict) else None
+    root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
+    trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
+               if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
+    return sum(str(item.path.resolve()) in trained for item in items)
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
