@@ -45,6 +45,12 @@ CLIP_HEAD_WORDS = {"lstm": "the attention-pooled BiLSTM",
 """Where a clip's label comes from, in words, per ``clip_head`` (the model card, `vidlstm info`)."""
 
 
+def snaps_to_keyframes(clip_head) -> bool:
+    """``ModelConfig.snaps_to_keyframes`` from a config's ``clip_head`` alone (torch-free: the early decode worker
+    reads config.json before the model loads)."""
+    return clip_head != "stats"
+
+
 def label_list(labels) -> str:
     """Labels as one line: comma-separated, or as a JSON list where a label holds a comma (it would read as two)."""
     labels = [str(label) for label in labels]

@@ -53,3 +53,39 @@ def test_predict_exact_frames(keyframed_clip, tiny_model_dir, tmp_path):
         assert code == 0
         (record,) = [json.loads(line) for line in out.read_text().splitlines()]
         assert record["status"] == "ok" and record["sampling"] == expected
+
+
+def test_a_statistics_read_out_takes_the_segment_centres_it_was_fitted_on(keyframed_clip, tmp_path, capsys):
+    """A read-out fitted on segment centres was served keyframe-snapped frames: a clip of pushfit flipped from
+    wrong (0.84) to correct (0.61), and held-out accuracy fell 2.7 points. Classify, predict, evaluate and the
+    API now sample such a model as it was fitted."""
+    import torch
+
+    from vidlstm import VideoClassifier
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+    from vidlstm.stages.evaluate import EvaluateConfig, run as evaluate
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="efficientnet_lite0", num_frames=8, image_size=32,
+                             input_mode="rgb", clip_head="stats"))
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(4, 8, model.feature_dim))
+    model_dir = save_model(tmp_path / "readout", model.eval())
+    assert classify_json([keyframed_clip, "--model", model_dir], capsys)["sampling"] == "exact"
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(keyframed_clip), "-o", str(out), "--model", str(model_dir), "--no-progress"]) == 0
+    assert json.loads(out.read_text())["sampling"] == "exact"
+    capsys.readouterr()  # predict's summary line
+    clf = VideoClassifier.load(model_dir)
+    assert next(iter(clf.predict_many(keyframed_clip, workers=0)))["sampling"] == "exact"
+    exact = classify_json([keyframed_clip, "--model", model_dir, "--exact-frames", "--top-k", "2"], capsys)
+    assert clf.predict(keyframed_clip, top_k=2) == exact["top_k"]
+    # evaluate scores the same clip
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "data" / "a" / "keyed.mp4").write_bytes(keyframed_clip.read_bytes())
+    ev = evaluate(EvaluateConfig(data=str(tmp_path / "data"), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"),
+                                 workers=0, progress=False))
+    with open(ev / "predictions.csv") as f:
+        row = next(__import__("csv").DictReader(f))
+    assert float(row["score"]) == pytest.approx(exact["score"], abs=1e-4) and row["predicted"] == exact["label"]

@@ -63,14 +63,17 @@ class DecodedTimeline:
 
 def build_requests(paths: list[str], num_frames: int, image_size: int, *, workers: int,
                    timeline_fps: float | None = None, chunk_frames: int = 64, backends=None,
-                   exact_frames: bool = False, stabilize: bool = False, views: int = 1) -> list[DecodeRequest]:
+                   exact_frames: bool = False, stabilize: bool = False, views: int = 1,
+                   snap: bool = True) -> list[DecodeRequest]:
     """One request per path (task ids 0..n-1); decoders in worker processes get one thread each, so
     workers plus the CNN never oversubscribe the cores (0: the calling process's own default). ``views`` > 1
-    (a model's test_views) samples each video's views at their offsets, not keyframe-snapped."""
+    (a model's test_views) samples each video's views at their offsets, not keyframe-snapped; so does a model
+    whose ``snaps_to_keyframes`` is False (``snap``), and ``exact_frames``."""
     threads = 1 if workers else 0
     backends = tuple(backends) if backends else None
     return [DecodeRequest(i, str(p), num_frames, image_size, timeline_fps, chunk_frames, backends, threads,
-                          keyframe_snap=not exact_frames, stabilize=stabilize, views=views) for i, p in enumerate(paths)]
+                          keyframe_snap=snap and not exact_frames, stabilize=stabilize, views=views)
+            for i, p in enumerate(paths)]
 
 
 def decode_request(request: DecodeRequest) -> Iterator[DecodedClip | DecodedChunk | DecodedTimeline]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vidlstm.batch.decode import DecodeRequest, build_requests
 from vidlstm.batch.pool import DecodePool
+from vidlstm.defaults import snaps_to_keyframes
 from vidlstm.limits import clip_size_error, int_range_error
 
 MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 KB; a bigger one is left to model loading to report
@@ -53,7 +54,7 @@ def start_early_decoding(model_dir, paths, *, exact_frames: bool = False, backen
             or int_range_error("test_views", views) or clip_size_error(num_frames * views, image_size)):
         return None
     requests = build_requests([str(p) for p in paths], num_frames, image_size, workers=1, backends=backends,
-                              exact_frames=exact_frames, views=views)
+                              exact_frames=exact_frames, views=views, snap=snaps_to_keyframes(config.get("clip_head")))
     source = DecodePool(1, timeout).start()
     source.submit(requests)
     return EarlyDecoding(source, requests)

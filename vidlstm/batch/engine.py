@@ -79,7 +79,8 @@ def predict_records(predictor: Predictor, paths, options: EngineOptions, decode_
     requests = build_requests(list(paths), config.num_frames, config.image_size, workers=options.workers,
                               timeline_fps=options.timeline_fps, chunk_frames=options.chunk_frames,
                               backends=options.backends, exact_frames=options.exact_frames,
-                              stabilize=predictor.decoders_stabilize(), views=config.test_views)
+                              stabilize=predictor.decoders_stabilize(), views=config.test_views,
+                              snap=config.snaps_to_keyframes)
     keep_open = source is not None
     if keep_open:
         submitted = False

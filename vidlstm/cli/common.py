@@ -31,7 +31,8 @@ def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = Fals
     """--exact-frames: turn off keyframe-snapped sampling (inference only; training never snaps)."""
     parser.add_argument("--exact-frames", action="store_true",
                         help="use each segment's centre frame, not the frame cheapest to decode (default: "
-                             "keyframe-aware, several times less decoding; JSON records say which in 'sampling'"
+                             "keyframe-aware, several times less decoding, except for a statistics read-out model, "
+                             "which takes the centres it was fitted on; JSON records say which in 'sampling'"
                              + (", except --timeline ones, which read every frame at the timeline's rate)"
                                 if timeline else ")"))
 

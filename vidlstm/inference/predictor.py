@@ -87,9 +87,11 @@ class Predictor:
 
     def load_clip(self, path, backends=None, threads: int = 0, offset_fraction: float | None = None,
                   exact_frames: bool = False) -> Clip:
-        """The clip the model sees; keyframe-snapped sampling unless ``exact_frames`` (or an ``offset_fraction``)."""
+        """The clip the model sees; keyframe-snapped sampling unless ``exact_frames``, an ``offset_fraction``, or a
+        model that is not to snap (``ModelConfig.snaps_to_keyframes``: a statistics read-out)."""
         return load_clip(path, self.config.num_frames, self.config.image_size, backends=backends,
-                         threads=threads, offset_fraction=offset_fraction, keyframe_snap=not exact_frames)
+                         threads=threads, offset_fraction=offset_fraction,
+                         keyframe_snap=self.config.snaps_to_keyframes and not exact_frames)
 
     def load_views(self, path, backends=None, threads: int = 0) -> tuple[Clip, list[np.ndarray]]:
         """(the clip a record describes, the frames of every view ``score_views`` averages): one keyframe-snapped

@@ -160,7 +160,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
     """
     cfg = predictor.config
     requests = [DecodeRequest(i, str(item.path), cfg.num_frames, cfg.image_size, threads=1 if config.workers else 0,
-                              keyframe_snap=True, stabilize=predictor.decoders_stabilize(),
+                              keyframe_snap=cfg.snaps_to_keyframes, stabilize=predictor.decoders_stabilize(),
                               views=_views(config, predictor))
                 for i, item in enumerate(items)]
     probs = np.zeros((len(items), len(predictor.labels)), dtype=np.float64)
