@@ -261,6 +261,9 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         log = MetricsLog(run_dir / "metrics.csv", keep_epochs_below=start_epoch if config.resume else None)
         tb = TensorBoardLog(run_dir / "tensorboard")
     show = config.progress and ctx.is_main
+    if model.config.clip_head == "stats":  # the epoch lines' accuracies are not the model's: said once, before them
+        logger.info("the epochs train the per-step (BiLSTM) heads; the clip label is the statistics read-out, fitted "
+                    "after them (its accuracy is in the summary)")
     bar = tqdm(total=plan.planned, initial=start_epoch, desc="epochs", disable=bar_disabled(show), dynamic_ncols=True)
     started = time.perf_counter()
     epoch_seconds: list[float] = []
