@@ -178,7 +178,9 @@ def test_evaluating_clips_the_model_trained_on_says_the_accuracy_is_in_sample(da
     assert said == [f"4 of the 6 clips evaluated trained this model ({run_dir / 'split.json'}): the accuracy is "
                     f"in-sample, not what new clips would get; evaluate clips it never saw (or its run's --split ... "
                     f"--subset val)"]
-    assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 4
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["in_sample_clips"] == 4
+    assert saved["subset"] == "all" and saved["config"]["subset"] is None  # it read "val" with no split given
     caplog.clear()
     out = run(EvaluateConfig(data=str(data), model_dir=str(run_dir / "model"), out_dir=str(tmp_path / "ev2"),
                              split_file=str(run_dir / "split.json"), subset="val", workers=0, progress=False))

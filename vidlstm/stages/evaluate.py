@@ -123,7 +123,8 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     plot_confusion_matrix(matrix, labels, out / "confusion_matrix.png",
                           title=f"accuracy {metrics.get('accuracy', float('nan')):.3f} (n={metrics['n']})")
     _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
-    (out / "metrics.json").write_text(json.dumps(dict(metrics, config=asdict(config)), indent=2) + "\n")
+    given = asdict(config) if config.split_file else dict(asdict(config), subset=None)  # no split: no subset
+    (out / "metrics.json").write_text(json.dumps(dict(metrics, config=given), indent=2) + "\n")
     return out
 
 
