@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,8 @@ def test_a_csv_written_before_the_new_columns_is_resumed_in_its_own_layout(tmp_p
     (dict(top_k=2), "--top-k 3, this run asks for --top-k 2"),
     (dict(timeline=True, timeline_fps=4.0), "no --timeline, this run asks for --timeline at 4 fps"),
     (dict(min_score=0.5), "--min-score 0.0, this run asks for --min-score 0.5"),
-    (dict(exact_frames=True), "no --exact-frames, this run asks for --exact-frames"),
+    (dict(exact_frames=True), "keyframe-aware frames, this run asks for segment-centre frames (--exact-frames, or a "
+                              "read-out model)"),
     ("explain", "no --explain, this run asks for --explain"),
     ("other model", "the model "),
 ])
@@ -84,7 +86,7 @@ def test_a_resume_with_other_record_settings_is_refused_and_the_records_stay(tmp
         with open(Path(change["model_dir"]) / "config.json", "a") as f:
             f.write(" ")  # the same weights, another file: still another model's bytes
     settings = {**dict(model_dir=model_dir, top_k=3), **change}
-    with pytest.raises(UsageError, match=f"p.jsonl: its records were made with {named}"):
+    with pytest.raises(UsageError, match=re.escape(f"p.jsonl: its records were made with {named}")):
         run(_config([videos], out, **settings))
     assert out.read_bytes() == before
     assert run(_config([videos], out, model_dir, top_k=3)).skipped == 1  # the same settings resume
@@ -226,3 +228,32 @@ def test_a_missing_path_beside_others_gets_an_error_record_and_the_run_goes_on(t
     records = {r["path"]: r for r in read_records(out)}
     assert records[str(tmp_path / "deleted.mp4")]["status"] == "error"
     assert "no such file" in records[str(tmp_path / "deleted.mp4")]["error"]
+
+
+def test_a_read_out_models_records_are_one_setting_with_or_without_exact_frames(tmp_path, make_video):
+    """A read-out model is served the segment centres either way: a resume or a shard that spelt it the other way
+    was refused for records that are identical, and an output an older vidlstm snapped for it was resumed without a
+    word, mixing snapped and centre-frame records."""
+    import torch
+
+    from vidlstm.batch.run_settings import settings_path
+    from vidlstm.checkpoint import save_model
+    from vidlstm.errors import UsageError
+    from vidlstm.models import LRCN, ModelConfig
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="efficientnet_lite0", num_frames=4, image_size=32,
+                             input_mode="rgb", clip_head="stats"))
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(4, 4, model.feature_dim))
+    readout = save_model(tmp_path / "readout", model.eval())
+    videos = video_folder(make_video, 2)
+    first, second = sorted(videos.iterdir())
+    out = tmp_path / "p.jsonl"
+    run(_config([first], out, readout))
+    assert run(_config([first, second], out, readout, exact_frames=True)).ok == 1  # the same records: resumed
+    assert {r["sampling"] for r in read_records(out)} == {"exact"}
+    older = json.loads(settings_path(out).read_text())
+    settings_path(out).write_text(json.dumps({**older, "exact_frames": False}))  # what an older vidlstm recorded
+    with pytest.raises(UsageError, match="made with keyframe-aware frames, this run asks for segment-centre frames"):
+        run(_config([first, second, videos / "new.mp4"], out, readout))

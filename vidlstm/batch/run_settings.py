@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from vidlstm.defaults import snaps_to_keyframes
 from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 
@@ -36,10 +37,18 @@ def model_digest(model_dir: Path) -> str:
 def record_settings(model_dir: Path, top_k: int, timeline_fps: float | None, min_score: float,
                     exact_frames: bool, explain: bool = False) -> dict:
     """The settings that shape a record (``timeline_fps`` None: no timeline; ``explain``: records name their
-    explanation)."""
+    explanation). ``exact_frames`` as the frames were sampled: a model that does not snap to keyframes (a
+    statistics read-out) takes the segment centres with or without the flag, so both spellings are one setting,
+    and records an older vidlstm snapped for it are told apart from the centres it is served now."""
     return {"model": model_digest(model_dir), "model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
-            "timeline_fps": timeline_fps, "min_score": min_score, "exact_frames": bool(exact_frames),
+            "timeline_fps": timeline_fps, "min_score": min_score,
+            "exact_frames": bool(exact_frames) or not snaps_to_keyframes(_clip_head(model_dir)),
             "explain": bool(explain)}
+
+
+def _clip_head(model_dir: Path):
+    config = _read(Path(model_dir) / "config.json") or {}
+    return config.get("clip_head")
 
 
 RECORDS_FROM = "records_from"
@@ -155,9 +164,11 @@ def _describe(keys: list[str], settings: dict) -> str:
             words.append(f"the model {settings.get('model_dir') or '?'} ({str(value)[:12]})")
         elif key == "timeline_fps":
             words.append("--timeline at " + format(value, "g") + " fps" if value else "no --timeline")
-        elif key in ("exact_frames", "explain"):
-            flag = "--" + key.replace("_", "-")
-            words.append(flag if value else f"no {flag}")
+        elif key == "exact_frames":  # the frames sampled: the flag, or a model served the centres anyway
+            words.append("segment-centre frames (--exact-frames, or a read-out model)" if value
+                         else "keyframe-aware frames")
+        elif key == "explain":
+            words.append("--explain" if value else "no --explain")
         else:
             words.append(f"{_OPTION[key]} {value}")
     return ", ".join(words)
