@@ -198,3 +198,8 @@ def test_a_model_at_chance_on_validation_is_warned_about(tmp_path, capsys, init,
     (run / "model" / "metrics.json").write_text(json.dumps({**metrics, "val_accuracy": 0.625}))
     print_summary(run)
     assert capsys.readouterr().err == ""
+    # A kept read-out has no validation clips: its out-of-fold estimate is what is judged.
+    readout = {k: v for k, v in metrics.items() if k not in ("val_accuracy", "val_ece")}
+    (run / "model" / "metrics.json").write_text(json.dumps({**readout, "readout": {"cv_accuracy": 0.5}}))
+    print_summary(run)
+    assert capsys.readouterr().err.startswith("warning: out-of-fold accuracy 0.500 is no better than chance")

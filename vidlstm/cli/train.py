@@ -89,12 +89,14 @@ def print_summary(run_dir) -> None:
     if metrics.get("skipped_files"):
         print(f"skipped {len(metrics['skipped_files'])} undecodable file(s), first: {metrics['skipped_files'][0]}")
     classes = len(metrics.get("train_class_counts") or {})
-    if acc is not None and classes > 1 and acc <= 1 / classes:  # said, not left to a reader of the numbers
+    readout = metrics.get("readout") if isinstance(metrics.get("readout"), dict) else {}
+    judged, figure = (("validation", acc) if acc is not None else ("out-of-fold", readout.get("cv_accuracy")))
+    if isinstance(figure, (int, float)) and classes > 1 and figure <= 1 / classes:  # said, not left to a reader
         advice = ("its frozen backbone, made for other clips, may not describe these: `vidlstm train DATA` chooses "
                   "a model by the data" if metrics.get("init") not in (None, "scratch", "imagenet") else
                   "more clips per class, or a longer --time-budget, may help")
-        print(f"warning: validation accuracy {acc:.3f} is no better than chance ({classes} classes): the model does not "
-              f"tell the classes apart; {advice}", file=sys.stderr)
+        print(f"warning: {judged} accuracy {figure:.3f} is no better than chance ({classes} classes): the model does "
+              f"not tell the classes apart; {advice}", file=sys.stderr)
 
 
 def add_arguments(p):

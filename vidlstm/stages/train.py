@@ -263,7 +263,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     show = config.progress and ctx.is_main
     if model.config.clip_head == "stats":  # the epoch lines' accuracies are not the model's: said once, before them
         logger.info("the epochs train the per-step (BiLSTM) heads; the clip label is the statistics read-out, fitted "
-                    "after them (its accuracy is in the summary)")
+                    "after them")
     bar = tqdm(total=plan.planned, initial=start_epoch, desc="epochs", disable=bar_disabled(show), dynamic_ncols=True)
     started = time.perf_counter()
     epoch_seconds: list[float] = []
