@@ -164,6 +164,7 @@ def test_the_recipes_that_come_with_vidlstm_are_found_by_name(tmp_path, monkeypa
     (tmp_path / "finetune").mkdir()  # a folder of that name (the recipe makes runs/finetune) is no recipe
     assert find_recipe("finetune") == shipped_recipes()["finetune"]
     assert find_recipe("myrecipes/finetune.toml") == Path("myrecipes/finetune.toml")  # a typo runs nothing shipped
+    assert find_recipe("./finetune.toml") == Path("finetune.toml")  # nor does a path to a file that is not there
     (tmp_path / "finetune.toml").write_text('[[steps]]\ncommand = "info"\n')
     for name in ("finetune.toml", "finetune"):  # the user's own file comes first
         assert find_recipe(name) == Path("finetune.toml")

@@ -127,8 +127,8 @@ def find_recipe(path) -> Path:
         return given
     if not given.suffix and given.with_suffix(".toml").is_file():
         return given.with_suffix(".toml")
-    if str(given.parent) not in (".", "pipelines"):  # another folder: a typo there must not run a shipped recipe
-        return given
+    if "/" in str(path) and str(given.parent) != "pipelines":  # a path (./x.toml, nope/x.toml) is the user's: a typo
+        return given                                            # there must not run a shipped recipe
     return shipped_recipes().get(given.stem, given)
 
 
