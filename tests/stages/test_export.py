@@ -308,3 +308,7 @@ def test_an_export_of_the_other_format_does_not_take_over_a_card(tmp_path):
     (tmp_path / "out" / "export.json").write_text(json.dumps({"format": "torch"}))
     with pytest.raises(UsageError, match="export.json: describes the --format torch export there"):
         resolve_outputs(tmp_path / "out", "onnx", ["encoder"])
+    (tmp_path / "data.json").write_text('{"mine": 1}')  # the user's own file where the card would go
+    with pytest.raises(UsageError, match="data.json: exists and is no export card of vidlstm's"):
+        resolve_outputs(tmp_path / "data.onnx", "onnx", ["encoder"])
+    assert (tmp_path / "data.json").read_text() == '{"mine": 1}'

@@ -36,6 +36,9 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
     if before and before != fmt:  # `-o m.onnx` then `-o m.pt2`: one m.json, which would describe only the second
         raise UsageError(f"{card}: describes the --format {before} export there; give --format {fmt} another -o "
                          f"(another file name or folder), so each export keeps its card")
+    if card.exists() and not before:  # someone's own data.json beside `-o data.onnx`
+        raise UsageError(f"{card}: exists and is no export card of vidlstm's, which the export would write there; "
+                         f"give another -o (another file name or folder)")
     return files, card
 
 
