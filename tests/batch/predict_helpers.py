@@ -20,6 +20,22 @@ def tiny_model_dir(root: Path) -> Path:
     return save_model(root / "model", model)
 
 
+def readout_model_dir(root: Path, num_frames: int = 8) -> Path:
+    """A saved statistics read-out (clip_head "stats") on an untrained Lite0 at 32 px, its statistics fitted on
+    random features: what `train --backbone auto` keeps on many real sets, in every part that inference uses."""
+    import torch
+
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+
+    torch.manual_seed(0)
+    model = LRCN(ModelConfig(labels=["a", "b"], backbone="efficientnet_lite0", num_frames=num_frames, image_size=32,
+                             input_mode="rgb", clip_head="stats"))
+    with torch.no_grad():
+        model.clip_stats.fit(torch.randn(4, num_frames, model.feature_dim))
+    return save_model(root / "readout", model.eval())
+
+
 def video_folder(make_video, count: int, folder: str = "videos", **kwargs) -> Path:
     """``count`` tiny, different H.264 clips in tmp_path/folder (v00.mp4, v01.mp4, ...)."""
     paths = [make_video(f"{folder}/v{i:02d}.mp4", num_frames=12, height=32, width=32, fps=8.0, seed=i, **kwargs)

@@ -59,19 +59,11 @@ def test_a_statistics_read_out_takes_the_segment_centres_it_was_fitted_on(keyfra
     """A read-out fitted on segment centres was served keyframe-snapped frames: a clip of pushfit flipped from
     wrong (0.84) to correct (0.61), and held-out accuracy fell 2.7 points. Classify, predict, evaluate and the
     API now sample such a model as it was fitted."""
-    import torch
-
+    from batch.predict_helpers import readout_model_dir
     from vidlstm import VideoClassifier
-    from vidlstm.checkpoint import save_model
-    from vidlstm.models import LRCN, ModelConfig
     from vidlstm.stages.evaluate import EvaluateConfig, run as evaluate
 
-    torch.manual_seed(0)
-    model = LRCN(ModelConfig(labels=["a", "b"], backbone="efficientnet_lite0", num_frames=8, image_size=32,
-                             input_mode="rgb", clip_head="stats"))
-    with torch.no_grad():
-        model.clip_stats.fit(torch.randn(4, 8, model.feature_dim))
-    model_dir = save_model(tmp_path / "readout", model.eval())
+    model_dir = readout_model_dir(tmp_path)
     assert classify_json([keyframed_clip, "--model", model_dir], capsys)["sampling"] == "exact"
     out = tmp_path / "p.jsonl"
     assert main(["predict", str(keyframed_clip), "-o", str(out), "--model", str(model_dir), "--no-progress"]) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.predict_helpers import tiny_model_dir, video_folder
+from batch.predict_helpers import readout_model_dir, tiny_model_dir, video_folder
 from vidlstm.batch.records import read_records
 from vidlstm.cli import main as cli_main
 from vidlstm.stages.predict import PredictConfig, run
@@ -234,19 +234,10 @@ def test_a_read_out_models_records_are_one_setting_with_or_without_exact_frames(
     """A read-out model is served the segment centres either way: a resume or a shard that spelt it the other way
     was refused for records that are identical, and an output an older vidlstm snapped for it was resumed without a
     word, mixing snapped and centre-frame records."""
-    import torch
-
     from vidlstm.batch.run_settings import settings_path
-    from vidlstm.checkpoint import save_model
     from vidlstm.errors import UsageError
-    from vidlstm.models import LRCN, ModelConfig
 
-    torch.manual_seed(0)
-    model = LRCN(ModelConfig(labels=["a", "b"], backbone="efficientnet_lite0", num_frames=4, image_size=32,
-                             input_mode="rgb", clip_head="stats"))
-    with torch.no_grad():
-        model.clip_stats.fit(torch.randn(4, 4, model.feature_dim))
-    readout = save_model(tmp_path / "readout", model.eval())
+    readout = readout_model_dir(tmp_path, num_frames=4)
     videos = video_folder(make_video, 2)
     first, second = sorted(videos.iterdir())
     out = tmp_path / "p.jsonl"
