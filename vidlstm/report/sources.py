@@ -13,6 +13,7 @@ from pathlib import Path
 from vidlstm.batch.records import CSV_HEADERS as RECORD_HEADERS
 from vidlstm.batch.records import read_records
 from vidlstm.errors import UsageError
+from vidlstm.training.run_folder import kept_candidate
 
 EVALUATE_COLUMNS = ("path", "label", "predicted", "score", "correct", "top_k", "status", "error")
 EXPLANATION_FOLDER = "explanations"  # looked for beside a predictions file and inside run/evaluate folders
@@ -115,7 +116,7 @@ def load_run(root: Path) -> TrainingRun:
         run.model_dir = root
         run.missing.append("training history (this is a model folder; pass its run folder for curves and epochs)")
     else:
-        history = _kept_candidate(root) or root  # train --backbone auto: the kept family's own run folder
+        history = kept_candidate(root) or root  # train --backbone auto: the kept family's own run folder
         if history != root:
             run.choice = _read_json(root / "choice.json", run.missing, "the choice between the candidates")
         run.config = _read_json(history / "config.json", run.missing, "training settings")
@@ -136,16 +137,6 @@ def load_run(root: Path) -> TrainingRun:
                            f"--model {run.model_dir} -o {root / 'evaluation'}` on clips the model did not train on "
                            f"(or with --split {root / 'split.json'} --subset val) and build the report again")
     return run
-
-
-def _kept_candidate(root: Path) -> Path | None:
-    """RUN_DIR/candidates/FAMILY of an ``auto`` run (its choice.json names the kept family), or None."""
-    try:
-        chosen = json.loads((root / "choice.json").read_text())["chosen"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    folder = root / "candidates" / str(chosen)
-    return folder if folder.is_dir() and folder.parent == root / "candidates" else None
 
 
 def load_source(path) -> TrainingRun | Evaluation | Predictions:

@@ -19,8 +19,10 @@ from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
 from vidlstm.logs import bar_disabled, log as logger
+from vidlstm.training.auto import saved_setting
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
+from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside, kept_candidate
 
 MAX_NAMED_FAILURES = 10
 """Videos that could not be decoded named on stderr, each with its reason (predictions.csv lists them all)."""
@@ -56,8 +58,6 @@ def _check_out_dir(out: Path, data) -> None:
     """-o must be an evaluation's own folder: its metrics.json replaced a model's (the card and `info` then showed the
     evaluation as the model's metrics) or a run's (the report lost the run's training sections); inside DATA it was
     then read as a class folder."""
-    from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside
-
     check_outside(data, "-o", out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: not a folder (-o names the folder the evaluation is written to)")
@@ -137,13 +137,13 @@ def _trained_on(model_dir, items) -> int:
     run = Path(model_dir).parent
     try:
         names = json.loads((run / "split.json").read_text())["train"]
-        settings = run / "config.json"  # an auto run's: the kept candidate's, whose split.json it copied
-        if not settings.is_file() and (run / "choice.json").is_file():
-            settings = run / "candidates" / json.loads((run / "choice.json").read_text())["chosen"] / "config.json"
-        config = json.loads(settings.read_text()) if settings.is_file() else {}
     except (OSError, ValueError, KeyError, TypeError):
         return 0
-    data = (config.get("resolved") or {}).get("data") or config.get("data") if isinstance(config, dict) else None
+    # An auto run keeps no settings of its own: its kept candidate's, whose split.json it copied.
+    settings = run if (run / "config.json").is_file() else kept_candidate(run)
+    resolved = saved_setting(settings, "resolved") if settings else None
+    data = (resolved.get("data") if isinstance(resolved, dict) else None) or (
+        saved_setting(settings, "data") if settings else None)
     root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
     trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
                if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}

@@ -57,6 +57,16 @@ MODEL_OUT_FILE = Path("candidates") / "model_out.json"
 """Where an auto run (which keeps no config.json of its own) records the --model-out it writes to."""
 
 
+def kept_candidate(run_dir: Path) -> Path | None:
+    """RUN_DIR/candidates/FAMILY of an ``auto`` run (its choice.json names the kept family), or None."""
+    try:
+        chosen = json.loads((Path(run_dir) / "choice.json").read_text())["chosen"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    folder = Path(run_dir) / "candidates" / str(chosen)
+    return folder if folder.is_dir() and folder.parent == Path(run_dir) / "candidates" else None
+
+
 def saved_model_out(config: TrainConfig) -> str | None:
     """The model folder the run being resumed writes to: its config.json's (or, for an auto run, MODEL_OUT_FILE's or
     choice.json's) --model-out; None where it wrote to RUN_DIR/model."""
