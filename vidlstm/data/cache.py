@@ -165,7 +165,7 @@ def _differences(before: dict, now: dict) -> str:
     a, b = _flat(before), _flat(now)
     parts = []
     for key in sorted(set(a) | set(b)):
-        if a.get(key) == b.get(key) or (isinstance(a.get(key), list) and tuple(a[key]) == tuple(b.get(key) or ())):
+        if a.get(key) == b.get(key):  # specs hold JSON values (lists, numbers, strings), as spec.json keeps them
             continue
         parts.append("other backbone weights" if key == "weights" else f"{key} {a.get(key)}, not {b.get(key)}")
     return "; ".join(parts) or "other settings"

@@ -284,15 +284,15 @@ class TrainConfig:
             before = saved[name]
             if name in ("data", "init_from"):  # one folder under two spellings is the same
                 where = saved.get("resolved") if isinstance(saved.get("resolved"), dict) else {}
-                before_at = where.get(name) if isinstance(where.get(name), str) else before
-                same = before is not None and Path(str(before_at)).resolve() == Path(str(given)).resolve()
+                at = where.get(name) if isinstance(where.get(name), str) else before
+                same = before is not None and Path(str(at)).resolve() == Path(str(given)).resolve()
+                if Path(str(before)).resolve() != Path(str(at)).resolve():
+                    before = at  # given from another working directory: named where it is, not as it read there
             else:
                 same = before == given or (isinstance(given, tuple) and list(given) == before)
             if not same:
                 flag = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}.get(
                     name, f"--{name.replace('_', '-')}")
-                if name in ("data", "init_from") and Path(str(before)).resolve() != Path(str(before_at)).resolve():
-                    before = before_at  # given from another working directory: where it is, not how it read there
                 conflicts.append(f"{flag} {before} (this command: {given})")
                 if name == "init_from":  # fine-tuning takes its backbone, frames, size ... from that model
                     return conflicts[-1:]
