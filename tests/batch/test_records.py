@@ -40,7 +40,7 @@ def test_jsonl_torn_last_line_is_dropped_and_the_run_goes_on(tmp_path):
 
 def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
     """A last JSONL record whole but for its newline (an editor, a hand-cut file) was taken as torn and deleted."""
-    from vidlstm.batch.records import torn_bytes
+    from vidlstm.batch.records import read_part
 
     out = tmp_path / "preds.jsonl"
     with RecordFile(out) as f:
@@ -48,13 +48,13 @@ def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
         f.append(_ok("a.mp4"))
         f.append(_ok("b.mp4"))
     out.write_bytes(out.read_bytes()[:-1])
-    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"] and torn_bytes(out) == 0
+    assert [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"] and read_part(out)[1] == 0
     with RecordFile(out) as f:
         assert [r["path"] for r in f.open()] == ["a.mp4", "b.mp4"] and f.repaired_bytes == 0
         f.append(_ok("c.mp4"))  # on a line of its own
     assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["a.mp4", "b.mp4", "c.mp4"]
     out.write_bytes(out.read_bytes()[:-2])  # the closing brace gone too: cut off, dropped
-    assert torn_bytes(out) > 0 and [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]
+    assert read_part(out)[1] > 0 and [r["path"] for r in read_records(out)] == ["a.mp4", "b.mp4"]
 
 
 def test_an_output_whose_folder_was_removed_during_the_run_is_an_error_not_a_warning(tmp_path):

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.record_lines import rebased
-from vidlstm.batch.records import (RecordFile, being_written, output_target, read_records, record_format,
-                                   sort_and_dedup, torn_bytes, write_records)
+from vidlstm.batch.records import (RecordFile, being_written, output_target, read_part, read_records,
+                                   record_format, sort_and_dedup, write_records)
 from vidlstm.batch.run_settings import common_settings, has_settings, keep_beside, records_base, starting_at
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError, VidlstmError
@@ -83,9 +83,9 @@ def merge_parts(parts, output) -> MergeResult:
     for part in parts:
         part_base = records_base(output_target(part))
         base = base or part_base
+        part_records, cut = read_part(part)
         records.extend(r if part_base == base else dict(r, path=rebased(r["path"], part_base, base))
-                       for r in read_records(part))
-        cut = torn_bytes(part)
+                       for r in part_records)
         if cut:
             torn.append((str(part), cut))
     settings = common_settings(parts)

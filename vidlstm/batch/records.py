@@ -71,30 +71,32 @@ def _may_be_torn_record(tail: bytes, after_records: bool, fmt: str) -> bool:
 
 def read_records(path) -> list[dict]:
     """All complete records of a JSONL or CSV record file (a torn last line is ignored, the file is not changed)."""
+    return read_part(path)[0]
+
+
+def read_part(path) -> tuple[list[dict], int]:
+    """``read_records`` of a record file, and how many bytes at its end are a record cut off (left out), from one
+    read of the file (`vidlstm merge` says which parts end so)."""
     path = Path(path)
     fmt = record_format(path, "a record file")
     try:
         data = path.read_bytes()
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from None
-    return parse_records(decode_text(complete_part(data, fmt), fmt, path), fmt, path)
+    complete = complete_part(data, fmt)
+    return parse_records(decode_text(complete, fmt, path), fmt, path), max(0, len(data) - len(complete))
 
 
-def torn_bytes(path) -> int:
-    """How many bytes at the end of a record file are a record cut off (``read_records`` leaves them out)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return 0
-    return max(0, len(data) - len(complete_part(data, record_format(path, "a record file"))))
+def _lock_path(target: Path) -> Path:
+    """The lock file of the record file at ``target`` (beside it: the output itself is replaced by the final sort)."""
+    return target.with_name(f".{target.name}.lock")
 
 
 def being_written(path) -> bool:
     """Whether a ``vidlstm predict`` holds the lock of the record file at ``path`` (it is still appending to it)."""
     target = output_target(path)
     try:
-        fd = os.open(target.with_name(f".{target.name}.lock"), os.O_RDONLY)
+        fd = os.open(_lock_path(target), os.O_RDONLY)
     except OSError:
         return False  # no lock file: no run made one here
     try:
@@ -242,7 +244,7 @@ class RecordFile:
         return self
 
     def _lock(self, target: Path) -> None:
-        lock_path = target.with_name(f".{target.name}.lock")
+        lock_path = _lock_path(target)
         try:
             self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
