@@ -79,12 +79,18 @@ def candidates_trained(trained: int, total: int) -> str:
     return f"{trained} candidates" if trained == total else f"{trained} of {total} candidates"
 
 
+def shipped_places(in_checkout: str, in_wheel: str) -> tuple[Path, Path]:
+    """Where something that comes with vidlstm lies, in the order to look: ``in_checkout`` beside the package in a
+    source checkout, ``in_wheel`` inside the package in an installed wheel (pyproject's force-include)."""
+    return _PACKAGE_DIR.parent / in_checkout, _PACKAGE_DIR / in_wheel
+
+
 def default_model_dir() -> Path:
     """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""
     env = os.environ.get("VIDLSTM_MODEL")
     if env:
         return Path(env)
-    for candidate in (_PACKAGE_DIR.parent / "weights" / "default", _PACKAGE_DIR / "_weights" / "default"):
+    for candidate in shipped_places("weights/default", "_weights/default"):
         if (candidate / "config.json").is_file():
             return candidate
     return _PACKAGE_DIR.parent / "weights" / "default"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vidlstm.defaults import shipped_places
 from vidlstm.errors import UsageError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -110,8 +111,7 @@ def _check_step(recipe: Path, number: int, step) -> None:
 def shipped_recipes() -> dict[str, Path]:
     """The recipes that come with vidlstm by name (``finetune``: ``pipelines/`` in a source checkout,
     ``vidlstm/_pipelines`` in a wheel)."""
-    package = Path(__file__).resolve().parents[1]
-    for folder in (package.parent / "pipelines", package / "_pipelines"):
+    for folder in shipped_places("pipelines", "_pipelines"):
         found = {p.stem: p for p in sorted(folder.glob("*.toml"))}
         if found:
             return found
