@@ -37,11 +37,11 @@ def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = Fals
                                 if timeline else ")"))
 
 
-def new_data_folder(path, force: bool | None = False) -> None:
+def new_data_folder(path, force: bool = False, has_force: bool = True) -> None:
     """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (every file in it listed by its
     ``manifest.csv``, whose clips are removed first, so a smaller set leaves none behind). Anything else is the
-    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force`` (None:
-    the command has no --force, and the error does not offer one)."""
+    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force``. The
+    error offers --force only where the command has one (``has_force``)."""
     import csv
 
     from vidlstm.errors import UsageError
@@ -59,7 +59,7 @@ def new_data_folder(path, force: bool | None = False) -> None:
     except (OSError, KeyError, UnicodeDecodeError, csv.Error):
         listed = set()
     if not listed or not files <= listed | {"manifest.csv"}:
-        offer = "" if force is None else " (or pass --force to write into it)"
+        offer = " (or pass --force to write into it)" if has_force else ""
         raise UsageError(f"{path}: holds files of its own; name a new folder for the clips{offer}")
     for name in files - {"manifest.csv"}:  # an earlier synthetic set: replaced whole
         os.unlink(os.path.join(path, name))

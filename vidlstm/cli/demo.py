@@ -16,7 +16,7 @@ def run(args) -> int:
     from vidlstm.stages.demo import DemoConfig, run as run_demo
 
     if args.keep:
-        new_data_folder(args.keep, force=None)  # demo has no --force
+        new_data_folder(args.keep, has_force=False)
     configure_torch_threads(args.threads)
     records, accuracy = run_demo(DemoConfig(model_dir=args.model, per_class=args.per_class, seed=args.seed,
                                             out_dir=args.keep, device=args.device))
