@@ -26,6 +26,8 @@ def test_wheel_installs_outside_the_checkout_and_classifies_with_its_own_default
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"vidlstm/_weights/default/{name}" for name in MODEL_FILES} <= names
     assert {f"vidlstm/_pipelines/{p.name}" for p in (ROOT / "pipelines").glob("*.toml")} <= names
+    licences = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]  # the Apache-2.0 text pyproject names
+    assert licences and b"Apache License" in zipfile.ZipFile(wheel).read(licences[0])
 
     # A fresh venv with only the wheel; its dependencies (torch ...) come from this test's environment via a
     # .pth line appended after the venv's own site-packages, so nothing is downloaded or reinstalled.
