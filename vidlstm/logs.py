@@ -51,3 +51,85 @@ def bar_disabled(show: bool) -> bool | None:
     """tqdm's ``disable`` for a progress bar: off where not asked for, and (None) off where stderr is no terminal,
     so a log file or CI gets no redraws."""
     return None if show else True
+
+
+def progress_bar(show: bool, **kwargs):
+    """A tqdm bar where stderr is a terminal. Where it is not (a log file, CI, a pipe) and progress is asked for, a
+    plain progress line instead, at most once a minute (``VIDLSTM_PROGRESS_SECONDS`` sets how often): a long decode
+    or batch run is seen to move where a bar would only redraw. ``kwargs`` are tqdm's (total, desc, unit, ...)."""
+    from tqdm import tqdm
+
+    if show and not _is_terminal(sys.stderr):
+        return LineProgress(**kwargs)
+    return tqdm(disable=bar_disabled(show), **kwargs)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+
+
+class LineProgress:
+    """The part of tqdm's interface vidlstm's bars use, as progress lines (INFO, so ``-q`` silences them):
+    ``desc: n/total unit (p%) in m:ss, ~m:ss left; postfix``, at most every ``every`` seconds, none redrawn."""
+
+    def __init__(self, iterable=None, total=None, desc: str = "", unit: str = "it", initial: int = 0,
+                 every: float | None = None, clock=None, **_ignored):
+        import time
+
+        self._time = clock or time.monotonic
+        self.iterable, self.desc, self.unit, self.n = iterable, desc, unit, initial
+        self.total = len(iterable) if total is None and hasattr(iterable, "__len__") else total
+        if every is None:
+            try:
+                every = float(os.environ.get("VIDLSTM_PROGRESS_SECONDS", 60))
+            except ValueError:
+                every = 60.0
+        self.every, self._initial, self._postfix = every, initial, ""
+        self._start = self._last = self._time()
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = self._time()
+        if now - self._last >= self.every:
+            self._last = now
+            log.info("%s", self._line(now - self._start))
+
+    def _line(self, elapsed: float) -> str:
+        unit = "" if self.unit == "it" else f" {self.unit}s" if self.unit and not self.unit.endswith("s") else f" {self.unit}"
+        if self.total:
+            done = self.n - self._initial
+            left = (self.total - self.n) * elapsed / done if 0 < done and self.n < self.total else None
+            text = (f"{self.desc}: {self.n}/{self.total}{unit} ({100 * self.n / self.total:.0f}%) in {_clock(elapsed)}"
+                    + (f", ~{_clock(left)} left" if left is not None else ""))
+        else:
+            text = f"{self.desc}: {self.n}{unit} in {_clock(elapsed)}"
+        return text + (f"; {self._postfix}" if self._postfix else "")
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        items = {**(ordered_dict or {}), **kwargs}
+        self._postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self._postfix = str(s)
+
+    def close(self) -> None:
+        pass

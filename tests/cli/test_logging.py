@@ -101,3 +101,44 @@ def test_verbose_adds_a_line_per_file_to_predict(make_video, tiny_model_dir, tmp
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{clip}: ")]
     assert len(lines) == 1 and " frames, " in lines[0]
     install_cli_handler(0)
+
+
+def test_line_progress_says_count_share_time_and_what_is_left(capsys):
+    from vidlstm.logs import LineProgress, progress_bar
+
+    install_cli_handler(0)
+    clock = iter([0.0, 30.0, 65.0, 3700.0])
+    bar = progress_bar(True, total=4, desc="decoding videos", unit="video", every=0.0, clock=lambda: next(clock))
+    assert isinstance(bar, LineProgress)  # stderr is pytest's capture: no terminal
+    bar.update(1)
+    bar.set_postfix(failed=1)
+    bar.update(2)
+    bar.update(1)
+    assert capsys.readouterr().out.splitlines() == [
+        "decoding videos: 1/4 videos (25%) in 0:30, ~1:30 left",
+        "decoding videos: 3/4 videos (75%) in 1:05, ~0:21 left; failed=1",
+        "decoding videos: 4/4 videos (100%) in 1:01:40; failed=1"]
+    quiet = LineProgress(range(3), desc="epoch", every=3600.0)  # at most once an interval
+    assert list(quiet) == [0, 1, 2] and quiet.n == 3 and capsys.readouterr().out == ""
+    assert progress_bar(False, total=2).disable  # not asked for: tqdm's disabled bar, no lines
+
+
+def test_predict_and_evaluate_print_progress_lines_where_stderr_is_no_terminal(make_video, tiny_model_dir, tmp_path,
+                                                                               capsys, monkeypatch):
+    """A log file or CI got nothing while a long batch ran: the bar is off there, and no line stood in for it."""
+    monkeypatch.setenv("VIDLSTM_PROGRESS_SECONDS", "0")
+    data = tmp_path / "data"
+    clips = [make_video(f"data/left/{i}.mp4", num_frames=8, seed=i) for i in range(2)]
+    assert main(["predict", *map(str, clips), "-o", str(tmp_path / "p.jsonl"), "--model", str(tiny_model_dir),
+                 "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "predict: 1/2 files (50%) in 0:0" in out and "predict: 2/2 files (100%)" in out, out
+    assert main(["predict", *map(str, clips), "-o", str(tmp_path / "q.jsonl"), "--model", str(tiny_model_dir),
+                 "--workers", "0", "-q"]) == 0
+    assert "predict: " not in capsys.readouterr().out  # -q: no progress lines
+    assert main(["predict", *map(str, clips), "-o", str(tmp_path / "r.jsonl"), "--model", str(tiny_model_dir),
+                 "--workers", "0", "--no-progress"]) == 0
+    assert "predict: " not in capsys.readouterr().out
+    assert main(["evaluate", str(data), "--model", str(tiny_model_dir), "-o", str(tmp_path / "e")]) == 0
+    assert "evaluating: 2/2 videos (100%)" in capsys.readouterr().out
+    install_cli_handler(0)

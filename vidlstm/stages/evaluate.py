@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
-from tqdm import tqdm
 
 from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
@@ -18,7 +17,7 @@ from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
-from vidlstm.logs import bar_disabled, log as logger
+from vidlstm.logs import log as logger, progress_bar
 from vidlstm.training.auto import saved_setting
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
@@ -177,7 +176,7 @@ def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
         batch.clear()
 
     source = DecodePool(config.workers, config.timeout, decode_fn) if config.workers else InlineDecoder(decode_fn)
-    bar = tqdm(total=len(items), desc="evaluating", disable=bar_disabled(config.progress), dynamic_ncols=True)
+    bar = progress_bar(config.progress, total=len(items), desc="evaluating", unit="video", dynamic_ncols=True)
     with source, bar:
         source.submit(requests)
         while source.unfinished:

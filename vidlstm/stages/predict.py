@@ -17,7 +17,7 @@ from vidlstm.batch.run_settings import check_and_keep, record_settings, records_
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
-from vidlstm.logs import bar_disabled, log
+from vidlstm.logs import log, progress_bar
 
 MAX_LISTED_FAILURES = 20
 MAX_WORKERS = 256
@@ -274,7 +274,6 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
     """Skip the files already recorded in the output, append a record per file ``compute(todo)`` yields, sort.
 
     ``settings``: what shapes this run's records (``run_settings``); an output made with others is refused."""
-    from tqdm import tqdm
 
     with RecordFile(summary.output) as out:
         records = out.open()
@@ -292,8 +291,7 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
         summary.skipped = len(files) - len(todo)
         summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
-        bar = tqdm(total=len(todo), unit="file", desc="predict", disable=bar_disabled(config.progress),
-                   dynamic_ncols=True)
+        bar = progress_bar(config.progress, total=len(todo), unit="file", desc="predict", dynamic_ncols=True)
         with bar:
             for record in compute(todo) if todo else ():
                 if base != os.getcwd():

@@ -6,13 +6,12 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from vidlstm.data.cache import ContentHasher, TensorCache, module_fingerprint
 from vidlstm.data.datasets import VideoItem
 from vidlstm.data.transforms import frames_to_tensor
 from vidlstm.data.views import clip_spec
-from vidlstm.logs import bar_disabled, log
+from vidlstm.logs import log, progress_bar
 from vidlstm.models.fold import fold_batch_norms
 from vidlstm.training.decode_jobs import DECODE_TIMEOUT, ViewsRequest, decoded_views
 from vidlstm.training.distributed import DistContext, barrier
@@ -140,8 +139,8 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
             log.warning("%s: `vidlstm extract` cached these clips' features with other settings (%s); the %d video(s) "
                         "not cached as this run reads them are decoded again", cache.root, why, len(jobs))
     encoders = [(cache, _folded(encoder)) for cache, encoder in encoders] if jobs else []  # none run without jobs
-    bar = tqdm(total=len(jobs), desc="decoding videos", disable=bar_disabled(bool(progress and ctx.is_main and jobs)),
-               dynamic_ncols=True)
+    bar = progress_bar(bool(progress and ctx.is_main and jobs), total=len(jobs), desc="decoding videos", unit="video",
+                       dynamic_ncols=True)
     pending_features: list[tuple[str, torch.Tensor]] = []  # (sha, (V, T, S, S, 3) uint8) awaiting the CNN
     results = decoded_views(jobs, decode_workers, decode_timeout) if jobs else iter(())
     reached: set[int] = set()
