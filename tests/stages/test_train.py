@@ -279,14 +279,20 @@ def still_colour(colour, rng, steps: int = 10, size: int = 32) -> np.ndarray:
     return frames
 
 
-def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path):
+def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path, monkeypatch):
     """clip_head="stats": the clip read-out is refitted as training/readout.py's logistic regression on the
     training views' statistics, its out-of-fold accuracy is recorded, and without a validation split the
-    temperature comes from the out-of-fold logits."""
+    temperature comes from the out-of-fold logits. Its curves.png says they are not the read-out's."""
     from vidlstm.data.cache import sha256_file
     from vidlstm.data.transforms import frames_to_tensor
     from vidlstm.data.views import decode_views
+    from vidlstm.training import finalize
     from vidlstm.training.readout import fit_logistic
+
+    titles = []
+    real_plot = finalize.plot_training_curves
+    monkeypatch.setattr(finalize, "plot_training_curves",
+                        lambda rows, path, title=None: titles.append(title) or real_plot(rows, path, title=title))
 
     rng = np.random.default_rng(5)
     for label, colour in (("red", (250, 40, 40)), ("blue", (40, 40, 250))):
@@ -296,6 +302,8 @@ def test_a_stats_head_is_the_logistic_regression_of_its_training_views(tmp_path)
                          pretrained=True, input_mode="rgb", clip_head="stats", epochs=2, val_fraction=0.0,
                          **{**TINY, "views": 1, "backbone": "efficientnet_lite0"})
     run_dir = train.run(config)
+    assert titles == ["the epochs' per-step (BiLSTM) heads; the clip label is the statistics read-out"]
+    assert (run_dir / "curves.png").stat().st_size > 1000
     model = load_model(run_dir / "model")
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     readout = metrics["readout"]

@@ -75,7 +75,9 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
         "best_epoch": metrics["best_epoch"], "seed": config.seed, "init": origin.get("init"),
     })
     save_model(model_dir, model.cpu(), metrics=metrics)
-    plot_training_curves(rows, config.run_dir / "curves.png")
+    plot_training_curves(rows, config.run_dir / "curves.png",  # a read-out's label is not what the epochs trained
+                         title=("the epochs' per-step (BiLSTM) heads; the clip label is the statistics read-out"
+                                if model.config.clip_head == "stats" else None))
     return metrics
 
 

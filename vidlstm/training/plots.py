@@ -18,10 +18,12 @@ def _figure(figsize):
     return fig
 
 
-def plot_training_curves(rows: list[dict], path) -> Path:
-    """Loss and accuracy per epoch (train and validation) side by side."""
+def plot_training_curves(rows: list[dict], path, title: str | None = None) -> Path:
+    """Loss and accuracy per epoch (train and validation) side by side; ``title`` above both (what was trained)."""
     epochs = [r["epoch"] for r in rows]
     fig = _figure((10, 4))
+    if title:
+        fig.suptitle(title)
     ax_loss, ax_acc = fig.subplots(1, 2)
     for key, style in (("train_loss", "-"), ("val_loss", "--")):
         ax_loss.plot(epochs, [r.get(key, np.nan) for r in rows], style, marker="o", ms=3, label=key)
