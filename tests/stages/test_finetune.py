@@ -43,6 +43,7 @@ def test_new_label_set_gets_new_heads_and_keeps_the_backbone(base_model, tmp_pat
     assert metrics["base_labels"] == ["left", "right"]
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["num_frames"], config["image_size"], config["init_from"]) == (4, 32, str(base_model))
+    assert (config["clip_head"], config["keypoint_stage"]) == ("lstm", base.config.keypoint_stage)
     assert config["stabilize"] == "off" and tuned.config.stabilize is False  # the base model's, not by data
 
 
@@ -103,7 +104,10 @@ def test_a_statistics_head_refits_on_new_labels_and_refuses_an_unfrozen_backbone
     # Left unset: one view of each clip, as train fits a read-out (six took a fine-tune ten minutes of decoding).
     default_views = finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run1"), init_from=str(base),
                                              **{k: v for k, v in TINY.items() if k != "views"}))
-    assert json.loads((default_views / "config.json").read_text())["views"] == 1
+    recorded = json.loads((default_views / "config.json").read_text())
+    assert recorded["views"] == 1
+    # The run's config.json records the model's architecture, not train's defaults for it (it said "lstm").
+    assert (recorded["clip_head"], recorded["keypoint_stage"], recorded["centred_keypoints"]) == ("stats", None, False)
     with pytest.raises(UsageError, match="standardised on frozen features; fine-tune it with --train-backbone frozen"):
         finetune.run(TrainConfig(data=str(data), out_dir=str(tmp_path / "run2"), init_from=str(base),
                                  train_backbone="all", **TINY))

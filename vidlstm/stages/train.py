@@ -210,10 +210,7 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
     if config.init_from:
         config.num_frames = model.config.num_frames  # recorded: the fine-tuned model keeps its sampling
     labels = list(model.config.labels)  # fine-tuning on the same label set keeps the model's order
-    mode = config.backbone_mode()
-    if model.clip_stats is not None and mode != "frozen":
-        raise UsageError(f"{config.init_from}: its clip head reads feature statistics standardised on frozen "
-                         f"features; fine-tune it with --train-backbone frozen")
+    mode = config.backbone_mode()  # a statistics head is frozen: TrainConfig and finetune.run refuse otherwise
     set_backbone_trainable(model, mode)
     model.to(ctx.device)
     data = _prepare_data(config, ctx, dataset, model)
