@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,17 @@ def test_evaluating_clips_the_model_trained_on_says_the_accuracy_is_in_sample(da
                              split_file=str(run_dir / "split.json"), subset="val", workers=0, progress=False))
     assert "in_sample_clips" not in json.loads((out / "metrics.json").read_text())
     assert not [r for r in caplog.records if "in-sample" in r.getMessage()]
+    # Copies of training clips under other names are in-sample too, where the split holds their content (train
+    # records it); a held-out clip copied is not.
+    from vidlstm.data.cache import sha256_file
+
+    split = json.loads((run_dir / "split.json").read_text())
+    split["train_content"] = sorted([(data / n).stat().st_size, sha256_file(data / n)] for n in names[:4])
+    (run_dir / "split.json").write_text(json.dumps(split))
+    copies = tmp_path / "new_clips"
+    for k, name in enumerate((names[0], names[3], names[5])):
+        (copies / Path(name).parent).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data / name, copies / Path(name).parent / f"renamed_{k}.mp4")
+    out = run(EvaluateConfig(data=str(copies), model_dir=str(run_dir / "model"), out_dir=str(tmp_path / "ev3"),
+                             workers=0, progress=False))
+    assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 2

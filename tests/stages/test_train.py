@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,11 @@ def test_training_writes_exactly_the_run_files(trained_run):
     assert saved["train_backbone"] == "all" and saved["num_frames"] == 8  # the resolved config
     split = json.loads((run_dir / "split.json").read_text())
     assert len(split["train"]) == 19 and len(split["val"]) == 5 and not set(split["train"]) & set(split["val"])
+    # The training clips' content, by which evaluate knows copies of them under other names as in-sample.
+    from vidlstm.data.cache import sha256_file
+
+    data = Path(config.data)
+    assert split["train_content"] == sorted([(data / n).stat().st_size, sha256_file(data / n)] for n in split["train"])
 
 
 @pytest.mark.slow

@@ -94,6 +94,49 @@ def save_split(path, dataset: LabelledVideos, train: np.ndarray, val: np.ndarray
     return atomic_write_text(path, json.dumps(payload, indent=1))
 
 
+def record_train_content(path, dataset: LabelledVideos, train: np.ndarray, shas: list[str | None]) -> None:
+    """Add to a saved split the training clips' content (``"train_content"``: [bytes, sha256] pairs), so that
+    `evaluate` also knows copies of them under other names as in-sample; kept where the split already has it."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(payload, dict) or "train_content" in payload:
+        return
+    content = set()
+    for i in train:
+        try:
+            size = dataset.items[i].path.stat().st_size
+        except OSError:
+            continue
+        if shas[i] is not None:
+            content.add((size, shas[i]))
+    payload["train_content"] = sorted(map(list, content))
+    atomic_write_text(path, json.dumps(payload, indent=1))
+
+
+def trained_copies(payload: dict, paths: list[Path]) -> set[Path]:
+    """Those of ``paths`` whose content is one of a split's training clips (``record_train_content``): a file is
+    read only where its size is a training clip's, so held-out clips cost a stat each."""
+    from vidlstm.data.cache import sha256_file
+
+    content = payload.get("train_content") if isinstance(payload, dict) else None
+    if not isinstance(content, list):
+        return set()
+    known = {(pair[0], pair[1]) for pair in content if isinstance(pair, list) and len(pair) == 2}
+    sizes = {size for size, _ in known}
+    copies = set()
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            if size in sizes and (size, sha256_file(path)) in known:
+                copies.add(path)
+        except OSError:
+            continue
+    return copies
+
+
 def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
     """Map a saved split back onto ``dataset``: {"train": indices, "val": indices}; files must still be there."""
     path = Path(path)

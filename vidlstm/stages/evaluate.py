@@ -14,7 +14,7 @@ from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import discover_dataset
-from vidlstm.data.splits import load_split
+from vidlstm.data.splits import load_split, trained_copies
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
 from vidlstm.logs import log as logger, progress_bar
@@ -129,13 +129,14 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
 
 def _trained_on(model_dir, items) -> int:
     """How many of ``items`` trained the model in ``model_dir``, by its run's split.json (RUN/model's RUN; names
-    absolute, or relative to the run's DATA as its config.json, or its kept candidate's, records it); 0 where that
-    cannot be told."""
+    absolute, or relative to the run's DATA as its config.json, or its kept candidate's, records it; or the same
+    content under another name); 0 where that cannot be told."""
     if not model_dir:
         return 0  # the shipped model: trained on synthetic clips of other seeds
     run = Path(model_dir).parent
     try:
-        names = json.loads((run / "split.json").read_text())["train"]
+        payload = json.loads((run / "split.json").read_text())
+        names = payload["train"]
     except (OSError, ValueError, KeyError, TypeError):
         return 0
     # An auto run keeps no settings of its own: its kept candidate's, whose split.json it copied.
@@ -146,7 +147,9 @@ def _trained_on(model_dir, items) -> int:
     root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
     trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
                if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
-    return sum(str(item.path.resolve()) in trained for item in items)
+    by_name = [item.path for item in items if str(item.path.resolve()) in trained]
+    # Copies of training clips under other names (a folder of "new" clips that holds some of them) count too.
+    return len(by_name) + len(trained_copies(payload, [item.path for item in items if item.path not in set(by_name)]))
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,

@@ -20,7 +20,7 @@ from vidlstm.checkpoint import load_train_state, save_model, save_train_state
 from vidlstm.data.augment import AugmentConfig, ClipAugmenter
 from vidlstm.data.datasets import LabelledVideos, discover_dataset, without_empty_files
 from vidlstm.data.loaders import CachedViewDataset
-from vidlstm.data.splits import load_split, save_split, stratified_order, train_val_split
+from vidlstm.data.splits import load_split, record_train_content, save_split, stratified_order, train_val_split
 from vidlstm.errors import UsageError
 from vidlstm.logs import bar_disabled, log as logger
 from vidlstm.models import set_backbone_trainable
@@ -149,6 +149,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
             warn_skipped(entry.path, entry.reason)
         shas = content_hashes(dataset.items, cache_root)
         check_copies(dataset, shas, train_idx, val_idx)  # warns: one file under two labels, or across the split
+        record_train_content(split_path, dataset, train_idx, shas)  # evaluate knows copies of them as in-sample
     barrier(ctx)
     if not ctx.is_main:
         shas = content_hashes(dataset.items, cache_root, warn=False)  # rank 0 has warned
