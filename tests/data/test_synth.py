@@ -64,7 +64,9 @@ def test_synth_replaces_its_own_set_but_never_writes_over_other_files(tmp_path, 
     small = ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
     out = tmp_path / "s"
     assert main(["synth", str(out), "--per-class", "2", *small]) == 0
+    capsys.readouterr()
     assert main(["synth", str(out), "--per-class", "1", "--seed", "9", *small]) == 0  # an earlier set: replaced whole
+    assert f"removed the earlier synthetic set in {out} (16 clips)" in capsys.readouterr().out  # said, not silent
     assert len(list(out.rglob("*.mp4"))) == 8 and len((out / "manifest.csv").read_text().splitlines()) == 9
     (out / "up" / "mine.mp4").write_bytes(b"a clip of the user's")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -79,3 +81,18 @@ def test_synth_replaces_its_own_set_but_never_writes_over_other_files(tmp_path, 
 def test_synth_cli_bad_config_exit_2(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "s"), "--min-frames", "9", "--max-frames", "4"]) == 2
     assert "min_frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--max-frames", "100000"], "max_frames must be at most 7200 (got 100000)"),  # the kernel killed it at 23 GB
+    (["--size", "100000"], "size must be from 32 to 2160 pixels (got 100000)"),  # a 298 GiB numpy traceback
+    (["--size", "2160", "--max-frames", "200"], "a clip of 200 frames at 2160 px would take 3.5 GiB of memory"),
+    (["--fps", "-3"], "fps must be a number from 1 to 240 (got -3.0)"),  # an av traceback
+    (["--fps", "nan"], "fps must be a number from 1 to 240 (got nan)"),  # a ValueError traceback
+    (["--fps", "0"], "fps must be a number from 1 to 240 (got 0.0)"),  # written at 24 fps without a word
+])
+def test_synth_refuses_sizes_lengths_and_rates_it_cannot_write(tmp_path, capsys, flags, said):
+    assert main(["synth", str(tmp_path / "s"), "--per-class", "1", *flags]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()

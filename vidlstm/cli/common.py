@@ -37,22 +37,22 @@ def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = Fals
                                 if timeline else ")"))
 
 
-def new_data_folder(path, force: bool = False, has_force: bool = True) -> None:
+def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
     """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (every file in it listed by its
-    ``manifest.csv``, whose clips are removed first, so a smaller set leaves none behind). Anything else is the
-    user's, which clip by clip overwriting would have mixed with the new set: a UsageError, unless ``force``. The
-    error offers --force only where the command has one (``has_force``)."""
+    ``manifest.csv``, whose clips are removed first, so a smaller set leaves none behind; how many: the result).
+    Anything else is the user's, which clip by clip overwriting would have mixed with the new set: a UsageError,
+    unless ``force``. The error offers --force only where the command has one (``has_force``)."""
     import csv
 
     from vidlstm.errors import UsageError
 
     if not os.path.exists(path):
-        return
+        return 0
     if not os.path.isdir(path):
         raise UsageError(f"{path}: a file, not a folder; name a new folder for the clips")
     files = {os.path.relpath(os.path.join(top, name), path) for top, _, names in os.walk(path) for name in names}
     if not files or force:
-        return
+        return 0
     try:
         with open(os.path.join(path, "manifest.csv"), newline="") as f:
             listed = {row["path"] for row in csv.DictReader(f) if row.get("path")}
@@ -63,6 +63,7 @@ def new_data_folder(path, force: bool = False, has_force: bool = True) -> None:
         raise UsageError(f"{path}: holds files of its own; name a new folder for the clips{offer}")
     for name in files - {"manifest.csv"}:  # an earlier synthetic set: replaced whole
         os.unlink(os.path.join(path, name))
+    return len(files - {"manifest.csv"})
 
 
 def model_folder(text: str) -> str:

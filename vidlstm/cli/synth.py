@@ -10,9 +10,11 @@ def add_arguments(p):
     p.add_argument("--size", type=positive_int, default=96, help="frame height in pixels (default 96)")
     p.add_argument("--min-frames", type=positive_int, default=24)
     p.add_argument("--max-frames", type=positive_int, default=48)
-    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second of the clips (1 to 240; default 25)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--force", action="store_true", help="write into OUT_DIR even where it holds files already")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUT_DIR even where it holds files of its own (an earlier synthetic set there, "
+                        "every file listed by its manifest.csv, is replaced whole without it)")
 
 
 def run(args) -> int:
@@ -24,7 +26,9 @@ def run(args) -> int:
                           max_frames=args.max_frames, fps=args.fps, seed=args.seed)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    new_data_folder(args.out_dir, args.force)
+    replaced = new_data_folder(args.out_dir, args.force)
+    if replaced:
+        print(f"removed the earlier synthetic set in {args.out_dir} ({replaced} clips)")
     out = generate_dataset(args.out_dir, cfg)
     print(f"wrote {cfg.per_class * len(MOTION_CLASSES)} clips of {len(MOTION_CLASSES)} classes to {out} "
           f"(manifest: {out / 'manifest.csv'})")

@@ -10,6 +10,10 @@ import cv2
 import numpy as np
 
 MOTION_CLASSES = ("left", "right", "up", "down", "grow", "shrink", "clockwise", "anticlockwise")
+MAX_SIZE = 2160  # frame height, px
+MAX_FRAMES = 7200  # frames per clip (5 min at 24 fps)
+MAX_CLIP_BYTES = 2 * 2 ** 30  # one clip's frames, drawn in memory
+MAX_FPS = 240
 
 
 @dataclass
@@ -29,8 +33,17 @@ class SynthConfig:
             raise ValueError("per_class must be >= 1")
         if not 2 <= self.min_frames <= self.max_frames:
             raise ValueError("need 2 <= min_frames <= max_frames")
-        if self.size < 32:
-            raise ValueError("size must be >= 32 pixels")
+        if not 32 <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be from 32 to {MAX_SIZE} pixels (got {self.size})")
+        if self.max_frames > MAX_FRAMES:
+            raise ValueError(f"max_frames must be at most {MAX_FRAMES} (got {self.max_frames})")
+        clip_bytes = self.max_frames * self.size * (int(round(self.size * 4 / 3 / 2)) * 2) * 3
+        if clip_bytes > MAX_CLIP_BYTES:  # a clip is drawn whole in memory before it is encoded
+            raise ValueError(f"a clip of {self.max_frames} frames at {self.size} px would take "
+                             f"{clip_bytes / 2 ** 30:.1f} GiB of memory to draw (at most {MAX_CLIP_BYTES // 2 ** 30}); "
+                             f"ask for fewer frames or a smaller size")
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 1 <= self.fps <= MAX_FPS):
+            raise ValueError(f"fps must be a number from 1 to {MAX_FPS} (got {self.fps})")
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
