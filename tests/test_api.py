@@ -83,6 +83,9 @@ def test_frames_array_in_is_sampled_and_resized_like_a_file(make_video, tiny_mod
     assert len(preds) == 2 and preds[0]["score"] >= preds[1]["score"] and 0 < preds[0]["score"] <= 1
     with pytest.raises(VidlstmError, match=r"\(T, H, W, 3\) uint8"):
         clf.predict(full.astype(np.float32))
+    for empty in ((5, 0, 0, 3), (5, 0, 64, 3), (5, 48, 0, 3)):  # frames with no pixels: a cv2.error traceback
+        with pytest.raises(UsageError, match=re.escape(f"(T, H, W, 3) uint8 RGB array (got uint8 {empty})")):
+            clf.predict(np.zeros(empty, np.uint8))
 
 
 def test_a_list_may_hold_frames_arrays_and_tensors_beside_paths(make_video, tiny_model_dir):

@@ -93,7 +93,7 @@ class VideoClassifier:
 
         from vidlstm.data.clips import shifted_view_indices
 
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
             raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array (got {frames.dtype} {frames.shape})")
         cfg = self.predictor.config
         size = (cfg.image_size, cfg.image_size)
