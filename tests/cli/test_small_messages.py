@@ -1,6 +1,7 @@
 """One-line messages that say what to do next: interruptions, odd output names, a run folder for a model."""
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -68,6 +69,21 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tiny_model_dir):
     proc.stdout.close()  # before the command has written anything: its first write finds no reader
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err and err == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_no_space_left_for_the_output_is_one_line_not_a_traceback(tiny_model_dir, make_video):
+    """`vidlstm info > /dev/full` (and classify, stream) ended in an OSError traceback."""
+    import subprocess
+
+    clip = make_video("a.mp4", num_frames=8)
+    for command in (["info", str(tiny_model_dir)], ["classify", str(clip), "--model", str(tiny_model_dir), "-q"],
+                    ["stream", str(clip), "--model", str(tiny_model_dir), "-q"]):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "vidlstm", *command], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300)
+        assert proc.returncode == 1, (command, proc.stderr)
+        assert proc.stderr == f"vidlstm {command[0]}: error: writing the output: No space left on device\n", command
 
 
 def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monkeypatch, capsys):

@@ -102,10 +102,23 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
             try:
                 if stream is not None:
                     stream.flush()
-            except BrokenPipeError:
+            except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
                 pass
+            except OSError as err:  # no space left for what stdout still held
+                if stream is sys.stdout:
+                    print(f"vidlstm {args.command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+                code = code or 1
         os._exit(code)
     return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, dropping what it still buffers, so the interpreter's final flush does not raise
+    again (the recipe in Python's signal docs)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or not a file (captured output in tests)
+        pass
 
 
 def _bytes_of_file_names_pass_through(stream) -> None:
@@ -156,11 +169,15 @@ def _run(args) -> int:
     except BrokenPipeError:  # before OSError, its base class: a handler's own raise is caught by no other handler
         # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again (the recipe in Python's signal docs).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 0
     except OSError as err:
-        if err.filename is None:
+        if err.filename is None and err.errno is None:
             raise
+        if err.filename is None:  # no file named: a write to stdout or stderr (`> /dev/full`: no space left)
+            _quiet_stdout()
+            print(f"vidlstm {args.command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+            return 1
         # The file system said no where no stage had a better sentence for it (a read-only or missing folder for
         # an output, a file where a folder was wanted): the path and the reason, not a traceback.
         print(f"vidlstm {args.command}: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
