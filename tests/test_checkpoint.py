@@ -187,6 +187,31 @@ def test_garbled_weights_file(saved):
         load_model(saved)
 
 
+def test_weights_that_cannot_be_read_say_why_not_no_such_file(saved, monkeypatch):
+    """safetensors said "No such file or directory" of a model.safetensors it was not allowed to read."""
+    from vidlstm import checkpoint
+
+    weights = saved / "model.safetensors"
+    if os.geteuid() != 0:  # root reads it anyway
+        weights.chmod(0)
+        try:
+            with pytest.raises(ModelLoadError, match=r"model\.safetensors: cannot read \(Permission denied\)$"):
+                load_model(saved)
+        finally:
+            weights.chmod(0o644)
+
+    def denied(path, *args, **kwargs):  # what a file system that refuses this reader says, whoever runs the test
+        raise PermissionError(13, "Permission denied", str(path))
+
+    def safetensors_says(path, *args, **kwargs):
+        raise OSError(f"No such file or directory: {path}")
+
+    monkeypatch.setattr(checkpoint, "load_file", safetensors_says)
+    monkeypatch.setattr(checkpoint, "open", denied, raising=False)
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors: cannot read \(Permission denied\)$"):
+        load_model(saved)
+
+
 def test_weights_that_do_not_match_the_config(saved):
     data = json.loads((saved / "config.json").read_text())
     data["hidden_size"] = 9

@@ -206,6 +206,11 @@ def load_model(directory, device: str | torch.device = "cpu") -> LRCN:
     try:
         state = load_file(weights_path, device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        try:  # safetensors says "No such file or directory" of a file it may not read: ask the file system
+            with open(weights_path, "rb"):
+                pass
+        except OSError as denied:
+            raise ModelLoadError(f"{weights_path}: cannot read ({denied.strerror or denied})") from err
         reason = " ".join(str(err).split())[:200]
         raise ModelLoadError(f"{weights_path}: not a valid safetensors file ({reason})") from err
     model = LRCN(config, load_pretrained=False)  # the ImageNet start point is irrelevant: the weights overwrite it
