@@ -86,6 +86,20 @@ def test_no_space_left_for_the_output_is_one_line_not_a_traceback(tiny_model_dir
         assert proc.stderr == f"vidlstm {command[0]}: error: writing the output: No space left on device\n", command
 
 
+def test_classify_leaves_no_multiprocessing_folder_behind(tiny_model_dir, make_video, tmp_path):
+    """Every `vidlstm classify` left a /tmp/pymp-XXXX folder: the fast exit skipped multiprocessing's cleanup."""
+    import subprocess
+
+    clip = make_video("a.mp4", num_frames=8)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "vidlstm", "classify", str(clip), "--model", str(tiny_model_dir),
+                           "--workers", "1", "-q"], env={**os.environ, "TMPDIR": str(temp)}, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert list(temp.iterdir()) == []
+
+
 def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monkeypatch, capsys):
     """`vidlstm classify -clip.mp4` said only "the following arguments are required: FILE"."""
     monkeypatch.chdir(tmp_path)

@@ -108,8 +108,24 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
                 if stream is sys.stdout:
                     print(f"vidlstm {args.command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
                 code = code or 1
+        _remove_multiprocessing_temp_dir()
         os._exit(code)
     return code
+
+
+def _remove_multiprocessing_temp_dir() -> None:
+    """The /tmp/pymp-XXXX folder multiprocessing made for its decode workers' sockets: removed at the interpreter's
+    exit, which the fast exit skips (every classify and demo left one behind)."""
+    if "multiprocessing" not in sys.modules:
+        return
+    import shutil
+
+    try:
+        tempdir = sys.modules["multiprocessing"].current_process()._config.get("tempdir")
+    except AttributeError:  # another Python's internals
+        return
+    if tempdir:
+        shutil.rmtree(tempdir, ignore_errors=True)
 
 
 def _quiet_stdout() -> None:
