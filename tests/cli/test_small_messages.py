@@ -100,6 +100,19 @@ def test_classify_leaves_no_multiprocessing_folder_behind(tiny_model_dir, make_v
     assert list(temp.iterdir()) == []
 
 
+def test_an_empty_model_path_or_stream_source_is_refused(capsys, tmp_path, monkeypatch):
+    """`info ""` and `classify --model ''` used the shipped model without a word; `stream ""` said ": is a directory"."""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["info", ""], ["classify", "a.mp4", "--model", ""], ["predict", "v", "-o", "p.jsonl", "--model", " "]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "an empty path: name a model folder, or `default` for the shipped model" in capsys.readouterr().err
+    assert main(["stream", ""]) == 2
+    assert ("vidlstm stream: error: SOURCE is empty: give a video file, a webcam index (0, 1, ...) or a URL"
+            in capsys.readouterr().err)
+
+
 def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monkeypatch, capsys):
     """`vidlstm classify -clip.mp4` said only "the following arguments are required: FILE"."""
     monkeypatch.chdir(tmp_path)

@@ -145,7 +145,9 @@ def test_cli_prints_label_changes_with_increasing_times_and_a_summary(dark_then_
     matched = [LINE.match(line) for line in lines[:len(changes)]]
     assert all(matched), lines
     assert [(float(m[1]), m[2]) for m in matched] == [(e["time"], e["label"]) for e in changes]
-    assert lines[len(changes)].startswith("end of stream at 1.96 s: 50 frames read, 50 classified")
+    assert lines[len(changes)].startswith("end of stream, last frame classified at 1.96 s: 50 frames read, "
+                                          "50 classified")
+    assert end["stopped_by"] == "end of source"
 
 
 def test_max_seconds_stops_early(make_video, tiny_model_dir, capsys):
@@ -153,6 +155,9 @@ def test_max_seconds_stops_early(make_video, tiny_model_dir, capsys):
     assert main(["stream", str(video), "--model", str(tiny_model_dir), "--max-seconds", "0.5", "--json"]) == 0
     end = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert end["frames_used"] == 4 and end["time"] == pytest.approx(0.4)  # 8 fps: 0, 0.16, 0.28, 0.4 (0.52 is past)
+    assert end["stopped_by"] == "max_seconds"  # the summary said "end of stream", which it was not
+    assert main(["stream", str(video), "--model", str(tiny_model_dir), "--max-seconds", "0.5"]) == 0
+    assert "stopped at --max-seconds, last frame classified at 0.40 s: " in capsys.readouterr().out
 
 
 def test_bad_stream_input(make_video, tiny_model_dir, tmp_path, capsys):

@@ -70,6 +70,8 @@ def model_folder(text: str) -> str:
     """An argparse type for a model folder: ``default`` names the shipped default model (``named_model_dir``)."""
     from vidlstm.defaults import named_model_dir
 
+    if not text.strip():  # "" was the shipped model (--model ''), silently
+        raise argparse.ArgumentTypeError("an empty path: name a model folder, or `default` for the shipped model")
     return named_model_dir(text)
 
 

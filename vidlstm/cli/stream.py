@@ -26,16 +26,20 @@ def format_event(event: dict) -> str:
     if event["event"] == "label":
         return f"[{event['time']:8.2f} s] {event['label']} ({event['score']:.2f})"
     segments = ", ".join(f"{s['label']} {s['start']:.2f}-{s['end']:.2f} s" for s in event["segments"])
-    ended = "interrupted" if event["interrupted"] else "end of stream"
-    return (f"{ended} at {event['time']:.2f} s: {event['frames_read']} frames read, {event['frames_used']} "
-            f"classified ({event['ms_per_frame']:.1f} ms per frame)\n"
+    ended = {"interrupt": "interrupted", "max_seconds": "stopped at --max-seconds"}.get(event.get("stopped_by"),
+                                                                                     "end of stream")
+    return (f"{ended}, last frame classified at {event['time']:.2f} s: {event['frames_read']} frames read, "
+            f"{event['frames_used']} classified ({event['ms_per_frame']:.1f} ms per frame)\n"
             f"overall: {event['label']} ({event['score']:.2f}), by the {event['labelled_by']}\nsegments: {segments}")
 
 
 def run(args) -> int:
     from vidlstm.defaults import configure_torch_threads
+    from vidlstm.errors import UsageError
     from vidlstm.stages.stream import StreamConfig, stream_events
 
+    if not args.source.strip():
+        raise UsageError("SOURCE is empty: give a video file, a webcam index (0, 1, ...) or a URL")
     configure_torch_threads(args.threads)
     config = StreamConfig(source=args.source, model_dir=args.model, chunk_frames=args.chunk_frames, fps=args.fps,
                           smoothing=args.smoothing, max_seconds=args.max_seconds, device=args.device)

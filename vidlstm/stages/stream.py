@@ -208,18 +208,20 @@ class LabelTracker:
 # --- the stage ------------------------------------------------------------------------------------
 
 def stream_steps(frames, classifier: StreamClassifier, chunk_frames: int,
-                 max_seconds: float | None = None) -> Iterator[StepOutput]:
-    """Per-step outputs for an iterable of frames, fed to the model ``chunk_frames`` at a time."""
+                 max_seconds: float | None = None, stopped: list | None = None) -> Iterator[StepOutput]:
+    """Per-step outputs for an iterable of frames, fed to the model ``chunk_frames`` at a time; where
+    ``max_seconds`` stopped them, ``stopped`` gets a True."""
     if max_seconds is not None:
-        frames = _until(frames, max_seconds)
+        frames = _until(frames, max_seconds, [] if stopped is None else stopped)
     for chunk in chunked(frames, chunk_frames):
         yield from classifier.feed(chunk)
 
 
-def _until(frames, max_seconds: float) -> Iterator[StreamFrame]:
+def _until(frames, max_seconds: float, stopped: list) -> Iterator[StreamFrame]:
     """Frames up to ``max_seconds``; stops reading the source there (a live one never ends by itself)."""
     for frame in frames:
         if frame.time > max_seconds:
+            stopped.append(True)
             return
         yield frame
 
@@ -227,15 +229,16 @@ def _until(frames, max_seconds: float) -> Iterator[StreamFrame]:
 def stream_events(config: StreamConfig) -> Iterator[dict]:
     """Yield a {"event": "label", ...} dict whenever the smoothed top label changes, then one {"event": "end", ...}.
 
-    Ctrl-C ends the stream early; the summary still comes, with "interrupted": true.
+    Ctrl-C ends the stream early; the summary still comes, with "interrupted": true. ``"stopped_by"`` says what
+    ended it: "end of source", "max_seconds" or "interrupt"; ``"time"`` is the last classified frame's.
     """
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
     sampler = open_stream(config.source, predictor.config.image_size, config.fps)
     tracker = LabelTracker(predictor.labels, config.smoothing)
-    interrupted = False
+    interrupted, stopped = False, []
     try:
-        for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds):
+        for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds, stopped):
             event = tracker.update(step.time, step.probs)
             if event is not None:
                 yield event
@@ -253,4 +256,5 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     yield {"event": "end", "time": tracker.last_time, "frames_read": sampler.frames_read,
            "frames_used": tracker.steps, "label": label, "score": score, "labelled_by": classifier.source,
            "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
-           "segments": tracker.segments, "interrupted": interrupted}
+           "segments": tracker.segments, "interrupted": interrupted,
+           "stopped_by": "interrupt" if interrupted else "max_seconds" if stopped else "end of source"}
