@@ -29,6 +29,14 @@ def test_missing_file(tmp_path):
     assert decode_error(tmp_path / "missing.mp4").reason == "no such file"
 
 
+def test_a_url_or_a_dash_is_no_file_and_the_error_says_where_streams_are_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for given in ("http://127.0.0.1:9/x.mp4", "rtsp://cam/1", "-"):
+        assert decode_error(given).reason == ("no such file (files are read from disk; `vidlstm stream` reads a URL "
+                                              "or a webcam)"), given
+    assert decode_error("clip:v1.mp4").reason == "no such file"  # a colon alone is a file name
+
+
 def test_directory_named_like_a_video(tmp_path):
     (tmp_path / "x.mp4").mkdir()
     assert decode_error(tmp_path / "x.mp4").reason == "is a directory"
