@@ -134,6 +134,11 @@ def test_torch_export_programs_match_pytorch(model_dir, tmp_path, capsys):
         want_logits, (want_h, want_c) = model.stream_step(feats, state)
         torch.testing.assert_close(step_logits, want_logits, atol=ATOL, rtol=0)
         torch.testing.assert_close(h, want_h, atol=ATOL, rtol=0)
+    # Run as a user runs them, outside no_grad: inference graphs, whose outputs carry no autograd history (each
+    # converted with float() warned).
+    frames = torch.rand(1, 2, 3, 32, 32)
+    assert not encoder(frames, frames[:, 0]).requires_grad
+    assert not any(t.requires_grad for t in temporal(model.encode_frames(frames).detach(), torch.tensor([2])))
 
 
 def test_rgb_model_without_causal_head_exports_encoder_and_temporal_only(tmp_path):

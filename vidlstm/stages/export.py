@@ -233,6 +233,8 @@ def dynamic_shapes(part: Part) -> tuple:
 def export_program(part: Part) -> torch.export.ExportedProgram:
     """torch.export of one part with dynamic batch and time."""
     example = part.make_inputs(EXAMPLE_SIZES["batch"], EXAMPLE_SIZES["time"], torch.Generator().manual_seed(0))
+    for param in part.module.parameters():  # an inference graph: its outputs carry no autograd history when run
+        param.requires_grad_(False)
     with torch.no_grad():
         return torch.export.export(part.module, example, dynamic_shapes=dynamic_shapes(part), strict=False)
 
