@@ -163,6 +163,13 @@ def test_model_out_never_replaces_a_model(easy_data, tmp_path):
     with pytest.raises(UsageError, match="already holds a model"):
         train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(base), **dict(common, backbone="auto")))
     assert json.loads((base / "labels.json").read_text()) == ["left", "right"] and not (tmp_path / "r").exists()
+    # -o naming a model folder (the --from model itself, or a copy): the run's config.json replaced the model's.
+    before = {p.name: p.read_bytes() for p in base.iterdir()}
+    for kwargs in (dict(init_from=str(base)), dict(backbone="vidnet"), dict(backbone="auto")):
+        with pytest.raises(UsageError, match=f"{base}: holds a model \\(model.safetensors\\), not a training run; "
+                                             f"-o names a run folder"):
+            train.run(TrainConfig(out_dir=str(base), **dict(common, **kwargs)))
+    assert {p.name: p.read_bytes() for p in base.iterdir()} == before
     (tmp_path / "a_file").write_text("x")  # refused before training, not after it ("File exists")
     with pytest.raises(UsageError, match="a_file: a file, not a folder; name a folder for --model-out"):
         train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(tmp_path / "a_file"), **common))

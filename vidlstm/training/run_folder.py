@@ -16,6 +16,9 @@ def check_run_kind(config: TrainConfig) -> None:
     kind trained into it (resumed or not) replaced its model and left a folder of both (choice.json naming a model that
     was gone, the report mixing the two runs)."""
     run_dir = config.run_dir
+    if (run_dir / "model.safetensors").is_file():  # a run's own config.json would have replaced the model's
+        raise UsageError(f"{run_dir}: holds a model (model.safetensors), not a training run; -o names a run folder, "
+                         f"whose model goes to RUN_DIR/model: choose another -o")
     if config.backbone == "auto":
         if (run_dir / STATE_FILE).is_file():
             backbone = saved_setting(run_dir, "backbone") or "?"
