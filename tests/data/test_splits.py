@@ -151,3 +151,32 @@ def test_a_manifests_split_errors_name_the_manifest(tmp_path):
         train_val_split(dataset, 0.2)
     with pytest.raises(UsageError, match=rf"^{manifest}: 2 groups are too few"):
         train_val_split(dataset.subset(range(8)), 0.2)
+
+
+def test_a_class_folder_linked_from_elsewhere_is_named_inside_data_from_any_working_directory(tmp_path, monkeypatch):
+    """A class folder that is a symbolic link was named as given (relative to the working directory), so a resume or
+    `evaluate --split` from another folder said its clips were "not in the data"."""
+    elsewhere = tmp_path / "elsewhere" / "left"
+    elsewhere.mkdir(parents=True)
+    (tmp_path / "work" / "data" / "right").mkdir(parents=True)
+    for i in range(4):
+        (elsewhere / f"l{i}.mp4").write_bytes(b"x")
+        (tmp_path / "work" / "data" / "right" / f"r{i}.mp4").write_bytes(b"x")
+    (tmp_path / "work" / "data" / "left").symlink_to(elsewhere)
+    monkeypatch.chdir(tmp_path / "work")
+    ds = discover_dataset("data")
+    train, val = train_val_split(ds, 0.25, seed=0)
+    path = save_split(tmp_path / "split.json", ds, train, val, seed=0, val_fraction=0.25)
+    names = json.loads(path.read_text())
+    assert sorted(names["train"] + names["val"]) == [f"left/l{i}.mp4" for i in range(4)] + [f"right/r{i}.mp4"
+                                                                                             for i in range(4)]
+    monkeypatch.chdir(tmp_path)
+    loaded = load_split(path, discover_dataset("work/data"))
+    assert np.array_equal(loaded["train"], train) and np.array_equal(loaded["val"], val)
+    # A split saved before, naming the linked clips as given in the run's working directory, still reloads there.
+    old = dict(names, train=[f"data/{n}" if n.startswith("left/") else n for n in names["train"]],
+               val=[f"data/{n}" if n.startswith("left/") else n for n in names["val"]])
+    (tmp_path / "old_split.json").write_text(json.dumps(old))
+    monkeypatch.chdir(tmp_path / "work")
+    loaded = load_split(tmp_path / "old_split.json", discover_dataset("data"))
+    assert np.array_equal(loaded["train"], train) and np.array_equal(loaded["val"], val)

@@ -67,13 +67,19 @@ class LabelledVideos:
         return np.array([item.group or "" for item in self.items]) if self.has_groups else None
 
     def relative_name(self, item: VideoItem | SkippedEntry) -> str:
-        """The item's path relative to the dataset root (POSIX), or the absolute path when outside it."""
-        # Resolve the folder, not the entry: a symbolic link is named by where it is (and a link loop
-        # or a dangling link cannot be resolved at all).
-        try:
-            return (item.path.parent.resolve() / item.path.name).relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return item.path.as_posix()
+        """The item's path relative to the dataset root (POSIX), or the absolute path when outside it: the same
+        name from any working directory."""
+        # As listed first (a class folder that is a link to elsewhere is still inside DATA), then with the folders
+        # resolved, not the entry: a symbolic link is named by where it is (a link loop or a dangling link cannot be
+        # resolved at all).
+        listed = Path(os.path.abspath(item.path))
+        for path, root in ((listed, Path(os.path.abspath(self.root))),
+                           (item.path.parent.resolve() / item.path.name, self.root.resolve())):
+            try:
+                return path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return (item.path.parent.resolve() / item.path.name).as_posix()
 
     def subset(self, indices) -> "LabelledVideos":
         return LabelledVideos([self.items[i] for i in indices], list(self.labels), self.root, manifest=self.manifest)

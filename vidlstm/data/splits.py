@@ -154,6 +154,8 @@ def load_split(path, dataset: LabelledVideos) -> dict[str, np.ndarray]:
     # A name saved as an absolute path (its run's data listed files outside its own folder, as auto's
     # readout_clips.csv does) is found by where the file is, whatever DATA names it.
     index.update({str(item.path.parent.resolve() / item.path.name): i for i, item in enumerate(dataset.items)})
+    for i, item in enumerate(dataset.items):  # how runs before the names held from anywhere named a linked class
+        index.setdefault(item.path.as_posix(), i)  # folder's clips: as given, from the run's working directory
     subsets = {}
     for name in ("train", "val"):
         names = payload.get(name, [])
