@@ -122,9 +122,9 @@ def test_copies_under_two_labels_and_across_the_split_are_named_and_the_run_goes
             (tmp_path / label / f"{label}{i}.mp4").write_bytes(f"{label}{i}".encode())
     dataset = discover_dataset(tmp_path)  # a0 a1 b0 b1
     with caplog.at_level(logging.WARNING, logger="vidlstm"):
-        check_copies(dataset, ["x", "y", "y", "z"], [0, 1, 2, 3], [])  # a1 and b0: one file, two labels
-        check_copies(dataset, ["x", "x", "y", "z"], [0, 2], [1, 3])  # a0 trains, its copy a1 validates
-        check_copies(dataset, ["x", "x", "y", "z"], [0, 1, 2], [3])  # both copies train: nothing to say
+        assert check_copies(dataset, ["x", "y", "y", "z"], [0, 1, 2, 3], []) == 0  # a1 and b0: one file, two labels
+        assert check_copies(dataset, ["x", "x", "y", "z"], [0, 2], [1, 3]) == 1  # a0 trains, its copy a1 validates
+        assert check_copies(dataset, ["x", "x", "y", "z"], [0, 1, 2], [3]) == 0  # both copies train: nothing to say
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 2
     assert warned[0].startswith("1 file(s) are byte-identical copies under another label (first: a/a1.mp4 (a) and "

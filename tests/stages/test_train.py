@@ -149,6 +149,23 @@ def test_resume_of_a_run_interrupted_before_its_first_epoch_ended_starts_it_over
     assert json.loads((run_dir / "model" / "metrics.json").read_text())["epochs_run"] == 1
 
 
+def test_validation_copies_of_training_clips_are_kept_in_the_metrics_and_card(tmp_path):
+    """The copies across the split were warned about on stderr alone; metrics.json called the figures out-of-sample."""
+    rng = np.random.default_rng(3)
+    for label in ("left", "right"):
+        clip = moving_square(label, rng)
+        for i in range(4):  # four byte-identical files per class
+            write_video(tmp_path / "data" / label / f"{label}_{i}.mp4", clip, fps=10)
+    run_dir = train.run(TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), epochs=1,
+                                    val_fraction=0.5, monitor="last", **TINY))
+    metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
+    copies = metrics["val_copies_of_training_clips"]
+    assert copies >= 2  # every validation clip has its copy in training
+    assert metrics["validation_figures"] == (f"out-of-sample: no validation clip chose the model; optimistic: {copies} "
+                                             f"validation clip(s) are byte-identical copies of training clips")
+    assert "byte-identical copies of training clips" in (run_dir / "model" / "README.md").read_text()
+
+
 def test_model_out_never_replaces_a_model(easy_data, tmp_path):
     """--model-out silently replaced the folder it named, even the model --from fine-tuned from."""
     from vidlstm.checkpoint import save_model

@@ -56,6 +56,8 @@ class RunData:
     """The dataset items behind train_set, in order."""
     subset: Callable[[list[int], bool], CachedViewDataset]
     """A cached-view dataset of some dataset items, for training (True) or as validation sees them."""
+    val_copies: int = 0
+    """Validation clips that are byte-identical copies of training clips (the validation figures flatter)."""
 
     def held_out_view(self) -> CachedViewDataset:
         """The training clips as validation sees them (the centre view, no augmentation): for the search."""
@@ -144,11 +146,12 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         if ctx.is_main:
             save_split(split_path, dataset, train_idx, val_idx, config.seed, config.val_fraction)
     cache_root = config.resolved_cache_dir
+    copies = 0  # validation clips with a byte-identical copy among the training clips (rank 0 counts them)
     if ctx.is_main:  # rank 0 hashes first; the others then read its hash index instead of re-reading videos
         for entry in dataset.skipped:  # FIFOs, link loops ... named like videos: listed, never opened
             warn_skipped(entry.path, entry.reason)
         shas = content_hashes(dataset.items, cache_root)
-        check_copies(dataset, shas, train_idx, val_idx)  # warns: one file under two labels, or across the split
+        copies = check_copies(dataset, shas, train_idx, val_idx)  # warns: one file under two labels, or split copies
         record_train_content(split_path, dataset, train_idx, shas)  # evaluate knows copies of them as in-sample
     barrier(ctx)
     if not ctx.is_main:
@@ -180,7 +183,7 @@ def _prepare_data(config: TrainConfig, ctx: DistContext, dataset: LabelledVideos
         return CachedViewDataset(cache, [shas[i] for i in indices], targets[indices], key=key, views=config.views,
                                  train=train, augmenter=augmenter, seed=config.seed)
 
-    return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped, train_idx, subset)
+    return RunData(dataset, subset(train_idx, True), subset(val_idx, False), skipped, train_idx, subset, copies)
 
 
 def _resumed_input_mode(config: TrainConfig) -> str:

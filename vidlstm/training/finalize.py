@@ -59,6 +59,10 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
         # clip chose the model (monitor "last"); otherwise they are labelled in-sample.
         metrics["validation_figures"] = ("out-of-sample: no validation clip chose the model" if config.monitor == "last"
                                          else f"in-sample: the validation clips also chose the epoch ({config.monitor})")
+        if data.val_copies:  # said on stderr during the run; kept where the figures are read
+            metrics["val_copies_of_training_clips"] = data.val_copies
+            metrics["validation_figures"] += (f"; optimistic: {data.val_copies} validation clip(s) are byte-identical "
+                                              f"copies of training clips")
         calibrated = classification_metrics(softmax(val["logits"], temperature), val["targets"], len(labels))
         metrics.update(
             val_loss=round(val["val_loss"], 6),

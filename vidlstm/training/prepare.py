@@ -36,10 +36,11 @@ def content_hashes(items: list[VideoItem], cache_root, warn: bool = True) -> lis
     return shas
 
 
-def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> None:
+def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> int:
     """Warn about byte-identical files: under two labels (the data contradicts itself: one of them is mislabelled)
     and under one label on both sides of the validation split (the validation figures are flattered). Each warning
-    counts the pairs and names the first; the run goes on, as with any other flaw of a few files."""
+    counts the pairs and names the first; the run goes on, as with any other flaw of a few files. Returns how many
+    pairs straddle the split (the metrics record them)."""
     first_of: dict[str, int] = {}
     two_labels, split_copies = [], []
     side = {i: "train" for i in train_idx} | {i: "val" for i in val_idx}
@@ -64,6 +65,7 @@ def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> None:
         log.warning(f"{len(split_copies)} clip(s) have a byte-identical copy on the other side of the validation "
                     f"split (first: {dataset.relative_name(a)} and {dataset.relative_name(b)}): validation figures "
                     f"are optimistic; remove the copies, or give them one group in a CSV manifest")
+    return len(split_copies)
 
 
 def _read_error(err: OSError) -> str:
