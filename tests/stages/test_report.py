@@ -368,5 +368,17 @@ def test_an_auto_run_that_has_not_chosen_yet_says_how_to_go_on(tmp_path, capsys)
     (run / "candidates" / "scratch" / "model").mkdir(parents=True)
     assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert "a --backbone auto run that has not chosen its model yet (resume it with the same train command and " \
-           "--resume)" in err and str(run / "candidates" / "scratch") in err and "pretrained" not in err
+    assert "a --backbone auto run that has not chosen its model yet (where it was interrupted, resume it with the " \
+           "same train command and --resume)" in err and str(run / "candidates" / "scratch") in err \
+           and "pretrained" not in err
+
+
+def test_a_run_that_stopped_before_its_first_epoch_is_refused_not_reported_as_absent(tmp_path, capsys):
+    """A one-backbone run that failed on its data left an empty last/: `report` wrote a page of "absent" parts and
+    exited 0."""
+    run = tmp_path / "run"
+    (run / "last").mkdir(parents=True)
+    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
+    assert ("run: a training run with no epoch to report (no metrics.csv, model/ or saved state): it stopped before "
+            "training, on an error or interrupted") in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

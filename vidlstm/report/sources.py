@@ -13,6 +13,7 @@ from pathlib import Path
 from vidlstm.batch.records import CSV_HEADERS as RECORD_HEADERS
 from vidlstm.batch.records import read_records
 from vidlstm.errors import UsageError
+from vidlstm.training.config import STATE_FILE
 from vidlstm.training.run_folder import kept_candidate
 
 EVALUATE_COLUMNS = ("path", "label", "predicted", "score", "correct", "top_k", "status", "error")
@@ -146,13 +147,17 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         if is_evaluation_dir(path):
             return load_evaluation(path)
         markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors", "choice.json")
-        if any((path / m).exists() for m in markers):
+        if any((path / m).exists() for m in markers if m != "last") or (path / STATE_FILE).is_file():
             return load_run(path)
+        if (path / "last").is_dir():  # a run that ended before its first epoch: a page of "absent" said nothing
+            raise UsageError(f"{path}: a training run with no epoch to report (no metrics.csv, model/ or saved "
+                             f"state): it stopped before training, on an error or interrupted; train it again "
+                             f"(with --resume where it was interrupted)")
         candidates = path / "candidates"
         if candidates.is_dir():  # an auto run interrupted before it chose: each candidate is a run of its own
             began = sorted(c.name for c in candidates.iterdir() if any((c / m).exists() for m in markers))
-            raise UsageError(f"{path}: a --backbone auto run that has not chosen its model yet (resume it with the "
-                             f"same train command and --resume); " + (
+            raise UsageError(f"{path}: a --backbone auto run that has not chosen its model yet (where it was "
+                             f"interrupted, resume it with the same train command and --resume); " + (
                                  f"each candidate reports on its own: "
                                  f"{', '.join(str(candidates / name) for name in began)}" if began
                                  else "no candidate has trained yet"))
