@@ -43,6 +43,7 @@ from vidlstm.logs import log as logger
 from vidlstm.training.auto import resolve_stabilize
 from vidlstm.training.clock import RunClock
 from vidlstm.training.config import TrainConfig
+from vidlstm.training.run_folder import auto_run_finished
 
 # One cached view (the segment centres) at 224 px, every training clip (judged out-of-fold, so no validation
 # split), and a short epoch loop: the clip logits come from the read-out's logistic regression; the loop only
@@ -60,8 +61,7 @@ FAMILIES = {
 PRETRAINED_FAMILIES = ("pretrained",)
 """The read-out families, judged out-of-fold; on equal estimates the first is kept."""
 FIXED = ("backbone", "pretrained", "input_mode")
-"""Settings that make a family what it is, taken from FAMILIES whatever the user set. vidnet's family names no
-input mode, so the user's --input-mode applies to vidnet alone."""
+"""Settings that make a family, from FAMILIES whatever the user set (vidnet's names no input mode: --input-mode's)."""
 FALLBACK_FAMILY = "scratch"
 """Kept when no pretrained read-out has an out-of-fold estimate (too few clips for two folds)."""
 PRETRAINED_SHARE = 0.25
@@ -95,14 +95,16 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
         decode_once: Callable[[list[TrainConfig], float | None], tuple[list, int, int] | None] | None = None) -> Path:
     """Train every family with ``train_one`` (the train stage for one backbone), keep the better; RUN_DIR.
 
-    ``decode_once`` (the train stage's ``extract_together``) first fills the read-outs' feature caches from one
-    decode of each video: they sample the same frames, so the second read-out would otherwise decode them again.
-    With a time budget it stops at ``READOUT_DECODE_SHARE`` of it, and the read-outs fit on the videos decoded.
+    ``decode_once`` (the train stage's ``extract_together``) first fills the read-outs' feature caches from one decode
+    of each video; with a time budget it stops at ``READOUT_DECODE_SHARE`` of it, and they fit on the videos decoded.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: the from-scratch family alone
         logger.info("auto: under torchrun only vidnet trains (the families are compared in one process)")
         return train_one(replace(config, backbone="vidnet"))
     run_dir = config.run_dir
+    if config.resume and auto_run_finished(run_dir, config.resolved_model_dir):  # choosing again rewrote choice.json
+        logger.info(f"auto: {run_dir} finished already (its choice.json and model): nothing to resume")
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = RunClock(run_dir / "candidates" / "clock.json", config.resume)  # a resume goes on from what was spent
     results = {}
@@ -191,11 +193,9 @@ def _check_split(config: TrainConfig) -> None:
 def _readout_videos(config: TrainConfig, decode_once, began: bool) -> tuple[dict | None, dict | None]:
     """Decode the training videos once for the read-out(s), within ``READOUT_DECODE_SHARE`` of the time budget.
 
-    Returns the read-outs' settings where they fit on part of the videos (their manifest, ``READOUT_CLIPS_FILE``,
-    and the frames per clip that were sampled; None: the user's data, every video) and what that holds, for
-    choice.json. A resumed run keeps what the interrupted one chose, so its read-outs see the same videos.
-    ``began``: some candidate of this run folder has begun.
-    """
+    Returns the read-outs' settings where they fit on part of the videos (their manifest, ``READOUT_CLIPS_FILE``, and
+    the frames per clip sampled; None: every video) and what that holds, for choice.json. A resumed run keeps what
+    the interrupted one chose, so its read-outs see the same videos. ``began``: a candidate of this run has begun."""
     clips_file = config.run_dir / READOUT_CLIPS_FILE
     if not config.resume and not began:  # a stale list from a run that stopped before its first candidate
         clips_file.unlink(missing_ok=True)

@@ -70,6 +70,16 @@ def kept_candidate(run_dir: Path) -> Path | None:
     return folder if folder.is_dir() and folder.parent == Path(run_dir) / "candidates" else None
 
 
+def auto_run_finished(run_dir: Path, model_dir: Path) -> bool:
+    """The ``auto`` run in ``run_dir`` chose, and ``model_dir`` is the kept candidate's copy (a run's last step)."""
+    try:
+        chosen = json.loads((Path(run_dir) / "choice.json").read_text())["chosen"]
+        metrics = json.loads((Path(model_dir) / "metrics.json").read_text())
+        return metrics["chosen_from_data"]["family"]["chosen"] == chosen and (Path(run_dir) / "split.json").is_file()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def saved_model_out(config: TrainConfig) -> str | None:
     """The model folder the run being resumed writes to: its config.json's (or, for an auto run, MODEL_OUT_FILE's or
     choice.json's) --model-out; None where it wrote to RUN_DIR/model."""
