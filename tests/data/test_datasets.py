@@ -142,3 +142,28 @@ def test_a_tsv_whose_other_column_names_hold_commas_and_doubled_columns(tmp_path
     manifest.write_text("path\tlabel\tlabel\nv/1.mp4\tup\tx\nv/2.mp4\tdown\ty\n")
     with pytest.raises(UsageError, match="m.tsv: the column.s. 'label' appear more than once; keep one"):
         discover_dataset(manifest)
+
+
+def test_videos_directly_in_data_are_said_to_be_left_out_once(tmp_path, capsys):
+    """Videos at the top of DATA, outside any class folder, were ignored without a word."""
+    from vidlstm.data import datasets
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / f"{label}.mp4").write_bytes(b"x")
+    (tmp_path / "z_clip.mp4").write_bytes(b"x")
+    (tmp_path / "c_clip.MOV").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("mine")
+    datasets._WARNED.discard(str(tmp_path))
+    assert len(discover_dataset(tmp_path).items) == 2
+    discover_dataset(tmp_path)  # a run reads DATA several times: said once
+    assert capsys.readouterr().err == (f"warning: {tmp_path}: 2 video file(s) directly in DATA are left out (first: "
+                                       f"c_clip.MOV); a video trains in the folder named by its class\n")
+
+
+def test_a_manifest_row_naming_a_folder_says_so(tmp_path):
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text("path,label\na.mp4,a\nclips,b\n")
+    with pytest.raises(UsageError, match=r"m.csv: 1 listed path\(s\) are folders, not video files \(first: clips\)"):
+        discover_dataset(tmp_path / "m.csv")

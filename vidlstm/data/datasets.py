@@ -159,6 +159,10 @@ def _walk_class_folders(root: Path) -> LabelledVideos:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     if not class_dirs:
         raise UsageError(f"{root}: no class folders (expected {root}/<class>/<video files>, or a CSV manifest)")
+    loose = sorted(p.name for p in root.iterdir() if is_video_name(p.name) and not p.is_dir())
+    if loose and _first_time(root):  # ignored without a word, where a user may have meant them to train
+        print(f"warning: {root}: {len(loose)} video file(s) directly in DATA are left out (first: {loose[0]}); a "
+              f"video trains in the folder named by its class", file=sys.stderr)
     items: list[VideoItem] = []
     skipped: list[SkippedEntry] = []
     for class_dir in class_dirs:
@@ -259,6 +263,10 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
         print(f"warning: {manifest}: {len(duplicates)} duplicate row(s) ignored (first: line {line} repeats line "
               f"{earlier_line}, {rel})", file=sys.stderr)
     if missing:
+        folders = [rel for rel in missing if (manifest.parent / rel).is_dir() or Path(rel).is_dir()]
+        if folders:  # "missing" of a path that is there confused a user: a row names a file, never a folder
+            raise UsageError(f"{manifest}: {len(folders)} listed path(s) are folders, not video files (first: "
+                             f"{folders[0]}); list each video on its own row")
         raise UsageError(f"{manifest}: {len(missing)} listed file(s) are missing (first: {missing[0]})")
     if "group" in columns and any(item.group is None for item in items):
         empty = sum(item.group is None for item in items)
