@@ -65,6 +65,10 @@ def test_bad_values_are_one_line_usage_errors(capsys):
         config_from_args(parser().parse_args(["d", "-o", "r", "--time-budget", "-1"]))
     with pytest.raises(UsageError, match="--patience needs --monitor val_acc or val_loss"):
         config_from_args(parser().parse_args(["d", "-o", "r", "--patience", "3"]))
+    for flags in (["--patience", "-1", "--monitor", "val_acc"], ["--patience", "-1"]):  # accepted, or blamed --monitor
+        with pytest.raises(UsageError, match=r"--patience must be a whole number of epochs >= 0 \(0: no early "
+                                             r"stopping; got -1\)"):
+            config_from_args(parser().parse_args(["d", "-o", "r", *flags]))
     with pytest.raises(SystemExit):
         parser().parse_args(["d", "-o", "r", "--stabilize", "maybe"])
     assert "argument --stabilize: invalid choice: 'maybe'" in capsys.readouterr().err

@@ -199,6 +199,9 @@ class TrainConfig:
             raise UsageError(f"--time-budget must be a number of seconds >= 0 (got {self.time_budget})")
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"--ema-decay must be in [0, 1) (got {self.ema_decay})")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
+            raise UsageError(f"--patience must be a whole number of epochs >= 0 (0: no early stopping; got "
+                             f"{self.patience!r})")
         if self.patience and self.monitor == "last":
             raise UsageError("--patience needs --monitor val_acc or val_loss (early stopping watches it)")
         if not (self.mixup >= 0 and math.isfinite(self.mixup)):
