@@ -80,13 +80,12 @@ class LineProgress:
     """The part of tqdm's interface vidlstm's bars use, as progress lines (INFO, so ``-q`` silences them):
     ``desc: n/total unit (p%) in m:ss, ~m:ss left; postfix``, at most every ``every`` seconds, none redrawn."""
 
-    def __init__(self, iterable=None, total=None, desc: str = "", unit: str = "it", initial: int = 0,
-                 every: float | None = None, clock=None, **_ignored):
+    def __init__(self, total=None, desc: str = "", unit: str = "it", initial: int = 0, every: float | None = None,
+                 clock=None, **_ignored):
         import time
 
         self._time = clock or time.monotonic
-        self.iterable, self.desc, self.unit, self.n = iterable, desc, unit, initial
-        self.total = len(iterable) if total is None and hasattr(iterable, "__len__") else total
+        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
         if every is None:
             try:
                 every = float(os.environ.get("VIDLSTM_PROGRESS_SECONDS", 60))
@@ -94,11 +93,6 @@ class LineProgress:
                 every = 60.0
         self.every, self._initial, self._postfix = every, initial, ""
         self._start = self._last = self._time()
-
-    def __iter__(self):
-        for item in self.iterable:
-            yield item
-            self.update(1)
 
     def __enter__(self):
         return self
@@ -114,7 +108,7 @@ class LineProgress:
             log.info("%s", self._line(now - self._start))
 
     def _line(self, elapsed: float) -> str:
-        unit = "" if self.unit == "it" else f" {self.unit}s" if self.unit and not self.unit.endswith("s") else f" {self.unit}"
+        unit = "" if self.unit in ("it", "") else f" {self.unit}" if self.unit.endswith("s") else f" {self.unit}s"
         if self.total:
             done = self.n - self._initial
             left = (self.total - self.n) * elapsed / done if 0 < done and self.n < self.total else None
