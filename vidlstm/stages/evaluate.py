@@ -147,9 +147,9 @@ def _trained_on(model_dir, items) -> int:
     root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
     trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
                if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
-    by_name = [item.path for item in items if str(item.path.resolve()) in trained]
+    by_name = {item.path for item in items if str(item.path.resolve()) in trained}
     # Copies of training clips under other names (a folder of "new" clips that holds some of them) count too.
-    return len(by_name) + len(trained_copies(payload, [item.path for item in items if item.path not in set(by_name)]))
+    return len(by_name) + len(trained_copies(payload, [item.path for item in items if item.path not in by_name]))
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
