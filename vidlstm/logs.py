@@ -26,7 +26,9 @@ class TqdmHandler(logging.Handler):
                 tqdm.write(f"{record.levelname.lower()}: {message}", file=sys.stderr)
             else:
                 tqdm.write(message, file=sys.stdout)
-        except Exception:  # noqa: BLE001 - logging must never take the run down (a closed pipe, ...)
+        except OSError:  # the reader gone (`| head`) or no space left (`> /dev/full`): the line is dropped, without
+            pass  # a "Logging error" traceback per line; the command's own output says what its writes met
+        except Exception:  # noqa: BLE001 - logging must never take the run down
             self.handleError(record)
 
 

@@ -144,3 +144,19 @@ def test_predict_and_evaluate_print_progress_lines_where_stderr_is_no_terminal(m
     assert main(["evaluate", str(data), "--model", str(tiny_model_dir), "-o", str(tmp_path / "e")]) == 0
     assert "evaluating: 2/2 videos (100%)" in capsys.readouterr().out
     install_cli_handler(0)
+
+
+def test_a_progress_line_stdout_cannot_take_is_dropped_without_a_logging_traceback(monkeypatch, capsys):
+    """`predict ... > /dev/full` or `| head -1` printed a "--- Logging error ---" traceback per progress line."""
+    import tqdm
+
+    for error in (BrokenPipeError(32, "Broken pipe"), OSError(28, "No space left on device")):
+        def failing(*args, error=error, **kwargs):
+            raise error
+
+        install_cli_handler(0)
+        monkeypatch.setattr(tqdm.tqdm, "write", failing)
+        log.info("predict: 1/2 files (50%) in 0:01")
+        monkeypatch.undo()
+        assert capsys.readouterr() == ("", "")
+    install_cli_handler(0)
