@@ -113,6 +113,13 @@ def test_an_empty_model_path_or_stream_source_is_refused(capsys, tmp_path, monke
             in capsys.readouterr().err)
 
 
+def test_predict_of_a_url_says_where_streams_are_read(tiny_model_dir, tmp_path, capsys):
+    assert main(["predict", "http://example.com/x.mp4", "-o", str(tmp_path / "p.jsonl"),
+                 "--model", str(tiny_model_dir)]) == 2
+    assert ("http://example.com/x.mp4: no such file or directory (files are read from disk; `vidlstm stream` reads a "
+            "URL or a webcam)") in capsys.readouterr().err
+
+
 def test_a_file_named_like_an_option_gets_a_hint(tiny_model_dir, tmp_path, monkeypatch, capsys):
     """`vidlstm classify -clip.mp4` said only "the following arguments are required: FILE"."""
     monkeypatch.chdir(tmp_path)

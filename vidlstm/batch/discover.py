@@ -8,6 +8,7 @@ from pathlib import Path
 from vidlstm.batch.record_lines import record_keyer
 from vidlstm.errors import UsageError
 from vidlstm.io.info import is_video_name
+from vidlstm.io.reader import STREAM_HINT, names_a_stream
 
 __all__ = ["VideoFile", "find_videos", "is_video_name"]
 
@@ -53,7 +54,7 @@ def find_videos(inputs, recursive: bool = False, unlisted: list | None = None) -
         else:
             missing.append(raw)
     if missing and len(missing) == len(inputs):  # nothing at all to do: a typo, said before any output is made
-        raise UsageError(f"{missing[0]}: no such file or directory")
+        raise UsageError(f"{missing[0]}: no such file or directory" + (STREAM_HINT if names_a_stream(missing[0]) else ""))
     for raw in missing:  # one path gone since the first run of the same command: its error record, the rest goes on
         found.setdefault(key(str(raw)), VideoFile(str(raw), Path(raw).name))
     return sorted(found.values(), key=lambda f: f.path)

@@ -108,10 +108,10 @@ def _check_frames(frames: np.ndarray, expected: tuple) -> None:
         raise BackendFailure(f"returned {frames.dtype} frames of shape {frames.shape}, not {expected} + (..., 3)")
 
 
-_STREAM_HINT = " (files are read from disk; `vidlstm stream` reads a URL or a webcam)"
+STREAM_HINT = " (files are read from disk; `vidlstm stream` reads a URL or a webcam)"
 
 
-def _names_a_stream(given) -> bool:
+def names_a_stream(given) -> bool:
     """A URL (``scheme://...``) or ``-`` (stdin), which no file path is: said where no file of that name exists."""
     return isinstance(given, str) and (given == "-" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", given) is not None)
 
@@ -126,8 +126,8 @@ def check_video_file(path) -> Path:
     try:
         status = path.stat()
     except FileNotFoundError:
-        if _names_a_stream(given):  # named as given: a Path would show "http:/host"
-            raise VideoDecodeError(given, "no such file" + _STREAM_HINT) from None
+        if names_a_stream(given):  # named as given: a Path would show "http:/host"
+            raise VideoDecodeError(given, "no such file" + STREAM_HINT) from None
         raise VideoDecodeError(path, "no such file") from None
     except PermissionError:
         raise VideoDecodeError(path, "permission denied") from None
