@@ -147,7 +147,7 @@ def test_cli_prints_label_changes_with_increasing_times_and_a_summary(dark_then_
     assert [(float(m[1]), m[2]) for m in matched] == [(e["time"], e["label"]) for e in changes]
     assert lines[len(changes)].startswith("end of stream, last frame classified at 1.96 s: 50 frames read, "
                                           "50 classified")
-    assert end["stopped_by"] == "end of source"
+    assert end["stopped_by"] == "end_of_source"
 
 
 def test_max_seconds_stops_early(make_video, tiny_model_dir, capsys):

@@ -230,7 +230,7 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     """Yield a {"event": "label", ...} dict whenever the smoothed top label changes, then one {"event": "end", ...}.
 
     Ctrl-C ends the stream early; the summary still comes, with "interrupted": true. ``"stopped_by"`` says what
-    ended it: "end of source", "max_seconds" or "interrupt"; ``"time"`` is the last classified frame's.
+    ended it: "end_of_source", "max_seconds" or "interrupt"; ``"time"`` is the last classified frame's.
     """
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
@@ -257,4 +257,4 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
            "frames_used": tracker.steps, "label": label, "score": score, "labelled_by": classifier.source,
            "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
            "segments": tracker.segments, "interrupted": interrupted,
-           "stopped_by": "interrupt" if interrupted else "max_seconds" if stopped else "end of source"}
+           "stopped_by": "interrupt" if interrupted else "max_seconds" if stopped else "end_of_source"}
