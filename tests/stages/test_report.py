@@ -382,3 +382,7 @@ def test_a_run_that_stopped_before_its_first_epoch_is_refused_not_reported_as_ab
     assert ("run: a training run with no epoch to report (no metrics.csv, model/ or saved state): it stopped before "
             "training, on an error or interrupted") in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+    # An auto run whose one candidate stopped so names no candidate to report on (it named one `report` refused).
+    (tmp_path / "auto" / "candidates" / "pretrained" / "last").mkdir(parents=True)
+    assert main(["report", str(tmp_path / "auto"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "no candidate has trained yet" in capsys.readouterr().err

@@ -140,14 +140,20 @@ def load_run(root: Path) -> TrainingRun:
     return run
 
 
+def _has_history(folder: Path) -> bool:
+    """Something of a training run to report: its epochs, curves, model, choice or saved state (a last/ made before
+    the first epoch ended holds none of it)."""
+    markers = ("metrics.csv", "curves.png", "model", "model.safetensors", "choice.json")
+    return any((folder / m).exists() for m in markers) or (folder / STATE_FILE).is_file()
+
+
 def load_source(path) -> TrainingRun | Evaluation | Predictions:
     """Decide what ``path`` is from what it holds, and read it."""
     path = Path(path)
     if path.is_dir():
         if is_evaluation_dir(path):
             return load_evaluation(path)
-        markers = ("metrics.csv", "curves.png", "last", "model", "model.safetensors", "choice.json")
-        if any((path / m).exists() for m in markers if m != "last") or (path / STATE_FILE).is_file():
+        if _has_history(path):
             return load_run(path)
         if (path / "last").is_dir():  # a run that ended before its first epoch: a page of "absent" said nothing
             raise UsageError(f"{path}: a training run with no epoch to report (no metrics.csv, model/ or saved "
@@ -155,7 +161,7 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
                              f"(with --resume where it was interrupted)")
         candidates = path / "candidates"
         if candidates.is_dir():  # an auto run interrupted before it chose: each candidate is a run of its own
-            began = sorted(c.name for c in candidates.iterdir() if any((c / m).exists() for m in markers))
+            began = sorted(c.name for c in candidates.iterdir() if _has_history(c))
             raise UsageError(f"{path}: a --backbone auto run that has not chosen its model yet (where it was "
                              f"interrupted, resume it with the same train command and --resume); " + (
                                  f"each candidate reports on its own: "
