@@ -167,3 +167,32 @@ def test_a_manifest_row_naming_a_folder_says_so(tmp_path):
     (tmp_path / "m.csv").write_text("path,label\na.mp4,a\nclips,b\n")
     with pytest.raises(UsageError, match=r"m.csv: 1 listed path\(s\) are folders, not video files \(first: clips\)"):
         discover_dataset(tmp_path / "m.csv")
+
+
+def test_manifest_rows_with_more_cells_than_the_header_are_said_once(tmp_path, capsys):
+    """`a.mp4,big,red` under `path,label` was read as label "big" without a word (an unquoted comma in a label)."""
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "m.csv").write_text('path,label\na.mp4,big,red\nb.mp4,small\nc.mp4,"big,red"\n')
+    dataset = discover_dataset(tmp_path / "m.csv")
+    discover_dataset(tmp_path / "m.csv")
+    assert [item.label for item in dataset.items] == ["big", "small", "big,red"]
+    assert capsys.readouterr().err == (f"warning: {tmp_path / 'm.csv'}: 1 row(s) have more cells than the header "
+                                       f"(first: line 2); the extra cells are ignored (quote a path or label that "
+                                       f"holds a comma)\n")
+
+
+def test_a_copies_warning_is_said_once_per_run_though_each_candidate_prepares_the_clips(tmp_path, caplog):
+    """`auto` printed "byte-identical copies under another label" twice, once per candidate."""
+    import logging
+
+    from vidlstm.training import prepare
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / f"{label}.mp4").write_bytes(b"x")
+    dataset = discover_dataset(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="vidlstm"):
+        for _ in range(2):
+            prepare.check_copies(dataset, ["same", "same"], [0, 1], [])
+    assert len(caplog.records) == 1 and "copies under another label" in caplog.records[0].getMessage()

@@ -204,9 +204,9 @@ def _delimiter(f) -> str:
 _WARNED: set[str] = set()
 
 
-def _first_time(manifest: Path) -> bool:
-    """True the first time a process reads ``manifest`` (a run reads it several times; one warning is enough)."""
-    key = os.path.abspath(manifest)
+def _first_time(manifest: Path, what: str = "") -> bool:
+    """True the first time a process says ``what`` of ``manifest`` (a run reads it several times; once is enough)."""
+    key = os.path.abspath(manifest) + (f"\0{what}" if what else "")
     fresh = key not in _WARNED
     _WARNED.add(key)
     return fresh
@@ -233,6 +233,10 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
               f"group (only a column named group keeps related clips on one side of a split)", file=sys.stderr)
     if not rows:
         raise UsageError(f"{manifest}: the manifest lists no videos")
+    ragged = [line for line, row in enumerate(rows, start=2) if row.get(None)]  # DictReader's key for extra cells
+    if ragged and _first_time(manifest, "cells"):  # an unquoted comma in a label split it: read on, but say so
+        print(f"warning: {manifest}: {len(ragged)} row(s) have more cells than the header (first: line {ragged[0]}); "
+              f"the extra cells are ignored (quote a path or label that holds a comma)", file=sys.stderr)
     items, missing = [], []
     first_row: dict[str, tuple[int, VideoItem]] = {}  # resolved path -> (line, item) of its first row
     duplicates: list[tuple[int, int, str]] = []

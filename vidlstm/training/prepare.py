@@ -57,15 +57,25 @@ def check_copies(dataset, shas: list[str | None], train_idx, val_idx) -> int:
             split_copies.append((a, b))
     if two_labels:
         a, b = two_labels[0]
-        log.warning(f"{len(two_labels)} file(s) are byte-identical copies under another label (first: "
+        _warn_once(f"{len(two_labels)} file(s) are byte-identical copies under another label (first: "
                     f"{dataset.relative_name(a)} ({a.label}) and {dataset.relative_name(b)} ({b.label})): one label of "
                     f"each pair is wrong; remove the wrong copy")
     if split_copies:
         a, b = split_copies[0]
-        log.warning(f"{len(split_copies)} clip(s) have a byte-identical copy on the other side of the validation "
+        _warn_once(f"{len(split_copies)} clip(s) have a byte-identical copy on the other side of the validation "
                     f"split (first: {dataset.relative_name(a)} and {dataset.relative_name(b)}): validation figures "
                     f"are optimistic; remove the copies, or give them one group in a CSV manifest")
     return len(split_copies)
+
+
+_SAID: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A warning about the data, said once per process: `auto` prepares the same clips for each candidate."""
+    if message not in _SAID:
+        _SAID.add(message)
+        log.warning(message)
 
 
 def _read_error(err: OSError) -> str:
