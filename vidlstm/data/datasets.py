@@ -72,14 +72,14 @@ class LabelledVideos:
         # As listed first (a class folder that is a link to elsewhere is still inside DATA), then with the folders
         # resolved, not the entry: a symbolic link is named by where it is (a link loop or a dangling link cannot be
         # resolved at all).
-        listed = Path(os.path.abspath(item.path))
-        for path, root in ((listed, Path(os.path.abspath(self.root))),
-                           (item.path.parent.resolve() / item.path.name, self.root.resolve())):
+        resolved = item.path.parent.resolve() / item.path.name
+        for path, root in ((Path(os.path.abspath(item.path)), Path(os.path.abspath(self.root))),
+                           (resolved, self.root.resolve())):
             try:
                 return path.relative_to(root).as_posix()
             except ValueError:
                 continue
-        return (item.path.parent.resolve() / item.path.name).as_posix()
+        return resolved.as_posix()
 
     def subset(self, indices) -> "LabelledVideos":
         return LabelledVideos([self.items[i] for i in indices], list(self.labels), self.root, manifest=self.manifest)
@@ -260,18 +260,18 @@ def _read_manifest(manifest: Path) -> LabelledVideos:
             continue
         first_row[key] = (line, item)
         if not path.is_file():
-            missing.append(rel)
+            missing.append((rel, path))
         items.append(item)
     if duplicates:
         line, earlier_line, rel = duplicates[0]
         print(f"warning: {manifest}: {len(duplicates)} duplicate row(s) ignored (first: line {line} repeats line "
               f"{earlier_line}, {rel})", file=sys.stderr)
     if missing:
-        folders = [rel for rel in missing if (manifest.parent / rel).is_dir() or Path(rel).is_dir()]
+        folders = [rel for rel, path in missing if path.is_dir()]
         if folders:  # "missing" of a path that is there confused a user: a row names a file, never a folder
             raise UsageError(f"{manifest}: {len(folders)} listed path(s) are folders, not video files (first: "
                              f"{folders[0]}); list each video on its own row")
-        raise UsageError(f"{manifest}: {len(missing)} listed file(s) are missing (first: {missing[0]})")
+        raise UsageError(f"{manifest}: {len(missing)} listed file(s) are missing (first: {missing[0][0]})")
     if "group" in columns and any(item.group is None for item in items):
         empty = sum(item.group is None for item in items)
         raise UsageError(f"{manifest}: {empty} row(s) have an empty group; give every row a group or drop the column")
