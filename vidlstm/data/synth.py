@@ -32,18 +32,25 @@ class SynthConfig:
         if self.per_class < 1:
             raise ValueError(f"--per-class must be >= 1 (got {self.per_class})")
         if not 2 <= self.min_frames <= self.max_frames:
-            raise ValueError(f"need 2 <= --min-frames <= --max-frames (got {self.min_frames} and {self.max_frames}; --min-frames is 24 unless given)")
+            raise ValueError(f"need 2 <= --min-frames <= --max-frames (got {self.min_frames} and {self.max_frames}; "
+                             f"--min-frames is 24 unless given)")
         if not 32 <= self.size <= MAX_SIZE:
             raise ValueError(f"--size must be from 32 to {MAX_SIZE} pixels (got {self.size})")
         if self.max_frames > MAX_FRAMES:
             raise ValueError(f"--max-frames must be at most {MAX_FRAMES} (got {self.max_frames})")
-        clip_bytes = self.max_frames * self.size * (int(round(self.size * 4 / 3 / 2)) * 2) * 3
+        clip_bytes = self.max_frames * self.size * frame_width(self.size) * 3
         if clip_bytes > MAX_CLIP_BYTES:  # a clip is drawn whole in memory before it is encoded
             raise ValueError(f"a clip of {self.max_frames} frames at {self.size} px would take "
-                             f"{clip_bytes / 2 ** 30:.1f} GiB of memory to draw (at most {MAX_CLIP_BYTES // 2 ** 30} GiB); "
+                             f"{clip_bytes / 2 ** 30:.1f} GiB of memory to draw "
+                             f"(at most {MAX_CLIP_BYTES // 2 ** 30} GiB); "
                              f"ask for fewer frames or a smaller size")
         if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and 1 <= self.fps <= MAX_FPS):
             raise ValueError(f"--fps must be a number from 1 to {MAX_FPS} (got {self.fps})")
+
+
+def frame_width(size: int) -> int:
+    """A synthetic clip's frame width for its height ``size``: 4:3, rounded to even (H.264 wants even sides)."""
+    return int(round(size * 4 / 3 / 2)) * 2
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -138,7 +145,7 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_
     out_dir = Path(out_dir)
     rng = np.random.default_rng(config.seed)
     height = config.size
-    width = int(round(config.size * 4 / 3 / 2)) * 2
+    width = frame_width(config.size)
     rows = []
     for i in range(config.per_class):
         for label in classes:

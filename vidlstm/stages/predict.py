@@ -274,7 +274,6 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
     """Skip the files already recorded in the output, append a record per file ``compute(todo)`` yields, sort.
 
     ``settings``: what shapes this run's records (``run_settings``); an output made with others is refused."""
-
     with RecordFile(summary.output) as out:
         records = out.open()
         warnings, summary.settings_kept = check_and_keep(summary.output, output_target(summary.output), settings,
