@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
                 pass
             except OSError as err:  # no space left for what stdout still held
                 if stream is sys.stdout:
-                    print(f"vidlstm {args.command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+                    _say_output_lost(args.command, err)
                 code = code or 1
         _remove_multiprocessing_temp_dir()
         os._exit(code)
@@ -126,6 +126,10 @@ def _remove_multiprocessing_temp_dir() -> None:
         return
     if tempdir:
         shutil.rmtree(tempdir, ignore_errors=True)
+
+
+def _say_output_lost(command: str, err: OSError) -> None:
+    print(f"vidlstm {command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
 
 
 def _quiet_stdout() -> None:
@@ -192,7 +196,7 @@ def _run(args) -> int:
             raise
         if err.filename is None:  # no file named: a write to stdout or stderr (`> /dev/full`: no space left)
             _quiet_stdout()
-            print(f"vidlstm {args.command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+            _say_output_lost(args.command, err)
             return 1
         # The file system said no where no stage had a better sentence for it (a read-only or missing folder for
         # an output, a file where a folder was wanted): the path and the reason, not a traceback.

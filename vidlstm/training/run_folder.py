@@ -60,11 +60,18 @@ MODEL_OUT_FILE = Path("candidates") / "model_out.json"
 """Where an auto run (which keeps no config.json of its own) records the --model-out it writes to."""
 
 
+def _chosen_family(run_dir: Path) -> str | None:
+    """The family an ``auto`` run's choice.json names as kept, or None (no choice yet, or unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / "choice.json").read_text())["chosen"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def kept_candidate(run_dir: Path) -> Path | None:
     """RUN_DIR/candidates/FAMILY of an ``auto`` run (its choice.json names the kept family), or None."""
-    try:
-        chosen = json.loads((Path(run_dir) / "choice.json").read_text())["chosen"]
-    except (OSError, ValueError, KeyError, TypeError):
+    chosen = _chosen_family(run_dir)
+    if chosen is None:
         return None
     folder = Path(run_dir) / "candidates" / str(chosen)
     return folder if folder.is_dir() and folder.parent == Path(run_dir) / "candidates" else None
@@ -72,12 +79,13 @@ def kept_candidate(run_dir: Path) -> Path | None:
 
 def auto_run_finished(run_dir: Path, model_dir: Path) -> bool:
     """The ``auto`` run in ``run_dir`` chose, and ``model_dir`` is the kept candidate's copy (a run's last step)."""
+    chosen = _chosen_family(run_dir)
     try:
-        chosen = json.loads((Path(run_dir) / "choice.json").read_text())["chosen"]
         metrics = json.loads((Path(model_dir) / "metrics.json").read_text())
-        return metrics["chosen_from_data"]["family"]["chosen"] == chosen and (Path(run_dir) / "split.json").is_file()
+        copied = metrics["chosen_from_data"]["family"]["chosen"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    return chosen is not None and copied == chosen and (Path(run_dir) / "split.json").is_file()
 
 
 def saved_model_out(config: TrainConfig) -> str | None:
