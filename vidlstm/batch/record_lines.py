@@ -13,13 +13,17 @@ from vidlstm.errors import UsageError
 
 # Column order of CSV files; nested values (top-k list, timeline segments) go into a cell as JSON.
 FIELDS = ("path", "status", "label", "score", "top_k", "frames", "decoder", "seconds",
-          "duration_covered", "duration", "error", "segments", "sampling", "explanation")
-LEGACY_FIELDS = FIELDS[:12]  # CSV files written before `sampling` and `explanation` had columns: still read and resumed
-CSV_HEADERS = (FIELDS, LEGACY_FIELDS)
+          "duration_covered", "duration", "error", "segments", "sampling", "explanation", "file_bytes", "file_mtime_ns")
+# CSV files of an older vidlstm, still read and resumed in their own layout: before the file's size and time had
+# columns, and before `sampling` and `explanation` had.
+LEGACY_FIELDS = FIELDS[:12]
+CSV_HEADERS = (FIELDS, FIELDS[:14], LEGACY_FIELDS)
 _FLOAT_FIELDS = {"score", "seconds", "duration_covered", "duration"}
-_INT_FIELDS = {"frames"}
+_INT_FIELDS = {"frames", "file_bytes", "file_mtime_ns"}
 _JSON_FIELDS = {"top_k", "segments"}
-_OPTIONAL_FIELDS = ("segments", "sampling", "explanation")  # left out of a record that has none
+# Left out of a record that has none. file_bytes and file_mtime_ns: the video's size and modification time (ns) when
+# its run began; a resume classifies a file again where they changed (records.file_changed).
+_OPTIONAL_FIELDS = ("segments", "sampling", "explanation", "file_bytes", "file_mtime_ns")
 STATUSES = ("ok", "error")
 _LINE_BREAKS_IN_TEXT = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 """Characters that JSON leaves raw but that many line readers (Python's ``str.splitlines`` among them) break at:

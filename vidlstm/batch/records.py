@@ -148,15 +148,50 @@ def write_records(path, records) -> Path:
     return path
 
 
+def file_stamp(path) -> tuple[int, int] | None:
+    """(size in bytes, modification time in ns) of the video at ``path`` (a link's target), None where it cannot
+    be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def stamp_record(record: dict, stamp: tuple[int, int] | None) -> dict:
+    """``record`` with the stamp its video had when the run began (none for a file that was not there)."""
+    if stamp is not None:
+        record["file_bytes"], record["file_mtime_ns"] = stamp
+    return record
+
+
+def recorded_stamp(record: dict) -> tuple[int, int] | None:
+    """The stamp a record carries; None in records of an older vidlstm, or of a file that was missing."""
+    size, mtime = record.get("file_bytes"), record.get("file_mtime_ns")
+    return (size, mtime) if isinstance(size, int) and isinstance(mtime, int) else None
+
+
+def file_changed(record: dict, stamp: tuple[int, int] | None) -> bool:
+    """Whether the video was replaced or edited since ``record`` was made: its size or time differs from the
+    record's stamp. A record without a stamp, or a file that cannot be read now, counts as unchanged."""
+    then = recorded_stamp(record)
+    return then is not None and stamp is not None and then != stamp
+
+
 def sort_and_dedup(records, base: str | None = None) -> list[dict]:
-    """One record per file (``record_keyer(base)``), sorted by path: an ``ok`` record beats an ``error`` one,
-    otherwise the later one wins."""
+    """One record per file (``record_keyer(base)``), sorted by path. Records of different versions of a file
+    (their stamps differ) keep the newer version's; otherwise an ``ok`` record beats an ``error`` one, and
+    then the later one wins."""
     key = record_keyer(base)
     best: dict[str, dict] = {}
     for record in records:
         name = key(record["path"])
         old = best.get(name)
-        if old is None or record.get("status") == "ok" or old.get("status") != "ok":
+        new_stamp, old_stamp = (recorded_stamp(record), recorded_stamp(old)) if old is not None else (None, None)
+        if new_stamp is not None and old_stamp is not None and new_stamp != old_stamp:
+            if new_stamp[1] >= old_stamp[1]:
+                best[name] = record
+        elif old is None or record.get("status") == "ok" or old.get("status") != "ok":
             best[name] = record
     return sorted(best.values(), key=lambda r: r["path"])
 

@@ -95,6 +95,8 @@ def run(args) -> int:
     rate = done / summary.seconds if summary.seconds > 0 else 0.0
     skipped = f", {summary.skipped} skipped (already in the output"
     skipped += f", {summary.skipped_failed} of them errors)" if summary.skipped_failed else ")"
+    if summary.changed:  # counted in ok/failed: their earlier records are replaced by this run's
+        skipped += f", {summary.changed} classified again (changed since their records)"
     print(f"{summary.ok} ok, {summary.failed} failed{skipped} in {summary.seconds:.1f} s "
           f"({rate:.2f} files/s, {summary.workers} {'Ray actor' if args.engine == 'ray' else 'decode worker'}"
           f"{'' if summary.workers == 1 else 's'}) -> {summary.output}")

@@ -12,7 +12,8 @@ from vidlstm.batch.decode import decode_request
 from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
 from vidlstm.batch.record_lines import rebased
-from vidlstm.batch.records import RecordFile, output_target, record_format, record_keyer
+from vidlstm.batch.records import (RecordFile, file_changed, file_stamp, output_target, record_format, record_keyer,
+                                   sort_and_dedup, stamp_record)
 from vidlstm.batch.run_settings import check_and_keep, record_settings, records_base
 from vidlstm.batch.shard import resolve_shard, select_shard
 from vidlstm.defaults import available_cores
@@ -152,6 +153,7 @@ class PredictSummary:
     failed: int = 0
     skipped: int = 0  # already in the output from an earlier run
     skipped_failed: int = 0  # of the skipped, those whose earlier record is an error
+    changed: int = 0  # recorded by an earlier run, but the file changed since (size or time): classified again
     seconds: float = 0.0
     workers: int = 0
     repaired_bytes: int = 0  # torn last line of an interrupted earlier run, dropped
@@ -284,15 +286,21 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         # resume, and so is `../v/a.mp4` in a run resumed from a sub-folder, which records it as `v/a.mp4`.
         base = records_base(output_target(summary.output))
         recorded, key = record_keyer(base), record_keyer()  # a record's path, and a path this run was given
-        earlier = {recorded(r["path"]): r.get("status") for r in records}
+        earlier = {recorded(r["path"]): r for r in sort_and_dedup(records, base)}
         summary.repaired_bytes = out.repaired_bytes
+        # Stamped before any decoding: a file changed during the run differs from its record at the next resume.
+        stamps = {f.path: file_stamp(f.path) for f in files}
+        changed = {f.path for f in files if key(f.path) in earlier and file_changed(earlier[key(f.path)], stamps[f.path])}
         redo = {"error"} if config.retry_errors else set()
-        todo = [f.path for f in files if key(f.path) not in earlier or earlier[key(f.path)] in redo]
+        status = {f.path: earlier[key(f.path)].get("status") if key(f.path) in earlier else None for f in files}
+        todo = [f.path for f in files if status[f.path] is None or status[f.path] in redo or f.path in changed]
         summary.skipped = len(files) - len(todo)
-        summary.skipped_failed = sum(earlier.get(key(f.path)) == "error" and "error" not in redo for f in files)
+        summary.changed = len(changed)
+        summary.skipped_failed = sum(status[p] == "error" and "error" not in redo and p not in changed for p in status)
         bar = progress_bar(config.progress, total=len(todo), unit="file", desc="predict", dynamic_ncols=True)
         with bar:
             for record in compute(todo) if todo else ():
+                stamp_record(record, stamps.get(record["path"]))
                 if base != os.getcwd():
                     _rebase(record, base)
                 out.append(record)
