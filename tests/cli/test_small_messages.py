@@ -86,6 +86,21 @@ def test_no_space_left_for_the_output_is_one_line_not_a_traceback(tiny_model_dir
         assert proc.stderr == f"vidlstm {command[0]}: error: writing the output: No space left on device\n", command
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args, who", [(["--help"], "vidlstm"), (["--version"], "vidlstm"),
+                                       (["train", "--help"], "vidlstm train")])
+def test_help_or_version_lost_to_a_full_disk_exits_1(args, who):
+    """argparse drops a failed write of its help or version text: `vidlstm --help > /dev/full` exited 0."""
+    import subprocess
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "vidlstm", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300)
+    assert (proc.returncode, proc.stderr) == (1, f"{who}: error: writing the output: No space left on device\n")
+    shown = subprocess.run([sys.executable, "-m", "vidlstm", *args], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0 and shown.stdout.startswith(("usage: vidlstm", "vidlstm ")) and shown.stderr == ""
+
+
 def test_classify_leaves_no_multiprocessing_folder_behind(tiny_model_dir, make_video, tmp_path):
     """Every `vidlstm classify` left a /tmp/pymp-XXXX folder: the fast exit skipped multiprocessing's cleanup."""
     import subprocess

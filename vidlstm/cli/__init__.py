@@ -32,7 +32,25 @@ COMMANDS = {
 _PARSED: list[str] = []  # the command line being parsed, for error()'s hint
 
 
+class _OutputLost(Exception):
+    """--help or --version text that stdout could not take (argparse would drop it without a word, exit 0)."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message, file=None):
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+            if file is sys.stdout:
+                file.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+            pass
+        except (AttributeError, OSError) as err:  # a closed stream is argparse's silence; a full disk is not
+            if file is sys.stdout and isinstance(err, OSError):
+                raise _OutputLost(err) from None
+
     def error(self, message):  # one line and exit code 2, as for any usage error
         dashed = [arg for arg in _PARSED if arg.startswith("-") and len(arg) > 1 and os.path.exists(arg)]
         hint = (f" ({dashed[0]} is a file or folder whose name starts with '-', read as an option: write "
@@ -86,7 +104,12 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     after a command in FAST_EXIT, flush and end the process here with that code."""
     parser = build_parser()
     _PARSED[:] = [str(arg) for arg in (sys.argv[1:] if argv is None else argv)]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _OutputLost as lost:  # --help or --version to a full disk
+        _say_output_lost(next((arg for arg in _PARSED if arg in COMMANDS), None), lost.args[0])
+        _quiet_stdout()
+        raise SystemExit(1) from None
     _bytes_of_file_names_pass_through(sys.stdout)
     from vidlstm.logs import install_cli_handler
 
@@ -128,8 +151,9 @@ def _remove_multiprocessing_temp_dir() -> None:
         shutil.rmtree(tempdir, ignore_errors=True)
 
 
-def _say_output_lost(command: str, err: OSError) -> None:
-    print(f"vidlstm {command}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+def _say_output_lost(command: str | None, err: OSError) -> None:
+    who = f"vidlstm {command}" if command in COMMANDS else "vidlstm"
+    print(f"{who}: error: writing the output: {err.strerror or err}", file=sys.stderr)
 
 
 def _quiet_stdout() -> None:
