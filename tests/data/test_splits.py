@@ -67,6 +67,17 @@ def test_too_small_data_is_a_usage_error():
         train_val_split(grouped, 0.2)
 
 
+def test_a_validation_fraction_that_leaves_too_few_to_train_names_the_fraction():
+    """`--val-fraction 0.99` said only that the clips were too few for the classes."""
+    ds = make_dataset(n_per_class=10, labels=("a", "b", "c"))
+    with pytest.raises(UsageError) as err:
+        train_val_split(ds, 0.99)
+    assert str(err.value) == ("/data: 30 clips are too few for 3 classes with --val-fraction 0.99 (30 held out, 0 "
+                              "left to train on, fewer than one per class); lower --val-fraction, add clips, or pass "
+                              "--val-fraction 0")
+    assert len(train_val_split(ds, 0.9)[0]) == 3  # one clip per class left to train on is allowed
+
+
 def test_a_few_grouped_clips_per_class_still_split_with_fewer_folds():
     # 3 clips per class cannot fill 5 stratified folds: as many folds as the largest class has (3), not a crash.
     ds = make_dataset(n_per_class=3, labels=tuple("abcdefghij"), groups_per_class=3)

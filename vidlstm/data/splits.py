@@ -32,8 +32,9 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
     n_val = max(len(dataset.labels), int(round(val_fraction * n)))
     _require_members(targets, 2, dataset, "a train/validation split", hint="; add clips or pass --val-fraction 0")
     if n - n_val < len(dataset.labels):
-        raise UsageError(f"{dataset.source}: {n} clips are too few for {len(dataset.labels)} classes with a "
-                         f"validation split; add clips or pass --val-fraction 0")
+        raise UsageError(f"{dataset.source}: {n} clips are too few for {len(dataset.labels)} classes with "
+                         f"--val-fraction {val_fraction:g} ({n_val} held out, {n - n_val} left to train on, fewer than "
+                         f"one per class); lower --val-fraction, add clips, or pass --val-fraction 0")
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     train, val = next(splitter.split(np.zeros(n), targets))
     return np.sort(train), np.sort(val)
