@@ -42,9 +42,11 @@ def test_outputs_and_metrics_match_the_predictions(data_and_model, tmp_path):
     rows = read_predictions(out / "predictions.csv")
     assert len(rows) == metrics["n"] == 6 and metrics["failed"] == 0
     assert metrics["accuracy"] == pytest.approx(np.mean([int(r["correct"]) for r in rows]))
-    top2 = np.mean([r["label"] in [t.split(":")[0] for t in r["top_k"].split()] for r in rows])
+    tops = [json.loads(r["top_k"]) for r in rows]
+    top2 = np.mean([r["label"] in [t["label"] for t in top] for r, top in zip(rows, tops)])
     assert metrics["top2_accuracy"] == pytest.approx(top2)
-    assert all(r["predicted"] == r["top_k"].split()[0].split(":")[0] for r in rows)
+    assert all(len(top) == 2 and r["predicted"] == top[0]["label"] and top[0]["score"] >= top[1]["score"]
+               for r, top in zip(rows, tops))
     report = (out / "classification_report.txt").read_text()
     for label in ("left", "right", "up", "down"):
         assert label in report
@@ -201,3 +203,16 @@ def test_evaluating_clips_the_model_trained_on_says_the_accuracy_is_in_sample(da
     out = run(EvaluateConfig(data=str(copies), model_dir=str(run_dir / "model"), out_dir=str(tmp_path / "ev3"),
                              workers=0, progress=False))
     assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 2
+
+
+def test_predictions_csv_top_k_is_unambiguous_for_any_label(tmp_path):
+    """`top_k` was `label:score label:score`, which a label holding a space or a colon broke."""
+    from vidlstm.data.datasets import LabelledVideos, VideoItem
+    from vidlstm.stages.evaluate import _write_predictions
+
+    labels = ["push up", "sit:stand"]
+    data = LabelledVideos([VideoItem(tmp_path / "push up" / "a.mp4", "push up")], labels, tmp_path)
+    _write_predictions(tmp_path / "p.csv", data, np.array([0]), np.array([[0.25, 0.75]]), [None], labels, 2)
+    (row,) = read_predictions(tmp_path / "p.csv")
+    assert json.loads(row["top_k"]) == [{"label": "sit:stand", "score": 0.75}, {"label": "push up", "score": 0.25}]
+    assert (row["predicted"], row["correct"]) == ("sit:stand", "0")

@@ -27,12 +27,19 @@ EPOCHS = [
     {"epoch": 1, "train_loss": 0.6789, "train_acc": 0.875, "val_loss": 0.7777, "val_acc": 0.8125, "lr": 0.001,
      "seconds": 1.25},
 ]
+
+
+def top_k(*pairs):
+    """A predictions.csv `top_k` cell: a JSON list of {label, score}."""
+    return json.dumps([{"label": label, "score": score} for label, score in pairs])
+
+
 # Evaluate rows: left 1/2 right, right 2/2 right -> precision left 1, right 2/3; recall left 0.5, right 1.
 EVAL_ROWS = [
-    ["left/l1.mp4", "left", "left", "0.910000", "1", "left:0.9100 right:0.0900", "ok", ""],
-    ["left/l2.mp4", "left", "right", "0.550000", "0", "right:0.5500 left:0.4500", "ok", ""],
-    ["right/r1.mp4", "right", "right", "0.870000", "1", "right:0.8700 left:0.1300", "ok", ""],
-    ["right/r2.mp4", "right", "right", "0.770000", "1", "right:0.7700 left:0.2300", "ok", ""],
+    ["left/l1.mp4", "left", "left", "0.910000", "1", top_k(("left", 0.91), ("right", 0.09)), "ok", ""],
+    ["left/l2.mp4", "left", "right", "0.550000", "0", top_k(("right", 0.55), ("left", 0.45)), "ok", ""],
+    ["right/r1.mp4", "right", "right", "0.870000", "1", top_k(("right", 0.87), ("left", 0.13)), "ok", ""],
+    ["right/r2.mp4", "right", "right", "0.770000", "1", top_k(("right", 0.77), ("left", 0.23)), "ok", ""],
     ["right/r3.mp4", "right", "", "", "", "", "error", "cannot decode (moov atom not found)"],
 ]
 
