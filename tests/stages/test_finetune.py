@@ -126,3 +126,30 @@ def test_an_interrupted_fine_tune_is_carded_as_fine_tuned(base_model, tmp_path):
     card = (tmp_path / "run" / "model" / "README.md").read_text()
     assert f"(fine-tuned from {base_model}" in card and "trained from scratch" not in card
     assert json.loads((tmp_path / "run" / "model" / "metrics.json").read_text())["finished"] is False
+
+
+@pytest.mark.slow
+def test_evaluate_finds_the_training_clips_of_a_model_written_elsewhere_and_of_its_base(tmp_path, caplog):
+    """evaluate's in-sample check looked only beside the model folder: a model written with --model-out elsewhere,
+    or the base a model was fine-tuned from, was never checked."""
+    from vidlstm.stages import evaluate, train
+
+    first = make_data(tmp_path / "first", ("left", "right"))
+    second = generate_dataset(tmp_path / "second", SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=9),
+                              classes=("left", "right"))  # other clips: the content check must not match them
+    models = tmp_path / "models"
+    train.run(TrainConfig(data=str(first), out_dir=str(tmp_path / "run1"), backbone="vidnet", image_size=32,
+                          num_frames=4, model_out=str(models / "base"), **TINY))
+    finetune.run(TrainConfig(data=str(second), out_dir=str(tmp_path / "run2"), init_from=str(models / "base"),
+                             model_out=str(models / "tuned"), **TINY))
+    trained_first = len(json.loads((tmp_path / "run1" / "split.json").read_text())["train"])
+    for model in ("base", "tuned"):
+        caplog.clear()
+        out = evaluate.run(evaluate.EvaluateConfig(data=str(first), model_dir=str(models / model),
+                                                   out_dir=str(tmp_path / f"ev_{model}"), workers=0, progress=False))
+        assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == trained_first == 2
+        said = [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()]
+        assert len(said) == 1 and f"({tmp_path / 'run1' / 'split.json'})" in said[0]
+    out = evaluate.run(evaluate.EvaluateConfig(data=str(second), model_dir=str(models / "tuned"),
+                                               out_dir=str(tmp_path / "ev_second"), workers=0, progress=False))
+    assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 2  # the fine-tune's own split

@@ -85,10 +85,10 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
     targets = dataset.targets(labels)
-    trained_on = _trained_on(config.model_dir, dataset.items)
+    trained_on, splits = _trained_on(config.model_dir, dataset.items)
     if trained_on:
         logger.warning(f"{trained_on} of the {len(dataset.items)} clips evaluated trained this model "
-                       f"({Path(config.model_dir).parent / 'split.json'}): the accuracy is in-sample, not what new "
+                       f"({', '.join(map(str, splits))}): the accuracy is in-sample, not what new "
                        f"clips would get; evaluate clips it never saw (or its run's --split ... --subset val)")
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
     ok = np.array([e is None for e in errors])
@@ -127,18 +127,50 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     return out
 
 
-def _trained_on(model_dir, items) -> int:
-    """How many of ``items`` trained the model in ``model_dir``, by its run's split.json (RUN/model's RUN; names
-    absolute, or relative to the run's DATA as its config.json, or its kept candidate's, records it; or the same
-    content under another name); 0 where that cannot be told."""
+def _trained_on(model_dir, items) -> tuple[int, list[Path]]:
+    """How many of ``items`` trained the model in ``model_dir``, and the split.json files that say so: its run's
+    (RUN/model's RUN, or the run its config.json records where ``--model-out`` put it elsewhere), then, for a
+    fine-tuned model, its base's run, and so on. (0, []) where that cannot be told."""
     if not model_dir:
-        return 0  # the shipped model: trained on synthetic clips of other seeds
-    run = Path(model_dir).parent
+        return 0, []  # the shipped model: trained on synthetic clips of other seeds
+    left, splits = {item.path: item for item in items}, []
+    for run in _training_runs(Path(model_dir)):
+        hit = _trained_in_run(run, list(left.values()))
+        if hit:
+            splits.append(run / "split.json")
+            for path in hit:
+                del left[path]
+    return len(items) - len(left), splits
+
+
+def _training_runs(model_dir: Path, depth: int = 8) -> list[Path]:
+    """The run folders whose training clips taught ``model_dir``: its own, then its fine-tune base's, and on."""
+    runs: list[Path] = []
+    model: Path | None = model_dir
+    while model is not None and len(runs) < depth:
+        try:
+            training = json.loads((model / "config.json").read_text()).get("extra", {}).get("training", {})
+        except (OSError, ValueError, AttributeError):
+            training = {}
+        training = training if isinstance(training, dict) else {}
+        recorded = training.get("run_dir")
+        run = model.parent if (model.parent / "split.json").is_file() or not isinstance(recorded, str) else Path(recorded)
+        if run.resolve() in {r.resolve() for r in runs}:
+            break
+        runs.append(run)
+        base = training.get("init_dir")
+        model = Path(base) if isinstance(base, str) and Path(base).is_dir() else None
+    return runs
+
+
+def _trained_in_run(run: Path, items) -> set[Path]:
+    """Those of ``items`` that ``run``'s split.json lists as training clips (names absolute, or relative to the
+    run's DATA as its config.json, or its kept candidate's, records it; or the same content under another name)."""
     try:
         payload = json.loads((run / "split.json").read_text())
         names = payload["train"]
     except (OSError, ValueError, KeyError, TypeError):
-        return 0
+        return set()
     # An auto run keeps no settings of its own: its kept candidate's, whose split.json it copied.
     settings = run if (run / "config.json").is_file() else kept_candidate(run)
     resolved = saved_setting(settings, "resolved") if settings else None
@@ -149,7 +181,7 @@ def _trained_on(model_dir, items) -> int:
                if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
     by_name = {item.path for item in items if str(item.path.resolve()) in trained}
     # Copies of training clips under other names (a folder of "new" clips that holds some of them) count too.
-    return len(by_name) + len(trained_copies(payload, [item.path for item in items if item.path not in by_name]))
+    return by_name | trained_copies(payload, [item.path for item in items if item.path not in by_name])
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,

@@ -1,6 +1,8 @@
 """End of a training run: calibrate the best model's temperature on validation, save it with its metrics, plot."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from torch.utils.data import DataLoader
 
@@ -77,6 +79,9 @@ def finalize_run(config, data, rows: list[dict], stopper, origin: dict, seconds:
         "data": str(config.data), "train_backbone": config.backbone_mode(), "epochs": len(rows),
         "selection": _selection(config), "time_budget": config.time_budget,
         "best_epoch": metrics["best_epoch"], "seed": config.seed, "init": origin.get("init"),
+        # Absolute: evaluate finds the run's split.json (and a fine-tune base's) from a --model-out elsewhere.
+        "run_dir": str(Path(config.run_dir).resolve()),
+        **({"init_dir": str(Path(config.init_from).resolve())} if config.init_from else {}),
     })
     save_model(model_dir, model.cpu(), metrics=metrics)
     plot_training_curves(rows, config.run_dir / "curves.png",  # a read-out's label is not what the epochs trained
