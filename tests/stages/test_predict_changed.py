@@ -139,3 +139,20 @@ def test_merge_keeps_the_newer_versions_record(tmp_path):
 
 def test_csv_columns_end_with_the_stamp():
     assert FIELDS[-2:] == ("file_bytes", "file_mtime_ns")
+
+
+@pytest.mark.parametrize("layout", [12, 14])
+def test_records_resumed_into_an_older_csv_layout_keep_their_stamps(tmp_path, make_video, model_dir, layout):
+    """An older CSV has no columns for the stamps: records appended to it are written without them, and the
+    final sorted rewrite (in today's layout) puts them back, for this run's records only."""
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "old.csv"
+    first = sorted(str(p) for p in videos.iterdir())[0]
+    out.write_text(",".join(FIELDS[:layout]) + f"\n{first},error,,,,0,,0.1,,,old failure" + "," * (layout - 11) + "\n")
+    summary = run(_config([videos], out, model_dir))
+    assert (summary.skipped, summary.ok) == (1, 1)
+    records = read_records(out)
+    assert out.read_text().splitlines()[0] == ",".join(FIELDS)
+    assert "file_bytes" not in records[0]  # the earlier run's record: its file's state then is unknown
+    second = sorted(videos.iterdir())[1]
+    assert (records[1]["file_bytes"], records[1]["file_mtime_ns"]) == _stamp(second)

@@ -331,9 +331,10 @@ class RecordFile:
                 os.close(fd)
             setattr(self, name, None)
 
-    def rewrite_sorted(self, base: str | None = None) -> list[dict]:
+    def rewrite_sorted(self, base: str | None = None, stamps: list | None = None) -> list[dict]:
         """Replace the file by its records sorted by path, one per path (the final form of a finished run;
-        relative paths taken from ``base``, as ``record_keyer``).
+        relative paths taken from ``base``, as ``record_keyer``). ``stamps``: the file stamps of the records this
+        run appended, in order; a CSV of an older layout has no columns for them, so they are put back here.
 
         Where that cannot be done (a read-only folder, a full disk), the file stays as appended, every record
         in it, and ``unsorted_reason`` says why.
@@ -341,7 +342,12 @@ class RecordFile:
         if self._fd is None:
             raise RuntimeError("RecordFile.rewrite_sorted before open()")
         text = decode_text(complete_part(self._read_all(), self.format), self.format, self.path)
-        records = sort_and_dedup(parse_records(text, self.format, self.path), base)
+        records = parse_records(text, self.format, self.path)
+        if stamps and self._written and self.columns != FIELDS:  # appended in an older CSV layout
+            for record, stamp in zip(records[-self._written:], stamps[-self._written:]):
+                if recorded_stamp(record) is None:
+                    stamp_record(record, stamp)
+        records = sort_and_dedup(records, base)
         if self._lock_fd == -1:
             self.unsorted_reason = "its folder cannot be written, so it was not sorted"
             return records

@@ -299,8 +299,10 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         summary.skipped_failed = sum(status[p] == "error" and "error" not in redo and p not in changed for p in status)
         bar = progress_bar(config.progress, total=len(todo), unit="file", desc="predict", dynamic_ncols=True)
         with bar:
+            appended = []  # their stamps, which an older CSV layout has no columns for until the final rewrite
             for record in compute(todo) if todo else ():
-                stamp_record(record, stamps.get(record["path"]))
+                appended.append(stamps.get(record["path"]))
+                stamp_record(record, appended[-1])
                 if base != os.getcwd():
                     _rebase(record, base)
                 out.append(record)
@@ -316,5 +318,5 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                     bar.set_postfix(failed=summary.failed, refresh=False)
                 bar.update(1)
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
-        out.rewrite_sorted(base)
+        out.rewrite_sorted(base, appended)
         summary.unsorted_reason = out.unsorted_reason
