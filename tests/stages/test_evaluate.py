@@ -212,7 +212,10 @@ def test_predictions_csv_top_k_is_unambiguous_for_any_label(tmp_path):
 
     labels = ["push up", "sit:stand"]
     data = LabelledVideos([VideoItem(tmp_path / "push up" / "a.mp4", "push up")], labels, tmp_path)
-    _write_predictions(tmp_path / "p.csv", data, np.array([0]), np.array([[0.25, 0.75]]), [None], labels, 2)
-    (row,) = read_predictions(tmp_path / "p.csv")
+    data.items.append(VideoItem(tmp_path / "push up" / "broken.mp4", "push up"))
+    _write_predictions(tmp_path / "p.csv", data, np.array([0, 0]), np.array([[0.25, 0.75], [0.0, 0.0]]),
+                       [None, "empty file (0 bytes)"], labels, 2)
+    row, broken = read_predictions(tmp_path / "p.csv")
+    assert (json.loads(broken["top_k"]), broken["status"], broken["error"]) == ([], "error", "empty file (0 bytes)")
     assert json.loads(row["top_k"]) == [{"label": "sit:stand", "score": 0.75}, {"label": "push up", "score": 0.25}]
     assert (row["predicted"], row["correct"]) == ("sit:stand", "0")

@@ -243,7 +243,7 @@ def _write_predictions(path: Path, dataset, targets, probs, errors, labels, top_
         writer.writerow(["path", "label", "predicted", "score", "correct", "top_k", "status", "error"])
         for i, item in enumerate(dataset.items):
             if errors[i] is not None:
-                writer.writerow([dataset.relative_name(item), item.label, "", "", "", "", "error", errors[i]])
+                writer.writerow([dataset.relative_name(item), item.label, "", "", "", "[]", "error", errors[i]])
                 continue
             order = np.argsort(-probs[i], kind="stable")[:top_k]
             # As predict's CSV: a JSON list, which any label (a space, a colon) leaves unambiguous.
