@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 # name -> (smallest, largest) value a model config may hold. Far above any real model (the shipped one is
-# 8 frames, 64 px, hidden 128), far below what would exhaust memory or hang the build.
+# 8 frames, 48 px, hidden 128), far below what would exhaust memory or hang the build.
 MODEL_INT_RANGES = {
     "num_frames": (1, 1024),
     "image_size": (32, 1024),  # >= 32: the backbones downsample by 32

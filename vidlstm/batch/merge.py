@@ -69,7 +69,7 @@ def _check_output(output) -> None:
 
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a record cut off at a part's end is left out, and said: ``torn``), keep one record per file
-    (``ok`` wins over ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
+    (``sort_and_dedup``: the newer version of a changed file, else ``ok`` over ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
     output's suffix decides. Parts made with different models or record settings (``run_settings``) are refused,
     as are parts still being written and an output that is a part or holds anything but records.
     """

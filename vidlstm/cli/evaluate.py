@@ -11,8 +11,9 @@ def add_arguments(p):
     p.add_argument("--clips", type=positive_int, default=None,
                    help="temporal views averaged per video (default: the model's test views, 1 unless it was trained "
                         "to average more)")
-    p.add_argument("--top-k", type=positive_int, default=5)
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--top-k", type=positive_int, default=5,
+                   help="classes listed per video in predictions.csv, and top-k accuracy in metrics.json (default 5)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per forward pass (default 8)")
     p.add_argument("--split", default=None, metavar="SPLIT_JSON", help="a run's split.json: evaluate one subset of it")
     p.add_argument("--subset", choices=("val", "train"), default=None, help="with --split (default val)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
@@ -20,7 +21,7 @@ def add_arguments(p):
                         "process, without that guard)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="a decoder silent this long on one file is killed and the file fails (default 60)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
 
 
 def run(args) -> int:

@@ -23,7 +23,7 @@ def add_arguments(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="video files and/or directories")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="record file, .jsonl or .csv; re-running the same command resumes it")
-    add_model_arguments(p, threads_default="the cores the decode workers leave, at least one")
+    add_model_arguments(p, threads_default="on CPU, the cores the decode workers leave, at least one")
     p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-directories")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="decode processes (default: sized from the model's CNN cost on CPU, all but one with a "

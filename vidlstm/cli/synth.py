@@ -5,13 +5,14 @@ from vidlstm.cli.common import new_data_folder, positive_int, seed
 
 
 def add_arguments(p):
-    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder: a folder per class and manifest.csv")
     p.add_argument("--per-class", type=positive_int, default=20, help="clips per class (default 20)")
     p.add_argument("--size", type=positive_int, default=96, help="frame height in pixels (default 96)")
-    p.add_argument("--min-frames", type=positive_int, default=24)
-    p.add_argument("--max-frames", type=positive_int, default=48)
+    p.add_argument("--min-frames", type=positive_int, default=24, help="frames of the shortest clip (default 24)")
+    p.add_argument("--max-frames", type=positive_int, default=48,
+                   help="frames of the longest clip, at most 7200 (default 48)")
     p.add_argument("--fps", type=float, default=25.0, help="frames per second of the clips (1 to 240; default 25)")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="generation seed: the same seed, the same clips (default 0)")
     p.add_argument("--force", action="store_true",
                    help="write into OUT_DIR even where it holds files of its own (an earlier synthetic set there, "
                         "every file listed by its manifest.csv, is replaced whole without it)")

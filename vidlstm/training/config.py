@@ -30,7 +30,9 @@ class TrainConfig:
     data: str
     """A folder per class or a CSV manifest ``path,label[,group]``."""
     out_dir: str
-    """The run folder: model/, last/, metrics.csv, config.json, split.json, curves.png, cache/."""
+    """The run folder. One backbone: model/, last/, metrics.csv, config.json, split.json, curves.png, cache/;
+    auto (the default): candidates/ (one such folder per candidate), choice.json, the kept model/ and its
+    split.json."""
     init_from: str | None = None
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
     backbone: str = "auto"
@@ -38,9 +40,12 @@ class TrainConfig:
     features' statistics (of the frames and of the differences between them, side by side), and vidnet from
     scratch, and keep the one the data favours (vidlstm/stages/families.py);
     fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
-    small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks."""
+    small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks (convnext_tiny,
+    efficientnet_b0, efficientnet_lite0, mobilenet_v3_large, mobilenet_v3_small, regnet_y_400mf, resnet18,
+    resnet34, resnet50)."""
     pretrained: bool = False
-    """Start the backbone from ImageNet weights (torch hub's cache, else a download, or --weights-file)."""
+    """Start the backbone from ImageNet weights: efficientnet_lite0's install with vidlstm; torchvision's come
+    from torch hub's cache, else a download, or --weights-file."""
     weights_file: str | None = None
     """Local ImageNet weights file for a pretrained torchvision backbone."""
     train_backbone: str | None = None
@@ -61,7 +66,8 @@ class TrainConfig:
     path traced in the air; see vidlstm/training/auto.py)."""
     image_size: int | None = None
     """Frames are resized to image_size x image_size; None: 48 for vidnet (16 frames at 48 px cost what 9
-    cost at 64 px; its keypoints read a 12x12 map), 112 for ImageNet backbones, whose features need it."""
+    cost at 64 px; its keypoints read a 12x12 map), 112 for ImageNet backbones, whose features need it (auto's
+    read-out candidate: 224)."""
     stabilize: str = "auto"
     """Undo a moving camera's pan in every clip, in training and whenever the model is used: "on", "off", or
     "auto" (the default): on where the training clips' views move (the median clip's estimated pan at least
@@ -113,8 +119,9 @@ class TrainConfig:
     val_fraction: float = 0.2
     """Share of clips held out for validation (0: none; then no early stopping or calibration)."""
     patience: int = 0
-    """Epochs without validation improvement before stopping (0: never stop early, the default: on a few
-    dozen validation clips "no improvement" is noise, and a budget-sized run is still learning)."""
+    """Epochs without validation improvement before stopping, with --monitor val_acc or val_loss (0: never stop
+    early, the default: on a few dozen validation clips "no improvement" is noise, and a budget-sized run is
+    still learning)."""
     monitor: str = "last"
     """Which epoch's model is kept: "last" (the default: the weight average at the end of the schedule,
     chosen by no validation clip, so calibration on them is out-of-sample), "val_acc" (ties broken by
