@@ -254,9 +254,10 @@ class RecordFile:
             raise UsageError(f"{self.path}: not a regular file; name a .jsonl or .csv file for -o")
         data = self._read_all()
         complete = complete_part(data, self.format)
-        records = parse_records(decode_text(complete, self.format, self.path), self.format, self.path)
+        text = decode_text(complete, self.format, self.path)
+        records = parse_records(text, self.format, self.path)
         if self.format == "csv" and complete:
-            self.columns = csv_columns(decode_text(complete, "csv", self.path), self.path)
+            self.columns = csv_columns(text, self.path)
         if len(complete) > len(data):  # a whole last record without its newline: ended, so the next one starts apart
             self._write_bytes(b"\n")
         elif len(complete) < len(data):
