@@ -248,3 +248,22 @@ def test_a_read_out_models_records_are_one_setting_with_or_without_exact_frames(
     settings_path(out).write_text(json.dumps({**older, "exact_frames": False}))  # what an older vidlstm recorded
     with pytest.raises(UsageError, match="made with keyframe-aware frames, this run asks for segment-centre frames"):
         run(_config([first, second, videos / "new.mp4"], out, readout))
+
+
+def test_an_older_settings_file_gains_the_settings_it_lacked_at_the_first_resume(tmp_path, make_video, model_dir):
+    """A settings file an older vidlstm wrote, without `explain`, was never upgraded: no later run was checked for
+    it, so records with and without explanations could mix however often the output was resumed."""
+    from vidlstm.batch.run_settings import settings_path
+    from vidlstm.errors import UsageError
+
+    videos = video_folder(make_video, 3)
+    first, second, third = sorted(videos.iterdir())
+    out = tmp_path / "p.jsonl"
+    run(_config([first], out, model_dir))
+    older = json.loads(settings_path(out).read_text())
+    del older["explain"]
+    settings_path(out).write_text(json.dumps(older))
+    assert run(_config([first, second], out, model_dir)).ok == 1  # not comparable, so resumed
+    assert json.loads(settings_path(out).read_text()) == {**older, "explain": False}
+    with pytest.raises(UsageError, match="made with no --explain, this run asks for --explain"):
+        run(_config([first, second, third], out, model_dir, explain_dir=str(tmp_path / "explain")))

@@ -19,7 +19,7 @@ from vidlstm.files import atomic_write_text
 
 SHAPING = ("model", "top_k", "timeline_fps", "min_score", "exact_frames", "explain")
 """The settings a record depends on, in the order a refusal names them (one that a settings file written by an
-older vidlstm lacks is not compared)."""
+older vidlstm lacks is not compared; the first run that resumes such an output adds its own)."""
 _OPTION = {"top_k": "--top-k", "min_score": "--min-score"}  # the others are worded in _describe
 
 
@@ -96,6 +96,9 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                 raise UsageError(f"{output}: its records were made with {_describe(differ, earlier)}, this run asks "
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
                                  f"another -o")
+            missing = {key: settings[key] for key in SHAPING if key not in earlier and key in settings}
+            if missing:  # an older vidlstm's file: what this run's records were made with is checked from now on
+                return warnings, keep_beside(target, {**earlier, **missing})
             return warnings, True
         warnings.append(f"{output}: holds records but no settings file beside it ({path.name}, hidden: copy it with "
                         f"the output), so they are not checked against this run's model and settings, and their "
