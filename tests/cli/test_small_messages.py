@@ -83,7 +83,7 @@ def test_no_space_left_for_the_output_is_one_line_not_a_traceback(tiny_model_dir
             proc = subprocess.run([sys.executable, "-m", "vidlstm", *command], stdout=full, stderr=subprocess.PIPE,
                                   text=True, timeout=300)
         assert proc.returncode == 1, (command, proc.stderr)
-        assert proc.stderr == f"vidlstm {command[0]}: error: writing the output: No space left on device\n", command
+        assert proc.stderr == f"vidlstm {command[0]}: error: writing to stdout: No space left on device\n", command
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
@@ -96,7 +96,7 @@ def test_help_or_version_lost_to_a_full_disk_exits_1(args, who):
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "vidlstm", *args], stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=300)
-    assert (proc.returncode, proc.stderr) == (1, f"{who}: error: writing the output: No space left on device\n")
+    assert (proc.returncode, proc.stderr) == (1, f"{who}: error: writing to stdout: No space left on device\n")
     shown = subprocess.run([sys.executable, "-m", "vidlstm", *args], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0 and shown.stdout.startswith(("usage: vidlstm", "vidlstm ")) and shown.stderr == ""
 

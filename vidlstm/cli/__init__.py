@@ -153,7 +153,7 @@ def _remove_multiprocessing_temp_dir() -> None:
 
 def _say_output_lost(command: str | None, err: OSError) -> None:
     who = f"vidlstm {command}" if command in COMMANDS else "vidlstm"
-    print(f"{who}: error: writing the output: {err.strerror or err}", file=sys.stderr)
+    print(f"{who}: error: writing to stdout: {err.strerror or err}", file=sys.stderr)
 
 
 def _quiet_stdout() -> None:
