@@ -247,7 +247,7 @@ def _write_predictions(path: Path, dataset, targets, probs, errors, labels, top_
                 continue
             order = np.argsort(-probs[i], kind="stable")[:top_k]
             # As predict's CSV: a JSON list, which any label (a space, a colon) leaves unambiguous.
-            top = json.dumps([{"label": labels[j], "score": round(float(probs[i, j]), 4)} for j in order],
+            top = json.dumps([{"label": labels[j], "score": round(float(probs[i, j]), 6)} for j in order],
                              ensure_ascii=False)
             pred = int(order[0])
             writer.writerow([dataset.relative_name(item), item.label, labels[pred], f"{probs[i, pred]:.6f}",
