@@ -118,23 +118,105 @@ def _record(path, status, stamp=None):
     return record
 
 
-def test_the_newer_version_of_a_file_wins_over_an_ok_record_of_the_older():
-    old_ok, new_error = _record("v.mp4", "ok", (100, 5)), _record("v.mp4", "error", (40, 9))
-    assert sort_and_dedup([old_ok, new_error]) == [new_error]
-    assert sort_and_dedup([new_error, old_ok]) == [new_error]  # the parts of a merge come in any order
-    # one version (or records without stamps): an ok record still beats an error one
-    assert sort_and_dedup([_record("v.mp4", "ok", (1, 2)), _record("v.mp4", "error", (1, 2))])[0]["status"] == "ok"
-    assert sort_and_dedup([_record("v.mp4", "ok"), _record("v.mp4", "error", (1, 2))])[0]["status"] == "ok"
+def test_of_two_versions_of_a_file_the_current_ones_record_wins_else_the_later():
+    old_ok, new_error = _record("/v.mp4", "ok", (100, 5)), _record("/v.mp4", "error", (40, 9))
+    assert sort_and_dedup([old_ok, new_error]) == [new_error]  # not known which is there now: the later
+    assert sort_and_dedup([new_error, old_ok]) == [old_ok]
+    for order in ([old_ok, new_error], [new_error, old_ok]):  # known: the one there now, whatever its time
+        assert sort_and_dedup(order, current={"/v.mp4": (100, 5)}.get) == [old_ok]
+        assert sort_and_dedup(order, current={"/v.mp4": (40, 9)}.get) == [new_error]
+    # one version: an ok record beats an error one, and a stamped one an unstamped one of the same status
+    assert sort_and_dedup([_record("/v.mp4", "ok", (1, 2)), _record("/v.mp4", "error", (1, 2))])[0]["status"] == "ok"
+    assert sort_and_dedup([_record("/v.mp4", "ok"), _record("/v.mp4", "error", (1, 2))])[0]["status"] == "ok"
+    stamped, unstamped = _record("/v.mp4", "ok", (1, 2)), _record("/v.mp4", "ok")
+    assert sort_and_dedup([stamped, unstamped]) == sort_and_dedup([unstamped, stamped]) == [stamped]
 
 
-def test_merge_keeps_the_newer_versions_record(tmp_path):
+def test_merge_keeps_the_record_of_the_version_there_now(tmp_path):
     from vidlstm.batch.record_lines import format_line
 
-    parts = [tmp_path / "p.part-0-of-2.jsonl", tmp_path / "p.part-1-of-2.jsonl"]
-    parts[0].write_text(format_line(_record("v.mp4", "error", (40, 9)), "jsonl"))
-    parts[1].write_text(format_line(_record("v.mp4", "ok", (100, 5)), "jsonl"))
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 40)
+    now = _stamp(video)
+    parts = [tmp_path / "p.part0-of-2.jsonl", tmp_path / "p.part1-of-2.jsonl"]
+    parts[0].write_text(format_line(_record(str(video), "error", now), "jsonl"))
+    parts[1].write_text(format_line(_record(str(video), "ok", (100, now[1] + 10**9)), "jsonl"))  # a newer time
     merge_parts(parts, tmp_path / "p.jsonl")
     assert [r["status"] for r in read_records(tmp_path / "p.jsonl")] == ["error"]
+    video.unlink()  # not there: the later part's record
+    merge_parts(parts, tmp_path / "q.jsonl")
+    assert [r["status"] for r in read_records(tmp_path / "q.jsonl")] == ["ok"]
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_file_replaced_by_an_older_one_keeps_the_new_record(tmp_path, make_video, model_dir, broken):
+    """`cp -p`, an unpacked archive or `wget -N` put a file with an older time in place: it was classified again,
+    and then the old record kept, because the newer time won."""
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.jsonl"
+    run(_config([videos], out, model_dir))
+    target = sorted(videos.iterdir())[0]
+    if broken:
+        target.write_bytes(b"not a video at all")
+    else:
+        _replace(target, make_video, seed=7)
+    os.utime(target, ns=(10**18, 10**18))  # 2001: older than any record
+    summary = run(_config([videos], out, model_dir))
+    assert (summary.changed, summary.failed, summary.exit_code) == (1, int(broken), int(broken))
+    record = {r["path"]: r for r in read_records(out)}[str(target)]
+    assert (record["status"], record["file_bytes"], record["file_mtime_ns"]) == (
+        "error" if broken else "ok", *_stamp(target))
+    again = run(_config([videos], out, model_dir))
+    assert (again.changed, again.skipped, again.exit_code) == (0, 2, int(broken))
+
+
+def test_a_file_missing_when_recorded_is_classified_once_it_is_there(tmp_path, make_video, model_dir):
+    videos = video_folder(make_video, 1)
+    later = tmp_path / "later.mp4"
+    out = tmp_path / "p.jsonl"
+    assert run(_config([videos, later], out, model_dir)).failed == 1
+    make_video("later.mp4", num_frames=12, height=32, width=32, fps=8.0)
+    summary = run(_config([videos, later], out, model_dir))
+    assert (summary.ok, summary.changed, summary.exit_code) == (1, 1, 0)
+    assert {r["status"] for r in read_records(out)} == {"ok"}
+
+
+def test_report_counts_one_record_per_file_in_an_interrupted_output(tmp_path):
+    """An output killed during a resume still holds the records the resume replaced; report counted both."""
+    from vidlstm.batch.record_lines import format_line
+    from vidlstm.report.sources import load_source
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 40)
+    out = tmp_path / "p.jsonl"
+    out.write_text(format_line(_record(str(video), "ok", (99, 1)), "jsonl")
+                   + format_line(_record(str(video), "error", _stamp(video)), "jsonl"))
+    assert [r["status"] for r in load_source(out).records] == ["error"]
+
+
+def test_a_shard_of_a_part_files_name_is_refused(tmp_path, make_video, model_dir):
+    from vidlstm.errors import UsageError
+
+    videos = video_folder(make_video, 2)
+    with pytest.raises(UsageError, match=r"p.part0-of-2.jsonl: names a part file already; with a shard give the whole "
+                                         r"output's name \(e.g. .*/p.jsonl\)"):
+        run(_config([videos], tmp_path / "p.part0-of-2.jsonl", model_dir, shard="0/2"))
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_files_recorded_under_another_path_are_named_before_they_are_classified_again(tmp_path, make_video, model_dir,
+                                                                                     capsys):
+    import shutil
+
+    videos = video_folder(make_video, 2)
+    out = tmp_path / "p.jsonl"
+    run(_config([videos], out, model_dir))
+    elsewhere = shutil.copytree(videos, tmp_path / "mounted_elsewhere")  # copy2: sizes and times kept
+    capsys.readouterr()
+    run(_config([elsewhere], out, model_dir))
+    err = capsys.readouterr().err
+    assert f"vidlstm predict: warning: {out}: 2 file(s) new to it have the name, size and time of a file recorded " \
+           f"under another path ({elsewhere / 'v00.mp4'} and {videos / 'v00.mp4'})" in err
 
 
 def test_csv_columns_end_with_the_stamp():

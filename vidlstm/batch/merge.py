@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.record_lines import rebased
-from vidlstm.batch.records import (RecordFile, being_written, output_target, read_part, read_records,
+from vidlstm.batch.records import (RecordFile, being_written, file_stamp, output_target, read_part, read_records,
                                    record_format, sort_and_dedup, write_records)
 from vidlstm.batch.run_settings import common_settings, has_settings, keep_beside, records_base, starting_at
 from vidlstm.batch.shard import Shard, part_of
@@ -69,7 +69,8 @@ def _check_output(output) -> None:
 
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a record cut off at a part's end is left out, and said: ``torn``), keep one record per file
-    (``sort_and_dedup``: the newer version of a changed file, else ``ok`` over ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
+    (``sort_and_dedup``: of two versions of a file, the one there now or else the later part's; else ``ok`` over
+    ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
     output's suffix decides. Parts made with different models or record settings (``run_settings``) are refused,
     as are parts still being written and an output that is a part or holds anything but records.
     """
@@ -91,7 +92,7 @@ def merge_parts(parts, output) -> MergeResult:
     settings = common_settings(parts)
     if settings is not None:
         settings = starting_at(settings, base, output_target(output))
-    merged = sort_and_dedup(records, base)
+    merged = sort_and_dedup(records, base, file_stamp)  # two versions of a file: the one there now, where readable
     with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
         write_records(output, merged)
         keep_beside(Path(output), settings)

@@ -173,27 +173,40 @@ def recorded_stamp(record: dict) -> tuple[int, int] | None:
 
 def file_changed(record: dict, stamp: tuple[int, int] | None) -> bool:
     """Whether the video was replaced or edited since ``record`` was made: its size or time differs from the
-    record's stamp. A record without a stamp, or a file that cannot be read now, counts as unchanged."""
+    record's stamp, or it is there now where its record says there was no such file. Otherwise a record without a
+    stamp (an older vidlstm's), or a file that cannot be read now, counts as unchanged."""
     then = recorded_stamp(record)
-    return then is not None and stamp is not None and then != stamp
+    if then is None:
+        missing = record.get("status") == "error" and str(record.get("error") or "").startswith("no such file")
+        return missing and stamp is not None
+    return stamp is not None and then != stamp
 
 
-def sort_and_dedup(records, base: str | None = None) -> list[dict]:
-    """One record per file (``record_keyer(base)``), sorted by path. Records of different versions of a file
-    (their stamps differ) keep the newer version's; otherwise an ``ok`` record beats an ``error`` one, and
-    then the later one wins."""
+def sort_and_dedup(records, base: str | None = None, current=None) -> list[dict]:
+    """One record per file (``record_keyer(base)``), sorted by path. ``current(key)``: the stamp the file has now
+    (``file_stamp``), where known.
+
+    Between records of two versions of a file (their stamps differ), the one of the file as it is now wins, else
+    the later one (a resume appends after what it replaces; `merge` takes its parts in the order given). Between
+    records of one version: an ``ok`` record beats an ``error`` one, a stamped one an unstamped one (an older
+    vidlstm's) of the same status, and otherwise the later one wins."""
     key = record_keyer(base)
     best: dict[str, dict] = {}
     for record in records:
         name = key(record["path"])
         old = best.get(name)
-        new_stamp, old_stamp = (recorded_stamp(record), recorded_stamp(old)) if old is not None else (None, None)
-        if new_stamp is not None and old_stamp is not None and new_stamp != old_stamp:
-            if new_stamp[1] >= old_stamp[1]:
-                best[name] = record
-        elif old is None or record.get("status") == "ok" or old.get("status") != "ok":
+        if old is None or _supersedes(record, old, current(name) if current else None):
             best[name] = record
     return sorted(best.values(), key=lambda r: r["path"])
+
+
+def _supersedes(new: dict, old: dict, now: tuple[int, int] | None) -> bool:
+    new_stamp, old_stamp = recorded_stamp(new), recorded_stamp(old)
+    if new_stamp is not None and old_stamp is not None and new_stamp != old_stamp:
+        return now != old_stamp  # the file as it is now, or (not known) the later record
+    if (new_stamp is None) != (old_stamp is None) and new.get("status") == old.get("status"):
+        return new_stamp is not None
+    return new.get("status") == "ok" or old.get("status") != "ok"
 
 
 def _not_a_regular_file(path: Path) -> str | None:
@@ -332,10 +345,11 @@ class RecordFile:
                 os.close(fd)
             setattr(self, name, None)
 
-    def rewrite_sorted(self, base: str | None = None, stamps: list | None = None) -> list[dict]:
+    def rewrite_sorted(self, base: str | None = None, stamps: list | None = None, current=None) -> list[dict]:
         """Replace the file by its records sorted by path, one per path (the final form of a finished run;
         relative paths taken from ``base``, as ``record_keyer``). ``stamps``: the file stamps of the records this
         run appended, in order; a CSV of an older layout has no columns for them, so they are put back here.
+        ``current``: as ``sort_and_dedup``'s.
 
         Where that cannot be done (a read-only folder, a full disk), the file stays as appended, every record
         in it, and ``unsorted_reason`` says why.
@@ -348,7 +362,7 @@ class RecordFile:
             for record, stamp in zip(records[-self._written:], stamps[-self._written:]):
                 if recorded_stamp(record) is None:
                     stamp_record(record, stamp)
-        records = sort_and_dedup(records, base)
+        records = sort_and_dedup(records, base, current)
         if self._lock_fd == -1:
             self.unsorted_reason = "its folder cannot be written, so it was not sorted"
             return records

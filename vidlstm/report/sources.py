@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.records import CSV_HEADERS as RECORD_HEADERS
-from vidlstm.batch.records import read_records
+from vidlstm.batch.records import file_stamp, output_target, read_records, sort_and_dedup
+from vidlstm.batch.run_settings import records_base
 from vidlstm.errors import UsageError
 from vidlstm.training.config import STATE_FILE
 from vidlstm.training.run_folder import kept_candidate
@@ -173,16 +174,22 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         raise UsageError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return Predictions(path, [r for r in read_records(path) if isinstance(r, dict)])
+        return Predictions(path, _one_per_file(path))
     if suffix == ".csv":
         header = _csv_header(path)
         if tuple(header[: len(EVALUATE_COLUMNS)]) == EVALUATE_COLUMNS:
             return load_evaluation(path.parent, predictions_csv=path)
         if tuple(header) in RECORD_HEADERS:
-            return Predictions(path, read_records(path))
+            return Predictions(path, _one_per_file(path))
         raise UsageError(f"{path}: not a vidlstm predictions CSV (header {','.join(header[:6]) or 'empty'}); "
                          "expected `vidlstm predict` or `vidlstm evaluate` output")
     raise UsageError(f"{path}: expected a run folder, an evaluate folder, or a .jsonl/.csv predictions file")
+
+
+def _one_per_file(path: Path) -> list[dict]:
+    """A predictions file's records, one per file as its finished form has them: an interrupted run's output (or one
+    left unsorted) may still hold the records a resume replaced."""
+    return sort_and_dedup(read_records(path), records_base(output_target(path)), file_stamp)
 
 
 def explanation_dirs(source, extra: list | None = None) -> list[Path]:

@@ -13,9 +13,9 @@ from vidlstm.batch.discover import find_videos
 from vidlstm.batch.engine import EngineOptions, EngineStats, predict_records
 from vidlstm.batch.record_lines import rebased
 from vidlstm.batch.records import (RecordFile, file_changed, file_stamp, output_target, record_format, record_keyer,
-                                   sort_and_dedup, stamp_record)
+                                   recorded_stamp, sort_and_dedup, stamp_record)
 from vidlstm.batch.run_settings import check_and_keep, record_settings, records_base
-from vidlstm.batch.shard import resolve_shard, select_shard
+from vidlstm.batch.shard import PART_NAME, part_of, resolve_shard, select_shard
 from vidlstm.defaults import available_cores
 from vidlstm.errors import UsageError
 from vidlstm.logs import log, progress_bar
@@ -204,6 +204,10 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     for reason in unlisted:
         print(f"vidlstm predict: warning: {reason}; its videos are left out (fix it and re-run to add them)",
               file=sys.stderr)
+    if shard is not None and shard.count > 1 and part_of(config.output):  # p.part0-of-2.part0-of-2.jsonl
+        whole = PART_NAME.sub("", Path(config.output).stem) + Path(config.output).suffix
+        raise UsageError(f"{config.output}: names a part file already; with a shard give the whole output's name "
+                         f"(e.g. {Path(config.output).with_name(whole)}): each shard writes its part beside it")
     output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
     if not files and (shard is None or shard.count == 1) and not unlisted:
         nested = not config.recursive and any(_has_subfolders(Path(p)) for p in config.inputs)
@@ -253,6 +257,21 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     return summary
 
 
+def _warn_of_twins(output, earlier, new_paths: list[str], stamps: dict) -> None:
+    """Say where files new to the output have the name, size and time of files recorded under other paths: the
+    same videos reached another way (the data moved or mounted elsewhere, an older vidlstm's output resumed from
+    another folder), which this run classifies again and the output will hold twice."""
+    recorded = {(os.path.basename(r["path"]), stamp): r["path"] for r in earlier
+                if (stamp := recorded_stamp(r)) is not None}
+    twins = [(path, recorded[(os.path.basename(path), stamps[path])]) for path in new_paths
+             if stamps.get(path) is not None and (os.path.basename(path), stamps[path]) in recorded]
+    if twins:
+        print(f"vidlstm predict: warning: {output}: {len(twins)} file(s) new to it have the name, size and time of "
+              f"a file recorded under another path ({twins[0][0]} and {twins[0][1]}): they are classified again and "
+              f"held twice; if they are the same videos reached another way, stop (Ctrl-C) and run from where the "
+              f"output's first run started, on the same paths", file=sys.stderr)
+
+
 def _rebase(record: dict, base: str) -> None:
     """A record of this run, its relative paths (the video's, its explanation's) made relative to ``base``, the
     output's first run's folder; the video's through its real folder (``lnk/../v``: where ``lnk`` leads)."""
@@ -286,10 +305,11 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         # resume, and so is `../v/a.mp4` in a run resumed from a sub-folder, which records it as `v/a.mp4`.
         base = records_base(output_target(summary.output))
         recorded, key = record_keyer(base), record_keyer()  # a record's path, and a path this run was given
-        earlier = {recorded(r["path"]): r for r in sort_and_dedup(records, base)}
-        summary.repaired_bytes = out.repaired_bytes
         # Stamped before any decoding: a file changed during the run differs from its record at the next resume.
         stamps = {f.path: file_stamp(f.path) for f in files}
+        now = {key(f.path): stamps[f.path] for f in files}  # a file replaced by an older one keeps its new record
+        earlier = {recorded(r["path"]): r for r in sort_and_dedup(records, base, now.get)}
+        summary.repaired_bytes = out.repaired_bytes
         changed = {f.path for f in files if key(f.path) in earlier and file_changed(earlier[key(f.path)], stamps[f.path])}
         redo = {"error"} if config.retry_errors else set()
         status = {f.path: earlier[key(f.path)].get("status") if key(f.path) in earlier else None for f in files}
@@ -297,6 +317,7 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         summary.skipped = len(files) - len(todo)
         summary.changed = len(changed)
         summary.skipped_failed = sum(status[p] == "error" and "error" not in redo and p not in changed for p in status)
+        _warn_of_twins(summary.output, earlier.values(), [p for p in todo if status[p] is None], stamps)
         bar = progress_bar(config.progress, total=len(todo), unit="file", desc="predict", dynamic_ncols=True)
         with bar:
             appended = []  # their stamps, which an older CSV layout has no columns for until the final rewrite
@@ -318,5 +339,5 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
                     bar.set_postfix(failed=summary.failed, refresh=False)
                 bar.update(1)
         # Finished: the file's final form is sorted by path with one record per file, like a merged run.
-        out.rewrite_sorted(base, appended)
+        out.rewrite_sorted(base, appended, now.get)
         summary.unsorted_reason = out.unsorted_reason
