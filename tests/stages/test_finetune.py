@@ -153,3 +153,38 @@ def test_evaluate_finds_the_training_clips_of_a_model_written_elsewhere_and_of_i
     out = evaluate.run(evaluate.EvaluateConfig(data=str(second), model_dir=str(models / "tuned"),
                                                out_dir=str(tmp_path / "ev_second"), workers=0, progress=False))
     assert json.loads((out / "metrics.json").read_text())["in_sample_clips"] == 2  # the fine-tune's own split
+
+
+@pytest.mark.slow
+def test_evaluate_trusts_the_run_a_model_records_and_says_when_it_is_gone(tmp_path, caplog, monkeypatch):
+    """A model written into another run's folder was checked against that run's split.json; $VIDLSTM_MODEL's
+    model was not checked at all; a moved run turned the check off without a word."""
+    import shutil
+
+    from vidlstm.stages import evaluate, train
+
+    first = make_data(tmp_path / "first", ("left", "right"))
+    other = generate_dataset(tmp_path / "other", SynthConfig(per_class=2, size=32, min_frames=6, max_frames=8, seed=9),
+                             classes=("left", "right"))
+    train.run(TrainConfig(data=str(other), out_dir=str(tmp_path / "other_run"), backbone="vidnet", image_size=32,
+                          num_frames=4, **TINY))
+    # A model of `first`, written into the other run's folder: that run's split.json sits beside it.
+    train.run(TrainConfig(data=str(first), out_dir=str(tmp_path / "run1"), backbone="vidnet", image_size=32,
+                          num_frames=4, model_out=str(tmp_path / "other_run" / "kept"), **TINY))
+    model = tmp_path / "other_run" / "kept"
+
+    def in_sample(data, model_dir, name):
+        out = evaluate.run(evaluate.EvaluateConfig(data=str(data), model_dir=model_dir, out_dir=str(tmp_path / name),
+                                                   workers=0, progress=False))
+        return json.loads((out / "metrics.json").read_text()).get("in_sample_clips", 0)
+
+    assert in_sample(first, str(model), "a") == 2 and in_sample(other, str(model), "b") == 0
+    monkeypatch.setenv("VIDLSTM_MODEL", str(model))  # the model every command takes where none is named
+    assert in_sample(first, None, "c") == 2
+    monkeypatch.delenv("VIDLSTM_MODEL")
+    shutil.move(tmp_path / "run1", tmp_path / "renamed")
+    caplog.clear()
+    assert in_sample(first, str(model), "d") == 0
+    said = [r.getMessage() for r in caplog.records if "cannot be told" in r.getMessage()]
+    assert said == [f"{model}: the training run or base model it records is not there ({tmp_path / 'run1'}): whether "
+                    f"the clips evaluated trained it cannot be told"]

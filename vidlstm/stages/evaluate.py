@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split, trained_copies
+from vidlstm.defaults import default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
 from vidlstm.logs import log as logger, progress_bar
@@ -85,7 +87,11 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
     targets = dataset.targets(labels)
-    trained_on, splits = _trained_on(config.model_dir, dataset.items)
+    model_dir = config.model_dir or str(default_model_dir())  # $VIDLSTM_MODEL's model is checked like any other
+    trained_on, splits, gone = _trained_on(model_dir, dataset.items)
+    if gone:
+        logger.warning(f"{model_dir}: the training run or base model it records is not there ({gone[0]}): whether "
+                       f"the clips evaluated trained it cannot be told")
     if trained_on:
         logger.warning(f"{trained_on} of the {len(dataset.items)} clips evaluated trained this model "
                        f"({', '.join(map(str, splits))}): the accuracy is in-sample, not what new "
@@ -100,7 +106,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
-    metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(config.model_dir or "default"),
+    metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(config.model_dir or os.environ.get("VIDLSTM_MODEL") or "default"),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
     if trained_on:
         metrics["in_sample_clips"] = trained_on  # the report and a reader of metrics.json see it too
@@ -127,25 +133,27 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     return out
 
 
-def _trained_on(model_dir, items) -> tuple[int, list[Path]]:
-    """How many of ``items`` trained the model in ``model_dir``, and the split.json files that say so: its run's
-    (RUN/model's RUN, or the run its config.json records where ``--model-out`` put it elsewhere), then, for a
-    fine-tuned model, its base's run, and so on. (0, []) where that cannot be told."""
-    if not model_dir:
-        return 0, []  # the shipped model: trained on synthetic clips of other seeds
+def _trained_on(model_dir, items) -> tuple[int, list[Path], list[str]]:
+    """How many of ``items`` trained the model in ``model_dir``, the split.json files that say so, and the runs or
+    models its config records that are not there (so the check could not look): its run's split.json (the run its
+    config.json records, else RUN/model's RUN), then, for a fine-tuned model, its base's run, and so on."""
+    runs, gone = _training_runs(Path(model_dir))
     left, splits = {item.path: item for item in items}, []
-    for run in _training_runs(Path(model_dir)):
+    for run in runs:
         hit = _trained_in_run(run, list(left.values()))
         if hit:
             splits.append(run / "split.json")
             for path in hit:
                 del left[path]
-    return len(items) - len(left), splits
+    return len(items) - len(left), splits, gone
 
 
-def _training_runs(model_dir: Path, depth: int = 8) -> list[Path]:
-    """The run folders whose training clips taught ``model_dir``: its own, then its fine-tune base's, and on."""
+def _training_runs(model_dir: Path, depth: int = 8) -> tuple[list[Path], list[str]]:
+    """The run folders whose training clips taught ``model_dir`` (its own, then its fine-tune base's, and on), and
+    the recorded runs and base models that are not there. The shipped model records none: it trained on synthetic
+    clips of another seed."""
     runs: list[Path] = []
+    gone: list[str] = []
     model: Path | None = model_dir
     while model is not None and len(runs) < depth:
         try:
@@ -154,13 +162,23 @@ def _training_runs(model_dir: Path, depth: int = 8) -> list[Path]:
             training = {}
         training = training if isinstance(training, dict) else {}
         recorded = training.get("run_dir")
-        run = model.parent if (model.parent / "split.json").is_file() or not isinstance(recorded, str) else Path(recorded)
-        if run.resolve() in {r.resolve() for r in runs}:
+        if isinstance(recorded, str) and (Path(recorded) / "split.json").is_file():
+            run = Path(recorded)  # where the model was written, whatever folder it sits in now
+        elif (model.parent / "split.json").is_file() and (not isinstance(recorded, str) or model.name == "model"):
+            run = model.parent  # RUN/model: a model of an older vidlstm, or a run moved with its model
+        else:
+            run = None
+            if isinstance(recorded, str):
+                gone.append(recorded)
+        if run is not None and run.resolve() in {r.resolve() for r in runs}:
             break
-        runs.append(run)
+        if run is not None:
+            runs.append(run)
         base = training.get("init_dir")
         model = Path(base) if isinstance(base, str) and Path(base).is_dir() else None
-    return runs
+        if isinstance(base, str) and model is None:
+            gone.append(base)
+    return runs, gone
 
 
 def _trained_in_run(run: Path, items) -> set[Path]:
