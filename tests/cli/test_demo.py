@@ -98,3 +98,25 @@ def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lack
     assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(tmp_path / "mine")]) == 2
     assert capsys.readouterr().err.strip() == (f"vidlstm demo: error: {tmp_path / 'mine'}: holds files of its own; "
                                                f"name a new folder for the clips")
+
+
+def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog):
+    """`vidlstm demo --seed 7` drew the shipped model's own training clips (a seed's clips are a prefix of a bigger
+    set's) and called them clips it never saw."""
+    import tomllib
+
+    from vidlstm.stages.demo import SHIPPED_TRAINING_SEED, DemoConfig, run
+
+    from pathlib import Path
+
+    recipe = tomllib.loads((Path(__file__).resolve().parents[2] / "pipelines" / "default_model.toml").read_text())
+    assert int(recipe["vars"]["synth_seed"]) == SHIPPED_TRAINING_SEED
+    if not (default_model_dir() / "config.json").is_file():
+        pytest.skip("no shipped default model in weights/default")
+    run(DemoConfig(per_class=1, seed=SHIPPED_TRAINING_SEED))
+    assert [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()] == [
+        "--seed 7 draws the shipped model's own training clips (pipelines/default_model.toml): the accuracy is "
+        "in-sample; any other seed draws clips it never trained on"]
+    caplog.clear()
+    run(DemoConfig(per_class=1, seed=8))
+    assert not [r for r in caplog.records if "in-sample" in r.getMessage()]

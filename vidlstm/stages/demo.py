@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlstm.data.synth import MOTION_CLASSES, SynthConfig, generate_dataset
-from vidlstm.defaults import label_list
+from vidlstm.defaults import default_model_dir, label_list, shipped_places
 from vidlstm.errors import UsageError
 from vidlstm.inference import Predictor
+from vidlstm.logs import log as logger
 from vidlstm.stages.classify import classify_paths
+
+SHIPPED_TRAINING_SEED = 7
+"""`synth_seed` of pipelines/default_model.toml: the shipped model's training clips. A seed's clips are the same
+whatever --per-class (fewer are a prefix), so a demo with this seed shows the shipped model what it trained on."""
 
 
 @dataclass
@@ -22,6 +27,11 @@ class DemoConfig:
     seed: int = 12345  # generation seed; the default model was trained on other seeds
     out_dir: str | None = None  # keep the clips here (default: a temporary folder, removed after)
     device: str | None = None
+
+
+def _is_shipped(model_dir) -> bool:
+    shipped = [place.resolve() for place in shipped_places("weights/default", "_weights/default")]
+    return Path(model_dir).resolve() in shipped
 
 
 def demo_classes(labels) -> tuple[str, ...]:
@@ -36,6 +46,10 @@ def demo_classes(labels) -> tuple[str, ...]:
 def run(config: DemoConfig):
     """Return (records with a 'true' label added, accuracy)."""
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
+    if config.seed == SHIPPED_TRAINING_SEED and _is_shipped(config.model_dir or default_model_dir()):
+        logger.warning(f"--seed {config.seed} draws the shipped model's own training clips "
+                       f"(pipelines/default_model.toml): the accuracy is in-sample; any other seed draws clips it "
+                       f"never trained on")
     classes = demo_classes(predictor.labels)
     if not classes:
         raise UsageError(f"{config.model_dir}: its labels ({label_list(predictor.labels)}) are none of the synthetic "
