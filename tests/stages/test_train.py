@@ -695,3 +695,28 @@ def test_an_auto_run_resumes_with_the_model_out_it_started_with(tmp_path, monkey
     unsaid = TrainConfig(data="d", out_dir=str(tmp_path / "run"), resume=True)
     check_model_out(unsaid)
     assert unsaid.model_out == str(tmp_path / "kept")  # it writes where it started
+
+
+def test_a_second_train_into_a_run_folder_being_written_is_refused(easy_data, tmp_path):
+    """A `--resume` in another terminal while the first run still trained resumed from its live state and wrote the
+    model, metrics and state beside it."""
+    common = dict(data=str(easy_data / "data"), epochs=2, cache_dir=str(easy_data / "cache"), **TINY)
+    refused = []
+
+    def second_run(epoch, row):
+        if epoch == 0:
+            with pytest.raises(UsageError) as err:
+                train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))
+            refused.append(str(err.value))
+
+    train.run(TrainConfig(out_dir=str(tmp_path / "run"), **common), on_epoch_end=second_run)
+    assert refused == [f"{tmp_path / 'run'}: another vidlstm train or finetune is writing this run folder; wait for "
+                       f"it to end (--resume then continues it, if it was stopped) or choose another -o"]
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))  # released: a resume goes on
+
+
+def test_a_refused_run_leaves_no_empty_run_folder(easy_data, tmp_path):
+    with pytest.raises(UsageError, match="no resume state"):
+        train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "new" / "run"), resume=True, **TINY))
+    assert not (tmp_path / "new" / "run").exists()

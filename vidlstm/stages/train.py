@@ -38,7 +38,7 @@ from vidlstm.training.model_setup import model_for_run
 from vidlstm.training.optim import training_parts
 from vidlstm.training.prepare import (cached, check_copies, clip_cache, content_hashes, feature_cache, fill_caches,
                                       warn_skipped)
-from vidlstm.training.run_folder import (check_model_out, check_outside_data, check_run_dir, check_run_kind,
+from vidlstm.training.run_folder import (check_model_out, check_outside_data, check_run_dir, check_run_kind, holding,
                                          record_model_out)
 from vidlstm.training.search import DEFAULT_INPUT_MODE, default_outcome, load_outcome, needs_search, no_search, search
 from vidlstm.training.state import capture_rng_state, restore_rng_state, seed_everything
@@ -73,16 +73,17 @@ def run(config: TrainConfig, on_epoch_end=None) -> Path:
     """Train (or fine-tune) and return the run folder. ``on_epoch_end(epoch, row)`` is called after each
     epoch's state is saved (tests use it to interrupt a run). ``backbone="auto"``: stages/families.py."""
     check_outside_data(config)  # before anything is made
-    if config.backbone == "auto":
-        check_run_kind(config)
-        check_model_out(config)  # its kept model is copied there at the end
-        record_model_out(config)
-        return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
-    ctx = init_distributed(config.device)
-    try:
-        return _train(config, ctx, on_epoch_end)
-    finally:
-        cleanup(ctx)
+    with holding(config):  # one process trains into a run folder at a time
+        if config.backbone == "auto":
+            check_run_kind(config)
+            check_model_out(config)  # its kept model is copied there at the end
+            record_model_out(config)
+            return families.run(config, lambda candidate: run(candidate, on_epoch_end), decode_once=extract_together)
+        ctx = init_distributed(config.device)
+        try:
+            return _train(config, ctx, on_epoch_end)
+        finally:
+            cleanup(ctx)
 
 
 def extract_together(configs: list[TrainConfig], deadline: float | None = None) -> tuple[list, int, int] | None:

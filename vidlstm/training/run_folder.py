@@ -1,7 +1,10 @@
 """A training run's folder before anything is decoded: a new run, a resumed one, and where its model may go."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from vidlstm.errors import UsageError
@@ -9,6 +12,40 @@ from vidlstm.files import atomic_write_text
 from vidlstm.logs import log as logger
 from vidlstm.training.auto import saved_setting
 from vidlstm.training.config import STATE_FILE, TrainConfig
+
+
+@contextmanager
+def holding(config: TrainConfig):
+    """Hold the run folder while this process trains into it: a second `train` or `finetune` into it (a --resume in
+    another terminal while the first still runs) is refused, where it would have resumed from the running one's state
+    and written the model, metrics and state beside it. The folder itself is locked (flock: no lock file, released
+    when the process ends however it ends); one made here and left empty is removed. Under torchrun rank 0 holds it
+    for every rank."""
+    run_dir = config.run_dir
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    made = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir, os.O_RDONLY)
+    except OSError as err:
+        raise UsageError(f"{run_dir}: cannot make or open the run folder ({err.strerror or err})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{run_dir}: another vidlstm train or finetune is writing this run folder; wait for it to end "
+                         f"(--resume then continues it, if it was stopped) or choose another -o") from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+        if made:
+            try:
+                run_dir.rmdir()  # only where empty: a run refused before it wrote anything
+            except OSError:
+                pass
 
 
 def check_run_kind(config: TrainConfig) -> None:
@@ -37,7 +74,8 @@ def check_run_kind(config: TrainConfig) -> None:
 def check_run_dir(config: TrainConfig) -> Path:
     check_run_kind(config)
     state_path = config.state_path
-    if config.resume and not state_path.is_file() and not config.run_dir.is_dir():
+    begun = config.run_dir.is_dir() and any(config.run_dir.iterdir())  # (`holding` makes the folder, empty)
+    if config.resume and not state_path.is_file() and not begun:
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
     config.check_resumed_settings()
     if config.resume and not state_path.is_file():
