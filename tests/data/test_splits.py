@@ -141,9 +141,21 @@ def test_a_class_whose_clips_share_one_group_is_named_before_anything_is_decoded
     items = [VideoItem(Path(f"/d/{label}/{i}.mp4"), label, f"{label}{i}" if label != "b" else "gB")
              for label in ("a", "b", "c") for i in range(6)]
     with pytest.raises(UsageError, match=r"class 'b' has all its clips in one group \(gB\), and a group stays on one "
-                                         r"side of the split: none is left to train on"):
+                                         r"side of the split: none is left to train on; give the class clips of "
+                                         r"other groups, lower --val-fraction \(now 0.5 of the groups\), or pass "
+                                         r"--val-fraction 0"):
         for seed in range(50):  # whichever seed sends gB to validation
             train_val_split(LabelledVideos(items, ["a", "b", "c"], Path("/d")), 0.5, seed=seed)
+
+
+def test_a_grouped_validation_fraction_over_a_half_is_refused_not_halved():
+    """With groups, --val-fraction 0.9 held out about half the clips, and split.json still said 0.9."""
+    grouped = make_dataset(n_per_class=10, groups_per_class=10)
+    with pytest.raises(UsageError, match=r"--val-fraction 0.9 with groups: a group-aware split holds out one of k >= 2 "
+                                         r"folds of the groups, about 1/k of the clips; give 0.5 or less"):
+        train_val_split(grouped, 0.9)
+    train, val = train_val_split(grouped, 0.5)
+    assert len(val) == 15 and len(train) == 15
 
 
 def test_a_manifests_split_errors_name_the_manifest(tmp_path):

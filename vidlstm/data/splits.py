@@ -27,6 +27,9 @@ def train_val_split(dataset: LabelledVideos, val_fraction: float = 0.2, seed: in
         raise UsageError(f"validation fraction must be in [0, 1), got {val_fraction}")
     targets, groups = dataset.targets(), dataset.groups()
     if groups is not None:
+        if val_fraction > 0.5:  # one of k >= 2 folds of the groups: 0.9 gave about half, and split.json said 0.9
+            raise UsageError(f"{dataset.source}: --val-fraction {val_fraction:g} with groups: a group-aware split holds "
+                             f"out one of k >= 2 folds of the groups, about 1/k of the clips; give 0.5 or less")
         folds = max(2, min(round(1 / val_fraction), int(np.bincount(targets).max())))
         return _first_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed), targets, groups, dataset)
     n_val = max(len(dataset.labels), int(round(val_fraction * n)))
@@ -69,7 +72,8 @@ def _first_fold(splitter, targets, groups, dataset):
         raise UsageError(f"{dataset.source}: class {dataset.labels[k]!r} has all its clips in "
                          f"{'one group' if len(held) == 1 else f'{len(held)} groups'} ({', '.join(map(str, held[:3]))}"
                          f"{', ...' if len(held) > 3 else ''}), and a group stays on one side of the split: none is "
-                         f"left to train on; give the class clips of other groups, or pass --val-fraction 0")
+                         f"left to train on; give the class clips of other groups, lower --val-fraction (now "
+                         f"{1 / splitter.n_splits:.2g} of the groups), or pass --val-fraction 0")
     return np.sort(train), np.sort(val)
 
 
