@@ -305,3 +305,14 @@ def test_a_pretrained_model_loads_offline_without_its_imagenet_file(tmp_path, mo
     frames = torch.rand(1, 3, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(loaded(frames).logits, model(frames).logits, rtol=0, atol=0)
+
+
+def test_a_missing_model_named_by_the_environment_says_so(tmp_path, monkeypatch):
+    from vidlstm.checkpoint import load_config
+    from vidlstm.errors import ModelLoadError
+
+    monkeypatch.setenv("VIDLSTM_MODEL", str(tmp_path / "nope"))
+    with pytest.raises(ModelLoadError, match=r"nope: no such model folder \(named by \$VIDLSTM_MODEL\)$"):
+        load_config(tmp_path / "nope")
+    with pytest.raises(ModelLoadError, match=r"other: no such model folder$"):
+        load_config(tmp_path / "other")

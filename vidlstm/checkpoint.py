@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -160,7 +161,9 @@ def load_config(directory) -> ModelConfig:
     if not directory.is_dir():
         if directory.exists():
             raise ModelLoadError(f"{directory}: not a folder; name the model folder (the one holding {CONFIG_FILE})")
-        raise ModelLoadError(f"{directory}: no such model folder")
+        env = os.environ.get("VIDLSTM_MODEL")
+        named = " (named by $VIDLSTM_MODEL)" if env and Path(env) == directory else ""
+        raise ModelLoadError(f"{directory}: no such model folder{named}")
     for name in (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE):
         if not (directory / name).is_file():
             run = f"; a training run folder: its model is {directory / 'model'}" \

@@ -31,7 +31,7 @@ class TrainConfig:
     """A folder per class or a CSV manifest ``path,label[,group]``."""
     out_dir: str
     """The run folder. One backbone: model/, last/, metrics.csv, config.json, split.json, curves.png, cache/;
-    auto (the default): candidates/ (one such folder per candidate), choice.json, the kept model/ and its
+    auto (train's default): candidates/ (one such folder per candidate), choice.json, the kept model/ and its
     split.json."""
     init_from: str | None = None
     """Fine-tuning: a model folder to start from (same labels: continue; new labels: new heads)."""
@@ -39,7 +39,7 @@ class TrainConfig:
     """"auto" (the default): train a frozen ImageNet efficientnet_lite0 read out by a logistic regression on its
     features' statistics (of the frames and of the differences between them, side by side), and vidnet from
     scratch, and keep the one the data favours (vidlstm/stages/families.py);
-    fine-tuning, --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
+    fine-tuning keeps its model's kind; --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
     small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks (convnext_tiny,
     efficientnet_b0, efficientnet_lite0, mobilenet_v3_large, mobilenet_v3_small, regnet_y_400mf, resnet18,
     resnet34, resnet50)."""
