@@ -2,6 +2,7 @@
 alike in predict, classify, evaluate and the Python API; chosen at training time (vidnet on the differences)."""
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -92,11 +93,11 @@ def test_predict_classify_evaluate_and_the_api_average_the_same_views(videos, mo
                                   top_k=3, progress=False, workers=0))
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["clips_per_video"] == 3  # the model's own, where --clips is not given
-    rows = (out / "predictions.csv").read_text().splitlines()[1:]
-    scores = {row.split(",")[0]: dict(kv.split(":") for kv in row.split(",")[5].split()) for row in rows}
+    with open(out / "predictions.csv", newline="") as f:
+        scores = {row["path"]: json.loads(row["top_k"]) for row in csv.DictReader(f)}
     for path, probs in zip(videos, want):
-        got = {k: float(v) for k, v in scores[f"a/{path.name}"].items()}
-        assert got == pytest.approx(dict(zip("abc", probs)), abs=1e-4)
+        got = {t["label"]: t["score"] for t in scores[f"a/{path.name}"]}
+        assert got == pytest.approx(dict(zip("abc", probs)), abs=1e-5)
 
 
 def test_in_memory_frames_are_sampled_into_the_same_views(model_dirs):

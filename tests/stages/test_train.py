@@ -700,18 +700,22 @@ def test_an_auto_run_resumes_with_the_model_out_it_started_with(tmp_path, monkey
 def test_a_second_train_into_a_run_folder_being_written_is_refused(easy_data, tmp_path):
     """A `--resume` in another terminal while the first run still trained resumed from its live state and wrote the
     model, metrics and state beside it."""
+    import subprocess
+    import sys
+
     common = dict(data=str(easy_data / "data"), epochs=2, cache_dir=str(easy_data / "cache"), **TINY)
     refused = []
 
     def second_run(epoch, row):
         if epoch == 0:
-            with pytest.raises(UsageError) as err:
-                train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))
-            refused.append(str(err.value))
+            refused.append(subprocess.run(
+                [sys.executable, "-m", "vidlstm", "train", str(easy_data / "data"), "-o", str(tmp_path / "run"),
+                 "--resume", "--backbone", "vidnet", "--threads", "1"], capture_output=True, text=True, timeout=300))
 
     train.run(TrainConfig(out_dir=str(tmp_path / "run"), **common), on_epoch_end=second_run)
-    assert refused == [f"{tmp_path / 'run'}: another vidlstm train or finetune is writing this run folder; wait for "
-                       f"it to end (--resume then continues it, if it was stopped) or choose another -o"]
+    assert [(proc.returncode, proc.stderr) for proc in refused] == [
+        (2, f"vidlstm train: error: {tmp_path / 'run'}: another vidlstm train or finetune is writing this run folder; "
+            f"wait for it to end (--resume then continues it, if it was stopped) or choose another -o\n")]
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))  # released: a resume goes on
 

@@ -22,7 +22,8 @@ def holding(config: TrainConfig):
     when the process ends however it ends); one made here and left empty is removed. Under torchrun rank 0 holds it
     for every rank."""
     run_dir = config.run_dir
-    if os.environ.get("RANK", "0") != "0":
+    key = run_dir.resolve()
+    if os.environ.get("RANK", "0") != "0" or key in _HELD:  # another rank, or auto handing the run to one backbone
         yield
         return
     made = not run_dir.exists()
@@ -37,15 +38,26 @@ def holding(config: TrainConfig):
         os.close(fd)
         raise UsageError(f"{run_dir}: another vidlstm train or finetune is writing this run folder; wait for it to end "
                          f"(--resume then continues it, if it was stopped) or choose another -o") from None
+    _HELD.add(key)
+    if made:
+        _MADE.add(key)
     try:
         yield
     finally:
         os.close(fd)
+        _HELD.discard(key)
+        _MADE.discard(key)
         if made:
             try:
                 run_dir.rmdir()  # only where empty: a run refused before it wrote anything
             except OSError:
                 pass
+
+
+_HELD: set[Path] = set()
+"""Run folders this process holds (``holding``)."""
+_MADE: set[Path] = set()
+"""Of those, the ones ``holding`` made: a run folder that was not there before this run."""
 
 
 def check_run_kind(config: TrainConfig) -> None:
@@ -74,7 +86,7 @@ def check_run_kind(config: TrainConfig) -> None:
 def check_run_dir(config: TrainConfig) -> Path:
     check_run_kind(config)
     state_path = config.state_path
-    begun = config.run_dir.is_dir() and any(config.run_dir.iterdir())  # (`holding` makes the folder, empty)
+    begun = config.run_dir.is_dir() and config.run_dir.resolve() not in _MADE  # (not made by `holding` just now)
     if config.resume and not state_path.is_file() and not begun:
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
     config.check_resumed_settings()
