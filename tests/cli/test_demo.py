@@ -100,9 +100,10 @@ def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lack
                                                f"name a new folder for the clips")
 
 
-def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog):
+def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog, tmp_path):
     """`vidlstm demo --seed 7` drew the shipped model's own training clips (a seed's clips are a prefix of a bigger
     set's) and called them clips it never saw."""
+    import shutil
     import tomllib
 
     from vidlstm.stages.demo import SHIPPED_TRAINING_SEED, DemoConfig, run
@@ -117,6 +118,10 @@ def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog):
     assert [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()] == [
         "--seed 7 draws the shipped model's own training clips (pipelines/default_model.toml): the accuracy is "
         "in-sample; any other seed draws clips it never trained on"]
+    caplog.clear()
+    copy = shutil.copytree(default_model_dir(), tmp_path / "copy")  # a copy of it is the same model
+    run(DemoConfig(model_dir=str(copy), per_class=1, seed=SHIPPED_TRAINING_SEED))
+    assert [r for r in caplog.records if "in-sample" in r.getMessage()]
     caplog.clear()
     run(DemoConfig(per_class=1, seed=8))
     assert not [r for r in caplog.records if "in-sample" in r.getMessage()]

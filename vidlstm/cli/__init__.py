@@ -151,9 +151,9 @@ def _remove_multiprocessing_temp_dir() -> None:
         shutil.rmtree(tempdir, ignore_errors=True)
 
 
-def _say_output_lost(command: str | None, err: OSError) -> None:
+def _say_output_lost(command: str | None, err: OSError, doing: str = "writing to stdout") -> None:
     who = f"vidlstm {command}" if command in COMMANDS else "vidlstm"
-    print(f"{who}: error: writing to stdout: {err.strerror or err}", file=sys.stderr)
+    print(f"{who}: error: {doing}: {err.strerror or err}", file=sys.stderr)
 
 
 def _quiet_stdout() -> None:
@@ -218,9 +218,9 @@ def _run(args) -> int:
     except OSError as err:
         if err.filename is None and err.errno is None:
             raise
-        if err.filename is None:  # no file named: a write to stdout or stderr (`> /dev/full`: no space left)
+        if err.filename is None:  # a write failed and Python names no file: stdout's (`> /dev/full`) or a file's
             _quiet_stdout()
-            _say_output_lost(args.command, err)
+            _say_output_lost(args.command, err, "writing the output (stdout or a file)")
             return 1
         # The file system said no where no stage had a better sentence for it (a read-only or missing folder for
         # an output, a file where a folder was wanted): the path and the reason, not a traceback.

@@ -30,8 +30,16 @@ class DemoConfig:
 
 
 def _is_shipped(model_dir) -> bool:
-    shipped = [place.resolve() for place in shipped_places("weights/default", "_weights/default")]
-    return Path(model_dir).resolve() in shipped
+    """Whether ``model_dir`` is the shipped model: its folder, or a copy (the same config and weights)."""
+    from vidlstm.batch.run_settings import model_digest
+
+    shipped = [place for place in shipped_places("weights/default", "_weights/default") if place.is_dir()]
+    if Path(model_dir).resolve() in [place.resolve() for place in shipped]:
+        return True
+    try:
+        return model_digest(Path(model_dir)) in {model_digest(place) for place in shipped}
+    except OSError:
+        return False
 
 
 def demo_classes(labels) -> tuple[str, ...]:

@@ -18,46 +18,49 @@ from vidlstm.training.config import STATE_FILE, TrainConfig
 def holding(config: TrainConfig):
     """Hold the run folder while this process trains into it: a second `train` or `finetune` into it (a --resume in
     another terminal while the first still runs) is refused, where it would have resumed from the running one's state
-    and written the model, metrics and state beside it. The folder itself is locked (flock: no lock file, released
-    when the process ends however it ends); one made here and left empty is removed. Under torchrun rank 0 holds it
-    for every rank."""
-    run_dir = config.run_dir
-    key = run_dir.resolve()
-    if os.environ.get("RANK", "0") != "0" or key in _HELD:  # another rank, or auto handing the run to one backbone
+    and written the model, metrics and state beside it. The lock is ``.NAME.lock`` beside the run folder (as predict's
+    beside its output; flock: released when the process ends however it ends). The run folder itself is not made
+    here; parent folders made for the lock are removed again where the run made nothing. Re-entrant in one process
+    (auto hands a torchrun or --val-fraction 0 run to vidnet in the same folder); under torchrun rank 0 holds it. A
+    file system without locks (some NFS, Lustre) runs unguarded, with a warning."""
+    run_dir = Path(os.path.realpath(config.run_dir))  # a symlinked run folder is one folder
+    if os.environ.get("RANK", "0") != "0" or run_dir in _HELD:
         yield
         return
-    made = not run_dir.exists()
+    made = [folder for folder in (run_dir.parent, *run_dir.parent.parents) if not folder.exists()]
+    fd = None
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir, os.O_RDONLY)
-    except OSError as err:
-        raise UsageError(f"{run_dir}: cannot make or open the run folder ({err.strerror or err})") from None
-    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir.parent / f".{run_dir.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise UsageError(f"{run_dir}: another vidlstm train or finetune is writing this run folder; wait for it to end "
-                         f"(--resume then continues it, if it was stopped) or choose another -o") from None
-    _HELD.add(key)
-    if made:
-        _MADE.add(key)
+        raise UsageError(f"{config.run_dir}: another vidlstm train or finetune is writing this run folder; wait for it "
+                         f"to end (--resume then continues it, if it was stopped) or choose another -o") from None
+    except OSError as err:  # a folder that cannot be written (the run says so when it writes), or no flock there
+        if fd is not None:
+            os.close(fd)
+            fd = None
+            logger.warning(f"{config.run_dir}: cannot lock the run folder ({err.strerror or err}): a second train "
+                           f"into it at the same time would not be refused")
+    _HELD.add(run_dir)
     try:
         yield
     finally:
-        os.close(fd)
-        _HELD.discard(key)
-        _MADE.discard(key)
-        if made:
-            try:
-                run_dir.rmdir()  # only where empty: a run refused before it wrote anything
-            except OSError:
-                pass
+        _HELD.discard(run_dir)
+        if fd is not None:
+            os.close(fd)
+        if made and not run_dir.exists():  # refused before it made anything: leave no folders of ours
+            (run_dir.parent / f".{run_dir.name}.lock").unlink(missing_ok=True)
+            for folder in made:  # innermost first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 _HELD: set[Path] = set()
-"""Run folders this process holds (``holding``)."""
-_MADE: set[Path] = set()
-"""Of those, the ones ``holding`` made: a run folder that was not there before this run."""
+"""Run folders this process holds (``holding``), resolved."""
 
 
 def check_run_kind(config: TrainConfig) -> None:
@@ -86,8 +89,7 @@ def check_run_kind(config: TrainConfig) -> None:
 def check_run_dir(config: TrainConfig) -> Path:
     check_run_kind(config)
     state_path = config.state_path
-    begun = config.run_dir.is_dir() and config.run_dir.resolve() not in _MADE  # (not made by `holding` just now)
-    if config.resume and not state_path.is_file() and not begun:
+    if config.resume and not state_path.is_file() and not config.run_dir.is_dir():
         raise UsageError(f"{state_path}: no resume state to continue from; run without --resume")
     config.check_resumed_settings()
     if config.resume and not state_path.is_file():
