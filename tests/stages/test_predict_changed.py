@@ -238,3 +238,20 @@ def test_records_resumed_into_an_older_csv_layout_keep_their_stamps(tmp_path, ma
     assert "file_bytes" not in records[0]  # the earlier run's record: its file's state then is unknown
     second = sorted(videos.iterdir())[1]
     assert (records[1]["file_bytes"], records[1]["file_mtime_ns"]) == _stamp(second)
+
+
+def test_an_output_on_a_file_system_without_locks_is_written_with_a_warning(tmp_path, make_video, model_dir,
+                                                                             monkeypatch, caplog):
+    """predict on a file system answering flock with ENOLCK was refused with a message about stdout."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    videos = video_folder(make_video, 2)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    summary = run(_config([videos], tmp_path / "p.jsonl", model_dir))
+    assert summary.ok == 2 and len(read_records(tmp_path / "p.jsonl")) == 2
+    assert "cannot lock the output (No locks available): a second predict into it at the same time would not be " \
+           "refused" in caplog.text

@@ -307,6 +307,11 @@ class RecordFile:
         except BlockingIOError:
             self.close()
             raise UsageError(f"{self.path}: another vidlstm predict is writing this file; wait for it or use another -o") from None
+        except OSError as err:  # a file system without flock (some NFS, Lustre): write unguarded, and say so
+            from vidlstm.logs import log
+
+            log.warning(f"{self.path}: cannot lock the output ({err.strerror or err}): a second predict into it at "
+                        f"the same time would not be refused")
 
     def _read_all(self) -> bytes:
         chunks = []
