@@ -7,8 +7,9 @@ from vidlstm.cli.common import add_model_arguments, new_data_folder, positive_in
 def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--per-class", type=positive_int, default=10, help="clips per class (default 10)")
-    p.add_argument("--seed", type=seed, default=12345, help="generation seed (default 12345: the same clips every run, the default model recipe's test "
-                   "clips; another seed draws others, but 7 draws the shipped model's training clips)")
+    p.add_argument("--seed", type=seed, default=12345,
+                   help="generation seed (default 12345: the same clips every run, the default model recipe's test "
+                        "clips; another seed draws others, but 7 draws the shipped model's training clips)")
     p.add_argument("--keep", metavar="DIR", default=None, help="keep the generated clips in DIR (a new or empty folder)")
 
 

@@ -106,7 +106,8 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
-    metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(config.model_dir or os.environ.get("VIDLSTM_MODEL") or "default"),
+    named = config.model_dir or os.environ.get("VIDLSTM_MODEL") or "default"
+    metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(named),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
     if trained_on:
         metrics["in_sample_clips"] = trained_on  # the report and a reader of metrics.json see it too

@@ -310,7 +310,8 @@ def _write_records(config: PredictConfig, files, summary: PredictSummary, comput
         now = {key(f.path): stamps[f.path] for f in files}  # a file replaced by an older one keeps its new record
         earlier = {recorded(r["path"]): r for r in sort_and_dedup(records, base, now.get)}
         summary.repaired_bytes = out.repaired_bytes
-        changed = {f.path for f in files if key(f.path) in earlier and file_changed(earlier[key(f.path)], stamps[f.path])}
+        changed = {f.path for f in files
+                   if key(f.path) in earlier and file_changed(earlier[key(f.path)], stamps[f.path])}
         redo = {"error"} if config.retry_errors else set()
         status = {f.path: earlier[key(f.path)].get("status") if key(f.path) in earlier else None for f in files}
         todo = [f.path for f in files if status[f.path] is None or status[f.path] in redo or f.path in changed]

@@ -39,10 +39,10 @@ class TrainConfig:
     """"auto" (the default): train a frozen ImageNet efficientnet_lite0 read out by a logistic regression on its
     features' statistics (of the frames and of the differences between them, side by side), and vidnet from
     scratch, and keep the one the data favours (vidlstm/stages/families.py);
-    fine-tuning keeps its model's kind; --val-fraction 0 and torchrun runs train vidnet alone. Or a registered backbone: vidnet is our
-    small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet networks (convnext_tiny,
-    efficientnet_b0, efficientnet_lite0, mobilenet_v3_large, mobilenet_v3_small, regnet_y_400mf, resnet18,
-    resnet34, resnet50)."""
+    fine-tuning keeps its model's kind; --val-fraction 0 and torchrun runs train vidnet alone. Or a registered
+    backbone: vidnet is our small CNN that trains from scratch on a CPU (motion, paths), the others are ImageNet
+    networks (convnext_tiny, efficientnet_b0, efficientnet_lite0, mobilenet_v3_large, mobilenet_v3_small,
+    regnet_y_400mf, resnet18, resnet34, resnet50)."""
     pretrained: bool = False
     """Start the backbone from ImageNet weights: efficientnet_lite0's install with vidlstm; torchvision's come
     from torch hub's cache, else a download, or --weights-file."""
