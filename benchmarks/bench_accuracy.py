@@ -195,13 +195,23 @@ def read_probabilities(path: Path) -> tuple[np.ndarray, np.ndarray]:
     whose top_k lists every class (a file that failed to decode counts as uniform)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    labels = sorted({r["label"] for r in rows} | {t.rsplit(":", 1)[0] for r in rows for t in r["top_k"].split()})
+    tops = [top_k_scores(row["top_k"]) for row in rows]
+    labels = sorted({r["label"] for r in rows} | {label for top in tops for label in top})
     probs = np.full((len(rows), len(labels)), 1.0 / len(labels))
-    for i, row in enumerate(rows):
-        for token in row["top_k"].split():
-            label, score = token.rsplit(":", 1)
-            probs[i, labels.index(label)] = float(score)
+    for i, top in enumerate(tops):
+        for label, score in top.items():
+            probs[i, labels.index(label)] = score
     return np.array([labels.index(r["label"]) for r in rows]), probs
+
+
+def top_k_scores(cell: str) -> dict[str, float]:
+    """{label: score} of a predictions.csv top_k cell: a JSON list of {label, score} (an empty cell or [] for a
+    video that failed), or the `label:score label:score` of an older vidlstm."""
+    if not cell.strip():
+        return {}
+    if cell.lstrip().startswith("["):
+        return {t["label"]: float(t["score"]) for t in json.loads(cell)}
+    return {label: float(score) for label, score in (token.rsplit(":", 1) for token in cell.split())}
 
 
 def parse_value(text: str):
