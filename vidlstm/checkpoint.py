@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from vidlstm.defaults import (CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, candidates_trained,
+from vidlstm.defaults import (CLIP_HEAD_WORDS, INPUT_MODE_WORDS, MODEL_ENV, backbone_source, candidates_trained,
                               label_list)
 from vidlstm.errors import ModelLoadError, VidlstmError
 from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
@@ -161,8 +161,8 @@ def load_config(directory) -> ModelConfig:
     if not directory.is_dir():
         if directory.exists():
             raise ModelLoadError(f"{directory}: not a folder; name the model folder (the one holding {CONFIG_FILE})")
-        env = os.environ.get("VIDLSTM_MODEL")
-        named = " (named by $VIDLSTM_MODEL)" if env and Path(env) == directory else ""
+        env = os.environ.get(MODEL_ENV)
+        named = f" (named by ${MODEL_ENV})" if env and Path(env) == directory else ""
         raise ModelLoadError(f"{directory}: no such model folder{named}")
     for name in (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE):
         if not (directory / name).is_file():

@@ -85,9 +85,13 @@ def shipped_places(in_checkout: str, in_wheel: str) -> tuple[Path, Path]:
     return _PACKAGE_DIR.parent / in_checkout, _PACKAGE_DIR / in_wheel
 
 
+MODEL_ENV = "VIDLSTM_MODEL"
+"""The environment variable naming the model that replaces the shipped one wherever no model is named."""
+
+
 def default_model_dir() -> Path:
     """The shipped default model: ``weights/default`` in a source checkout, ``vidlstm/_weights`` in a wheel."""
-    env = os.environ.get("VIDLSTM_MODEL")
+    env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
     for candidate in shipped_places("weights/default", "_weights/default"):

@@ -1,6 +1,9 @@
 """Exceptions that carry a one-line, human-readable message and the process exit code."""
 from __future__ import annotations
 
+NO_SUCH_FILE = "no such file"
+"""The reason a video that is not there is given (its error record starts with it: a resume redoes it once it is)."""
+
 
 def shown_name(name) -> str:
     """A file name fit for a one-line message: a newline or other control character (or a byte that is not

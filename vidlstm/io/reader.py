@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidlstm.errors import VideoDecodeError
+from vidlstm.errors import NO_SUCH_FILE, VideoDecodeError
 from vidlstm.io.backend_base import (
     BackendFailure,
     DamagedStream,
@@ -127,8 +127,8 @@ def check_video_file(path) -> Path:
         status = path.stat()
     except FileNotFoundError:
         if names_a_stream(given):  # named as given: a Path would show "http:/host"
-            raise VideoDecodeError(given, "no such file" + STREAM_HINT) from None
-        raise VideoDecodeError(path, "no such file") from None
+            raise VideoDecodeError(given, NO_SUCH_FILE + STREAM_HINT) from None
+        raise VideoDecodeError(path, NO_SUCH_FILE) from None
     except PermissionError:
         raise VideoDecodeError(path, "permission denied") from None
     except OSError as err:

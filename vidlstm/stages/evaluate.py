@@ -16,7 +16,7 @@ from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import discover_dataset
 from vidlstm.data.splits import load_split, trained_copies
-from vidlstm.defaults import default_model_dir
+from vidlstm.defaults import MODEL_ENV, default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
 from vidlstm.logs import log as logger, progress_bar
@@ -106,7 +106,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
-    named = config.model_dir or os.environ.get("VIDLSTM_MODEL") or "default"
+    named = config.model_dir or os.environ.get(MODEL_ENV) or "default"
     metrics.update(failed=int((~ok).sum()), clips_per_video=_views(config, predictor), model=str(named),
                    data=str(config.data), subset=config.subset if config.split_file else "all")
     if trained_on:

@@ -28,10 +28,11 @@ def holding(config: TrainConfig):
         yield
         return
     made = [folder for folder in (run_dir.parent, *run_dir.parent.parents) if not folder.exists()]
+    lock = run_dir.parent / f".{run_dir.name}.lock"
     fd = None
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir.parent / f".{run_dir.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
@@ -51,7 +52,7 @@ def holding(config: TrainConfig):
         if fd is not None:
             os.close(fd)
         if made and not run_dir.exists():  # refused before it made anything: leave no folders of ours
-            (run_dir.parent / f".{run_dir.name}.lock").unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
             for folder in made:  # innermost first
                 try:
                     folder.rmdir()
