@@ -1,8 +1,10 @@
 """Model folders and train state: exact round trips, one-line errors for broken folders, pickles refused unrun."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,8 +271,7 @@ def test_failed_save_keeps_the_previous_train_state(tmp_path, monkeypatch):
     path = save_train_state(tmp_path / "train_state.pt", {"epoch": 1})
 
     def crash(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"half")
+        f.write(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
@@ -279,6 +280,22 @@ def test_failed_save_keeps_the_previous_train_state(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_train_state(path) == {"epoch": 1}
     assert os.listdir(tmp_path) == ["train_state.pt"]
+
+
+def test_a_full_disk_under_the_train_state_is_an_error_naming_it(tmp_path, monkeypatch):
+    # torch.save straight onto a full disk raised a RuntimeError naming no file ("unexpected pos ..."), a traceback
+    # at the command line; now the bytes are written by Python, whose failed write the atomic write names.
+    path = save_train_state(tmp_path / "train_state.pt", {"epoch": 1})
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a failed write says it: no file name
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError) as caught:
+        save_train_state(path, {"epoch": 2})
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(path))
+    monkeypatch.undo()
+    assert load_train_state(path) == {"epoch": 1} and os.listdir(tmp_path) == ["train_state.pt"]
 
 
 def test_garbled_train_state(tmp_path):

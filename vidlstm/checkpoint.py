@@ -2,6 +2,7 @@
 training resume state; nothing is ever unpickled."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -15,7 +16,7 @@ from safetensors.torch import load_file, save
 from vidlstm.defaults import (CLIP_HEAD_WORDS, INPUT_MODE_WORDS, MODEL_ENV, backbone_source, candidates_trained,
                               label_list)
 from vidlstm.errors import ModelLoadError, VidlstmError
-from vidlstm.files import atomic_write, atomic_write_bytes, atomic_write_text
+from vidlstm.files import atomic_write_bytes, atomic_write_text
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.models.safe_load import torch_load_weights_only
 
@@ -269,7 +270,10 @@ def save_train_state(path, state: dict) -> Path:
         raise VidlstmError(f"{path}: a train state must be a dict (got {type(state).__name__})")
     _check_weights_only(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    # Serialised in memory and written by Python: torch.save onto a full disk raises a RuntimeError naming no file.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
     return path
 
 

@@ -25,6 +25,12 @@ def atomic_write(path, write) -> Path:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        # A failed write (a full disk) names no file, a failed open names our temporary: name the file meant.
+        if err.errno is not None and err.filename in (None, str(tmp)):
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from vidlstm.files import atomic_write, atomic_write_text
+from vidlstm.files import atomic_write_bytes, atomic_write_text
 
 _CHUNK = 1 << 20
 EXTRACTED_FILE = "extracted.json"
@@ -121,9 +121,9 @@ class TensorCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "spec.json").exists():
             atomic_write_text(self.folder / "spec.json", json.dumps(self.spec, indent=1, sort_keys=True, default=str))
-        # Readers see the old entry or the whole new one, never half a file.
-        atomic_write(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                                                 str(tmp)))
+        # Readers see the old entry or the whole new one, never half a file. Serialised here and written by Python,
+        # so that a full disk is an OSError naming the entry (safetensors' own writer raises its SafetensorError).
+        atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
         return path
 
     def _extracted(self) -> dict:
