@@ -726,6 +726,19 @@ def test_a_refused_run_leaves_no_empty_run_folder(easy_data, tmp_path):
     assert not (tmp_path / "new").exists()  # nor the folder its lock would have been in
 
 
+def test_a_run_refused_after_it_made_its_folders_leaves_none_and_an_earlier_folder_keeps_its_files(easy_data,
+                                                                                                    tmp_path):
+    config = dict(data=str(easy_data / "data"), val_fraction=0.95, **TINY)
+    with pytest.raises(UsageError, match="too few for"):  # refused once RUN/last/ was made: it stayed, empty
+        train.run(TrainConfig(out_dir=str(tmp_path / "run"), **config))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock"]
+    (tmp_path / "kept" / "notes").mkdir(parents=True)
+    (tmp_path / "kept" / "notes" / "mine.txt").write_text("mine")
+    with pytest.raises(UsageError, match="too few for"):
+        train.run(TrainConfig(out_dir=str(tmp_path / "kept"), **config))
+    assert (tmp_path / "kept" / "notes" / "mine.txt").read_text() == "mine"
+
+
 def test_a_file_system_without_locks_trains_unguarded_with_a_warning(easy_data, tmp_path, monkeypatch, caplog):
     """Some NFS and Lustre mounts answer flock with ENOLCK or ENOSYS: the run was refused, blaming stdout."""
     import errno

@@ -20,14 +20,16 @@ def holding(config: TrainConfig):
     another terminal while the first still runs) is refused, where it would have resumed from the running one's state
     and written the model, metrics and state beside it. The lock is ``.NAME.lock`` beside the run folder (as predict's
     beside its output; flock: released when the process ends however it ends). The run folder itself is not made
-    here; parent folders made for the lock are removed again where the run made nothing. Re-entrant in one process
-    (auto hands a torchrun or --val-fraction 0 run to vidnet in the same folder); under torchrun rank 0 holds it. A
-    file system without locks (some NFS, Lustre) runs unguarded, with a warning."""
+    here; a run folder it found absent, and parent folders made for the lock, are removed again where the run wrote no
+    file into them (a run refused after it made RUN/last/). Re-entrant in one process (auto hands a torchrun or
+    --val-fraction 0 run to vidnet in the same folder); under torchrun rank 0 holds it. A file system without locks
+    (some NFS, Lustre) runs unguarded, with a warning."""
     run_dir = Path(os.path.realpath(config.run_dir))  # a symlinked run folder is one folder
     if os.environ.get("RANK", "0") != "0" or run_dir in _HELD:
         yield
         return
     made = [folder for folder in (run_dir.parent, *run_dir.parent.parents) if not folder.exists()]
+    fresh = not run_dir.exists()
     lock = run_dir.parent / f".{run_dir.name}.lock"
     fd = None
     try:
@@ -51,6 +53,8 @@ def holding(config: TrainConfig):
         _HELD.discard(run_dir)
         if fd is not None:
             os.close(fd)
+        if fresh:  # a run refused before it wrote a file (a --val-fraction too high) leaves no empty folders
+            _remove_empty(run_dir)
         if made and not run_dir.exists():  # refused before it made anything: leave no folders of ours
             lock.unlink(missing_ok=True)
             for folder in made:  # innermost first
@@ -58,6 +62,14 @@ def holding(config: TrainConfig):
                     folder.rmdir()
                 except OSError:
                     break
+
+
+def _remove_empty(folder: Path) -> None:
+    for sub, _, _ in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):  # innermost first; files stay
+        try:
+            os.rmdir(sub)
+        except OSError:
+            pass
 
 
 _HELD: set[Path] = set()
