@@ -267,3 +267,35 @@ def test_an_older_settings_file_gains_the_settings_it_lacked_at_the_first_resume
     assert json.loads(settings_path(out).read_text()) == {**older, "explain": False}
     with pytest.raises(UsageError, match="made with no --explain, this run asks for --explain"):
         run(_config([first, second, third], out, model_dir, explain_dir=str(tmp_path / "explain")))
+
+
+def test_an_older_settings_file_in_a_folder_that_cannot_be_written_is_still_kept_and_checked(tmp_path, make_video,
+                                                                                              model_dir, monkeypatch,
+                                                                                              capsys):
+    """The resume said "no settings file is kept beside it" although the older file was there and still checked."""
+    import vidlstm.batch.run_settings as run_settings
+    from vidlstm.errors import UsageError
+
+    videos = video_folder(make_video, 3)
+    first, second, third = sorted(videos.iterdir())
+    out = tmp_path / "p.jsonl"
+    run(_config([first], out, model_dir))
+    older = json.loads(run_settings.settings_path(out).read_text())
+    del older["explain"]
+    run_settings.settings_path(out).write_text(json.dumps(older))
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_settings, "atomic_write_text", read_only)
+    capsys.readouterr()
+    summary = run(_config([first, second], out, model_dir))
+    assert (summary.ok, summary.settings_kept) == (1, True)
+    assert capsys.readouterr().err == (
+        f"vidlstm predict: warning: {out}: its settings file (.p.jsonl.settings.json) was written by an older vidlstm "
+        f"and its folder cannot be written, so a later run's explain is not checked against these records (this "
+        f"run's: no --explain)\n")
+    assert json.loads(run_settings.settings_path(out).read_text()) == older
+    with pytest.raises(UsageError) as refused:  # what the older file holds is still checked
+        run(_config([first, second, third], out, model_dir, top_k=2))
+    assert "its records were made with --top-k 5, this run asks for --top-k 2" in str(refused.value), refused.value

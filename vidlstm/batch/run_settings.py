@@ -97,8 +97,12 @@ def check_and_keep(output: Path, target: Path, settings: dict, has_records: bool
                                  f"for {_describe(differ, settings)}; resume with the same settings, or write to "
                                  f"another -o")
             missing = {key: settings[key] for key in SHAPING if key not in earlier and key in settings}
-            if missing:  # an older vidlstm's file: what this run's records were made with is checked from now on
-                return warnings, keep_beside(target, {**earlier, **missing})
+            # An older vidlstm's file: what this run's records were made with is checked from now on, where the file
+            # can be rewritten; where not, the older file is still there and checked on what it holds.
+            if missing and not keep_beside(target, {**earlier, **missing}):
+                warnings.append(f"{output}: its settings file ({path.name}) was written by an older vidlstm and its "
+                                f"folder cannot be written, so a later run's {', '.join(sorted(missing))} is not "
+                                f"checked against these records (this run's: {_describe(sorted(missing), settings)})")
             return warnings, True
         warnings.append(f"{output}: holds records but no settings file beside it ({path.name}, hidden: copy it with "
                         f"the output), so they are not checked against this run's model and settings, and their "
