@@ -92,12 +92,17 @@ def test_a_model_of_other_labels_is_one_line_naming_what_demo_draws(tmp_path, ca
                    f"on labelled clips with `vidlstm evaluate DATA --model {model_dir}`"]
 
 
-def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lacks(tiny_model_dir, tmp_path, capsys):
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("mine")
+@pytest.mark.parametrize("files", [{"notes.txt": "mine"},  # and a user's data set, once deleted as an earlier demo's
+                                   {"walk/a.mp4": "clip", "manifest.csv": "path,label\nwalk/a.mp4,walk\n"}])
+def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lacks(tiny_model_dir, tmp_path, capsys,
+                                                                                  files):
+    for name, text in files.items():
+        (tmp_path / "mine" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "mine" / name).write_text(text)
     assert main(["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--keep", str(tmp_path / "mine")]) == 2
     assert capsys.readouterr().err.strip() == (f"vidlstm demo: error: {tmp_path / 'mine'}: holds files of its own; "
                                                f"name a new folder for the clips")
+    assert all((tmp_path / "mine" / name).read_text() == text for name, text in files.items())
 
 
 def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog, tmp_path):

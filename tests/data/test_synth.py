@@ -74,8 +74,32 @@ def test_synth_replaces_its_own_set_but_never_writes_over_other_files(tmp_path, 
     assert main(["synth", str(out), "--per-class", "1", *small]) == 2
     assert "s: holds files of its own; name a new folder for the clips (or pass --force" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert main(["synth", str(out), "--per-class", "1", "--force", *small]) == 0
+    assert main(["synth", str(out), "--per-class", "1", "--seed", "5", "--force", *small]) == 0
     assert (out / "up" / "mine.mp4").read_bytes() == b"a clip of the user's"
+    # --force still replaced the earlier set's clips: left there, they joined the new set's class folders unlisted
+    assert f"removed the earlier synthetic set in {out} (8 clips)" in capsys.readouterr().out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4")) == sorted(
+        [f"{c}/{c}_000.mp4" for c in MOTION_CLASSES] + ["up/mine.mp4"])
+
+
+def test_synth_never_takes_a_users_data_set_for_an_earlier_synthetic_one(tmp_path, capsys):
+    """A folder per class with a manifest.csv of the user's clips, the layout `train` takes, was deleted as "the
+    earlier synthetic set" by `synth` and `demo --keep` (every file was listed by its manifest)."""
+    out = tmp_path / "mine"
+    for label, name in (("walk", "my_walk.mp4"), ("left", "left_000.avi"), ("up", "down_001.mp4")):
+        (out / label).mkdir(parents=True)
+        (out / label / name).write_bytes(b"the user's clip")
+    manifest = "path,label\nwalk/my_walk.mp4,walk\nleft/left_000.avi,left\nup/down_001.mp4,up\n"
+    (out / "manifest.csv").write_text(manifest)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    small = ["--per-class", "1", "--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    assert main(["synth", str(out), *small]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm synth: error: {out}: holds files of its own; name a new "
+                                               f"folder for the clips (or pass --force to write into it)")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["synth", str(out), "--force", *small]) == 0  # asked for: written beside them, nothing removed
+    assert "removed" not in capsys.readouterr().out
+    assert all(p.read_bytes() == content for p, content in before.items() if p.name != "manifest.csv")
 
 
 def test_synth_cli_bad_config_exit_2(tmp_path, capsys):
