@@ -134,12 +134,16 @@ def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp
     ('[[steps]]\ncommand = "synth"\nargs = "xy"\n', "step 1: 'args' must be an array (got 'xy')"),
     ('[[steps]]\ncommand = "synth"\nargs = ["x"]\nfoo = 1\n', "step 1: unknown key 'foo' (a step has command, name, "
                                                              "args, options)"),
+    ('stepz = 1\n[setings]\n[[steps]]\ncommand = "synth"\nargs = ["x"]\n',  # ignored, where a step's key is refused
+     "unknown top-level key(s) 'setings', 'stepz'; a recipe holds [vars] and [[steps]]"),
+    (b'[[steps]]\ncommand = "synth"\nargs = ["caf\xe9"]\n',  # Latin-1: a UnicodeDecodeError traceback
+     "cannot read the recipe (not UTF-8 text, as TOML must be: byte 0xe9 on line 3)"),
 ])
 def test_recipe_values_of_the_wrong_type_are_one_line_errors(tmp_path, text, said):
     """Each was an AttributeError or TypeError traceback, an unknown key was ignored, and a string of args was split
     into its letters."""
     path = tmp_path / "r.toml"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(UsageError) as error:
         load_recipe(path)
     assert str(error.value) == f"{path}: {said}"

@@ -135,13 +135,21 @@ def find_recipe(path) -> Path:
 def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
     recipe = find_recipe(path)
     try:
-        data = tomllib.loads(recipe.read_text())
+        data = tomllib.loads(recipe.read_text(encoding="utf-8"))  # TOML is UTF-8 whatever the locale
     except FileNotFoundError:
         names = ", ".join(shipped_recipes()) or "none found"
         raise UsageError(f"{recipe}: no such recipe file (the recipes that come with vidlstm, by name: {names})") \
             from None
+    except UnicodeDecodeError as err:
+        line = err.object[:err.start].count(b"\n") + 1
+        raise UsageError(f"{recipe}: cannot read the recipe (not UTF-8 text, as TOML must be: byte "
+                         f"0x{err.object[err.start]:02x} on line {line})") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{recipe}: cannot read the recipe ({err})") from None
+    unknown = sorted(set(data) - {"vars", "steps"})
+    if unknown:  # a misspelt [setings] or stepz = 1 was ignored, where a step's unknown key is refused
+        raise UsageError(f"{recipe}: unknown top-level key(s) {', '.join(map(repr, unknown))}; a recipe holds [vars] "
+                         f"and [[steps]]")
     if not isinstance(data.get("vars", {}), dict):
         raise UsageError(f"{recipe}: 'vars' must be a table of names and values ([vars])")
     values = resolve_vars(recipe, data.get("vars", {}), overrides or {})
