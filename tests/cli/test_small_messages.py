@@ -12,7 +12,8 @@ from vidlstm.errors import UsageError
 
 
 @pytest.mark.parametrize("command, said", [("predict", "interrupted; run the same command to continue"),
-                                           ("train", "interrupted; run the same command with --resume to continue"),
+                                           ("train", "interrupted; nothing was saved to resume from, so run the "
+                                                     "same command again to start over"),
                                            ("info", "interrupted")])
 def test_ctrl_c_says_how_to_continue(monkeypatch, capsys, command, said):
     import importlib

@@ -147,8 +147,33 @@ def test_a_terminated_training_run_says_to_continue_it_with_resume(tmp_path, mon
 
     monkeypatch.setattr(train, "run", terminated)
     (tmp_path / "data").mkdir()
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "train_state.pt").write_bytes(b"saved")
     assert main(["train", str(tmp_path / "data"), "-o", str(tmp_path / "run")]) == 143
     assert "terminated (SIGTERM); run the same command with --resume to continue" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_a_run_stopped_before_it_saved_a_state_is_not_told_to_resume(tmp_path, monkeypatch, capsys, command):
+    """Ctrl-C while the clips were still being decoded said "--resume", which was then refused: "no resume state"."""
+    import importlib
+
+    from vidlstm.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(f"vidlstm.cli.{command}"), "run", interrupted)
+    (tmp_path / "run" / "candidates" / "pretrained").mkdir(parents=True)  # an auto run's first candidate, unsaved
+    argv = [command, str(tmp_path), "-o", str(tmp_path / "run")] + (["--from", "default"] if command == "finetune"
+                                                                    else [])
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (f"vidlstm {command}: interrupted; nothing was saved to resume from, so "
+                                               f"run the same command again to start over")
+    (tmp_path / "run" / "candidates" / "pretrained" / "last").mkdir()
+    (tmp_path / "run" / "candidates" / "pretrained" / "last" / "train_state.pt").write_bytes(b"saved")
+    assert main(argv) == 130
+    assert "interrupted; run the same command with --resume to continue" in capsys.readouterr().err
 
 
 def test_a_file_given_for_the_cache_folder_is_a_usage_error(tmp_path):

@@ -187,13 +187,26 @@ IN_RECIPE: list[str] = []
 """The recipes whose steps this process is running (`vidlstm run`): a step's interruption is continued by the run."""
 
 
-def _to_continue(command: str) -> str:
-    """How an interrupted command picks up where it stopped ("": it has nothing to pick up)."""
+def _to_continue(command: str, run_dir: str | None = None) -> str:
+    """How an interrupted command picks up where it stopped ("": it has nothing to pick up). ``run_dir``: a train or
+    finetune's, where a run stopped before it saved a training state has nothing to resume (--resume is refused)."""
     if IN_RECIPE:  # the step's own command is not what the user typed: `vidlstm run RECIPE ... --resume` is
         return f"; run the same `vidlstm run {IN_RECIPE[-1]}` command with --resume to continue"
+    if command in ("train", "finetune") and run_dir is not None and not _begun(run_dir):
+        return "; nothing was saved to resume from, so run the same command again to start over"
     if command in ("train", "finetune", "run"):
         return "; run the same command with --resume to continue"
     return "; run the same command to continue" if command in ("predict", "extract") else ""
+
+
+def _out(args) -> str | None:
+    return getattr(args, "out_dir", None)
+
+
+def _begun(run_dir: str) -> bool:
+    from vidlstm.cli.run import begun_run
+
+    return begun_run(["train", "-o", run_dir])
 
 
 def _run(args) -> int:
@@ -202,13 +215,13 @@ def _run(args) -> int:
     try:
         return int(args._run(args) or 0)
     except Terminated:
-        print(f"vidlstm {args.command}: terminated (SIGTERM){_to_continue(args.command)}", file=sys.stderr)
+        print(f"vidlstm {args.command}: terminated (SIGTERM){_to_continue(args.command, _out(args))}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except VidlstmError as err:
         print(f"vidlstm {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"vidlstm {args.command}: interrupted{_to_continue(args.command)}", file=sys.stderr)
+        print(f"vidlstm {args.command}: interrupted{_to_continue(args.command, _out(args))}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # before OSError, its base class: a handler's own raise is caught by no other handler
         # The reader went away (`vidlstm info | head`): not an error of ours. Point stdout at /dev/null so the
