@@ -175,3 +175,30 @@ def test_a_part_without_its_settings_file_is_merged_with_a_warning(sharded_run, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"vidlstm merge: warning: {parts[1]}: no settings file beside it (.NAME.settings.json, hidden: "
                    f"copy it with the part), so its model and settings were not checked against the other parts"]
+
+
+def test_an_output_holding_other_files_records_or_another_models_is_not_replaced(sharded_run, make_video, capsys,
+                                                                                 monkeypatch):
+    """A merge into another run's output replaced it without a word: its records of other files were lost, and its
+    settings file then named the parts' model."""
+    tmp_path, parts = sharded_run
+    monkeypatch.delenv("RANK")  # the fixture's third shard: the runs below are unsharded
+    monkeypatch.delenv("WORLD_SIZE")
+    merged = tmp_path / "merged.jsonl"
+    for _ in range(2):  # the same parts merged again into their own earlier merge: replaced, the same file
+        assert cli_main(["merge", *map(str, parts), "-o", str(merged)]) == 0
+    assert len(read_records(merged)) == 8
+    others = _predict(video_folder(make_video, 2, "others"), tmp_path / "others.jsonl", tiny_model_dir(tmp_path)).output
+    before = others.read_bytes()
+    capsys.readouterr()
+    assert cli_main(["merge", *map(str, parts), "-o", str(others)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"vidlstm merge: error: {others}: holds 2 record(s) of files no part holds (e.g. ") and \
+        err.endswith("a merge replaces the file, so give it as one more part to keep them, or name a new file for -o")
+    assert others.read_bytes() == before
+    other_model = tiny_model_dir(tmp_path / "other")
+    with open(other_model / "config.json", "a") as f:
+        f.write(" ")  # another model: another digest
+    _predict(tmp_path / "videos", tmp_path / "theirs.jsonl", other_model)
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "theirs.jsonl")]) == 2
+    assert "theirs.jsonl: its records were made with the model " in capsys.readouterr().err

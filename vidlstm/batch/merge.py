@@ -7,7 +7,8 @@ from pathlib import Path
 from vidlstm.batch.record_lines import rebased
 from vidlstm.batch.records import (RecordFile, being_written, file_stamp, output_target, read_part, read_records,
                                    record_format, sort_and_dedup, write_records)
-from vidlstm.batch.run_settings import common_settings, has_settings, keep_beside, records_base, starting_at
+from vidlstm.batch.run_settings import (common_settings, has_settings, keep_beside, other_settings, records_base,
+                                       starting_at)
 from vidlstm.batch.shard import Shard, part_of
 from vidlstm.errors import UsageError, VidlstmError
 
@@ -67,6 +68,28 @@ def _check_output(output) -> None:
             raise UsageError(f"{output}: exists and holds no vidlstm records; name a new file for -o") from None
 
 
+def _check_replaced(output, merged: list[dict], base, settings: dict | None) -> None:
+    """A merge replaces its output: one holding records of other files, or records made with other settings (another
+    run's, or another model's), was replaced without a word, its records lost; merging the same parts again is not."""
+    try:
+        earlier = read_records(output) if Path(output).is_file() and Path(output).stat().st_size else []
+    except VidlstmError:
+        return  # _check_output refused it already
+    if not earlier:
+        return
+    differ = other_settings(output_target(output), settings)
+    if differ:
+        raise UsageError(f"{output}: its records were made with {differ[0]}, the parts with {differ[1]}; a merge would "
+                         f"replace them: name a new file for -o")
+    out_base = records_base(output_target(output))
+    covered = {r["path"] for r in merged}
+    lost = [r["path"] for r in earlier if (r["path"] if out_base == base else rebased(r["path"], out_base, base))
+            not in covered]
+    if lost:
+        raise UsageError(f"{output}: holds {len(lost)} record(s) of files no part holds (e.g. {lost[0]}); a merge "
+                         f"replaces the file, so give it as one more part to keep them, or name a new file for -o")
+
+
 def merge_parts(parts, output) -> MergeResult:
     """Read every part (a record cut off at a part's end is left out, and said: ``torn``), keep one record per file
     (``sort_and_dedup``: of two versions of a file, the one there now or else the later part's; else ``ok`` over
@@ -93,6 +116,7 @@ def merge_parts(parts, output) -> MergeResult:
     if settings is not None:
         settings = starting_at(settings, base, output_target(output))
     merged = sort_and_dedup(records, base, file_stamp)  # two versions of a file: the one there now, where readable
+    _check_replaced(output, merged, base, settings)
     with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
         write_records(output, merged)
         keep_beside(Path(output), settings)

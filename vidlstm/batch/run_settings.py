@@ -131,6 +131,14 @@ def common_settings(parts: list) -> dict | None:
     return reference
 
 
+def other_settings(target: Path, settings: dict | None) -> tuple[str, str] | None:
+    """Where the settings kept beside ``target`` differ from ``settings``: (theirs, these) in words; else None (the
+    same, or either unknown)."""
+    kept = _read(settings_path(Path(target).resolve()))
+    differ = _differ(kept, settings) if kept is not None and settings is not None else []
+    return (_describe(differ, kept), _describe(differ, settings)) if differ else None
+
+
 def has_settings(output) -> bool:
     """Whether an output (or part) has its settings file beside it."""
     return _read(settings_path(Path(output).resolve())) is not None
