@@ -217,6 +217,57 @@ def test_an_export_that_fails_leaves_no_part_behind_and_says_so_in_one_line(mode
     assert list((tmp_path / "out").iterdir()) == []  # the encoder written first was removed again
 
 
+def test_ctrl_c_mid_export_leaves_the_earlier_export_whole(model_dir, tmp_path, capsys, monkeypatch):
+    """Ctrl-C while a second model was exported into a folder left one model's card beside the other's graphs."""
+    from vidlstm.stages import export
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(export, "verify_part", lambda part, path, fmt: 0.0)
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(f"first {part.name}".encode()))
+    assert main(["export", "--model", str(model_dir), "-o", str(out), "--threads", "1"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["encoder.onnx", "export.json", "stream.onnx", "temporal.onnx"]
+
+    def interrupted(part, path):
+        path.write_bytes(b"second")
+        if part.name == "temporal":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "save_onnx", interrupted)
+    assert main(["export", "--model", str(model_dir), "-o", str(out), "--threads", "1"]) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary left, nothing replaced
+    capsys.readouterr()
+    # A model without a streaming step, exported over them: the earlier stream.onnx goes, not left beside it.
+    rgb = save_model(tmp_path / "rgb", LRCN(ModelConfig(labels=["x", "y"], backbone="vidnet", image_size=32,
+                                                        num_frames=4, input_mode="rgb", causal_head=False)))
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(b"rgb"))
+    assert main(["export", "--model", str(rgb), "-o", str(out), "--threads", "1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "export.json", "temporal.onnx"]
+
+
+def test_an_export_never_replaces_files_it_did_not_write_nor_blames_the_model_for_its_folder(model_dir, tmp_path,
+                                                                                             capsys):
+    import os
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "encoder.onnx").write_text("precious")  # no export card beside it: someone's own
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "mine"), "--threads", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vidlstm export: error: {tmp_path / 'mine' / 'encoder.onnx'}: exists, with no export card of vidlstm's "
+        f"(export.json) beside it, and the export would replace it; give another -o (another file name or folder)")
+    assert (tmp_path / "mine" / "encoder.onnx").read_text() == "precious"
+    os.symlink(tmp_path / "nowhere", tmp_path / "link")
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "link"), "--threads", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm export: error: {tmp_path / 'link'}: a symbolic link to "
+                                               f"nothing ({tmp_path / 'nowhere'}); give a folder, or a file name "
+                                               f"ending in .onnx")
+    if os.path.isdir("/proc/self"):  # a folder no one may write, root included: it was "its encoder graph could
+        # not be exported (PermissionError ...)", exit 1, as if the model were at fault
+        assert main(["export", "--model", str(model_dir), "-o", "/proc/vidlstm.onnx", "--threads", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vidlstm export: error: /proc/vidlstm.onnx: cannot write there ("), err
+
+
 @pytest.mark.parametrize("head", ["lstm+stats", "stats"])
 def test_a_pretrained_lite0_model_with_clip_stats_exports_and_matches_on_padded_batches(tmp_path, head):
     """The SAME-padded EfficientNet-Lite0 encoder and the statistics read-out (padding masked) in onnxruntime."""

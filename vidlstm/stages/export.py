@@ -25,7 +25,7 @@ from vidlstm.logs import log as logger
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
                                           graph_copy)
-from vidlstm.stages.export_paths import FORMATS, resolve_outputs
+from vidlstm.stages.export_paths import FORMATS, put_in_place, resolve_outputs, temporary_files
 
 PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
@@ -249,27 +249,25 @@ def run(config: ExportConfig) -> Path:
     if unfinished:  # classify says so too; the export's card keeps it for whoever runs the files
         logger.warning(f"{config.model_dir}: a model {unfinished}")
     parts = build_parts(model, custom_lstm=config.format == "torch")
-    files[PART_NAMES[0]].parent.mkdir(exist_ok=True)
-    written = []  # removed again where a later part fails: no export is left half-written
+    temporary = temporary_files(config.out, {p.name: files[p.name] for p in parts})  # removed on failure or Ctrl-C
     try:
         for part in parts:
-            written.append(files[part.name])
             if config.format == "onnx":
-                save_onnx(part, files[part.name])
+                save_onnx(part, temporary[part.name])
             else:
-                torch.export.save(export_program(part), files[part.name])
+                torch.export.save(export_program(part), temporary[part.name])
             if config.verify:
-                part.verified_max_abs_diff = verify_part(part, files[part.name], config.format)
-    except Exception as err:
-        for path in written:
+                part.verified_max_abs_diff = verify_part(part, temporary[part.name], config.format)
+    except BaseException as err:
+        for path in temporary.values():
             path.unlink(missing_ok=True)
-        if isinstance(err, VidlstmError):
+        if not isinstance(err, Exception) or isinstance(err, VidlstmError):
             raise
         first = (str(err).strip().splitlines() or [""])[0][:300]
         raise VidlstmError(f"{config.model_dir}: its {part.name} graph could not be exported as {config.format} "
                            f"({type(err).__name__}: {first}); nothing was written") from err
-    card.write_text(json.dumps(describe_export(model, parts, files, config, unfinished), indent=2) + "\n",
-                    encoding="utf-8")
+    put_in_place(temporary, files, card, json.dumps(describe_export(model, parts, files, config, unfinished),
+                                                    indent=2) + "\n")
     return card
 
 

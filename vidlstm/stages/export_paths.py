@@ -1,9 +1,13 @@
-"""Where an export's files go: ``-o OUT`` a folder, or a file name whose parts are written beside it."""
+"""Where an export's files go: ``-o OUT`` a folder, or a file name whose parts are written beside it; each written
+first under a hidden name and put in place once every part is written and checked, so that an interrupted export
+leaves the files there before it as they were."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vidlstm.errors import UsageError
+from vidlstm.files import atomic_write_text
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
 
@@ -15,12 +19,16 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
     if not str(out).strip():
         raise UsageError("-o names no folder or file (give a folder, or a file name ending in "
                          f"{FORMATS[fmt]})")
+    as_folder = str(out).endswith(("/", os.sep))  # `-o m.onnx/`: a folder, as the slash says
     suffix, out = FORMATS[fmt], Path(out)
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"{out}: a symbolic link to nothing ({os.readlink(out)}); give a folder, or a file name "
+                         f"ending in {suffix}")
     other = {s: f for f, s in FORMATS.items() if f != fmt}.get(out.suffix.lower())
     if other:  # it would have become a folder named like a file of the other format
         raise UsageError(f"{out}: ends in {out.suffix}, the suffix of --format {other}; for --format {fmt} give a "
                          f"folder or a file name ending in {suffix}")
-    if out.suffix.lower() == suffix:
+    if out.suffix.lower() == suffix and not as_folder:
         folder, stem = out.parent, out.stem
         files = {name: folder / f"{stem}.{name}{suffix}" for name in part_names}
         card = folder / f"{stem}.json"
@@ -39,7 +47,37 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
     if card.exists() and not before:  # someone's own data.json beside `-o data.onnx`
         raise UsageError(f"{card}: exists and is no export card of vidlstm's, which the export would write there; "
                          f"give another -o (another file name or folder)")
+    foreign = [path for path in files.values() if path.exists()] if not before else []
+    if foreign:  # someone's own encoder.onnx, replaced without a word
+        raise UsageError(f"{foreign[0]}: exists, with no export card of vidlstm's ({card.name}) beside it, and the "
+                         f"export would replace it; give another -o (another file name or folder)")
     return files, card
+
+
+def temporary_files(out, files: dict[str, Path]) -> dict[str, Path]:
+    """Where each part is written and checked first: a hidden name beside its file, with its suffix. A folder that
+    cannot be written is said here, before any work, as the -o's fault (it read as the model's graph failing)."""
+    temporary = {name: path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}") for name, path in files.items()}
+    probe = next(iter(temporary.values()))
+    try:
+        probe.parent.mkdir(exist_ok=True)
+        probe.open("wb").close()
+    except OSError as err:
+        raise UsageError(f"{out}: cannot write there ({err.strerror or err})") from None
+    return temporary
+
+
+def put_in_place(temporary: dict[str, Path], files: dict[str, Path], card: Path, text: str) -> None:
+    """The parts written and checked: the earlier card goes first (a folder interrupted here holds no card, so reads
+    as no export, never as one model's card beside another's graphs), then each part replaces its file (and an earlier
+    export's part this one lacks goes), the card last."""
+    card.unlink(missing_ok=True)
+    for name, path in files.items():  # a part this model has no graph for (stream: no causal head) is the earlier's
+        if name not in temporary:
+            path.unlink(missing_ok=True)
+    for name, path in temporary.items():
+        os.replace(path, files[name])
+    atomic_write_text(card, text)
 
 
 def _format_of(card: Path) -> str | None:
