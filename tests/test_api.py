@@ -84,7 +84,8 @@ def test_frames_array_in_is_sampled_and_resized_like_a_file(make_video, tiny_mod
     with pytest.raises(VidlstmError, match=r"\(T, H, W, 3\) uint8"):
         clf.predict(full.astype(np.float32))
     for empty in ((5, 0, 0, 3), (5, 0, 64, 3), (5, 48, 0, 3)):  # frames with no pixels: a cv2.error traceback
-        with pytest.raises(UsageError, match=re.escape(f"(T, H, W, 3) uint8 RGB array (got uint8 {empty})")):
+        with pytest.raises(UsageError, match=re.escape(f"(T, H, W, 3) uint8 RGB array, with T, H and W at least 1 "
+                                                       f"(got uint8 {empty})")):
             clf.predict(np.zeros(empty, np.uint8))
 
 
@@ -105,6 +106,20 @@ def test_predict_many_of_one_path_gives_one_record_not_one_per_character(make_vi
     path = make_video("v.mp4")
     records = list(VideoClassifier.load(tiny_model_dir).predict_many(str(path), workers=0))
     assert [(r["path"], r["status"]) for r in records] == [(str(path), "ok")]
+
+
+def test_predict_many_says_it_takes_paths(tiny_model_dir):
+    """A frames array was refused as "a video path or a (T, H, W, 3) uint8 frames array (got ndarray)", the kind it
+    had just named; None was a TypeError traceback."""
+    import numpy as np
+
+    clf = VideoClassifier.load(tiny_model_dir)
+    with pytest.raises(UsageError, match=re.escape("a path must be a video path (predict takes frames arrays) (got "
+                                                   "ndarray)")):
+        list(clf.predict_many([np.zeros((5, 48, 48, 3), np.uint8)]))
+    for bad in (None, np.zeros((5, 48, 48, 3), np.uint8), 3):
+        with pytest.raises(UsageError, match=r"predict_many takes video paths \(a list, or one path; got "):
+            list(clf.predict_many(bad))
 
 
 def test_a_script_without_a_main_guard_runs_once_and_its_list_is_classified(tmp_path, make_video, tiny_model_dir):

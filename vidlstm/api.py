@@ -68,13 +68,16 @@ class VideoClassifier:
 
         if isinstance(paths, (str, bytes, Path)):  # not its characters, one by one
             paths = [paths]
+        elif paths is None or isinstance(paths, np.ndarray) or not hasattr(paths, "__iter__"):
+            raise UsageError(f"predict_many takes video paths (a list, or one path; got {type(paths).__name__}); "
+                             f"frames arrays go to predict")
         if top_k is not None:
             _check_count("top_k", top_k)  # -1 gave one label, 0 all of them
         _check_count("workers", workers, minimum=0)
         _check_count("batch_size", batch_size)
         options = EngineOptions(top_k=top_k or len(self.labels), batch_size=batch_size, workers=workers,
                                 exact_frames=exact_frames)
-        yield from predict_in_order(self.predictor, [_path(p) for p in paths], options)
+        yield from predict_in_order(self.predictor, [_path(p, "a path") for p in paths], options)
 
     def _scores_of(self, views: list[np.ndarray], top_k: int) -> list[dict]:
         scores = self.predictor.score_views([views])[0]
@@ -94,7 +97,8 @@ class VideoClassifier:
         from vidlstm.data.clips import shifted_view_indices
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
-            raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array (got {frames.dtype} {frames.shape})")
+            empty = ", with T, H and W at least 1" if 0 in frames.shape else ""
+            raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array{empty} (got {frames.dtype} {frames.shape})")
         cfg = self.predictor.config
         size = (cfg.image_size, cfg.image_size)
         views = []
@@ -125,11 +129,12 @@ def _path(item, what: str = "an input") -> Path:
         item = os.fsdecode(item)
     if isinstance(item, str) and not item.strip():
         raise UsageError(f"{what} is an empty path ({item!r}): give "
-                         f"{'a video file' if what == 'an input' else 'a folder'}")
+                         f"{'a folder' if what == 'model_dir' else 'a video file'}")
     try:
         return Path(item)
     except TypeError:
-        kind = "video path or a (T, H, W, 3) uint8 frames array" if what == "an input" else "path"
+        kind = {"an input": "video path or a (T, H, W, 3) uint8 frames array",
+                "a path": "video path (predict takes frames arrays)"}.get(what, "path")
         raise UsageError(f"{what} must be a {kind} (got {type(item).__name__})") from None
 
 
