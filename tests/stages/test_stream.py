@@ -150,6 +150,34 @@ def test_cli_prints_label_changes_with_increasing_times_and_a_summary(dark_then_
     assert end["stopped_by"] == "end_of_source"
 
 
+@pytest.mark.parametrize("signal_error, code, said", [(KeyboardInterrupt, 130, "interrupted"),
+                                                       ("Terminated", 143, "terminated (SIGTERM)")])
+def test_a_stream_stopped_by_a_signal_prints_its_summary_and_exits_as_signalled(make_video, tiny_model_dir, capsys,
+                                                                                monkeypatch, signal_error, code, said):
+    """SIGTERM read as a Ctrl-C and both exited 0 once frames flowed: a supervisor that stopped it saw success."""
+    import vidlstm.cli
+    from vidlstm.stages import stream
+
+    if signal_error == "Terminated":
+        signal_error = vidlstm.cli.Terminated
+    steps = stream.stream_steps
+
+    def stopped_after_two(*args, **kwargs):
+        for number, step in enumerate(steps(*args, **kwargs)):
+            if number == 2:
+                raise signal_error()
+            yield step
+
+    monkeypatch.setattr(stream, "stream_steps", stopped_after_two)
+    video = make_video("clip.mp4", num_frames=40, fps=25.0)
+    assert main(["stream", str(video), "--model", str(tiny_model_dir), "--json"]) == code
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (end["frames_used"], end["interrupted"], end["stopped_by"]) == (
+        2, True, "terminate" if code == 143 else "interrupt")
+    assert main(["stream", str(video), "--model", str(tiny_model_dir)]) == code
+    assert f"{said}, last frame classified at " in capsys.readouterr().out
+
+
 def test_max_seconds_stops_early(make_video, tiny_model_dir, capsys):
     video = make_video("clip.mp4", num_frames=40, fps=25.0)
     assert main(["stream", str(video), "--model", str(tiny_model_dir), "--max-seconds", "0.5", "--json"]) == 0

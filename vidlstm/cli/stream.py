@@ -26,8 +26,8 @@ def format_event(event: dict) -> str:
     if event["event"] == "label":
         return f"[{event['time']:8.2f} s] {event['label']} ({event['score']:.2f})"
     segments = ", ".join(f"{s['label']} {s['start']:.2f}-{s['end']:.2f} s" for s in event["segments"])
-    ended = {"interrupt": "interrupted", "max_seconds": "stopped at --max-seconds"}.get(event.get("stopped_by"),
-                                                                                     "end of stream")
+    ended = {"interrupt": "interrupted", "terminate": "terminated (SIGTERM)",
+             "max_seconds": "stopped at --max-seconds"}.get(event.get("stopped_by"), "end of stream")
     return (f"{ended}, last frame classified at {event['time']:.2f} s: {event['frames_read']} frames read, "
             f"{event['frames_used']} classified ({event['ms_per_frame']:.1f} ms per frame)\n"
             f"overall: {event['label']} ({event['score']:.2f}), by the {event['labelled_by']}\nsegments: {segments}")
@@ -43,6 +43,9 @@ def run(args) -> int:
     configure_torch_threads(args.threads)
     config = StreamConfig(source=args.source, model_dir=args.model, chunk_frames=args.chunk_frames, fps=args.fps,
                           smoothing=args.smoothing, max_seconds=args.max_seconds, device=args.device)
+    stopped_by = None
     for event in stream_events(config):
         print(json.dumps(event) if args.json else format_event(event), flush=True)
-    return 0
+        stopped_by = event.get("stopped_by")
+    # The summary is printed either way; a supervisor that stopped it, or a Ctrl-C, sees the exit code of a signal.
+    return {"interrupt": 130, "terminate": 143}.get(stopped_by, 0)

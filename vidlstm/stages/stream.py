@@ -229,21 +229,22 @@ def _until(frames, max_seconds: float, stopped: list) -> Iterator[StreamFrame]:
 def stream_events(config: StreamConfig) -> Iterator[dict]:
     """Yield a {"event": "label", ...} dict whenever the smoothed top label changes, then one {"event": "end", ...}.
 
-    Ctrl-C ends the stream early; the summary still comes, with "interrupted": true. ``"stopped_by"`` says what
-    ended it: "end_of_source", "max_seconds" or "interrupt"; ``"time"`` is the last classified frame's.
+    Ctrl-C (or the command line's SIGTERM) ends the stream early; the summary still comes, with "interrupted": true.
+    ``"stopped_by"`` says what ended it: "end_of_source", "max_seconds", "interrupt" or "terminate" (SIGTERM);
+    ``"time"`` is the last classified frame's.
     """
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
     sampler = open_stream(config.source, predictor.config.image_size, config.fps)
     tracker = LabelTracker(predictor.labels, config.smoothing)
-    interrupted, stopped = False, []
+    interrupted, stopped = None, []
     try:
         for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds, stopped):
             event = tracker.update(step.time, step.probs)
             if event is not None:
                 yield event
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as err:  # Ctrl-C; the command line's SIGTERM is a subclass of it
+        interrupted = "interrupt" if type(err) is KeyboardInterrupt else "terminate"
     finally:
         sampler.close()
     if tracker.steps == 0:
@@ -256,5 +257,5 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     yield {"event": "end", "time": tracker.last_time, "frames_read": sampler.frames_read,
            "frames_used": tracker.steps, "label": label, "score": score, "labelled_by": classifier.source,
            "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
-           "segments": tracker.segments, "interrupted": interrupted,
-           "stopped_by": "interrupt" if interrupted else "max_seconds" if stopped else "end_of_source"}
+           "segments": tracker.segments, "interrupted": interrupted is not None,
+           "stopped_by": interrupted or ("max_seconds" if stopped else "end_of_source")}
