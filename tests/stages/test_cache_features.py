@@ -108,6 +108,11 @@ def test_a_train_run_that_misses_what_extract_cached_says_why(data, tmp_path, ca
     said = [r.getMessage() for r in caplog.records if "extract" in r.getMessage()]
     assert said == [f"{cache}: `vidlstm extract` cached these clips' features with other settings (num_frames 4, "
                     f"not 6); the 4 video(s) not cached as this run reads them are decoded again"]
+    caplog.clear()  # more views per clip than extract cached: each video decoded again, and nothing said
+    train.run(TrainConfig(out_dir=str(tmp_path / "views"), **{**common, "views": 3}))
+    said = [r.getMessage() for r in caplog.records if "extract" in r.getMessage()]
+    assert said == [f"{cache}: `vidlstm extract` cached these clips' features with other settings (views 2, not 3); "
+                    f"the 4 video(s) not cached as this run reads them are decoded again"]
 
 
 @pytest.mark.slow

@@ -19,6 +19,8 @@ from vidlstm.files import atomic_write_bytes, atomic_write_text
 
 _CHUNK = 1 << 20
 EXTRACTED_FILE = "extracted.json"
+VIEWS_KEY = "views per clip"
+"""Beside a spec in EXTRACTED_FILE: the views per clip `vidlstm extract` cached under it."""
 """Beside a cache's kinds: the specs `vidlstm extract` filled, so that a later run with other settings says why it
 decodes again (its entries live under another spec digest: without this the misses were silent)."""
 
@@ -133,18 +135,26 @@ class TensorCache:
             return {}
         return record if isinstance(record, dict) else {}
 
-    def record_extracted(self) -> None:
-        """Note this cache's spec as one `vidlstm extract` filled."""
+    def record_extracted(self, views: int | None = None) -> None:
+        """Note this cache's spec as one `vidlstm extract` filled, with its ``views`` per clip (a view is an entry of
+        the spec, not part of it)."""
         record = self._extracted()
-        record[f"{self.folder.parent.name}/{self.folder.name}"] = self.spec
+        record[f"{self.folder.parent.name}/{self.folder.name}"] = dict(self.spec, **{VIEWS_KEY: views} if views else {})
         atomic_write_text(self.root / EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
 
-    def extracted_with_other_settings(self, content_shas) -> str | None:
-        """Where `vidlstm extract` cached any of these files under another spec of this kind: how that spec
-        differs from this one, in words ("num_frames 8, not 16; ..."); None otherwise."""
+    def extracted_with_other_settings(self, content_shas, views: int | None = None) -> str | None:
+        """Where `vidlstm extract` cached any of these files under another spec of this kind, or under this one with
+        fewer than ``views`` views per clip: how that differs from this run, in words ("num_frames 8, not 16; ...");
+        None otherwise."""
         for name, spec in self._extracted().items():
             kind, _, folder = name.partition("/")
-            if kind != self.folder.parent.name or folder == self.folder.name or not isinstance(spec, dict):
+            if kind != self.folder.parent.name or not isinstance(spec, dict):
+                continue
+            spec = dict(spec)
+            extracted_views = spec.pop(VIEWS_KEY, None)
+            if folder == self.folder.name:
+                if views and isinstance(extracted_views, int) and extracted_views < views:
+                    return f"views {extracted_views}, not {views}"
                 continue
             other = self.root / kind / folder
             if any((other / sha[:2]).is_dir() and any((other / sha[:2]).glob(f"{sha}.v*.safetensors"))

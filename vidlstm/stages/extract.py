@@ -99,7 +99,7 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
                          num_frames=model.config.num_frames, image_size=model.config.image_size, views=views,
                          batch_size=config.batch_size, decode_workers=config.decode_workers, progress=config.progress)
     if ctx.is_main:
-        cache.record_extracted()  # a train run that reads other settings says why it decodes again
+        cache.record_extracted(views)  # a train run that reads other settings says why it decodes again
     # Entries named like videos that are no files (FIFOs, link loops) count as failed: listed, never opened.
     failed = ([dataset.relative_name(entry) for entry in dataset.skipped]
               + [dataset.relative_name(item) for item, ok in zip(dataset.items, usable) if not ok])

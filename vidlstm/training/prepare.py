@@ -146,7 +146,7 @@ def fill_caches(items: list[VideoItem], shas: list[str], ctx: DistContext, *, cl
     for cache, encoder in encoders:
         encoder.eval()
         # Said even where the caller quiets per-file warnings (auto's shared read-out decode): it is about the run.
-        why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]]) if jobs else None
+        why = cache.extracted_with_other_settings([job.sha for job in jobs[:64]], views) if jobs else None
         if why and ctx.is_main:
             log.warning("%s: `vidlstm extract` cached these clips' features with other settings (%s); the %d video(s) "
                         "not cached as this run reads them are decoded again", cache.root, why, len(jobs))
