@@ -155,3 +155,19 @@ def test_default_extract_fills_what_the_default_train_reads_out(tmp_path, monkey
     assert entries(ext.feature_folder) == before
     saved = json.loads((run_dir / "candidates" / "pretrained" / "model" / "config.json").read_text())
     assert (saved["backbone"], saved["input_mode"], saved["num_frames"]) == ("efficientnet_lite0", "rgb,diff", 4)
+
+
+def test_extract_from_a_model_refuses_settings_it_would_drop_and_says_when_train_would_not_read_it(data, tmp_path,
+                                                                                                   caplog):
+    """`extract --model M --frames 4 --backbone resnet18` took M's settings without a word; a random vidnet's features,
+    which `train --backbone vidnet` never reads (it trains its backbone), were filled without one."""
+    from vidlstm.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        ExtractConfig(data=str(data), cache_dir=str(tmp_path / "c"), model_dir="m", backbone="resnet18", num_frames=4)
+    assert str(refused.value) == ("--model m gives the backbone, frames, image size and input mode of the features "
+                                  "(what `finetune --from` reads); drop --backbone, --frames")
+    extract.run(ExtractConfig(data=str(data), cache_dir=str(tmp_path / "c"), **BASE))
+    assert [r.getMessage() for r in caplog.records if "trains its backbone" in r.getMessage()] == [
+        "`train --backbone vidnet` trains its backbone (all) and decodes its clips; it reads these features only with "
+        "--train-backbone frozen"]

@@ -36,6 +36,15 @@ class ExtractConfig:
     def __post_init__(self):
         if self.decode_workers < 0:
             raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
+        if self.model_dir:  # they were dropped without a word: the model's own settings decide
+            given = [flag for flag, value, default in (
+                ("--backbone", self.backbone, "auto"), ("--pretrained", self.pretrained, False),
+                ("--weights-file", self.weights_file, None), ("--input-mode", self.input_mode, None),
+                ("--frames", self.num_frames, None), ("--image-size", self.image_size, None),
+                ("--stabilize", self.stabilize, "auto")) if value != default]
+            if given:
+                raise UsageError(f"--model {self.model_dir} gives the backbone, frames, image size and input mode of "
+                                 f"the features (what `finetune --from` reads); drop {', '.join(given)}")
 
     def as_training(self) -> TrainConfig:
         """The settings of the `train DATA --cache DIR` run whose features these are (auto: its read-out's)."""
@@ -76,6 +85,7 @@ def run(config: ExtractConfig) -> ExtractSummary:
 def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
     from vidlstm.checkpoint import load_model
     from vidlstm.data.datasets import discover_dataset, without_empty_files
+    from vidlstm.logs import log as logger
     from vidlstm.training.auto import resolve_from_data
     from vidlstm.training.model_setup import model_for_run
     from vidlstm.training.prepare import content_hashes, feature_cache, fill_caches
@@ -92,6 +102,9 @@ def _extract(config: ExtractConfig, ctx) -> ExtractSummary:
         resolve_from_data(training, dataset)
         model = model_for_run(training, dataset.labels)[0].to(ctx.device)
         views = training.views
+        if training.backbone_mode() != "frozen":  # a random vidnet's features, which no default train reads
+            logger.warning(f"`train --backbone {training.backbone}` trains its backbone ({training.backbone_mode()}) "
+                           f"and decodes its clips; it reads these features only with --train-backbone frozen")
     shas = content_hashes(dataset.items, config.cache_dir)
     cache = feature_cache(config.cache_dir, model)
     before = sum(all(cache.entry_path(s, v).exists() for v in range(views)) for s in shas if s is not None)
