@@ -104,6 +104,10 @@ def test_every_step_is_checked_before_the_first_runs(tmp_path, capsys):
         assert (f"r.toml: step 2 (fit): vidlstm train: error: argument --epochs: expected a positive integer, "
                 f"got 'abc'") in capsys.readouterr().err
     assert not (tmp_path / "clips").exists()  # the first step never ran
+    recipe.write_text(f'[[steps]]\ncommand = "synth"\nargs = ["{tmp_path / "clips"}"]\noptions = {{ per_klass = 1 }}\n')
+    assert main(["run", str(recipe)]) == 2  # an option the command lacks: named as the step's command's, not run's
+    assert "r.toml: step 1 (synth): vidlstm synth: error: unrecognized arguments: --per-klass 1" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow

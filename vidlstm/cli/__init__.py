@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -30,6 +31,18 @@ COMMANDS = {
 
 
 _PARSED: list[str] = []  # the command line being parsed, for error()'s hint
+
+
+@contextlib.contextmanager
+def parsing(argv: list[str]):
+    """``argv`` as the command line being parsed (a recipe's step, checked inside `vidlstm run`): its errors name its
+    command, not `run`."""
+    saved = list(_PARSED)
+    _PARSED[:] = [str(arg) for arg in argv]
+    try:
+        yield
+    finally:
+        _PARSED[:] = saved
 
 
 class _OutputLost(Exception):

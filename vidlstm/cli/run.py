@@ -49,14 +49,14 @@ def check_steps(recipe, steps) -> None:
     import contextlib
     import io
 
-    from vidlstm.cli import build_parser
+    from vidlstm.cli import build_parser, parsing
     from vidlstm.errors import UsageError
 
     parser = build_parser()
     for number, step in enumerate(steps, start=1):
         said = io.StringIO()
         try:
-            with contextlib.redirect_stderr(said):
+            with contextlib.redirect_stderr(said), parsing(step.argv):
                 parser.parse_args(step.argv)
         except SystemExit:
             reason = (said.getvalue().strip().splitlines() or ["invalid arguments"])[-1]
