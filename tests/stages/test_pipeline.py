@@ -123,8 +123,13 @@ def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp
                       f'val_fraction = 0, no_progress = true }}\n')
     assert main(["run", str(recipe)]) == 0
     state = (run_dir / "last" / "train_state.pt").read_bytes()
-    assert main(["run", str(recipe)]) == 2  # the run folder holds a run: train refuses without --resume
-    assert "already holds a training run" in capsys.readouterr().err
+    made = (clips / "manifest.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["run", str(recipe)]) == 2  # the run folder holds a run: refused without --resume, before any step
+    assert capsys.readouterr().err.strip() == (
+        f"vidlstm run: error: {recipe}: step 2 (train): {run_dir} already holds a training run; run the recipe with "
+        f"--resume to continue it (the other steps run again), or set another run folder")
+    assert (clips / "manifest.csv").stat().st_mtime_ns == made  # the clips were not made again first
     assert main(["run", str(recipe), "--resume"]) == 0  # a finished run: resumed, nothing trained again
     assert (run_dir / "last" / "train_state.pt").read_bytes() == state
 

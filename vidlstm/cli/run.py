@@ -27,7 +27,16 @@ def run(args) -> int:
     from vidlstm.stages.pipeline import PipelineConfig, load_recipe, run as run_pipeline
 
     config = PipelineConfig(args.recipe, dict(args.overrides), args.dry_run)
-    check_steps(args.recipe, load_recipe(config.recipe, config.overrides))
+    steps = load_recipe(config.recipe, config.overrides)
+    check_steps(args.recipe, steps)
+    begun = [(number, step) for number, step in enumerate(steps, start=1) if begun_run(step.argv)]
+    if begun and not args.resume:  # the step would refuse, after the steps before it had run again (minutes of synth)
+        from vidlstm.errors import UsageError
+
+        number, step = begun[0]
+        raise UsageError(f"{args.recipe}: step {number} ({step.name}): {_run_folder(step.argv)} already holds a "
+                         f"training run; run the recipe with --resume to continue it (the other steps run again), or "
+                         f"set another run folder")
     flag = {-1: "-q", 1: "-v"}.get(getattr(args, "verbosity", 0))
 
     def runner(argv: list[str]) -> int:
@@ -72,8 +81,12 @@ def begun_run(argv: list[str]) -> bool:
 
     if not argv or argv[0] not in ("train", "finetune") or "--resume" in argv:
         return False
-    out = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--out")), None)
+    out = _run_folder(argv)
     if out is None:
         return False
     run_dir = Path(out)
     return (run_dir / STATE_FILE).is_file() or any(run_dir.glob(f"candidates/*/{STATE_FILE.as_posix()}"))
+
+
+def _run_folder(argv: list[str]) -> str | None:
+    return next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--out")), None)
