@@ -81,6 +81,21 @@ def test_nearest_neighbour_similarity_tells_near_copies_from_independent_clips()
     assert nearest_neighbour_similarity(copies[:2]) is None  # too few clips to say
 
 
+def test_near_copies_are_read_from_the_frames_half_of_a_two_stream_read_out():
+    """The differences' half, appended in session 23, pulled pushfit's folds under the threshold set on the frames
+    (0.87 in a fold where vidnet's flattered validation then won)."""
+    from vidlstm.training.readout import frames_similarity, nearest_neighbour_similarity
+
+    generator = torch.Generator().manual_seed(0)
+    scenes = torch.randn(10, 1, 16, generator=generator)
+    frames = scenes.repeat_interleave(2, 0) + 0.05 * torch.randn(20, 6, 16, generator=generator)  # clips in pairs
+    differences = torch.randn(20, 6, 16, generator=generator)  # what moves: unlike from clip to clip
+    both = torch.cat([frames, differences], -1).repeat_interleave(3, 0)  # 3 views per clip, consecutive
+    assert frames_similarity(both, views=3, streams=2) > 0.95
+    assert nearest_neighbour_similarity(both[::3].mean(1).numpy()) < 0.9  # as it was read
+    assert frames_similarity(frames, views=1, streams=1) == nearest_neighbour_similarity(frames.mean(1).numpy())
+
+
 def test_auto_warns_where_near_copies_meet_a_split_without_groups():
     from vidlstm.stages.families import near_copy_warning
 
