@@ -137,6 +137,20 @@ def test_an_auto_run_summary_gives_the_whole_run_time_and_the_kept_model_in_its_
                             f"best epoch 150; model in {model_dir}")
 
 
+@pytest.mark.parametrize("epochs, said", [(1, "trained 1 epoch (3 s)"), (2, "trained 2 epochs (3 s)")])
+def test_one_epoch_is_an_epoch(tmp_path, capsys, epochs, said):
+    import json
+
+    from vidlstm.cli.train import print_summary
+
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"model_out": None}))
+    (tmp_path / "run" / "model" / "metrics.json").write_text(json.dumps(
+        {"epochs_run": epochs, "train_seconds": 3.2, "best_epoch": epochs, "val_accuracy": None}))
+    print_summary(tmp_path / "run")
+    assert capsys.readouterr().out.startswith(said + ": ")
+
+
 def test_a_terminated_training_run_says_to_continue_it_with_resume(tmp_path, monkeypatch, capsys):
     """Re-running "the same command" without --resume is refused ("already holds a training run")."""
     from vidlstm.cli import Terminated, main

@@ -541,7 +541,7 @@ def test_the_train_command_by_default_trains_every_family_and_says_which_it_kept
     assert f"kept the {kept} model ({backbone}); estimated accuracy: pretrained " in out
     assert f"model in {run_dir / 'model'}" in out
     # The whole run's time, not the kept candidate's epochs alone (a read-out's 30 s of a 8-minute run).
-    assert f"trained 2 candidates in {choice['seconds']:.0f} s" in out and "trained 1 epochs" not in out
+    assert f"trained 2 candidates in {choice['seconds']:.0f} s" in out and "trained 1 epoch" not in out
     assert load_model(run_dir / "model").config.backbone == backbone
     frames = choice["candidates"]["pretrained"]
     vidnet_mode = "rgb+diff" if frames["frames_accuracy"] >= (1 + 1 / frames["classes"]) / 2 else "diff"

@@ -82,9 +82,9 @@ def print_summary(run_dir) -> None:
         print(f"trained {trained} in {choice['seconds']:.0f} s; model in {model_dir}")
     elif choice:
         print(f"trained {trained} in {choice['seconds']:.0f} s, the kept one "
-              f"{metrics['epochs_run']} epochs: {shown}best epoch {metrics['best_epoch']}; model in {model_dir}")
+              f"{_epochs(metrics['epochs_run'])}: {shown}best epoch {metrics['best_epoch']}; model in {model_dir}")
     else:
-        print(f"trained {metrics['epochs_run']} epochs ({metrics['train_seconds']:.0f} s): {shown}"
+        print(f"trained {_epochs(metrics['epochs_run'])} ({metrics['train_seconds']:.0f} s): {shown}"
               f"best epoch {metrics['best_epoch']}; model in {model_dir}")
     if metrics.get("skipped_files"):
         print(f"skipped {len(metrics['skipped_files'])} undecodable file(s), first: {metrics['skipped_files'][0]}")
@@ -121,3 +121,7 @@ def run(args) -> int:
     configure_threads(args.threads)
     print_summary(train.run(config_from_args(args)))
     return 0
+
+
+def _epochs(count) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"

@@ -381,7 +381,8 @@ def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], conf
         },
         "postprocessing": "probabilities = softmax(logits / temperature)",
         "load": LOAD_HINTS[config.format],
-        "pipeline": ("encoder(frames[, prev_frame]) -> features; temporal(features, lengths) -> logits "
+        "pipeline": ("encoder(frames, and prev_frame where its inputs name one: at a clip's start its first frame) "
+                     "-> features; temporal(features, lengths) -> logits "
                      "(pad clips of different lengths with anything and pass their lengths); streaming: "
                      "encoder on each chunk (prev_frame = last frame of the previous chunk), then "
                      + ("stream(features, window, filled, total, squares, change, count) with zeros at the start, "
