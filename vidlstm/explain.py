@@ -159,7 +159,11 @@ def explain_clip(path, clip, scores, labels, out_dir, top_classes: int = TOP_CLA
     stem = explanation_stem(path)
     explanation = build_explanation(path, clip, scores, labels, top_classes, top_frames)
     explanation["strip"] = f"{stem}.png"
-    write_strip_png(explanation, clip.frames, out_dir / explanation["strip"])
+    png_path = write_strip_png(explanation, clip.frames, out_dir / explanation["strip"])
     json_path = out_dir / f"{stem}.json"
-    atomic_write_text(json_path, json.dumps(explanation, indent=1) + "\n")
+    try:
+        atomic_write_text(json_path, json.dumps(explanation, indent=1) + "\n")
+    except BaseException:
+        png_path.unlink(missing_ok=True)  # no strip without the JSON that names it
+        raise
     return {"explanation": str(json_path)}

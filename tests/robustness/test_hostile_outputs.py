@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -250,3 +251,24 @@ def test_an_explain_folder_that_cannot_be_written_is_one_line(videos, tiny_model
     line, = run.err.strip().splitlines()
     assert line.startswith(f"vidlstm predict: error: {tmp_path / 'explain'}: cannot write the explanation of ")
     assert line.endswith("(No space left on device)")
+
+
+def test_an_explanation_whose_name_is_taken_fails_its_file_alone(videos, tiny_model_dir, tmp_path, capfd):
+    """A folder where one file's strip would go stopped the whole run (no record for any file, exit 1); where the JSON's
+    name was the blocked one, the strip was left behind."""
+    from vidlstm.batch.records import read_records
+    from vidlstm.explain import explanation_stem
+
+    explain = tmp_path / "explain"
+    (explain / f"{explanation_stem(videos / 'c1.mp4')}.png").mkdir(parents=True)  # the strip's name: a folder
+    (explain / f"{explanation_stem(videos / 'c2.mp4')}.json").mkdir()  # the JSON's
+    out = tmp_path / "p.jsonl"
+    run = predict(capfd, tiny_model_dir, videos, "-o", out, "--explain", explain)
+    assert_no_traceback(run)
+    assert run.code == 1 and run.out.startswith("1 ok, 2 failed"), run.out
+    records = {Path(r["path"]).name: r for r in read_records(out)}
+    assert records["c0.mp4"]["status"] == "ok" and Path(records["c0.mp4"]["explanation"]).is_file()
+    for name in ("c1.mp4", "c2.mp4"):
+        assert records[name]["status"] == "error" and records[name]["label"] is None
+        assert records[name]["error"].startswith(f"its explanation cannot be written in {explain} (Is a directory")
+    assert not (explain / f"{explanation_stem(videos / 'c2.mp4')}.png").exists()  # no strip without its JSON

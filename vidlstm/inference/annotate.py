@@ -1,9 +1,14 @@
 """Per-record additions a run asks for: 'unknown' below a minimum score, and an explanation per clip."""
 from __future__ import annotations
 
+import errno
+
 from vidlstm.errors import UsageError, VidlstmError
+from vidlstm.inference.records import error_record
 
 UNKNOWN_LABEL = "unknown"
+ONE_FILES = (errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG)
+"""Reasons an explanation cannot be written that concern its file alone (every other stops the run)."""
 
 
 def make_annotator(predictor, min_score: float = 0.0, explain_dir=None):
@@ -25,7 +30,14 @@ def make_annotator(predictor, min_score: float = 0.0, explain_dir=None):
         if out_dir is not None:
             try:
                 record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
-            except OSError as err:  # a full disk or a read-only --explain folder: one line, the records so far stay
+            except OSError as err:
+                if err.errno in ONE_FILES:  # its name taken by a folder, say: this file's error, the others run on
+                    failed = error_record(record["path"], f"its explanation cannot be written in {out_dir} "
+                                                          f"({err.strerror or err})", record.get("seconds", 0.0))
+                    record.clear()
+                    record.update(failed)
+                    return
+                # A full disk or a read-only --explain folder: one line, the records so far stay
                 raise VidlstmError(f"{out_dir}: cannot write the explanation of {record['path']} "
                                    f"({err.strerror or err})") from None
 
