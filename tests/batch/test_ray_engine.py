@@ -103,6 +103,23 @@ def test_engine_ray_without_ray_says_how_to_install_it(monkeypatch, make_video, 
     assert not (tmp_path / "p.jsonl").exists()
 
 
+def test_a_run_with_nothing_left_to_do_starts_no_cluster(monkeypatch, make_video, tiny_model_dir, tmp_path, capsys):
+    """A finished run resumed with --engine ray started a local cluster (about 10 s) to compute no record."""
+    pytest.importorskip("ray")
+    from vidlstm.batch import ray_engine
+
+    video, out = make_video(), tmp_path / "p.jsonl"
+    assert main(["predict", str(video), "-o", str(out), "--model", str(tiny_model_dir), "--workers", "0"]) == 0
+
+    def no_cluster(address=None):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(ray_engine, "connect", no_cluster)
+    capsys.readouterr()
+    assert main(["predict", str(video), "-o", str(out), "--model", str(tiny_model_dir), "--engine", "ray"]) == 0
+    assert capsys.readouterr().out.startswith("0 ok, 0 failed, 1 skipped (already in the output) in ")
+
+
 def test_a_cluster_that_cannot_be_joined_is_one_line_not_a_hang_or_a_traceback(monkeypatch):
     ray = pytest.importorskip("ray")
     from vidlstm.batch import ray_engine

@@ -243,16 +243,19 @@ def _run_on_ray(config: PredictConfig, files, output: Path, device: str, start: 
     """The same run with Ray Data actors computing the records (vidlstm.batch.ray_engine)."""
     from vidlstm.batch.ray_engine import connect, default_actors, ray_records
 
-    connect(config.address)
-    actors = config.workers or default_actors()
-    summary = PredictSummary(output=output, files=len(files), workers=actors, unlisted=unlisted)
+    summary = PredictSummary(output=output, files=len(files), workers=0, unlisted=unlisted)
     options = EngineOptions(top_k=config.top_k, batch_size=config.batch_size, workers=1, timeout=config.timeout,
                             timeline_fps=config.timeline_fps if config.timeline else None, backends=config.backends,
                             exact_frames=config.exact_frames)
     model_dir = _model_dir(config)
-    _write_records(config, files, summary, lambda todo: ray_records(
-        todo, options, model_dir=model_dir.resolve(), device=device, min_score=config.min_score,
-        explain_dir=config.explain_dir, actors=actors), _settings(config))
+
+    def compute(todo):  # called only where files are left to do: a finished run starts no cluster (~10 s)
+        connect(config.address)
+        summary.workers = config.workers or default_actors()
+        return ray_records(todo, options, model_dir=model_dir.resolve(), device=device, min_score=config.min_score,
+                           explain_dir=config.explain_dir, actors=summary.workers)
+
+    _write_records(config, files, summary, compute, _settings(config))
     summary.seconds = time.perf_counter() - start
     return summary
 
