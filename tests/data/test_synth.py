@@ -112,6 +112,7 @@ def test_synth_cli_bad_config_exit_2(tmp_path, capsys):
     (["--max-frames", "100000"], "--max-frames must be at most 7200 (got 100000)"),  # the kernel killed it at 23 GB
     (["--size", "100000"], "--size must be from 32 to 2160 pixels (got 100000)"),  # a 298 GiB numpy traceback
     (["--size", "2160", "--max-frames", "200"], "a clip of 200 frames at 2160 px would take 3.5 GiB of memory"),
+    (["--size", "33"], "--size must be even, as H.264 frames' sides are (got 33)"),  # 34-pixel frames, unsaid
     (["--fps", "-3"], "--fps must be a number from 1 to 240 (got -3.0)"),  # an av traceback
     (["--fps", "nan"], "--fps must be a number from 1 to 240 (got nan)"),  # a ValueError traceback
     (["--fps", "0"], "--fps must be a number from 1 to 240 (got 0.0)"),  # written at 24 fps without a word

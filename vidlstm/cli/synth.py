@@ -7,7 +7,8 @@ from vidlstm.cli.common import new_data_folder, positive_int, seed
 def add_arguments(p):
     p.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder: a folder per class and manifest.csv")
     p.add_argument("--per-class", type=positive_int, default=20, help="clips per class (default 20)")
-    p.add_argument("--size", type=positive_int, default=96, help="frame height in pixels (default 96)")
+    p.add_argument("--size", type=positive_int, default=96,
+                   help="frame height in pixels, even (default 96; the width is 4:3 of it)")
     p.add_argument("--min-frames", type=positive_int, default=24, help="frames of the shortest clip (default 24)")
     p.add_argument("--max-frames", type=positive_int, default=48,
                    help="frames of the longest clip, at most 7200 (default 48)")

@@ -36,6 +36,8 @@ class SynthConfig:
                              f"--min-frames is 24 unless given)")
         if not 32 <= self.size <= MAX_SIZE:
             raise ValueError(f"--size must be from 32 to {MAX_SIZE} pixels (got {self.size})")
+        if self.size % 2:  # the encoder padded it: 33 made 34-pixel frames
+            raise ValueError(f"--size must be even, as H.264 frames' sides are (got {self.size})")
         if self.max_frames > MAX_FRAMES:
             raise ValueError(f"--max-frames must be at most {MAX_FRAMES} (got {self.max_frames})")
         clip_bytes = self.max_frames * self.size * frame_width(self.size) * 3
