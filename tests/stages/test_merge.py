@@ -164,6 +164,8 @@ def test_parts_of_one_run_in_both_formats_are_complete(tmp_path, make_video, cap
              _predict(videos, tmp_path / "p.csv", model_dir, shard="1/2").output]
     assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "all.jsonl")]) == 0
     assert "4 records (4 ok, 0 failed) from 2 parts" in capsys.readouterr().out
+    # as an unsharded run writes them: the CSV part's ok records had gained "error": null
+    assert all("error" not in record for record in read_records(tmp_path / "all.jsonl"))
 
 
 def test_a_part_without_its_settings_file_is_merged_with_a_warning(sharded_run, capsys):
@@ -188,7 +190,7 @@ def test_an_output_holding_other_files_records_or_another_models_is_not_replaced
     for _ in range(2):  # the same parts merged again into their own earlier merge: replaced, the same file
         assert cli_main(["merge", *map(str, parts), "-o", str(merged)]) == 0
     assert len(read_records(merged)) == 8
-    others = _predict(video_folder(make_video, 2, "others"), tmp_path / "others.jsonl", tiny_model_dir(tmp_path)).output
+    others = _predict(video_folder(make_video, 2, "others"), tmp_path / "others.jsonl", tmp_path / "model").output
     before = others.read_bytes()
     capsys.readouterr()
     assert cli_main(["merge", *map(str, parts), "-o", str(others)]) == 2

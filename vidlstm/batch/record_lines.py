@@ -132,6 +132,8 @@ def _from_row(row: dict, source, number: int) -> dict:
     for name in _OPTIONAL_FIELDS:
         if record.get(name) is None:
             del record[name]
+    if record.get("status") == "ok" and record.get("error") is None:
+        del record["error"]  # a CSV's empty cell: an ok record has no error field (merged into JSONL it said null)
     return check_record(record, source, number)
 
 
