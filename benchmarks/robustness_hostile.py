@@ -81,7 +81,34 @@ def build_cases(root: Path, model: Path) -> list[Case]:
     cases.append(Case("manifests", "one path under two labels, evaluate",
                       ["evaluate", manifest, "--model", model, "-o", root / "ev", "--no-progress"], "refused",
                       "conflict.csv"))
+    cases.extend(_user_files_cases(root, model, videos, fast))
     return cases
+
+
+def _user_files_cases(root: Path, model: Path, videos: Path, fast: list) -> list[Case]:
+    """Files of the user's where a command writes (session 32): each was replaced or deleted, or a traceback."""
+    recipe = root / "latin1.toml"  # a recipe saved in Latin-1: a UnicodeDecodeError traceback
+    recipe.write_bytes(b'[[steps]]\ncommand = "synth"\nargs = ["caf\xe9"]\n')
+    mine = root / "my_data"  # a folder per class and a manifest of the user's clips: deleted as "an earlier set"
+    (mine / "walk").mkdir(parents=True)
+    shutil.copy(videos / "c0.mp4", mine / "walk" / "my_walk.mp4")
+    (mine / "manifest.csv").write_text("path,label\nwalk/my_walk.mp4,walk\n")
+    exported = root / "my_graphs"  # an encoder.onnx of the user's: replaced without a word
+    exported.mkdir()
+    (exported / "encoder.onnx").write_text("mine")
+    theirs = root / "theirs.jsonl"  # another run's output, of other files: replaced by the merge, its records lost
+    theirs.write_text(json.dumps({"path": "elsewhere.mp4", "status": "error", "error": "x"}) + "\n")
+    part = root / "part.jsonl"
+    part.write_text(json.dumps({"path": str(videos / "c0.mp4"), "status": "error", "error": "y"}) + "\n")
+    return [Case("user files where a command writes", "a recipe that is not UTF-8, run", ["run", recipe], "refused",
+                 recipe.name),
+            Case("user files where a command writes", "a folder per class with its manifest, synth",
+                 ["synth", mine, "--per-class", "1", "--size", "32"], "refused", mine.name),
+            Case("user files where a command writes", "an encoder.onnx of the user's, export",
+                 ["export", "--model", model, "-o", exported, "--no-verify", "--threads", "1"], "refused",
+                 "encoder.onnx"),
+            Case("user files where a command writes", "another run's output, merge", ["merge", part, "-o", theirs],
+                 "refused", theirs.name)]
 
 
 def judge(case: Case, run: dict) -> str:
