@@ -37,3 +37,26 @@ def small_data(tmp_path):
     class_folders([], tmp_path / "data", classes=("left", "right"), clean_per_class=2)
     clip = encode_exact(tmp_path / "clip.mp4", moving_square_clip(12, 32, 32), pix_fmt="yuv420p")
     return tmp_path / "data", clip
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size)``: a tmpfs of ``size`` ("4k", "64k") at a new folder, unmounted after the test; it can be grown
+    with ``mount -o remount,size=...``. Root only: skipped elsewhere, where monkeypatched full disks still run."""
+    import os
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -204,17 +204,9 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(videos, tiny_model
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny_tmpfs(small_disk):
     """A 4 KiB tmpfs (root only; skipped elsewhere, where the monkeypatched full disk above still runs)."""
-    import subprocess
-
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    return small_disk("4k")
 
 
 def test_a_really_full_disk_keeps_the_earlier_records_valid(tiny_tmpfs, videos, tiny_model_dir, tmp_path, capfd):
