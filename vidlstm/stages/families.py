@@ -295,9 +295,8 @@ MIN_VAL_CLIPS_PER_CLASS = 2
 (a 16-clip set's 2 validation clips, of one class, read 1.000 for a constant answer)."""
 
 NEAR_COPY_SIMILARITY = 0.9
-"""Median nearest-neighbour similarity of the clips' frozen frame features (``readout.frames_similarity``) from which
-most clips have a near-copy (pushfit 0.96, its training folds 0.92-0.95; fight 0.81, its folds 0.76-0.83; synthetic
-0.53: benchmarks/RESULTS.md, sessions 15 and 32)."""
+"""Median nearest-neighbour similarity of the clips' frame features (``readout.frames_similarity``) from which most
+clips have a near-copy (pushfit 0.96, folds 0.92-0.95; fight 0.81, folds 0.76-0.83; synthetic 0.53: sessions 15, 32)."""
 
 
 def near_copy_warning(results: dict[str, dict]) -> str | None:
