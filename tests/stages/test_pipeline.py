@@ -130,6 +130,12 @@ def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp
         f"vidlstm run: error: {recipe}: step 2 (train): {run_dir} already holds a training run; run the recipe with "
         f"--resume to continue it (the other steps run again), or set another run folder")
     assert (clips / "manifest.csv").stat().st_mtime_ns == made  # the clips were not made again first
+    assert main(["run", str(recipe), "--dry-run"]) == 0  # a dry run only prints the steps
+    recipe.write_text(recipe.read_text().replace(f'out = "{run_dir}", ', "").replace(
+        f'args = ["{clips}"]\noptions = {{ backbone', f'args = ["{clips}", "--out={run_dir}"]\noptions = {{ backbone'))
+    assert f"--out={run_dir}" in recipe.read_text()
+    assert main(["run", str(recipe)]) == 2  # --out=PATH is a run folder too
+    assert "step 2 (train): " in capsys.readouterr().err
     assert main(["run", str(recipe), "--resume"]) == 0  # a finished run: resumed, nothing trained again
     assert (run_dir / "last" / "train_state.pt").read_bytes() == state
 
@@ -143,7 +149,8 @@ def test_run_resume_continues_a_begun_training_step_instead_of_being_refused(tmp
     ('[[steps]]\ncommand = "synth"\nargs = "xy"\n', "step 1: 'args' must be an array (got 'xy')"),
     ('[[steps]]\ncommand = "synth"\nargs = ["x"]\nfoo = 1\n', "step 1: unknown key 'foo' (a step has command, name, "
                                                              "args, options)"),
-    ('stepz = 1\n[setings]\n[[steps]]\ncommand = "synth"\nargs = ["x"]\n',  # ignored, where a step's key is refused
+    ('\ufeffstepz = 1\n[setings]\n[[steps]]\ncommand = "synth"\nargs = ["x"]\n',  # a BOM is no statement; ignored,
+     # where a step's key is refused
      "unknown top-level key(s) 'setings', 'stepz'; a recipe holds [vars] and [[steps]]"),
     (b'[[steps]]\ncommand = "synth"\nargs = ["caf\xe9"]\n',  # Latin-1: a UnicodeDecodeError traceback
      "cannot read the recipe (not UTF-8 text, as TOML must be: byte 0xe9 on line 3)"),

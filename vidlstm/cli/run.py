@@ -30,7 +30,7 @@ def run(args) -> int:
     steps = load_recipe(config.recipe, config.overrides)
     check_steps(args.recipe, steps)
     begun = [(number, step) for number, step in enumerate(steps, start=1) if begun_run(step.argv)]
-    if begun and not args.resume:  # the step would refuse, after the steps before it had run again (minutes of synth)
+    if begun and not args.resume and not args.dry_run:  # the step would refuse, after the steps before it ran again
         from vidlstm.errors import UsageError
 
         number, step = begun[0]
@@ -89,4 +89,12 @@ def begun_run(argv: list[str]) -> bool:
 
 
 def _run_folder(argv: list[str]) -> str | None:
-    return next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--out")), None)
+    """A train or finetune step's -o, in any spelling argparse takes (-o X, --out X, --out=X, -oX)."""
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--out"):
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if arg.startswith("--out="):
+            return arg[len("--out="):]
+        if arg.startswith("-o") and not arg.startswith("--"):
+            return arg[2:]
+    return None

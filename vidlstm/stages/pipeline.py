@@ -135,7 +135,8 @@ def find_recipe(path) -> Path:
 def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
     recipe = find_recipe(path)
     try:
-        data = tomllib.loads(recipe.read_text(encoding="utf-8"))  # TOML is UTF-8 whatever the locale
+        data = tomllib.loads(recipe.read_text(encoding="utf-8-sig"))  # TOML is UTF-8 whatever the locale; an editor's
+        # byte-order mark is not a statement
     except FileNotFoundError:
         names = ", ".join(shipped_recipes()) or "none found"
         raise UsageError(f"{recipe}: no such recipe file (the recipes that come with vidlstm, by name: {names})") \
