@@ -204,3 +204,8 @@ def test_an_output_holding_other_files_records_or_another_models_is_not_replaced
     _predict(tmp_path / "videos", tmp_path / "theirs.jsonl", other_model)
     assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "theirs.jsonl")]) == 2
     assert "theirs.jsonl: its records were made with the model " in capsys.readouterr().err
+    from vidlstm.batch.run_settings import settings_path
+
+    settings_path(tmp_path / "theirs.jsonl").unlink()  # copied without it, or written by `classify --json`
+    assert cli_main(["merge", *map(str, parts), "-o", str(tmp_path / "theirs.jsonl")]) == 2
+    assert "theirs.jsonl: holds records whose model and settings cannot be checked" in capsys.readouterr().err

@@ -77,6 +77,10 @@ def _check_replaced(output, merged: list[dict], base, settings: dict | None) -> 
         return  # _check_output refused it already
     if not earlier:
         return
+    if settings is not None and not has_settings(output):  # a merge of these parts would have kept them beside it
+        raise UsageError(f"{output}: holds records whose model and settings cannot be checked (no settings file "
+                         f"beside it, as a merge of these parts keeps); a merge would replace them: name a new file "
+                         f"for -o")
     differ = other_settings(output_target(output), settings)
     if differ:
         raise UsageError(f"{output}: its records were made with {differ[0]}, the parts with {differ[1]}; a merge would "
