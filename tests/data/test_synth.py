@@ -97,9 +97,38 @@ def test_synth_never_takes_a_users_data_set_for_an_earlier_synthetic_one(tmp_pat
     assert capsys.readouterr().err.strip() == (f"vidlstm synth: error: {out}: holds files of its own; name a new "
                                                f"folder for the clips (or pass --force to write into it)")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert main(["synth", str(out), "--force", *small]) == 0  # asked for: written beside them, nothing removed
+    assert main(["synth", str(out), "--force", *small]) == 2  # --force too: the set's manifest would replace theirs
+    assert capsys.readouterr().err.strip() == (f"vidlstm synth: error: {out}: holds a manifest.csv of its own, which "
+                                               f"the synthetic set's would replace; name a new folder for the clips")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    (out / "manifest.csv").unlink()
+    assert main(["synth", str(out), "--force", *small]) == 0  # asked for: written beside their clips, none removed
     assert "removed" not in capsys.readouterr().out
     assert all(p.read_bytes() == content for p, content in before.items() if p.name != "manifest.csv")
+
+
+def test_a_set_interrupted_half_way_is_replaced_by_the_next_run(tmp_path, capsys, monkeypatch):
+    """synth wrote its manifest last: a set stopped by Ctrl-C was then "files of its own", refused, and --force left
+    its clips beside the new set's."""
+    import vidlstm.io.encode as encode
+
+    real, written = encode.write_video, []
+
+    def interrupted(path, *args, **kwargs):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(encode, "write_video", interrupted)
+    out, small = tmp_path / "s", ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    assert main(["synth", str(out), "--per-class", "2", *small]) == 130
+    monkeypatch.undo()
+    assert len(list(out.rglob("*.mp4"))) == 3
+    capsys.readouterr()
+    assert main(["synth", str(out), "--per-class", "1", *small]) == 0
+    assert f"removed the earlier synthetic set in {out} (3 clips)" in capsys.readouterr().out
+    assert len(list(out.rglob("*.mp4"))) == 8
 
 
 def test_synth_cli_bad_config_exit_2(tmp_path, capsys):

@@ -59,6 +59,9 @@ def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
         if files:
             offer = " (or pass --force to write into it)" if has_force else ""
             raise UsageError(f"{path}: holds files of its own; name a new folder for the clips{offer}")
+    if not listed and "manifest.csv" in files:  # even with --force: the set's own would replace it
+        raise UsageError(f"{path}: holds a manifest.csv of its own, which the synthetic set's would replace; name a "
+                         f"new folder for the clips")
     for name in earlier:  # an earlier synthetic set: replaced whole
         os.unlink(os.path.join(path, name))
     return len(earlier)

@@ -148,16 +148,14 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_
     rng = np.random.default_rng(config.seed)
     height = config.size
     width = frame_width(config.size)
-    rows = []
-    for i in range(config.per_class):
-        for label in classes:
-            n = int(rng.integers(config.min_frames, config.max_frames + 1))
-            frames = render_clip(label, n, height, width, rng)
-            path = out_dir / label / f"{label}_{i:03d}{config.suffix}"
-            write_video(path, frames, fps=config.fps)
-            rows.append((path.relative_to(out_dir).as_posix(), label))
+    rows = [(f"{label}/{label}_{i:03d}{config.suffix}", label) for i in range(config.per_class) for label in classes]
+    # The manifest first: a set interrupted half-way is still known as synth's own, and replaced by the next run.
+    out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "manifest.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "label"])
         writer.writerows(rows)
+    for path, label in rows:
+        n = int(rng.integers(config.min_frames, config.max_frames + 1))
+        write_video(out_dir / path, render_clip(label, n, height, width, rng), fps=config.fps)
     return out_dir
