@@ -245,6 +245,43 @@ def test_ctrl_c_mid_export_leaves_the_earlier_export_whole(model_dir, tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "export.json", "temporal.onnx"]
 
 
+def test_ctrl_c_while_the_parts_go_in_place_waits_for_the_card(model_dir, tmp_path, capsys, monkeypatch):
+    """A Ctrl-C between the renames left the new encoder beside the old graphs, no card, and the folder refused as
+    someone else's by the next export; a full disk was blamed on the model's graph."""
+    import errno
+    import os
+    import signal
+
+    from vidlstm.stages import export, export_paths
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(export, "verify_part", lambda part, path, fmt: 0.0)
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(b"first"))
+    assert main(["export", "--model", str(model_dir), "-o", str(out), "--threads", "1"]) == 0
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(b"second"))
+    real = os.replace
+
+    def interrupted(source, target):
+        os.kill(os.getpid(), signal.SIGINT)  # held back until every part and the card are in place
+        real(source, target)
+
+    monkeypatch.setattr(export_paths.os, "replace", interrupted)
+    assert main(["export", "--model", str(model_dir), "-o", str(out), "--threads", "1"]) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".onnx"} == {
+        "encoder.onnx": b"second", "stream.onnx": b"second", "temporal.onnx": b"second"}
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "export.json", "stream.onnx", "temporal.onnx"]
+    monkeypatch.setattr(export_paths.os, "replace", real)
+
+    def full(part, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "save_onnx", full)
+    capsys.readouterr()
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "new"), "--threads", "1"]) == 1
+    assert capsys.readouterr().err.strip() == (f"vidlstm export: error: {tmp_path / 'new'}: cannot write there (No "
+                                               f"space left on device); nothing was written")
+
+
 def test_an_export_never_replaces_files_it_did_not_write_nor_blames_the_model_for_its_folder(model_dir, tmp_path,
                                                                                              capsys):
     import os

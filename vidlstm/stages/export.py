@@ -25,7 +25,7 @@ from vidlstm.logs import log as logger
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
                                           graph_copy)
-from vidlstm.stages.export_paths import FORMATS, put_in_place, resolve_outputs, temporary_files
+from vidlstm.stages.export_paths import FORMATS, WRITE_ERRNOS, put_in_place, resolve_outputs, temporary_files
 
 PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
@@ -263,6 +263,8 @@ def run(config: ExportConfig) -> Path:
             path.unlink(missing_ok=True)
         if not isinstance(err, Exception) or isinstance(err, VidlstmError):
             raise
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:  # a full disk: the -o's fault, not the model's
+            raise VidlstmError(f"{config.out}: cannot write there ({err.strerror}); nothing was written") from err
         first = (str(err).strip().splitlines() or [""])[0][:300]
         raise VidlstmError(f"{config.model_dir}: its {part.name} graph could not be exported as {config.format} "
                            f"({type(err).__name__}: {first}); nothing was written") from err

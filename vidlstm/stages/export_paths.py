@@ -3,13 +3,19 @@ first under a hidden name and put in place once every part is written and checke
 leaves the files there before it as they were."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
+import threading
 from pathlib import Path
 
 from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+"""An export that fails with one of these failed for its -o (a full disk), not for its model's graphs."""
 
 
 def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
@@ -71,13 +77,37 @@ def put_in_place(temporary: dict[str, Path], files: dict[str, Path], card: Path,
     """The parts written and checked: the earlier card goes first (a folder interrupted here holds no card, so reads
     as no export, never as one model's card beside another's graphs), then each part replaces its file (and an earlier
     export's part this one lacks goes), the card last."""
-    card.unlink(missing_ok=True)
-    for name, path in files.items():  # a part this model has no graph for (stream: no causal head) is the earlier's
-        if name not in temporary:
-            path.unlink(missing_ok=True)
-    for name, path in temporary.items():
-        os.replace(path, files[name])
-    atomic_write_text(card, text)
+    with _signals_held():  # a Ctrl-C here comes once every file is in place: never half of one export, half another
+        card.unlink(missing_ok=True)
+        for name, path in files.items():  # a part this model has no graph for (stream: no causal head) is the earlier's
+            if name not in temporary:
+                path.unlink(missing_ok=True)
+        for name, path in temporary.items():
+            os.replace(path, files[name])
+        atomic_write_text(card, text)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM held back while the block runs, then acted on as they would have been (Python's handlers run
+    in the main thread, so they are swapped there; a mask would not do: torch's threads would take the signal)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    before = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
+              for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    if caught:
+        handler = before[caught[0]]
+        if callable(handler):  # KeyboardInterrupt for Ctrl-C, the command line's Terminated for SIGTERM
+            handler(caught[0], None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), caught[0])
 
 
 def _format_of(card: Path) -> str | None:
