@@ -87,3 +87,15 @@ def test_training_clips_mix_views_per_segment_and_evaluation_uses_the_centre(tmp
     assert len(seen) == 6 and len({v for combo in seen for v in combo}) == views  # fresh mixes of every view
     val = CachedViewDataset(cache, ["a" * 64], np.array([0]), key="frames", views=1, train=False)
     assert ((val[0][0][:, 0, 0, 0] * 255).round().int().tolist()) == list(range(steps))
+
+
+def test_extract_records_the_most_views_it_cached_under_a_spec(tmp_path):
+    """A second extract of fewer views rewrote the record to them, and a train of more views than that but fewer than
+    were cached was then told "views 2, not 3" about a video it decoded for another reason."""
+    cache = TensorCache(tmp_path, "features", {"backbone": "vidnet", "image_size": 64})
+    sha = "ab" * 32
+    cache.put(sha, 0, {"f": torch.zeros(2)})
+    cache.record_extracted(6)
+    cache.record_extracted(2)
+    assert cache.extracted_with_other_settings([sha], views=3) is None
+    assert cache.extracted_with_other_settings([sha], views=8) == "views 6, not 8"

@@ -260,7 +260,8 @@ def test_an_explanation_whose_name_is_taken_fails_its_file_alone(videos, tiny_mo
     assert run.code == 1 and run.out.startswith("1 ok, 2 failed"), run.out
     records = {Path(r["path"]).name: r for r in read_records(out)}
     assert records["c0.mp4"]["status"] == "ok" and Path(records["c0.mp4"]["explanation"]).is_file()
-    for name in ("c1.mp4", "c2.mp4"):
+    for name, taken in (("c1.mp4", ".png"), ("c2.mp4", ".json")):
         assert records[name]["status"] == "error" and records[name]["label"] is None
-        assert records[name]["error"].startswith(f"its explanation cannot be written in {explain} (Is a directory")
+        stem = explanation_stem(videos / name)
+        assert records[name]["error"] == f"its explanation cannot be written ({stem}{taken} in {explain}: Is a directory)"
     assert not (explain / f"{explanation_stem(videos / 'c2.mp4')}.png").exists()  # no strip without its JSON

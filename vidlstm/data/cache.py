@@ -139,7 +139,10 @@ class TensorCache:
         """Note this cache's spec as one `vidlstm extract` filled, with its ``views`` per clip (a view is an entry of
         the spec, not part of it)."""
         record = self._extracted()
-        record[f"{self.folder.parent.name}/{self.folder.name}"] = dict(self.spec, **{VIEWS_KEY: views} if views else {})
+        name = f"{self.folder.parent.name}/{self.folder.name}"
+        earlier = record.get(name, {}).get(VIEWS_KEY) if isinstance(record.get(name), dict) else None
+        views = max(views or 0, earlier if isinstance(earlier, int) else 0)  # a later extract of fewer keeps them all
+        record[name] = dict(self.spec, **{VIEWS_KEY: views} if views else {})
         atomic_write_text(self.root / EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
 
     def extracted_with_other_settings(self, content_shas, views: int | None = None) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference.records import error_record
@@ -32,8 +33,9 @@ def make_annotator(predictor, min_score: float = 0.0, explain_dir=None):
                 record.update(explain_clip(record["path"], clip, scores, predictor.labels, out_dir))
             except OSError as err:
                 if err.errno in ONE_FILES:  # its name taken by a folder, say: this file's error, the others run on
-                    failed = error_record(record["path"], f"its explanation cannot be written in {out_dir} "
-                                                          f"({err.strerror or err})", record.get("seconds", 0.0))
+                    where = os.path.basename(err.filename) if err.filename else out_dir
+                    failed = error_record(record["path"], f"its explanation cannot be written ({where} in {out_dir}: "
+                                                          f"{err.strerror or err})", record.get("seconds", 0.0))
                     record.clear()
                     record.update(failed)
                     return
