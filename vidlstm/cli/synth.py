@@ -15,8 +15,8 @@ def add_arguments(p):
     p.add_argument("--fps", type=float, default=25.0, help="frames per second of the clips (1 to 240; default 25)")
     p.add_argument("--seed", type=seed, default=0, help="generation seed: the same seed, the same clips (default 0)")
     p.add_argument("--force", action="store_true",
-                   help="write into OUT_DIR even where it holds files of its own (an earlier synthetic set there, "
-                        "every file listed by its manifest.csv, is replaced whole without it)")
+                   help="write beside files of OUT_DIR's own, not a manifest.csv of its own (an earlier synthetic "
+                        "set there, a manifest.csv of synth-named clips, is replaced whole with or without it)")
 
 
 def run(args) -> int:
