@@ -19,10 +19,10 @@ from vidlstm.files import atomic_write_bytes, atomic_write_text
 
 _CHUNK = 1 << 20
 EXTRACTED_FILE = "extracted.json"
-VIEWS_KEY = "views per clip"
-"""Beside a spec in EXTRACTED_FILE: the views per clip `vidlstm extract` cached under it."""
 """Beside a cache's kinds: the specs `vidlstm extract` filled, so that a later run with other settings says why it
 decodes again (its entries live under another spec digest: without this the misses were silent)."""
+VIEWS_KEY = "views per clip"
+"""Beside a spec in EXTRACTED_FILE: the views per clip `vidlstm extract` cached under it."""
 
 
 def sha256_file(path) -> str:
@@ -140,7 +140,8 @@ class TensorCache:
         the spec, not part of it)."""
         record = self._extracted()
         name = f"{self.folder.parent.name}/{self.folder.name}"
-        earlier = record.get(name, {}).get(VIEWS_KEY) if isinstance(record.get(name), dict) else None
+        earlier = record.get(name)
+        earlier = earlier.get(VIEWS_KEY) if isinstance(earlier, dict) else None
         views = max(views or 0, earlier if isinstance(earlier, int) else 0)  # a later extract of fewer keeps them all
         record[name] = dict(self.spec, **{VIEWS_KEY: views} if views else {})
         atomic_write_text(self.root / EXTRACTED_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
