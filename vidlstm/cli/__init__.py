@@ -205,7 +205,7 @@ def _to_continue(command: str, run_dir: str | None = None) -> str:
     finetune's, where a run stopped before it saved a training state has nothing to resume (--resume is refused)."""
     if IN_RECIPE:  # the step's own command is not what the user typed: `vidlstm run RECIPE ... --resume` is
         return f"; run the same `vidlstm run {IN_RECIPE[-1]}` command with --resume to continue"
-    if command in ("train", "finetune") and run_dir is not None and not _begun(run_dir):
+    if command in ("train", "finetune") and run_dir is not None and not _has_saved_state(run_dir):
         return "; nothing was saved to resume from, so run the same command again to start over"
     if command in ("train", "finetune", "run"):
         return "; run the same command with --resume to continue"
@@ -216,10 +216,10 @@ def _out(args) -> str | None:
     return getattr(args, "out_dir", None)
 
 
-def _begun(run_dir: str) -> bool:
-    from vidlstm.cli.run import begun_run
+def _has_saved_state(run_dir: str) -> bool:
+    from vidlstm.cli.run import has_saved_state
 
-    return begun_run(["train", "-o", run_dir])
+    return has_saved_state(run_dir)
 
 
 def _run(args) -> int:

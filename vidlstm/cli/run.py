@@ -75,16 +75,20 @@ def check_steps(recipe, steps) -> None:
 def begun_run(argv: list[str]) -> bool:
     """Whether ``argv`` is a train or finetune step whose run folder (-o/--out) holds a run that has begun (a saved
     training state, its own or an auto run's candidate's), so that the step continues it rather than being refused."""
+    if not argv or argv[0] not in ("train", "finetune") or "--resume" in argv:
+        return False
+    out = _run_folder(argv)
+    return out is not None and has_saved_state(out)
+
+
+def has_saved_state(run_dir) -> bool:
+    """Whether a run folder holds a saved training state, its own or an auto run's candidate's (--resume continues
+    it; without one there is nothing to resume)."""
     from pathlib import Path
 
     from vidlstm.training.config import STATE_FILE  # torch-free
 
-    if not argv or argv[0] not in ("train", "finetune") or "--resume" in argv:
-        return False
-    out = _run_folder(argv)
-    if out is None:
-        return False
-    run_dir = Path(out)
+    run_dir = Path(run_dir)
     return (run_dir / STATE_FILE).is_file() or any(run_dir.glob(f"candidates/*/{STATE_FILE.as_posix()}"))
 
 
