@@ -98,7 +98,8 @@ class VideoClassifier:
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
             empty = ", with T, H and W at least 1" if 0 in frames.shape else ""
-            raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array{empty} (got {frames.dtype} {frames.shape})")
+            raise UsageError(f"frames must be a (T, H, W, 3) uint8 RGB array{empty} "
+                             f"(got {frames.dtype} {frames.shape})")
         cfg = self.predictor.config
         size = (cfg.image_size, cfg.image_size)
         views = []

@@ -41,8 +41,8 @@ def small_data(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """``small_disk(size)``: a tmpfs of ``size`` ("4k", "64k") at a new folder, unmounted after the test; it can be grown
-    with ``mount -o remount,size=...``. Root only: skipped elsewhere, where monkeypatched full disks still run."""
+    """``small_disk(size)``: a tmpfs of ``size`` ("4k", "64k") at a new folder, unmounted after the test; it can be
+    grown with ``mount -o remount,size=...``. Root only: skipped elsewhere, where monkeypatched full disks still run."""
     import os
     import subprocess
 

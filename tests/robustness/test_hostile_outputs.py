@@ -263,5 +263,6 @@ def test_an_explanation_whose_name_is_taken_fails_its_file_alone(videos, tiny_mo
     for name, taken in (("c1.mp4", ".png"), ("c2.mp4", ".json")):
         assert records[name]["status"] == "error" and records[name]["label"] is None
         stem = explanation_stem(videos / name)
-        assert records[name]["error"] == f"its explanation cannot be written ({stem}{taken} in {explain}: Is a directory)"
+        assert records[name]["error"] == (f"its explanation cannot be written ({stem}{taken} in {explain}: "
+                                          f"Is a directory)")
     assert not (explain / f"{explanation_stem(videos / 'c2.mp4')}.png").exists()  # no strip without its JSON

@@ -98,7 +98,7 @@ def model_folder(text: str) -> str:
 
 def add_model_arguments(parser: argparse.ArgumentParser, threads_default: str = "one per available core") -> None:
     parser.add_argument("--model", metavar="DIR", default=None, type=model_folder,
-                        help="model folder; left out or `default`: the shipped default model ($VIDLSTM_MODEL where set; "
-                             "`default` names ./default instead where that is a model folder)")
+                        help="model folder; left out or `default`: the shipped default model ($VIDLSTM_MODEL where "
+                             "set; `default` names ./default instead where that is a model folder)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--threads", type=threads, default=0, help=f"torch CPU threads (default: {threads_default})")

@@ -28,7 +28,8 @@ def format_event(event: dict) -> str:
     segments = ", ".join(f"{s['label']} {s['start']:.2f}-{s['end']:.2f} s" for s in event["segments"])
     ended = {"interrupt": "interrupted", "terminate": "terminated (SIGTERM)",
              "max_seconds": "stopped at --max-seconds"}.get(event.get("stopped_by"), "end of stream")
-    return (f"{ended}, last frame classified at {event['time']:.2f} s: {event['frames_read']} frame{'' if event['frames_read'] == 1 else 's'} read, "
+    read = f"{event['frames_read']} frame{'' if event['frames_read'] == 1 else 's'} read"
+    return (f"{ended}, last frame classified at {event['time']:.2f} s: {read}, "
             f"{event['frames_used']} classified ({event['ms_per_frame']:.1f} ms per frame)\n"
             f"overall: {event['label']} ({event['score']:.2f}), by the {event['labelled_by']}\nsegments: {segments}")
 

@@ -237,14 +237,14 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     classifier = StreamClassifier(predictor)  # refuses a model without a causal head before opening anything
     sampler = open_stream(config.source, predictor.config.image_size, config.fps)
     tracker = LabelTracker(predictor.labels, config.smoothing)
-    interrupted, stopped = None, []
+    signalled, stopped = None, []  # signalled: "interrupt" or "terminate", where a signal ended it
     try:
         for step in stream_steps(sampler, classifier, config.chunk_frames, config.max_seconds, stopped):
             event = tracker.update(step.time, step.probs)
             if event is not None:
                 yield event
     except KeyboardInterrupt as err:  # Ctrl-C; the command line's SIGTERM is a subclass of it
-        interrupted = "interrupt" if type(err) is KeyboardInterrupt else "terminate"
+        signalled = "interrupt" if type(err) is KeyboardInterrupt else "terminate"
     finally:
         sampler.close()
     if tracker.steps == 0:
@@ -257,5 +257,5 @@ def stream_events(config: StreamConfig) -> Iterator[dict]:
     yield {"event": "end", "time": tracker.last_time, "frames_read": sampler.frames_read,
            "frames_used": tracker.steps, "label": label, "score": score, "labelled_by": classifier.source,
            "ms_per_frame": round(1000 * classifier.model_seconds / tracker.steps, 3),
-           "segments": tracker.segments, "interrupted": interrupted is not None,
-           "stopped_by": interrupted or ("max_seconds" if stopped else "end_of_source")}
+           "segments": tracker.segments, "interrupted": signalled is not None,
+           "stopped_by": signalled or ("max_seconds" if stopped else "end_of_source")}
