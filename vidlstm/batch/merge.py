@@ -57,24 +57,23 @@ def _check_parts(parts, output) -> None:
             raise UsageError(f"{part}: a vidlstm predict is still writing it; merge once every shard has finished")
 
 
-def _check_output(output) -> None:
-    """An existing output must hold records of ours (a merge replaces it): someone's other file is refused."""
+def _check_output(output) -> list[dict]:
+    """An existing output must hold records of ours (a merge replaces it): someone's other file is refused. Returns
+    the records it holds."""
     if Path(output).is_dir():
         raise UsageError(f"{output}: is a directory; name a .jsonl or .csv file for -o")
     if Path(output).is_file() and Path(output).stat().st_size:
         try:
-            read_records(output)
+            return read_records(output)
         except VidlstmError:
             raise UsageError(f"{output}: exists and holds no vidlstm records; name a new file for -o") from None
+    return []
 
 
-def _check_replaced(output, merged: list[dict], base, settings: dict | None) -> None:
-    """A merge replaces its output: one holding records of other files, or records made with other settings (another
-    run's, or another model's), was replaced without a word, its records lost; merging the same parts again is not."""
-    try:
-        earlier = read_records(output) if Path(output).is_file() and Path(output).stat().st_size else []
-    except VidlstmError:
-        return  # _check_output refused it already
+def _check_replaced(output, earlier: list[dict], merged: list[dict], base, settings: dict | None) -> None:
+    """A merge replaces its output: one holding records (``earlier``) of other files, or records made with other
+    settings (another run's, or another model's), was replaced without a word, its records lost; merging the same
+    parts again is not."""
     if not earlier:
         return
     if settings is not None and not has_settings(output):  # a merge of these parts would have kept them beside it
@@ -105,7 +104,7 @@ def merge_parts(parts, output) -> MergeResult:
         raise UsageError("no part files given")
     record_format(output)
     _check_parts(parts, output)
-    _check_output(output)
+    earlier = _check_output(output)
     records, torn = [], []
     base = None  # where the merged records' relative paths start: where the first part's did
     for part in parts:
@@ -120,7 +119,7 @@ def merge_parts(parts, output) -> MergeResult:
     if settings is not None:
         settings = starting_at(settings, base, output_target(output))
     merged = sort_and_dedup(records, base, file_stamp)  # two versions of a file: the one there now, where readable
-    _check_replaced(output, merged, base, settings)
+    _check_replaced(output, earlier, merged, base, settings)
     with RecordFile(output).lock():  # a predict writing the output would go on appending to the replaced file
         write_records(output, merged)
         keep_beside(Path(output), settings)
