@@ -1,6 +1,7 @@
 """Join the part files of a sharded predict run into one record file, as an unsharded run would have written it."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class MergeResult:
     missing_parts: list[str] = field(default_factory=list)  # part files the names say exist but were not given
     torn: list[tuple[str, int]] = field(default_factory=list)  # (part, bytes) of a last record cut off, left out
     unchecked: list[str] = field(default_factory=list)  # parts with no settings file: model and settings unknown
+    repeated: list[tuple[str, str]] = field(default_factory=list)  # (part, the same file named before it): read once
 
 
 def missing_parts(parts) -> list[str]:
@@ -55,6 +57,20 @@ def _check_parts(parts, output) -> None:
             raise UsageError(f"{output}: is one of the parts; name another -o for the merged file")
         if being_written(part):
             raise UsageError(f"{part}: a vidlstm predict is still writing it; merge once every shard has finished")
+
+
+def _distinct(parts) -> tuple[list, list[tuple[str, str]]]:
+    """The parts, each file once, and (part, the name it was first given by) for each file named again: by another
+    spelling (``a.jsonl ./a.jsonl``), a link or overlapping globs. Read twice, its records counted as duplicates."""
+    first, distinct, repeated = {}, [], []
+    for part in parts:
+        st = os.stat(part)
+        if (st.st_dev, st.st_ino) in first:
+            repeated.append((str(part), first[st.st_dev, st.st_ino]))
+        else:
+            first[st.st_dev, st.st_ino] = str(part)
+            distinct.append(part)
+    return distinct, repeated
 
 
 def _check_output(output) -> list[dict]:
@@ -94,7 +110,8 @@ def _check_replaced(output, earlier: list[dict], merged: list[dict], base, setti
 
 
 def merge_parts(parts, output) -> MergeResult:
-    """Read every part (a record cut off at a part's end is left out, and said: ``torn``), keep one record per file
+    """Read every part once (a file named twice: ``repeated``; a record cut off at a part's end is left out, and said:
+    ``torn``), keep one record per file
     (``sort_and_dedup``: of two versions of a file, the one there now or else the later part's; else ``ok`` over
     ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
     output's suffix decides. Parts made with different models or record settings (``run_settings``) are refused,
@@ -104,6 +121,7 @@ def merge_parts(parts, output) -> MergeResult:
         raise UsageError("no part files given")
     record_format(output)
     _check_parts(parts, output)
+    parts, repeated = _distinct(parts)
     earlier = _check_output(output)
     records, torn = [], []
     base = None  # where the merged records' relative paths start: where the first part's did
@@ -126,4 +144,4 @@ def merge_parts(parts, output) -> MergeResult:
     ok = sum(r.get("status") == "ok" for r in merged)
     return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
                        duplicates=len(records) - len(merged), missing_parts=missing_parts(parts), torn=torn,
-                       unchecked=[str(p) for p in parts if not has_settings(p)])
+                       unchecked=[str(p) for p in parts if not has_settings(p)], repeated=repeated)
