@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.batch.record_lines import rebased
+from vidlstm.batch.record_lines import NotARecord, rebased
 from vidlstm.batch.records import (RecordFile, being_written, file_stamp, output_target, read_part, read_records,
                                    record_format, sort_and_dedup, write_records)
 from vidlstm.batch.run_settings import (common_settings, has_settings, keep_beside, other_settings, records_base,
@@ -73,6 +73,20 @@ def _distinct(parts) -> tuple[list, list[tuple[str, str]]]:
     return distinct, repeated
 
 
+def _read_part(part) -> tuple[list[dict], int]:
+    """A part's records and the bytes of a record cut off at its end (a kill mid-write: left out, said, as a predict
+    resuming it drops them). A line that is no record, or an end no kill leaves, is refused as a resuming predict
+    refuses it, with advice for a part: the one line that predict gives is for its output."""
+    try:
+        return read_part(part, strict=True)
+    except NotARecord as err:
+        if err.line is None:  # the CSV header
+            raise UsageError(f"{part}: {err.reason}; it is no part written by vidlstm predict: leave it out of the "
+                             f"merge") from None
+        raise UsageError(f"{part}:{err.line}: {err.reason}; fix or remove that line (re-running that shard's predict "
+                         f"command then redoes the file it recorded), then merge again") from None
+
+
 def _check_output(output) -> list[dict]:
     """An existing output must hold records of ours (a merge replaces it): someone's other file is refused. Returns
     the records it holds."""
@@ -111,7 +125,7 @@ def _check_replaced(output, earlier: list[dict], merged: list[dict], base, setti
 
 def merge_parts(parts, output) -> MergeResult:
     """Read every part once (a file named twice: ``repeated``; a record cut off at a part's end is left out, and said:
-    ``torn``), keep one record per file
+    ``torn``; a line that is no record is refused, naming the part and line), keep one record per file
     (``sort_and_dedup``: of two versions of a file, the one there now or else the later part's; else ``ok`` over
     ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
     output's suffix decides. Parts made with different models or record settings (``run_settings``) are refused,
@@ -128,7 +142,7 @@ def merge_parts(parts, output) -> MergeResult:
     for part in parts:
         part_base = records_base(output_target(part))
         base = base or part_base
-        part_records, cut = read_part(part)
+        part_records, cut = _read_part(part)
         records.extend(r if part_base == base else dict(r, path=rebased(r["path"], part_base, base))
                        for r in part_records)
         if cut:
