@@ -61,3 +61,9 @@ def test_a_name_that_is_not_utf8_has_a_shard():
     name = os.fsdecode(b"clips/lat\xe9in.mp4")  # as os.listdir gives it: a surrogate escape
     owners = [i for i in range(3) if Shard(i, 3).contains(name)]
     assert len(owners) == 1 and owners == [i for i in range(3) if Shard(i, 3).contains(name)]
+
+
+def test_a_torchrun_of_one_process_is_no_shard():
+    """WORLD_SIZE=1 splits nothing: the run writes its output itself, and --shard beside it is no conflict."""
+    assert resolve_shard(None, {"RANK": "0", "WORLD_SIZE": "1"}) is None
+    assert resolve_shard("1/2", {"RANK": "0", "WORLD_SIZE": "1"}) == Shard(1, 2)

@@ -1,10 +1,11 @@
 """Join the part files of a sharded predict run into one record file, as an unsharded run would have written it."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidlstm.batch.record_lines import rebased
+from vidlstm.batch.record_lines import NotARecord, rebased
 from vidlstm.batch.records import (RecordFile, being_written, file_stamp, output_target, read_part, read_records,
                                    record_format, sort_and_dedup, write_records)
 from vidlstm.batch.run_settings import (common_settings, has_settings, keep_beside, other_settings, records_base,
@@ -24,6 +25,7 @@ class MergeResult:
     missing_parts: list[str] = field(default_factory=list)  # part files the names say exist but were not given
     torn: list[tuple[str, int]] = field(default_factory=list)  # (part, bytes) of a last record cut off, left out
     unchecked: list[str] = field(default_factory=list)  # parts with no settings file: model and settings unknown
+    repeated: list[tuple[str, str]] = field(default_factory=list)  # (part, the same file named before it): read once
 
 
 def missing_parts(parts) -> list[str]:
@@ -55,6 +57,34 @@ def _check_parts(parts, output) -> None:
             raise UsageError(f"{output}: is one of the parts; name another -o for the merged file")
         if being_written(part):
             raise UsageError(f"{part}: a vidlstm predict is still writing it; merge once every shard has finished")
+
+
+def _distinct(parts) -> tuple[list, list[tuple[str, str]]]:
+    """The parts, each file once, and (part, the name it was first given by) for each file named again: by another
+    spelling (``a.jsonl ./a.jsonl``), a link or overlapping globs. Read twice, its records counted as duplicates."""
+    first, distinct, repeated = {}, [], []
+    for part in parts:
+        st = os.stat(part)
+        if (st.st_dev, st.st_ino) in first:
+            repeated.append((str(part), first[st.st_dev, st.st_ino]))
+        else:
+            first[st.st_dev, st.st_ino] = str(part)
+            distinct.append(part)
+    return distinct, repeated
+
+
+def _read_part(part) -> tuple[list[dict], int]:
+    """A part's records and the bytes of a record cut off at its end (a kill mid-write: left out, said, as a predict
+    resuming it drops them). A line that is no record, or an end no kill leaves, is refused as a resuming predict
+    refuses it, with advice for a part: the one line that predict gives is for its output."""
+    try:
+        return read_part(part, strict=True)
+    except NotARecord as err:
+        if err.line is None:  # the CSV header
+            raise UsageError(f"{part}: {err.reason}; it is no part written by vidlstm predict: leave it out of the "
+                             f"merge") from None
+        raise UsageError(f"{part}:{err.line}: {err.reason}; fix or remove that line (re-running that shard's predict "
+                         f"command then redoes the file it recorded), then merge again") from None
 
 
 def _check_output(output) -> list[dict]:
@@ -94,7 +124,8 @@ def _check_replaced(output, earlier: list[dict], merged: list[dict], base, setti
 
 
 def merge_parts(parts, output) -> MergeResult:
-    """Read every part (a record cut off at a part's end is left out, and said: ``torn``), keep one record per file
+    """Read every part once (a file named twice: ``repeated``; a record cut off at a part's end is left out, and said:
+    ``torn``; a line that is no record is refused, naming the part and line), keep one record per file
     (``sort_and_dedup``: of two versions of a file, the one there now or else the later part's; else ``ok`` over
     ``error``), sort by path and write ``output`` atomically. Parts may mix JSONL and CSV; the
     output's suffix decides. Parts made with different models or record settings (``run_settings``) are refused,
@@ -104,13 +135,14 @@ def merge_parts(parts, output) -> MergeResult:
         raise UsageError("no part files given")
     record_format(output)
     _check_parts(parts, output)
+    parts, repeated = _distinct(parts)
     earlier = _check_output(output)
     records, torn = [], []
     base = None  # where the merged records' relative paths start: where the first part's did
     for part in parts:
         part_base = records_base(output_target(part))
         base = base or part_base
-        part_records, cut = read_part(part)
+        part_records, cut = _read_part(part)
         records.extend(r if part_base == base else dict(r, path=rebased(r["path"], part_base, base))
                        for r in part_records)
         if cut:
@@ -126,4 +158,4 @@ def merge_parts(parts, output) -> MergeResult:
     ok = sum(r.get("status") == "ok" for r in merged)
     return MergeResult(output=Path(output), parts=len(parts), records=len(merged), ok=ok, failed=len(merged) - ok,
                        duplicates=len(records) - len(merged), missing_parts=missing_parts(parts), torn=torn,
-                       unchecked=[str(p) for p in parts if not has_settings(p)])
+                       unchecked=[str(p) for p in parts if not has_settings(p)], repeated=repeated)

@@ -91,8 +91,26 @@ def _csv_header(columns=FIELDS) -> str:
     return ",".join(columns) + "\n"
 
 
-def _foreign(source, number, what: str) -> UsageError:
-    return UsageError(f"{source}:{number}: {what}, not a vidlstm record; remove that line or use a new output file")
+class NotARecord(UsageError):
+    """What a record file holds at ``where`` (FILE:LINE, or FILE for its CSV header) is no record of ours:
+    ``reason`` says what. The advice fits an output a predict resumes; `vidlstm merge` gives its own for a part."""
+
+    def __init__(self, where: str, reason: str, advice: str, line: int | None = None):
+        self.where, self.reason, self.line = where, reason, line
+        super().__init__(f"{where}: {reason}; {advice}")
+
+
+def _foreign(source, number, what: str) -> NotARecord:
+    return NotARecord(f"{source}:{number}", f"{what}, not a vidlstm record",
+                      "remove that line or use a new output file", number)
+
+
+def foreign_tail(source, line: int, tail: bytes) -> NotARecord:
+    """``tail``, the bytes from ``line`` on after a record file's last complete record, is someone's data, not what
+    a kill left of a record of ours: no run drops it."""
+    shown = tail[:40].decode("utf-8", "replace").replace("\n", " ")
+    return NotARecord(str(source), f"ends in {len(tail)} bytes that are no vidlstm record ({shown!r})",
+                      "remove them or use a new output file", line)
 
 
 def check_record(value, source, number) -> dict:
@@ -143,7 +161,7 @@ def csv_columns(text: str, source) -> tuple[str, ...]:
     for columns in CSV_HEADERS:
         if first == _csv_header(columns):
             return columns
-    raise UsageError(f"{source}: CSV header is not vidlstm's ({','.join(FIELDS)}); use a new output file")
+    raise NotARecord(str(source), f"CSV header is not vidlstm's ({','.join(FIELDS)})", "use a new output file")
 
 
 def decode_text(data: bytes, fmt: str, source) -> str:

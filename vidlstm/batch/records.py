@@ -10,8 +10,8 @@ import stat
 from pathlib import Path
 
 from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STATUSES, _csv_header,  # noqa: F401
-                                        check_record, csv_columns, decode_text, encode_line, format_line,
-                                        parse_records, record_format, record_keyer)
+                                        check_record, csv_columns, decode_text, encode_line, foreign_tail,
+                                        format_line, parse_records, record_format, record_keyer)
 from vidlstm.errors import NO_SUCH_FILE, UsageError, VidlstmError
 from vidlstm.files import atomic_write
 
@@ -74,9 +74,10 @@ def read_records(path) -> list[dict]:
     return read_part(path)[0]
 
 
-def read_part(path) -> tuple[list[dict], int]:
+def read_part(path, strict: bool = False) -> tuple[list[dict], int]:
     """``read_records`` of a record file, and how many bytes at its end are a record cut off (left out), from one
-    read of the file (`vidlstm merge` says which parts end so)."""
+    read of the file (`vidlstm merge` says which parts end so). ``strict``: bytes at the end that cannot be what a
+    kill left of a record are a NotARecord, as a predict resuming the file refuses them, not a record cut off."""
     path = Path(path)
     fmt = record_format(path, "a record file")
     try:
@@ -84,7 +85,11 @@ def read_part(path) -> tuple[list[dict], int]:
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from None
     complete = complete_part(data, fmt)
-    return parse_records(decode_text(complete, fmt, path), fmt, path), max(0, len(data) - len(complete))
+    records = parse_records(decode_text(complete, fmt, path), fmt, path)
+    tail = data[len(complete):]
+    if strict and tail and not _may_be_torn_record(tail, bool(complete), fmt):
+        raise foreign_tail(path, complete.count(b"\n") + 1, tail)
+    return records, max(0, len(data) - len(complete))
 
 
 def _lock_path(target: Path) -> Path:
@@ -277,9 +282,7 @@ class RecordFile:
             tail = data[len(complete):]
             if not _may_be_torn_record(tail, bool(complete), self.format):
                 self.close()
-                shown = tail[:40].decode("utf-8", "replace").replace("\n", " ")
-                raise UsageError(f"{self.path}: ends in {len(tail)} bytes that are no vidlstm record ({shown!r}); "
-                                 f"remove them or use a new output file")
+                raise foreign_tail(self.path, complete.count(b"\n") + 1, tail)
             self.repaired_bytes = len(tail)
             os.ftruncate(fd, len(complete))
         if self.format == "csv" and not complete:

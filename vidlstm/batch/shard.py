@@ -31,14 +31,17 @@ class Shard:
 
     @classmethod
     def from_env(cls, environ=None) -> "Shard | None":
-        """The shard of this process under torchrun (RANK, WORLD_SIZE), or None outside it."""
+        """The shard of this process under torchrun (RANK, WORLD_SIZE), or None outside it and in a torchrun of one
+        process (WORLD_SIZE=1), which splits nothing: it writes the output itself, as training takes it unsharded."""
         environ = os.environ if environ is None else environ
         if "WORLD_SIZE" not in environ:
             return None
         try:
-            return cls(int(environ.get("RANK", "0")), int(environ["WORLD_SIZE"]))
+            shard = cls(int(environ.get("RANK", "0")), int(environ["WORLD_SIZE"]))
         except ValueError:
-            raise UsageError(f"RANK={environ.get('RANK')!r} WORLD_SIZE={environ['WORLD_SIZE']!r}: not integers") from None
+            raise UsageError(f"RANK={environ.get('RANK')!r} WORLD_SIZE={environ['WORLD_SIZE']!r}: "
+                             f"not integers") from None
+        return shard if shard.count > 1 else None
 
     def contains(self, key: str) -> bool:
         # A content hash of the key (not Python's salted hash(), not the list position) so every machine
@@ -73,7 +76,7 @@ def resolve_shard(shard_text: str | None, environ=None) -> Shard | None:
     """``--shard`` if given, else torchrun's RANK/WORLD_SIZE; both at once is ambiguous and refused."""
     from_env = Shard.from_env(environ)
     if shard_text:
-        if from_env is not None and from_env.count > 1:
+        if from_env is not None:
             raise UsageError("--shard given under torchrun (WORLD_SIZE is set): use one or the other")
         return Shard.parse(shard_text)
     return from_env

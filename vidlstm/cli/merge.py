@@ -16,6 +16,9 @@ def run(args) -> int:
     print(f"{result.records} records ({result.ok} ok, {result.failed} failed) from {result.parts} "
           f"part{'' if result.parts == 1 else 's'}, "
           f"{result.duplicates} duplicates dropped -> {result.output}")
+    for part, first in result.repeated:
+        named = "given twice" if part == first else f"the same file as {first}, given before it"
+        print(f"vidlstm merge: warning: {part}: {named}; read once", file=sys.stderr)
     for part in result.unchecked:
         print(f"vidlstm merge: warning: {part}: no settings file beside it (.NAME.settings.json, hidden: copy it "
               f"with the part), so its model and settings were not checked against the other parts", file=sys.stderr)

@@ -204,11 +204,12 @@ def run(config: PredictConfig, decode_fn=decode_request) -> PredictSummary:
     for reason in unlisted:
         print(f"vidlstm predict: warning: {reason}; its videos are left out (fix it and re-run to add them)",
               file=sys.stderr)
-    if shard is not None and shard.count > 1 and part_of(config.output):  # p.part0-of-2.part0-of-2.jsonl
+    if shard is not None and part_of(config.output):  # p.part0-of-2.part0-of-2.jsonl
         whole = PART_NAME.sub("", Path(config.output).stem) + Path(config.output).suffix
         raise UsageError(f"{config.output}: names a part file already; with a shard give the whole output's name "
                          f"(e.g. {Path(config.output).with_name(whole)}): each shard writes its part beside it")
-    output = shard.part_path(config.output) if shard is not None and shard.count > 1 else Path(config.output)
+    # --shard 0/1 too: a job script's N may be 1, and its `vidlstm merge OUT.part*-of-N.SUFFIX` finds the one part.
+    output = shard.part_path(config.output) if shard is not None else Path(config.output)
     if not files and (shard is None or shard.count == 1) and not unlisted:
         nested = not config.recursive and any(_has_subfolders(Path(p)) for p in config.inputs)
         hint = " (add --recursive to look in sub-directories)" if nested else ""
