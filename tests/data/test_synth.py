@@ -107,6 +107,61 @@ def test_synth_never_takes_a_users_data_set_for_an_earlier_synthetic_one(tmp_pat
     assert all(p.read_bytes() == content for p, content in before.items() if p.name != "manifest.csv")
 
 
+def test_a_users_data_set_named_as_synth_names_its_clips_is_not_taken_for_a_synthetic_set(tmp_path, capsys):
+    """A folder per class whose manifest.csv lists CLASS/CLASS_NNN.mp4 clips of motion classes (a user's own left and
+    right gestures) was taken for an earlier synthetic set: `synth` and `demo --keep` deleted its clips."""
+    out = tmp_path / "mine"
+    rows = [(f"{label}/{label}_{i:03d}.mp4", label) for label in ("left", "right") for i in range(2)]
+    for path, _ in rows:
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_bytes(b"the user's clip")
+    (out / "manifest.csv").write_text("path,label\n" + "".join(f"{path},{label}\n" for path, label in rows))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    small = ["--per-class", "1", "--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    assert main(["synth", str(out), *small]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm synth: error: {out}: holds files of its own; name a new "
+                                               f"folder for the clips (or pass --force to write into it)")
+    assert main(["demo", "--keep", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm demo: error: {out}: holds files of its own; name a new "
+                                               f"folder for the clips")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_set_is_known_by_its_marker_and_one_written_before_it_by_its_exact_manifest(tmp_path, capsys):
+    import json
+
+    from vidlstm.data.synth import MARKER
+
+    small = ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    out = tmp_path / "s"
+    assert main(["synth", str(out), "--per-class", "2", *small]) == 0
+    assert json.loads((out / MARKER).read_text()) == {
+        "written_by": "vidlstm synth", "classes": list(MOTION_CLASSES), "per_class": 2, "size": 32, "min_frames": 4,
+        "max_frames": 4, "fps": 25.0, "seed": 0, "suffix": ".mp4"}
+    (out / MARKER).unlink()  # as synth wrote a set before the marker: all 8 classes, in its order
+    capsys.readouterr()
+    assert main(["synth", str(out), "--per-class", "1", *small]) == 0
+    assert f"removed the earlier synthetic set in {out} (16 clips)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MOTION_CLASSES, "manifest.csv", MARKER])
+    config = SynthConfig(per_class=1, size=32, min_frames=4, max_frames=4)
+    few = generate_dataset(tmp_path / "few", config, classes=("left", "up", "down"))  # `demo --keep`, 3 classes
+    assert main(["synth", str(few), "--per-class", "1", *small]) == 0
+    assert f"removed the earlier synthetic set in {few} (3 clips)" in capsys.readouterr().out
+    older = generate_dataset(tmp_path / "older", config, classes=("left", "up", "down"))
+    (older / MARKER).unlink()  # fewer classes than synth writes, and no marker: as a user's set might be
+    assert main(["synth", str(older), "--per-class", "1", *small]) == 2
+    assert "older: holds files of its own" in capsys.readouterr().err
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / MARKER).write_text((out / MARKER).read_text())  # stopped before its manifest was written
+    assert main(["synth", str(tmp_path / "stopped"), "--per-class", "1", *small]) == 0
+    lines = (out / "manifest.csv").read_text().splitlines()
+    (out / "manifest.csv").write_text("\n".join(lines[:-1]) + "\n")  # no longer the manifest its marker writes
+    (out / "anticlockwise" / "anticlockwise_000.mp4").unlink()
+    assert main(["synth", str(out), "--per-class", "1", *small]) == 2
+    assert "s: holds files of its own" in capsys.readouterr().err
+    assert len(list(out.rglob("*.mp4"))) == 7
+
+
 def test_a_set_interrupted_half_way_is_replaced_by_the_next_run(tmp_path, capsys, monkeypatch):
     """synth wrote its manifest last: a set stopped by Ctrl-C was then "files of its own", refused, and --force left
     its clips beside the new set's."""

@@ -214,3 +214,63 @@ def test_an_interrupted_step_says_to_resume_the_recipe_not_the_step(tmp_path, mo
     assert captured.out.splitlines()[-1] == "[1/1] look was interrupted; stopping"
     assert IN_RECIPE == []
     assert main(["info"]) == 130 and capsys.readouterr().err.strip() == "vidlstm info: interrupted"
+
+
+@pytest.mark.parametrize("options, said", [
+    ("{ per_class = [1, 2] }", "option 'per_class' takes one value (a string or a number), not an array ([1, 2])"),
+    ('{ force = "yes" }', "option 'force' is a flag: true or false (TOML's booleans, without quotes; the text "
+                          "\"true\" or \"false\", as a ${var} gives, also counts), not \"yes\""),
+    ("{ force = 1 }", "option 'force' is a flag: true or false (TOML's booleans, without quotes; the text \"true\" or "
+                      "\"false\", as a ${var} gives, also counts), not 1"),
+    ("{ seed = true }", "option 'seed' takes one value (a string or a number), not true"),
+    ("{ size = { px = 32 } }", "option 'size' takes one value (a string or a number), not a table ({\"px\": 32})"),
+])
+def test_an_option_value_of_a_kind_the_option_does_not_take_names_the_step_and_the_key(tmp_path, capsys, options,
+                                                                                       said):
+    """`per_class = [1, 2]` and `force = "yes"` ended in argparse's "unrecognized arguments: 2" / "...: yes", naming
+    neither the step nor the key."""
+    from vidlstm.cli import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[[steps]]\ncommand = "synth"\nargs = ["{tmp_path / "first"}"]\n'
+                      f'[[steps]]\nname = "clips"\ncommand = "synth"\nargs = ["{tmp_path / "s"}"]\n'
+                      f'options = {options}\n')
+    for extra in ([], ["--dry-run"]):
+        assert main(["run", str(recipe), *extra]) == 2
+        assert capsys.readouterr().err.strip() == f"vidlstm run: error: {recipe}: step 2 (clips): {said}"
+    assert not (tmp_path / "first").exists()  # refused before the first step ran
+
+
+def test_a_flag_takes_true_or_false_as_text_and_an_array_gives_a_repeatable_option_once_per_value(tmp_path,
+                                                                                                  capsys):
+    """`force = "false"` was `--force false` ("unrecognized arguments: false"), though a ${var} is always text, and
+    `explanations = ["a", "b"]` was `--explanations a b`."""
+    from vidlstm.cli import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[vars]\nforce = false\n'  # a TOML boolean: its ${force} is the text "False"
+                      '[[steps]]\ncommand = "synth"\nargs = ["s"]\noptions = { force = "${force}", seed = 3 }\n'
+                      '[[steps]]\ncommand = "report"\nargs = ["run"]\n'
+                      'options = { explanations = ["a", "b"], output = "r.html", title = "false" }\n')
+    for value, words in ((None, ""), ("false", ""), ("", ""), ("true", " --force"), ("TRUE", " --force")):
+        assert main(["run", str(recipe), "--dry-run", *(["--set", f"force={value}"] if value is not None else [])]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            f"[1/2] synth: vidlstm synth s{words} --seed 3",  # a value option's "false" is its value:
+            "[2/2] report: vidlstm report run --explanations a --explanations b --output r.html --title false"]
+
+
+def test_recipe_dir_and_cwd_are_the_recipe_files_folder_and_the_folder_run_started_in(tmp_path, monkeypatch):
+    """As the README says: both absolute (`${recipe_dir}` was the recipe's path as given, `..` for `../r.toml`)."""
+    import os
+
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "recipes" / "r.toml").write_text(
+        '[[steps]]\ncommand = "synth"\nargs = ["${recipe_dir}/clips"]\n'
+        '[[steps]]\ncommand = "synth"\nargs = ["${cwd}/clips"]\n')
+    monkeypatch.chdir(tmp_path / "work")
+    for given in ("../recipes/r.toml", str(tmp_path / "recipes" / "r.toml")):
+        (_, beside), (_, here) = (step.argv for step in load_recipe(given))
+        assert os.path.isabs(beside) and os.path.isabs(here)
+        assert os.path.realpath(beside) == os.path.realpath(tmp_path / "recipes" / "clips")
+        assert os.path.realpath(here) == os.path.realpath(tmp_path / "work" / "clips")

@@ -719,6 +719,7 @@ def test_a_second_train_into_a_run_folder_being_written_is_refused(easy_data, tm
             f"wait for it to end (--resume then continues it, if it was stopped) or choose another -o\n")]
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     train.run(TrainConfig(out_dir=str(tmp_path / "run"), resume=True, **common))  # released: a resume goes on
+    assert not (tmp_path / ".run.lock").exists()  # removed when the run ended
 
 
 def test_a_refused_run_leaves_no_empty_run_folder(easy_data, tmp_path):
@@ -732,12 +733,48 @@ def test_a_run_refused_after_it_made_its_folders_leaves_none_and_an_earlier_fold
     config = dict(data=str(easy_data / "data"), val_fraction=0.95, **TINY)
     with pytest.raises(UsageError, match="too few for"):  # refused once RUN/last/ was made: it stayed, empty
         train.run(TrainConfig(out_dir=str(tmp_path / "run"), **config))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nor its lock (.run.lock was left)
     (tmp_path / "kept" / "notes").mkdir(parents=True)
     (tmp_path / "kept" / "notes" / "mine.txt").write_text("mine")
     with pytest.raises(UsageError, match="too few for"):
         train.run(TrainConfig(out_dir=str(tmp_path / "kept"), **config))
     assert (tmp_path / "kept" / "notes" / "mine.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+def test_a_run_that_opened_the_lock_file_as_its_holder_removed_it_does_not_hold_a_removed_file(tmp_path, monkeypatch):
+    """A run removes its lock file when it ends, while it still holds it. A second run that opened the file just
+    before locks it once it is free: held, that removed file would not stop a third run, which makes a new one."""
+    import fcntl
+    import os
+
+    from vidlstm.training import run_folder
+    from vidlstm.training.run_folder import holding
+
+    tmp_path = Path(os.path.realpath(tmp_path))  # as holding names the lock
+    lock = tmp_path / ".run.lock"
+    lock.touch()
+    stale = os.open(lock, os.O_RDWR)  # opened by the second run before the first removed it
+    lock.unlink()
+    third = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(third, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the third run holds the new lock file
+    real_open, opened = os.open, []
+
+    def open_stale_first(path, *args):
+        opened.append(path)
+        return stale if len(opened) == 1 else real_open(path, *args)
+
+    monkeypatch.setattr(run_folder.os, "open", open_stale_first)
+    with pytest.raises(UsageError, match="another vidlstm train or finetune is writing this run folder"):
+        with holding(TrainConfig(data="d", out_dir=str(tmp_path / "run"))):
+            pass
+    monkeypatch.undo()
+    assert [Path(p) for p in opened] == [lock, lock] and lock.is_file()  # opened again; the third run's lock stays
+    fcntl.flock(third, fcntl.LOCK_UN)
+    os.close(third)
+    with holding(TrainConfig(data="d", out_dir=str(tmp_path / "run"))):  # free: held, and removed after
+        assert lock.is_file()
+    assert not lock.exists()
 
 
 def test_a_file_system_without_locks_trains_unguarded_with_a_warning(easy_data, tmp_path, monkeypatch, caplog):

@@ -38,14 +38,15 @@ def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = Fals
 
 
 def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
-    """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (a ``manifest.csv`` listing only
-    clips named as `vidlstm synth` names them, ``CLASS/CLASS_NNN.mp4`` of its motion classes, and every file in the
-    folder listed), whose clips are removed first, so a smaller set leaves none behind; how many: the result.
-    Anything else is the user's (a folder per class with a manifest.csv of their own clips is what `train` takes,
-    and was once taken for an earlier set and deleted), which clip by clip overwriting would have mixed with the new
+    """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (``data.synth.earlier_set``: its
+    marker and the manifest.csv it wrote, and every file in the folder listed), whose clips are removed first, so a
+    smaller set leaves none behind; how many: the result. Anything else is the user's (a folder per class with a
+    manifest.csv of their own clips is what `train` takes, and was once taken for an earlier set and deleted, also
+    where its clips were named as synth names them), which clip by clip overwriting would have mixed with the new
     set: a UsageError, unless ``force``, which writes beside the user's files and still removes an earlier set's
     clips (left there, they joined the new set's class folders). The error offers --force only where the command has
     one (``has_force``)."""
+    from vidlstm.data.synth import MARKER, earlier_set
     from vidlstm.errors import UsageError
 
     if not os.path.exists(path):
@@ -53,38 +54,19 @@ def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
     if not os.path.isdir(path):
         raise UsageError(f"{path}: a file, not a folder; name a new folder for the clips")
     files = {os.path.relpath(os.path.join(top, name), path) for top, _, names in os.walk(path) for name in names}
-    listed = _synthetic_listing(path)
-    earlier = listed & files
-    if not force and (not listed or not files <= listed | {"manifest.csv"}):
+    listed = earlier_set(path)
+    if not force and (listed is None or not files <= listed | {"manifest.csv", MARKER}):
         if files:
             offer = " (or pass --force to write into it)" if has_force else ""
             raise UsageError(f"{path}: holds files of its own; name a new folder for the clips{offer}")
-    if not listed and "manifest.csv" in files:  # even with --force: the set's own would replace it
-        raise UsageError(f"{path}: holds a manifest.csv of its own, which the synthetic set's would replace; name a "
-                         f"new folder for the clips")
+    for name in ("manifest.csv", MARKER):
+        if listed is None and name in files:  # even with --force: the set's own would replace it
+            raise UsageError(f"{path}: holds a {name} of its own, which the synthetic set's would replace; name a "
+                             f"new folder for the clips")
+    earlier = (listed or set()) & files
     for name in earlier:  # an earlier synthetic set: replaced whole
         os.unlink(os.path.join(path, name))
     return len(earlier)
-
-
-def _synthetic_listing(path) -> set[str]:
-    """The clips ``path/manifest.csv`` lists where it lists only clips named as `vidlstm synth` names them (else an
-    empty set: a user's manifest, or none)."""
-    import csv
-    import re
-
-    from vidlstm.data.synth import MOTION_CLASSES
-
-    try:
-        with open(os.path.join(path, "manifest.csv"), newline="") as f:
-            rows = [(row["path"], row.get("label")) for row in csv.DictReader(f)]
-    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
-        return set()
-    named = re.compile(r"(?P<label>[a-z]+)/(?P=label)_\d{3,}\.mp4")
-    if not rows or not all(label in MOTION_CLASSES and (m := named.fullmatch(p or "")) and m["label"] == label
-                           for p, label in rows):
-        return set()
-    return {os.path.normpath(p) for p, _ in rows}
 
 
 def model_folder(text: str) -> str:

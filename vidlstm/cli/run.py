@@ -23,12 +23,14 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from vidlstm.cli import IN_RECIPE, main
+    from vidlstm.cli import IN_RECIPE, build_parser, main
     from vidlstm.stages.pipeline import PipelineConfig, load_recipe, run as run_pipeline
 
     config = PipelineConfig(args.recipe, dict(args.overrides), args.dry_run)
-    steps = load_recipe(config.recipe, config.overrides)
-    check_steps(args.recipe, steps)
+    parser = build_parser()
+    kinds = option_kinds(parser)
+    steps = load_recipe(config.recipe, config.overrides, kinds)
+    check_steps(args.recipe, steps, parser)
     begun = [(number, step) for number, step in enumerate(steps, start=1) if begun_run(step.argv)]
     if begun and not args.resume and not args.dry_run:  # the step would refuse, after the steps before it ran again
         from vidlstm.errors import UsageError
@@ -49,19 +51,45 @@ def run(args) -> int:
         finally:
             IN_RECIPE.pop()
 
-    return run_pipeline(config, runner=runner, echo=lambda line: print(line, flush=True))
+    return run_pipeline(config, runner=runner, echo=lambda line: print(line, flush=True), option_kind=kinds)
 
 
-def check_steps(recipe, steps) -> None:
+def option_kinds(parser: argparse.ArgumentParser):
+    """``kind(command, "--name")``: what that option of that vidlstm command takes (pipeline.OPTION_KINDS: a flag, one
+    value, one each time it is given, several after one flag), or None where the command has no such option (its
+    parser says so) or the name abbreviates several. A recipe's ``frames = [8, 16]`` or ``force = "yes"`` is then
+    refused naming its key, where argparse said "unrecognized arguments: 16"."""
+    commands = next(action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+
+    def kind(command: str, flag: str) -> str | None:
+        sub = commands.get(command)
+        if sub is None:
+            return None
+        actions = [a for a in sub._actions if flag in a.option_strings] or [  # argparse takes a unique prefix
+            a for a in sub._actions if any(s.startswith(flag) for s in a.option_strings if s.startswith("--"))]
+        if len(actions) != 1:
+            return None
+        action = actions[0]
+        if action.nargs == 0:
+            return "flag"
+        if isinstance(action, argparse._AppendAction):
+            return "repeat"
+        if action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1):
+            return "list"
+        return "one" if action.nargs is None else None
+
+    return kind
+
+
+def check_steps(recipe, steps, parser: argparse.ArgumentParser) -> None:
     """Every step's arguments parsed before the first step runs: a misspelt option or a value of the wrong type in
     the last step is found before the first has spent its minutes (argparse's own line, naming the step)."""
     import contextlib
     import io
 
-    from vidlstm.cli import build_parser, parsing
+    from vidlstm.cli import parsing
     from vidlstm.errors import UsageError
 
-    parser = build_parser()
     for number, step in enumerate(steps, start=1):
         said = io.StringIO()
         try:

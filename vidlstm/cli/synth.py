@@ -5,7 +5,8 @@ from vidlstm.cli.common import new_data_folder, positive_int, seed
 
 
 def add_arguments(p):
-    p.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder: a folder per class and manifest.csv")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder, or an earlier synthetic set (replaced): "
+                                                      "a folder per class, manifest.csv and vidlstm_synth.json")
     p.add_argument("--per-class", type=positive_int, default=20, help="clips per class (default 20)")
     p.add_argument("--size", type=positive_int, default=96,
                    help="frame height in pixels, even (default 96; the width is 4:3 of it)")
@@ -16,7 +17,7 @@ def add_arguments(p):
     p.add_argument("--seed", type=seed, default=0, help="generation seed: the same seed, the same clips (default 0)")
     p.add_argument("--force", action="store_true",
                    help="write beside files of OUT_DIR's own, not a manifest.csv of its own (an earlier synthetic "
-                        "set there, a manifest.csv of synth-named clips, is replaced whole with or without it)")
+                        "set there, known by its vidlstm_synth.json, is replaced whole with or without it)")
 
 
 def run(args) -> int:

@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 import math
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vidlstm.files import atomic_write_text
+
 MOTION_CLASSES = ("left", "right", "up", "down", "grow", "shrink", "clockwise", "anticlockwise")
+MARKER = "vidlstm_synth.json"
+"""What a synthetic set's folder holds beside its manifest.csv: how the set was drawn (its classes, clips per class,
+sizes, seed). ``earlier_set`` knows a set by it, not by how its clips are named (a user's data set named that way was
+taken for one and deleted)."""
 MAX_SIZE = 2160  # frame height, px
 MAX_FRAMES = 7200  # frames per clip (5 min at 24 fps)
 MAX_CLIP_BYTES = 2 * 2 ** 30  # one clip's frames, drawn in memory
@@ -139,8 +149,13 @@ def render_clip(label: str, num_frames: int, height: int, width: int, rng: np.ra
     return np.clip(frames + noise, 0, 255).astype(np.uint8)
 
 
+def manifest_rows(classes, per_class: int, suffix: str = ".mp4") -> list[tuple[str, str]]:
+    """The (path, label) rows of a synthetic set's manifest.csv, in the order its clips are drawn."""
+    return [(f"{label}/{label}_{i:03d}{suffix}", label) for i in range(per_class) for label in classes]
+
+
 def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_CLASSES) -> Path:
-    """Write ``out_dir/<class>/<class>_NNN.mp4`` for every class and a ``manifest.csv`` (path,label)."""
+    """Write ``out_dir/<class>/<class>_NNN.mp4`` for every class, a ``manifest.csv`` (path,label) and MARKER."""
     from vidlstm.io.encode import write_video
 
     config = config or SynthConfig()
@@ -148,14 +163,77 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_
     rng = np.random.default_rng(config.seed)
     height = config.size
     width = frame_width(config.size)
-    rows = [(f"{label}/{label}_{i:03d}{config.suffix}", label) for i in range(config.per_class) for label in classes]
-    # The manifest first: a set interrupted half-way is still known as synth's own, and replaced by the next run.
+    rows = manifest_rows(classes, config.per_class, config.suffix)
+    # The marker and manifest first: a set interrupted half-way is still known as synth's own, and replaced by the
+    # next run.
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "manifest.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label"])
-        writer.writerows(rows)
+    atomic_write_text(out_dir / MARKER, json.dumps({"written_by": "vidlstm synth", "classes": list(classes),
+                                                    **asdict(config)}, indent=1) + "\n")
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow(["path", "label"])
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "manifest.csv", manifest.getvalue(), newline="")  # whole, or not there
     for path, label in rows:
         n = int(rng.integers(config.min_frames, config.max_frames + 1))
         write_video(out_dir / path, render_clip(label, n, height, width, rng), fps=config.fps)
     return out_dir
+
+
+def earlier_set(folder) -> set[str] | None:
+    """The clips of the synthetic set in ``folder``, as its manifest.csv lists them (none where it was stopped before
+    the manifest was written), or None where the folder holds no synthetic set. A set is known by its MARKER, whose
+    classes and clips per class write exactly its manifest.csv; a set written before the marker, by a manifest that
+    is exactly what `vidlstm synth` wrote then: every motion class in its order, CLASS/CLASS_NNN.mp4 from 000, the
+    classes in turn for each number (a data set of the user's is not listed so; a `demo --keep` of fewer classes is
+    no longer known, and is left to the user)."""
+    folder = Path(folder)
+    rows = _manifest(folder / "manifest.csv")
+    drawn = _drawn(folder / MARKER)
+    if drawn is not None:
+        classes, per_class, suffix = drawn
+        if rows is _ABSENT:
+            return set()
+        if rows is None or len(rows) != per_class * len(classes) or rows != manifest_rows(classes, per_class, suffix):
+            return None
+    elif not isinstance(rows, list) or not rows or len(rows) % len(MOTION_CLASSES) or \
+            rows != manifest_rows(MOTION_CLASSES, len(rows) // len(MOTION_CLASSES)):
+        return None
+    return {os.path.normpath(path) for path, _ in rows}
+
+
+_ABSENT = object()
+
+
+def _manifest(path: Path):
+    """A manifest.csv's (path, label) rows after a ``path,label`` header; _ABSENT where there is no such file; None
+    where it is no manifest synth writes (unreadable, another header, rows of other widths)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [tuple(row) for row in csv.reader(f)]
+    except FileNotFoundError:
+        return _ABSENT
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows or rows[0] != ("path", "label") or any(len(row) != 2 for row in rows[1:]):
+        return None
+    return rows[1:]
+
+
+def _drawn(path: Path) -> tuple[tuple[str, ...], int, str] | None:
+    """(classes, clips per class, suffix) from a synthetic set's MARKER, or None where there is none or it is not
+    one synth writes (its classes are motion classes, each once)."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(settings, dict) or settings.get("written_by") != "vidlstm synth":
+        return None
+    classes, per_class, suffix = settings.get("classes"), settings.get("per_class"), settings.get("suffix")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c in MOTION_CLASSES for c in classes)
+            and len(set(classes)) == len(classes)):
+        return None
+    if type(per_class) is not int or per_class < 1 or not (isinstance(suffix, str) and
+                                                           re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix)):
+        return None
+    return tuple(classes), per_class, suffix

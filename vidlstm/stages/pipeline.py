@@ -11,11 +11,18 @@ A recipe::
     args = ["${data}"]             # positional arguments
     options = { out = "${run}", epochs = 20, hflip = false }   # the command's own options
 
-Options become ``--name value`` (``_`` -> ``-``); ``true`` is a bare flag; ``false`` and ``""`` are left out.
-Built-in variables: ``recipe_dir`` (the recipe's folder) and ``cwd``.
+Options become ``--name value`` (``_`` -> ``-``); ``true`` is a bare flag; ``false`` and ``""`` are left out; an
+array is the option given once per value, for an option that may be given more than once. Where the caller knows what
+each option of a command takes (``option_kind``: `vidlstm run` asks the commands' parsers), a value of another kind is
+refused, naming the step and the key (``frames = [8, 16]`` was argparse's "unrecognized arguments: 16"), and a flag
+also takes the text ``"true"`` or ``"false"`` (any case): a ${var} is text, so that is how ``--set`` switches one.
+Built-in variables: ``recipe_dir`` (the folder of the recipe file, absolute) and ``cwd`` (the folder `vidlstm run`
+was started in, absolute); a [vars] entry of the same name replaces them.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 try:
@@ -54,7 +61,7 @@ def resolve_vars(recipe: Path, declared: dict, overrides: dict[str, str]) -> dic
     if unknown:
         raise UsageError(f"{recipe}: --set {unknown[0]}=... names no variable of the recipe "
                          f"(it has: {', '.join(sorted(declared)) or 'none'})")
-    values = {"recipe_dir": str(recipe.parent), "cwd": str(Path.cwd())}
+    values = {"recipe_dir": os.path.dirname(os.path.abspath(recipe)), "cwd": os.getcwd()}
     values.update({k: str(v) for k, v in declared.items()})
     values.update(overrides)
     for _ in range(len(values) + 1):  # each pass expands one level of nesting
@@ -78,15 +85,50 @@ def substitute(text: str, values: dict[str, str], recipe: Path) -> str:
     return _VAR.sub(repl, text)
 
 
-def option_args(name: str, value) -> list[str]:
+OPTION_KINDS = ("flag", "one", "repeat", "list")
+"""What a command's option takes, as ``option_kind`` says: nothing (a flag: the value is true or false), one value, one
+value each time it is given (``--x a --x b``), or several values after one flag (``--x a b``)."""
+_FLAG_WORDS = {"true": True, "false": False}
+
+
+def option_args(name: str, value, kind: str | None = None) -> list[str]:
+    """The command-line words of a step's option ``name = value`` for an option that takes ``kind`` (OPTION_KINDS;
+    None: not known, as for a name the command lacks, whose parser then says so). ValueError: a value of a kind the
+    option does not take, in words that follow the key."""
     flag = "--" + name.replace("_", "-")
+    if kind == "flag":
+        if isinstance(value, str):  # "" is left out, as for any option
+            value = _FLAG_WORDS.get(value.strip().lower(), value) if value else False
+        if not isinstance(value, bool):
+            raise ValueError(f"is a flag: true or false (TOML's booleans, without quotes; the text \"true\" or "
+                             f"\"false\", as a ${{var}} gives, also counts), not {_toml(value)}")
+    if isinstance(value, dict):
+        raise ValueError(f"takes {_takes(kind)}, not a table ({_toml(value)})")
     if value is True:
+        if kind in ("one", "repeat", "list"):
+            raise ValueError(f"takes {_takes(kind)}, not true")
         return [flag]
     if value is False or value is None or value == "":
         return []
     if isinstance(value, list):
-        return [flag, *map(str, value)] if value else []
+        if kind == "one":
+            raise ValueError(f"takes one value (a string or a number), not an array ({_toml(value)})")
+        if kind is not None and any(isinstance(v, (bool, list, dict)) for v in value):
+            raise ValueError(f"takes {_takes(kind)}, not {_toml(value)}")
+        if kind == "list":
+            return [flag, *map(str, value)] if value else []
+        return [word for v in value for word in (flag, str(v))]
     return [flag, str(value)]
+
+
+def _takes(kind: str | None) -> str:
+    return {"repeat": "a string or a number, or an array of them (the option given once for each)",
+            "list": "an array of strings or numbers"}.get(kind, "one value (a string or a number)")
+
+
+def _toml(value) -> str:
+    """``value`` as the recipe spells it (TOML's strings, arrays and booleans are JSON's)."""
+    return json.dumps(value, default=str)
 
 
 STEP_KEYS = {"command": str, "name": str, "args": list, "options": dict}
@@ -132,7 +174,10 @@ def find_recipe(path) -> Path:
     return shipped_recipes().get(given.stem, given)
 
 
-def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
+def load_recipe(path, overrides: dict[str, str] | None = None,
+                option_kind: Callable[[str, str], str | None] | None = None) -> list[Step]:
+    """The recipe's steps, ${var}s substituted. ``option_kind(command, "--name")``: what that option of that command
+    takes (OPTION_KINDS), or None where not known; without it every option is turned into words as given."""
     recipe = find_recipe(path)
     try:
         data = tomllib.loads(recipe.read_text(encoding="utf-8-sig"))  # TOML is UTF-8 whatever the locale; an editor's
@@ -172,19 +217,25 @@ def load_recipe(path, overrides: dict[str, str] | None = None) -> list[Step]:
                                  f"{'${' + missing[0] + '}' if missing else 'an argument'}; "
                                  f"pass --set {missing[0] if missing else 'NAME'}=VALUE")
             argv.append(text)
+        name = step.get("name", command)
         for key, value in step.get("options", {}).items():
             value = substitute(value, values, recipe) if isinstance(value, str) else value
             if isinstance(value, list):
                 value = [substitute(v, values, recipe) if isinstance(v, str) else v for v in value]
-            argv.extend(option_args(key, value))
-        result.append(Step(step.get("name", command), argv))
+            kind = option_kind(command, "--" + key.replace("_", "-")) if option_kind else None
+            try:
+                argv.extend(option_args(key, value, kind))
+            except ValueError as err:
+                raise UsageError(f"{recipe}: step {number} ({name}): option {key!r} {err}") from None
+        result.append(Step(name, argv))
     return result
 
 
-def run(config: PipelineConfig, runner: Callable[[list[str]], int], echo: Callable[[str], None] = print) -> int:
+def run(config: PipelineConfig, runner: Callable[[list[str]], int], echo: Callable[[str], None] = print,
+        option_kind: Callable[[str, str], str | None] | None = None) -> int:
     """Run every step through ``runner`` (the CLI's main), printing each; stop at the first failing step.
-    Returns the exit code of the pipeline (that of the failing step, or 0)."""
-    steps = load_recipe(config.recipe, config.overrides)
+    Returns the exit code of the pipeline (that of the failing step, or 0). ``option_kind``: as for load_recipe."""
+    steps = load_recipe(config.recipe, config.overrides, option_kind)
     recipe = str(find_recipe(config.recipe).resolve())
     if recipe in _RUNNING:
         raise UsageError(f"{config.recipe}: a step runs this recipe again, which is already running (a recipe "

@@ -19,9 +19,10 @@ def holding(config: TrainConfig):
     """Hold the run folder while this process trains into it: a second `train` or `finetune` into it (a --resume in
     another terminal while the first still runs) is refused, where it would have resumed from the running one's state
     and written the model, metrics and state beside it. The lock is ``.NAME.lock`` beside the run folder (as predict's
-    beside its output; flock: released when the process ends however it ends). The run folder itself is not made
-    here; a run folder it found absent, and parent folders made for the lock, are removed again where the run wrote no
-    file into them (a run refused after it made RUN/last/). Re-entrant in one process (auto hands a torchrun or
+    beside its output; flock: released when the process ends however it ends), removed when the run ends (a refused
+    run left it beside no run folder); one a killed run left holds no lock. The run folder itself is not made here; a
+    run folder it found absent, and parent folders made for the lock, are removed again where the run wrote no file
+    into them (a run refused after it made RUN/last/). Re-entrant in one process (auto hands a torchrun or
     --val-fraction 0 run to vidnet in the same folder); under torchrun rank 0 holds it. A file system without locks
     (some NFS, Lustre) runs unguarded, with a warning."""
     run_dir = Path(os.path.realpath(config.run_dir))  # a symlinked run folder is one folder
@@ -34,34 +35,49 @@ def holding(config: TrainConfig):
     fd = None
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = _locked(lock)
     except BlockingIOError:
-        os.close(fd)
         raise UsageError(f"{config.run_dir}: another vidlstm train or finetune is writing this run folder; wait for it "
                          f"to end (--resume then continues it, if it was stopped) or choose another -o") from None
     except OSError as err:  # a folder that cannot be written (the run says so when it writes), or no flock there
-        if fd is not None:
-            os.close(fd)
-            fd = None
-            logger.warning(f"{config.run_dir}: cannot lock the run folder ({err.strerror or err}): a second train "
-                           f"into it at the same time would not be refused")
+        logger.warning(f"{config.run_dir}: cannot lock the run folder ({err.strerror or err}): a second train "
+                       f"into it at the same time would not be refused")
     _HELD.add(run_dir)
     try:
         yield
     finally:
         _HELD.discard(run_dir)
-        if fd is not None:
-            os.close(fd)
         if fresh:  # a run refused before it wrote a file (a --val-fraction too high) leaves no empty folders
             _remove_empty(run_dir)
+        if fd is not None or made:  # removed while still held: a run that opened it meanwhile opens it again
+            lock.unlink(missing_ok=True)  # (_locked); unheld (no flock there) only from a folder made for it
+        if fd is not None:
+            os.close(fd)
         if made and not run_dir.exists():  # refused before it made anything: leave no folders of ours
-            lock.unlink(missing_ok=True)
             for folder in made:  # innermost first
                 try:
                     folder.rmdir()
                 except OSError:
                     break
+
+
+def _locked(lock: Path) -> int:
+    """A descriptor of ``lock`` (made if absent) holding its flock; BlockingIOError where another process holds it,
+    OSError where it cannot be made or locked. A run that ends removes its lock file while it still holds it, so a
+    run that opened the file just before and locks it once it is free holds a removed file: it opens the path again
+    (a third run may have made a new lock there, which it must not hold at the same time)."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                return fd
+        except FileNotFoundError:  # removed by the run that held it: open the path again
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
 
 
 def _remove_empty(folder: Path) -> None:
