@@ -13,6 +13,7 @@ import numpy as np
 from vidlstm.errors import LINK_TO_NO_FILE, NO_SUCH_FILE, VideoDecodeError, shown_name
 from vidlstm.io.backend_base import (
     BackendFailure,
+    CutShort,
     DamagedStream,
     NoVideoStream,
     check_output_size,
@@ -180,11 +181,15 @@ def _first_success(given_path: str, backends, attempt):
 
 
 def failure_reason(names: tuple[str, ...], failures: list[tuple[str, Exception]]) -> str:
-    """One specific line: "no video stream", "damaged stream (...)" or "cannot decode (decord: ...; ...)"."""
+    """One specific line: "no video stream", "cut short: ...", "damaged stream (...)" or "cannot decode (decord: ...;
+    ...)"."""
     if not failures:
         return f"no decoder backend installed (tried {', '.join(names)}; install decord, opencv-python or av)"
     if any(isinstance(err, NoVideoStream) for _, err in failures):
         return "no video stream"
+    cut = next((err for _, err in failures if isinstance(err, CutShort)), None)
+    if cut is not None:  # a fact of the file, which the other backends' words for the missing data only obscure
+        return str(cut)
     details = "; ".join(f"{name}: {_short(err)}" for name, err in failures)
     if all(isinstance(err, DamagedStream) for _, err in failures):
         return f"damaged stream ({details})"
