@@ -14,6 +14,8 @@ from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
+EXPORT_CARD = "export.json"
+"""The card of an export into a folder (``-o DIR``); ``-o NAME.onnx`` writes NAME.json beside the parts instead."""
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 """An export that fails with one of these failed for its -o (a full disk), not for its model's graphs."""
 
@@ -43,7 +45,7 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
             raise UsageError(f"{out}: exists and is not a folder (give a folder, or a file name ending in {suffix})")
         folder = out.parent if not out.is_dir() else out
         files = {name: out / f"{name}{suffix}" for name in part_names}
-        card = out / "export.json"
+        card = out / EXPORT_CARD
     if not folder.is_dir():
         raise UsageError(f"{out}: the folder {folder} does not exist")
     before = _format_of(card)
