@@ -169,3 +169,20 @@ def test_top_k_of_another_type_an_empty_path_and_a_bytes_name(make_video, tiny_m
     if (default_model_dir() / "config.json").is_file():  # `default` names the shipped model, as --model default does
         assert VideoClassifier.load("default").labels == VideoClassifier.load().labels
 
+
+
+def test_a_device_this_machine_lacks_is_advised_in_the_api_s_own_terms(tiny_model_dir, make_video, monkeypatch,
+                                                                       capsys):
+    """The API said "use --device cpu", the command line's option, to a library user."""
+    import torch
+
+    from vidlstm.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError) as caught:
+        VideoClassifier.load(tiny_model_dir, device="cuda")
+    assert str(caught.value) == (f"device 'cuda': no cuda device is available here (torch {torch.__version__}); "
+                                 f'use device="cpu"')
+    path = make_video("clip.mp4", num_frames=8)
+    assert main(["classify", str(path), "--model", str(tiny_model_dir), "--device", "cuda", "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"is available here (torch {torch.__version__}); use --device cpu")

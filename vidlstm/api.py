@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidlstm.defaults import named_model_dir
+from vidlstm.defaults import named_model_dir, usable_device
 from vidlstm.errors import UsageError, VideoDecodeError, VidlstmError
 from vidlstm.inference import Predictor
 
@@ -23,7 +23,13 @@ class VideoClassifier:
 
     @classmethod
     def load(cls, model_dir=None, device: str | None = None) -> "VideoClassifier":
-        """Load a model folder (default: the shipped default model)."""
+        """Load a model folder (default: the shipped default model) onto ``device`` (default: cuda where available).
+
+        A device this machine lacks is a UsageError that says so before the model is read, and its advice speaks of
+        this argument (``device="cpu"``), not of the command line's --device.
+        """
+        if device:  # None and "": the default device, which is always there
+            usable_device(device, cpu_choice='device="cpu"')
         if model_dir is not None:  # "" was the shipped model, bytes a TypeError; `default`, as --model default
             model_dir = named_model_dir(str(_path(model_dir, "model_dir")))
         return cls(Predictor.from_dir(model_dir, device=device))

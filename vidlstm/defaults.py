@@ -123,9 +123,11 @@ def configure_torch_threads(threads: int | None = None) -> int:
     return threads
 
 
-def usable_device(device):
+def usable_device(device, cpu_choice: str = "--device cpu"):
     """``device`` as a torch.device this machine can run on; a UsageError naming it and why where it cannot (a
-    misspelt name, CUDA asked for where there is none, a GPU index past the last), before any model is moved."""
+    misspelt name, CUDA asked for where there is none, a GPU index past the last), before any model is moved.
+    ``cpu_choice``: how the caller's user asks for the CPU instead, as the advice spells it (the command line's
+    option; the Python API's ``device="cpu"``)."""
     import torch
 
     from vidlstm.errors import UsageError
@@ -141,7 +143,7 @@ def usable_device(device):
         raise UsageError(f"device {device!r}: vidlstm runs on cpu, cuda or mps")
     if not backend.is_available():
         raise UsageError(f"device {device!r}: no {checked.type} device is available here (torch "
-                         f"{torch.__version__}); use --device cpu")
+                         f"{torch.__version__}); use {cpu_choice}")
     count = getattr(backend, "device_count", lambda: 1)()
     if checked.index is not None and checked.index >= count:
         raise UsageError(f"device {device!r}: this machine has {count} {checked.type} device(s), numbered from 0")

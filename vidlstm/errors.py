@@ -3,6 +3,11 @@ from __future__ import annotations
 
 NO_SUCH_FILE = "no such file"
 """The reason a video that is not there is given (its error record starts with it: a resume redoes it once it is)."""
+LINK_TO_NO_FILE = "a symbolic link to no file"
+"""The reason given for a video whose name is a symbolic link that leads to no file (it is listed, so "no such file"
+would puzzle); like NO_SUCH_FILE, a resume redoes its record once the link leads to a file."""
+NO_FILE_REASONS = (NO_SUCH_FILE, LINK_TO_NO_FILE)
+"""How the reason of an error record about a file that was not there starts."""
 
 
 def shown_name(name) -> str:

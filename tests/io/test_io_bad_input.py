@@ -121,3 +121,46 @@ def test_stream_length_rule_tolerates_metadata_noise_not_lost_frames():
         check_stream_length(28, 50)
     with pytest.raises(DamagedStream):
         check_stream_length(900, 1000)  # 5 % of 1000 = 50 tolerated, 100 missing
+
+
+def faststart_copy(path, dest):
+    """``path`` remuxed with its index (moov) at the front, as web video is: a cut keeps the index, not the frames."""
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as source, av.open(str(dest), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(str(dest)) as container:
+        assert container.streams.video[0].frames == 30
+        return [(packet.pos, packet.size) for packet in container.demux(video=0) if packet.size]
+
+
+@pytest.mark.skipif("pyav" not in BACKENDS, reason="PyAV tells where the file ends")
+def test_a_file_cut_short_is_said_to_be_so(make_video, tmp_path):
+    """A faststart MP4 cut inside its second frame's data was "decoder rejected data after frame -1"."""
+    packets = faststart_copy(make_video("whole.mp4", num_frames=30), tmp_path / "fast.mp4")
+    data = (tmp_path / "fast.mp4").read_bytes()
+    for name, size in (("second", packets[1][0] + packets[1][1] // 2), ("half", len(data) // 2),
+                       ("first", packets[0][0] + packets[0][1] // 2)):
+        cut = tmp_path / f"cut_{name}.mp4"
+        cut.write_bytes(data[:size])
+        whole = sum(pos + length <= size for pos, length in packets)
+        with pytest.raises(VideoDecodeError) as caught:
+            read_frames(cut, list(range(0, 30, 4)))
+        assert caught.value.reason == (f"cut short: the file holds {whole} of the 30 frames it lists (an unfinished "
+                                       f"download or copy?)"), name
+        for backend in BACKENDS:  # each alone: its own words, none of them "frame -1" or FFmpeg's error number
+            with pytest.raises(VideoDecodeError) as caught:
+                read_frames(cut, list(range(0, 30, 4)), backends=(backend,))
+            assert "-1" not in caught.value.reason and "1094995529" not in caught.value.reason, caught.value.reason
+
+
+@pytest.mark.skipif("pyav" not in BACKENDS, reason="PyAV's words")
+def test_damage_before_the_first_frame_is_said_without_a_frame_number(make_video, damage_packet):
+    path = damage_packet(make_video("clip.mp4", frames=numbered_clip(40, 32, 64)), 0)
+    with pytest.raises(VideoDecodeError) as caught:
+        read_frames(path, list(range(0, 40, 4)), backends=("pyav",))
+    assert caught.value.reason == ("damaged stream (pyav: decoder rejected data before the first frame came out "
+                                   "(Invalid data found when processing input))")

@@ -405,3 +405,43 @@ def test_an_export_of_the_other_format_does_not_take_over_a_card(tmp_path):
     with pytest.raises(UsageError, match="data.json: exists and is no export card of vidlstm's"):
         resolve_outputs(tmp_path / "data.onnx", "onnx", ["encoder"])
     assert (tmp_path / "data.json").read_text() == '{"mine": 1}'
+
+
+
+def test_a_second_export_into_the_same_place_while_one_runs_is_refused(model_dir, tmp_path, capsys, monkeypatch):
+    """`--format onnx` and `--format torch` into one -o at the same moment both ended 0, and the card described one
+    export beside the other's graphs."""
+    from vidlstm.stages import export
+
+    second, meanwhile = [], []
+
+    def save_while_another_starts(part, path):
+        path.write_bytes(b"onnx")
+        while part.name == "encoder" and second:  # the first export is under way: others start, into its place
+            argv = second.pop(0)
+            meanwhile.append((main(["export", "--model", str(model_dir), *argv, "--threads", "1"]),
+                              capsys.readouterr().err.strip()))
+
+    def refused(out) -> str:
+        return f"vidlstm export: error: {out}: another vidlstm export is writing there; wait for it to end, or give " \
+               f"another -o"
+
+    monkeypatch.setattr(export, "save_onnx", save_while_another_starts)
+    monkeypatch.setattr(export, "verify_part", lambda part, path, fmt: 0.0)
+    out = tmp_path / "out"
+    second[:] = [["--format", "torch", "-o", str(out)], ["--format", "torch", "-o", f"{out}/"], ["-o", str(out)]]
+    assert main(["export", "--model", str(model_dir), "-o", str(out), "--threads", "1"]) == 0
+    assert meanwhile == [(2, refused(out)), (2, refused(f"{out}/")), (2, refused(out))]
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "export.json", "stream.onnx", "temporal.onnx"]
+    assert json.loads((out / "export.json").read_text())["format"] == "onnx"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the lock beside the folder went with the export
+
+    # `-o m.onnx` and `-o m.pt2` share the card m.json, so its lock; another name beside them is another export.
+    meanwhile.clear()
+    second[:] = [["--format", "torch", "-o", str(tmp_path / "m.pt2")], ["-o", str(tmp_path / "n.onnx"), "--no-verify"]]
+    assert main(["export", "--model", str(model_dir), "-o", str(tmp_path / "m.onnx"), "--threads", "1"]) == 0
+    assert meanwhile[0] == (2, refused(tmp_path / "m.pt2")) and meanwhile[1][0] == 0
+    assert json.loads((tmp_path / "m.json").read_text())["format"] == "onnx"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".", "m.", "n."))) == [
+        "m.encoder.onnx", "m.json", "m.stream.onnx", "m.temporal.onnx",
+        "n.encoder.onnx", "n.json", "n.stream.onnx", "n.temporal.onnx"]

@@ -119,3 +119,51 @@ def test_info_says_which_candidate_an_auto_run_kept_and_why(tmp_path, capsys):
     assert main(["info", str(folder)]) == 0
     kept = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kept")]
     assert kept == ["kept         the pretrained candidate of `train --backbone auto`: the highest estimate"]
+
+
+def test_info_of_an_export_shows_its_card(trained_dir, tmp_path, capsys, monkeypatch):
+    """`vidlstm info OUT` on what `vidlstm export -o OUT` wrote said only "not a vidlstm model folder (missing
+    config.json)"."""
+    from vidlstm.defaults import VERSION
+    from vidlstm.stages import export
+
+    folder, model = trained_dir
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(f"graph {part.name}".encode()))
+    monkeypatch.setattr(export, "verify_part", lambda part, path, fmt: 2.5e-7)
+    out = tmp_path / "out"
+    assert main(["export", "--model", str(folder), "-o", str(out), "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    card = json.loads((out / "export.json").read_text())
+    assert info == {"path": str(out), "export_card": str(out / "export.json"), **card,
+                    "files": {"encoder.onnx": 13, "temporal.onnx": 14, "stream.onnx": 12}}
+    assert info["format"] == "onnx" and info["source_model"] == str(folder.resolve())
+
+    assert main(["info", str(out)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["export"] == f"export       {out} (onnx, written by vidlstm {VERSION})"
+    assert lines["from"] == f"from model   {folder.resolve()}"
+    assert lines["labels"] == "labels       2: wave, clap"
+    assert lines["temperature"] == "temperature  1.25"
+    dim = model.feature_dim
+    assert lines["encoder"] == (f"encoder      encoder.onnx (13 B): frames (batch, time, 3, 48, 48) float32, "
+                                f"prev_frame (batch, 3, 48, 48) float32 -> features (batch, time, {dim}) float32")
+    assert lines["temporal"].startswith(f"temporal     temporal.onnx (14 B): features (batch, time, {dim}) float32, "
+                                        f"lengths (batch) int64 -> logits (batch, 2) float32, ")
+    assert lines["verified"] == "verified     largest difference from PyTorch 2.5e-07 (encoder), 2.5e-07 (temporal), " \
+                                "2.5e-07 (stream)"
+
+    # `-o m.onnx` writes m.json beside its parts: info takes that card; a part gone is said.
+    assert main(["export", "--model", str(folder), "-o", str(tmp_path / "m.onnx"), "--no-verify"]) == 0
+    (tmp_path / "m.stream.onnx").unlink()
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m.json")]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["stream"].startswith("stream       m.stream.onnx (missing): features")
+    assert lines["verified"] == "verified     not checked (--no-verify)"
+    (tmp_path / "notes.json").write_text('{"mine": 1}')
+    assert main(["info", str(tmp_path / "notes.json")]) == 2
+    assert capsys.readouterr().err.strip() == (f"vidlstm info: error: {tmp_path / 'notes.json'}: no export card of "
+                                               f"vidlstm's (a JSON object with a format and the files of its parts), "
+                                               f"nor a model folder")

@@ -12,7 +12,7 @@ from pathlib import Path
 from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STATUSES, _csv_header,  # noqa: F401
                                         check_record, csv_columns, decode_text, encode_line, foreign_tail,
                                         format_line, parse_records, record_format, record_keyer)
-from vidlstm.errors import NO_SUCH_FILE, UsageError, VidlstmError
+from vidlstm.errors import NO_FILE_REASONS, UsageError, VidlstmError
 from vidlstm.files import atomic_write
 
 def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
@@ -182,7 +182,7 @@ def file_changed(record: dict, stamp: tuple[int, int] | None) -> bool:
     stamp (an older vidlstm's), or a file that cannot be read now, counts as unchanged."""
     then = recorded_stamp(record)
     if then is None:
-        missing = record.get("status") == "error" and str(record.get("error") or "").startswith(NO_SUCH_FILE)
+        missing = record.get("status") == "error" and str(record.get("error") or "").startswith(NO_FILE_REASONS)
         return missing and stamp is not None
     return stamp is not None and then != stamp
 

@@ -1,7 +1,9 @@
-"""`vidlstm info [DIR]`: print a model folder's card (labels, backbone, sampling, metrics, parameters, size); --json."""
+"""`vidlstm info [DIR]`: print a model folder's card (labels, backbone, sampling, metrics, parameters, size), or an
+export's (format, files, inputs and outputs, labels, the model it came from); --json."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from vidlstm.cli.common import model_folder
 from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source, label_list
@@ -9,7 +11,8 @@ from vidlstm.defaults import CLIP_HEAD_WORDS, INPUT_MODE_WORDS, backbone_source,
 
 def add_arguments(p):
     p.add_argument("model", nargs="?", metavar="DIR", default=None, type=model_folder,
-                   help="model folder (default, or `default`: the shipped default model)")
+                   help="model folder (default, or `default`: the shipped default model), or an export's folder "
+                        "(or its card, NAME.json beside -o NAME.onnx)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object")
 
 
@@ -69,10 +72,47 @@ def format_card(info: dict) -> str:
     return "\n".join(lines)
 
 
+def tensor_list(specs) -> str:
+    """``frames (batch, time, 3, 48, 48) float32, prev_frame (...) ...``: a part's inputs or outputs on one line."""
+    shown = [spec for spec in specs if isinstance(spec, dict)] if isinstance(specs, list) else []
+    shapes = [spec["shape"] if isinstance(spec.get("shape"), list) else [] for spec in shown]
+    return ", ".join(f"{spec.get('name')} ({', '.join(map(str, shape))}) {spec.get('dtype')}"
+                     for spec, shape in zip(shown, shapes))
+
+
+def format_export_card(info: dict) -> str:
+    """An export's card as aligned text lines: what it is, where it came from, and each part's file and interface."""
+    labels = info.get("labels") if isinstance(info.get("labels"), list) else []
+    rows = [("export", f"{info['path']} ({info['format']}, written by vidlstm {info.get('vidlstm_version', '?')})"),
+            ("from model", str(info.get("source_model", "unknown"))),
+            ("labels", f"{len(labels)}: {label_list(labels)}"),
+            ("temperature", format_value(info.get("temperature"))),
+            ("load", str(info.get("load", "")))]
+    if info.get("unfinished"):
+        rows.append(("status", f"a model {info['unfinished']}"))
+    for name, part in info["parts"].items():
+        file = Path(part["file"]).name  # as export_info names it: beside the card
+        size = info["files"].get(file)
+        rows.append((name, f"{file} ({'missing' if size is None else human_bytes(size)}): "
+                           f"{tensor_list(part.get('inputs'))} -> {tensor_list(part.get('outputs'))}"))
+    diffs = {name: part.get("verified_max_abs_diff") for name, part in info["parts"].items()}
+    rows.append(("verified", "not checked (--no-verify)" if not info.get("verified_on") else
+                 "largest difference from PyTorch " + ", ".join(f"{format_value(diff)} ({name})"
+                                                                for name, diff in diffs.items())))
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
+
+
 def run(args) -> int:
     from vidlstm.defaults import default_model_dir
-    from vidlstm.stages.info import model_info
+    from vidlstm.stages.info import export_card_of, export_info, model_info
 
-    info = model_info(args.model or default_model_dir())
+    folder = args.model or default_model_dir()
+    card = export_card_of(folder)
+    if card is not None:  # an export's folder holds no model: its own card, not "missing config.json"
+        info = export_info(card)
+        print(json.dumps(info, indent=2) if args.json else format_export_card(info))
+        return 0
+    info = model_info(folder)
     print(json.dumps(info, indent=2) if args.json else format_card(info))
     return 0

@@ -46,6 +46,11 @@ class DamagedStream(BackendFailure):
     """The decoder rejected data, or the stream ends far before the frame count its container declares."""
 
 
+class CutShort(DamagedStream):
+    """The file ends before the data its container lists (a download or copy that stopped early): said instead of
+    whatever the decoders made of the missing data, which reads as damage of some other kind."""
+
+
 def unique_sorted_indices(indices) -> tuple[np.ndarray, np.ndarray]:
     """(wanted, inverse): the distinct indices in decoding order and where each asked index sits in them.
 

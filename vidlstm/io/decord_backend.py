@@ -15,8 +15,8 @@ NAME = "decord"
 quiet_decord(decord)  # our one-line reasons, not FFmpeg's log lines (VIDLSTM_DECODER_LOGS=1 keeps those)
 # decord's errors carry C++ source locations ("[18:02:26] /.../video_reader.cc:270: ...").
 _SOURCE_LOCATION = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
-# FFmpeg's AVERROR_INVALIDDATA, which decord prints when the decoder rejects a packet.
-_INVALID_DATA = "-1094995529"
+# FFmpeg's AVERROR_INVALIDDATA, which decord prints when the decoder rejects a packet, and FFmpeg's words for it.
+_INVALID_DATA, _INVALID_DATA_TEXT = "-1094995529", "Invalid data found when processing input"
 # decord's copy of a decoded frame into the batch found another size than it allocated (damaged data, 1x1 frames).
 _SIZE_MISMATCH = re.compile(r"from_size == to_size \((\d+) vs\. (\d+)\)")
 _UNSCALABLE: set[tuple[int, int]] = set()
@@ -198,8 +198,11 @@ def make_info(path, num_frames: int, fps: float, tags: tuple[str, int, int, int]
 def _failure(err: Exception) -> BackendFailure:
     """A short BackendFailure from decord's multi-line, source-located error text."""
     text = _SOURCE_LOCATION.sub("", " ".join(str(err).split()))
+    if "av_read_frame failed" in text:  # the demuxer's, not the decoder's: the words pyav has for it
+        invalid = _INVALID_DATA.lstrip("-") in text  # printed without its minus here
+        return DamagedStream("container unreadable" + (f" ({_INVALID_DATA_TEXT})" if invalid else ""))
     if _INVALID_DATA in text or "avcodec_send_packet" in text:
-        return DamagedStream("decoder rejected data (Invalid data found when processing input)")
+        return DamagedStream(f"decoder rejected data ({_INVALID_DATA_TEXT})")
     if "video stream" in text.lower():
         return NoVideoStream("no video stream")
     if "broken metadata" in text:

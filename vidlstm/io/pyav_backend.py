@@ -8,6 +8,7 @@ import numpy as np
 
 from vidlstm.io.backend_base import (
     BackendFailure,
+    CutShort,
     DamagedStream,
     NoVideoStream,
     check_stream_length,
@@ -17,6 +18,7 @@ from vidlstm.io.info import VideoInfo
 from vidlstm.io.pyav_frames import (
     NAME,  # noqa: F401 - the registry reads backend.NAME
     convert_frame,
+    cut_short_reason,
     declared_frame_count,
     err_text,
     frame_rotation,
@@ -47,6 +49,7 @@ class PacketIndex:
     pts: np.ndarray  # (N,) int64, strictly increasing, in stream.time_base
     keyframes: np.ndarray  # (K,) int64 frame indices into ``pts``, increasing
     reordered: bool = False  # every packet states a real pts (not AVI's made-up ones) and decode order differs from it
+    cut_short: str | None = None  # cut_short_reason: the file ends inside the data its container lists
 
 
 def probe(path, threads: int = 0) -> VideoInfo:
@@ -116,13 +119,18 @@ def _read_open(container, stream, index: PacketIndex | None, indices, size):
     """(frames (T, H, W, 3), rotation, frame count) of ``indices`` from an open container."""
     wanted, inverse = unique_sorted_indices(indices)
     try:
-        if index is None:
-            raise UnusableTimestamps
-        decoded, rotation = _decode_indexed(container, stream, index, wanted, size)
-        num_frames = len(index.pts)
-    except UnusableTimestamps:  # number frames as they come out of the decoder instead
-        container.seek(0)
-        decoded, rotation, num_frames = _decode_counting(container, stream, wanted, size)
+        try:
+            if index is None:
+                raise UnusableTimestamps
+            decoded, rotation = _decode_indexed(container, stream, index, wanted, size)
+            num_frames = len(index.pts)
+        except UnusableTimestamps:  # number frames as they come out of the decoder instead
+            container.seek(0)
+            decoded, rotation, num_frames = _decode_counting(container, stream, wanted, size)
+    except BackendFailure:
+        if index is None or index.cut_short is None:
+            raise
+        raise CutShort(index.cut_short) from None  # what the failure comes of
     frames = np.stack([decoded[i] for i in wanted])[inverse]  # (T, H, W, 3)
     return frames, rotation, num_frames
 
@@ -157,7 +165,7 @@ def index_packets(container, stream) -> PacketIndex | None:
     Demuxing a 60 s clip takes ~10 ms and makes frame indices exact (variable frame rate, B-frames,
     odd start times), which estimating timestamps from fps does not. None when timestamps are unusable.
     """
-    timestamps, is_key, all_pts = [], [], True
+    timestamps, is_key, all_pts, last = [], [], True, None
     try:
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:  # flush packets and edit-list pre-roll yield no frame
@@ -165,7 +173,7 @@ def index_packets(container, stream) -> PacketIndex | None:
             timestamp = packet.pts if packet.pts is not None else packet.dts
             if timestamp is None:
                 return None  # the caller numbers frames by counting instead
-            all_pts = all_pts and packet.pts is not None
+            all_pts, last = all_pts and packet.pts is not None, packet
             timestamps.append(timestamp)
             is_key.append(packet.is_keyframe)
     except av.error.FFmpegError as err:
@@ -184,7 +192,8 @@ def index_packets(container, stream) -> PacketIndex | None:
     # MPEG-4 B-frames), so decode order differing from them says nothing, and frames must come out in sequence.
     invented = container.format is not None and "avi" in container.format.name.split(",")
     reordered = all_pts and not invented and bool(np.any(np.diff(timestamps) < 0))
-    return PacketIndex(pts=pts, keyframes=keyframes.astype(np.int64), reordered=reordered)
+    return PacketIndex(pts=pts, keyframes=keyframes.astype(np.int64), reordered=reordered,
+                       cut_short=cut_short_reason(container, stream, len(timestamps), last))
 
 
 def _decode_indexed(container, stream, index: PacketIndex, wanted: np.ndarray, size):
@@ -235,6 +244,7 @@ class _IndexedWalk:
         self.drain_pts = None  # the pts after whose packet the decoder is drained, not fed (see frames_up_to)
         self.drained = False  # the running iterator drained the decoder: only a seek goes on from here
         self.position = -1  # presentation index of the frame the decoder produced last
+        self.resumed = 0  # the keyframe the last seek went to: decoding resumed there
         self.decoded_since_seek = False
         self.last = None  # (position, frame) of the last frame decoded
         self.ended = False  # the decoder ran out of frames
@@ -268,10 +278,11 @@ class _IndexedWalk:
         self.container.seek(int(self.index.pts[keyframe]), stream=self.stream, backward=True)
         self.frames = _decode_from_here(self.container, self.stream, self.keep_pts, self)
         self.position, self.decoded_since_seek, self.ended, self.drained = -1, False, False, False
+        self.resumed = keyframe
 
     def _continue(self, target: int):
         """Decode on until ``target``; each frame's position comes from its timestamp and must follow the last."""
-        for frame in _checked(self.frames, lambda: self.position):
+        for frame in _checked(self.frames, lambda: self.position if self.position >= 0 else self.resumed - 1):
             if frame.pts is None:
                 raise UnusableTimestamps
             position = _frame_index(self.index.pts, frame)
@@ -337,7 +348,7 @@ def _decode_counting(container, stream, wanted: np.ndarray, size):
 
 
 def _checked(frames, position):
-    """Pass decoded frames through; a decoder error means damaged data (``position()`` says where)."""
+    """Pass decoded frames through; a decoder error means damaged data (``position()``: the frame before it, or -1)."""
     iterator = iter(frames)
     while True:
         try:
@@ -345,7 +356,8 @@ def _checked(frames, position):
         except StopIteration:
             return
         except av.error.FFmpegError as err:
-            raise DamagedStream(f"decoder rejected data after frame {position()} ({err_text(err)})") from None
+            where = f"after frame {position()}" if position() >= 0 else "before the first frame came out"
+            raise DamagedStream(f"decoder rejected data {where} ({err_text(err)})") from None
         yield frame
 
 

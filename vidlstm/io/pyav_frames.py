@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vidlstm.io.backend_base import (
+    MISSING_FRAMES_TOLERATED,
     DamagedStream,
     normalize_rotation,
     one_line,
@@ -69,3 +70,22 @@ def make_info(path, stream, num_frames: int, rotation: int) -> VideoInfo:
 def err_text(err) -> str:
     """FFmpeg's own words for an error, without the errno and file name PyAV adds."""
     return one_line(getattr(err, "strerror", None) or err, limit=80)
+
+
+def cut_short_reason(container, stream, packets: int, last) -> str | None:
+    """Where the file ends inside the data its container lists, the reason to give when decoding it fails; else None.
+
+    ``packets``: how many the demuxer gave (the index's), ``last``: the last of them. The demuxer hands back a packet
+    cut by the end of the file flagged corrupt; an MP4 whose index (moov) comes first lists every frame, so one cut
+    between two packets still ends short of its count. Only said when decoding failed: the decoders' own words for a
+    missing end ("decoder rejected data", "cannot seek to frame 8") do not tell a user that the file is incomplete."""
+    if last is None:
+        return None
+    size, declared = container.size, declared_frame_count(stream)
+    reaches_end = size > 0 and last.pos is not None and last.pos + last.size >= size
+    if not reaches_end or not (last.is_corrupt or declared > packets + MISSING_FRAMES_TOLERATED):
+        return None
+    whole = packets - 1 if last.is_corrupt else packets
+    if declared > whole:
+        return f"cut short: the file holds {whole} of the {declared} frames it lists (an unfinished download or copy?)"
+    return f"cut short: the file ends after {whole} whole frames (an unfinished download or copy?)"

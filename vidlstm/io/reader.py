@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import stat
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidlstm.errors import NO_SUCH_FILE, VideoDecodeError
+from vidlstm.errors import LINK_TO_NO_FILE, NO_SUCH_FILE, VideoDecodeError, shown_name
 from vidlstm.io.backend_base import (
     BackendFailure,
+    CutShort,
     DamagedStream,
     NoVideoStream,
     check_output_size,
@@ -126,12 +128,14 @@ def check_video_file(path) -> Path:
     try:
         status = path.stat()
     except FileNotFoundError:
-        if names_a_stream(given):  # named as given: a Path would show "http:/host"
+        if names_a_stream(given) and not path.is_symlink():  # named as given: a Path would show "http:/host"
             raise VideoDecodeError(given, NO_SUCH_FILE + STREAM_HINT) from None
-        raise VideoDecodeError(path, NO_SUCH_FILE) from None
+        raise VideoDecodeError(path, missing_file_reason(path)) from None
     except PermissionError:
         raise VideoDecodeError(path, "permission denied") from None
     except OSError as err:
+        if err.errno == errno.ELOOP and path.is_symlink():
+            raise VideoDecodeError(path, missing_file_reason(path)) from None
         raise VideoDecodeError(path, one_line(err.strerror or err)) from None
     if stat.S_ISDIR(status.st_mode):
         raise VideoDecodeError(path, "is a directory")
@@ -145,6 +149,20 @@ def check_video_file(path) -> Path:
     except PermissionError:
         raise VideoDecodeError(path, "permission denied") from None
     return path.absolute()
+
+
+def missing_file_reason(path) -> str:
+    """Why ``path``, which no stat() could follow to a file, names no video: NO_SUCH_FILE, or where the name is a
+    symbolic link (the user sees it listed) LINK_TO_NO_FILE and where the links lead. Every command that takes a
+    video path says this."""
+    if not os.path.islink(path):
+        return NO_SUCH_FILE
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"{LINK_TO_NO_FILE} (the links loop back on themselves)"
+    return f"{LINK_TO_NO_FILE} ({shown_name(os.path.realpath(path))} does not exist)"  # where the chain of links ends
 
 
 def _first_success(given_path: str, backends, attempt):
@@ -163,11 +181,15 @@ def _first_success(given_path: str, backends, attempt):
 
 
 def failure_reason(names: tuple[str, ...], failures: list[tuple[str, Exception]]) -> str:
-    """One specific line: "no video stream", "damaged stream (...)" or "cannot decode (decord: ...; ...)"."""
+    """One specific line: "no video stream", "cut short: ...", "damaged stream (...)" or "cannot decode (decord: ...;
+    ...)"."""
     if not failures:
         return f"no decoder backend installed (tried {', '.join(names)}; install decord, opencv-python or av)"
     if any(isinstance(err, NoVideoStream) for _, err in failures):
         return "no video stream"
+    cut = next((err for _, err in failures if isinstance(err, CutShort)), None)
+    if cut is not None:  # a fact of the file, which the other backends' words for the missing data only obscure
+        return str(cut)
     details = "; ".join(f"{name}: {_short(err)}" for name, err in failures)
     if all(isinstance(err, DamagedStream) for _, err in failures):
         return f"damaged stream ({details})"

@@ -16,7 +16,7 @@ import numpy as np
 
 from vidlstm.errors import UsageError, VideoDecodeError, shown_name
 from vidlstm.io.backend_base import BackendFailure, stored_size, turn_upright, utf8_name
-from vidlstm.io.reader import read_frames, read_sampled
+from vidlstm.io.reader import missing_file_reason, read_frames, read_sampled
 from vidlstm.logs import log as logger
 
 LIVE_FALLBACK_FPS = 30.0  # a camera or file that reports no frame rate
@@ -269,17 +269,9 @@ def open_stream(source: str, size: int, fps: float, backends=None) -> FileFrames
                              name=shown_name(source))
     path = Path(source)
     if not path.exists():
-        if path.is_symlink():  # a link to nothing, or a loop of links
-            raise UsageError(f"{source}: a symbolic link to no file ({_link_problem(path)})")
-        raise UsageError(f"{source}: no such file (give a video file, a webcam index or a URL)")
+        if path.is_symlink():  # a link to nothing, or a loop of links: said as classify and predict say it
+            raise UsageError(f"{shown_name(source)}: {missing_file_reason(path)}")
+        raise UsageError(f"{shown_name(source)}: no such file (give a video file, a webcam index or a URL)")
     if path.is_dir():
         raise UsageError(f"{source}: is a directory, not a video")
     return FileFrames(path, size, fps, backends=backends)
-
-
-def _link_problem(path: Path) -> str:
-    try:
-        path.stat()
-    except OSError as err:
-        return err.strerror or str(err)
-    return "it points nowhere"

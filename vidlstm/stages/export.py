@@ -24,8 +24,8 @@ from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.logs import log as logger
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
-                                          graph_copy)
-from vidlstm.stages.export_paths import FORMATS, WRITE_ERRNOS, put_in_place, resolve_outputs, temporary_files
+                                          dynamic_shapes, graph_copy)
+from vidlstm.stages.export_paths import FORMATS, WRITE_ERRNOS, held_outputs, put_in_place, temporary_files
 
 PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
@@ -223,25 +223,24 @@ def _flatten_stream(result) -> tuple:
     return step_logits, h, c
 
 
-def dynamic_shapes(part: Part) -> tuple:
-    """torch.export dynamic_shapes for a part: every named axis of its inputs is a Dim (>= 1), shared by name."""
-    dims = {name: torch.export.Dim(name, min=1) for spec in part.inputs for name in spec.shape if isinstance(name, str)}
-    return tuple({axis: dims[name] for axis, name in enumerate(spec.shape) if isinstance(name, str)}
-                 for spec in part.inputs)
-
-
 def export_program(part: Part) -> torch.export.ExportedProgram:
     """torch.export of one part with dynamic batch and time."""
     example = part.make_inputs(EXAMPLE_SIZES["batch"], EXAMPLE_SIZES["time"], torch.Generator().manual_seed(0))
     for param in part.module.parameters():  # an inference graph: its outputs carry no autograd history when run
         param.requires_grad_(False)
     with torch.no_grad():
-        return torch.export.export(part.module, example, dynamic_shapes=dynamic_shapes(part), strict=False)
+        return torch.export.export(part.module, example, dynamic_shapes=dynamic_shapes([s.shape for s in part.inputs]),
+                                   strict=False)
 
 
 def run(config: ExportConfig) -> Path:
-    """Export the model folder; return the path of the JSON description."""
-    files, card = resolve_outputs(config.out, config.format, PART_NAMES)  # bad -o fails before any work
+    """Export the model folder; return the path of the JSON description. A bad -o fails before any work; a second
+    export into the same -o (its card) while this one runs is refused."""
+    with held_outputs(config.out, config.format, PART_NAMES) as (files, card):
+        return _export(config, files, card)
+
+
+def _export(config: ExportConfig, files: dict[str, Path], card: Path) -> Path:
     if config.format == "onnx":
         _require_onnx()
     model = load_model(config.model_dir).float().eval()

@@ -204,3 +204,10 @@ class StreamStepGraph(nn.Module):
     def forward(self, features: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, ...]:
         step_logits, (h_next, c_next) = self.causal(self.projection(features), (h, c))  # (B, t, C), (L, B, H)
         return step_logits, h_next, c_next
+
+
+def dynamic_shapes(shapes) -> tuple:
+    """torch.export dynamic_shapes for a graph whose inputs have ``shapes`` (ints, or names of dynamic axes): every
+    named axis is a Dim (>= 1), shared by name."""
+    dims = {name: torch.export.Dim(name, min=1) for shape in shapes for name in shape if isinstance(name, str)}
+    return tuple({axis: dims[name] for axis, name in enumerate(shape) if isinstance(name, str)} for shape in shapes)

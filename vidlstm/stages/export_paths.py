@@ -1,10 +1,12 @@
 """Where an export's files go: ``-o OUT`` a folder, or a file name whose parts are written beside it; each written
 first under a hidden name and put in place once every part is written and checked, so that an interrupted export
-leaves the files there before it as they were."""
+leaves the files there before it as they were; and held while the export runs, so that a second one into them waits
+for none and is refused."""
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import signal
 import threading
@@ -12,10 +14,66 @@ from pathlib import Path
 
 from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
+from vidlstm.logs import log as logger
 
 FORMATS = {"onnx": ".onnx", "torch": ".pt2"}
+EXPORT_CARD = "export.json"
+"""The card of an export into a folder (``-o DIR``); ``-o NAME.onnx`` writes NAME.json beside the parts instead."""
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 """An export that fails with one of these failed for its -o (a full disk), not for its model's graphs."""
+
+
+@contextlib.contextmanager
+def held_outputs(out, fmt: str, part_names):
+    """``resolve_outputs`` while this process holds the export's outputs: a second `vidlstm export` into the same
+    card (the same folder, or ``-o m.onnx`` and ``-o m.pt2``) while this one runs is refused with a UsageError. Both
+    had run to the end, and the card then described one export beside the other's graphs. The card's checks run once
+    the lock is held, so an export that waited for none sees the card of one that just finished."""
+    card = resolve_outputs(out, fmt, part_names)[1]  # a bad -o is said before a lock file is made beside it
+    # Beside the card of `-o m.onnx`, beside the folder of `-o DIR` (which may not exist yet); one for every spelling.
+    anchor = Path(os.path.realpath(card if card.name != EXPORT_CARD else card.parent))
+    lock = anchor.parent / f".{anchor.name}.export-lock"
+    fd, made = _take_lock(lock, anchor, out)
+    try:
+        yield resolve_outputs(out, fmt, part_names)
+    finally:
+        if made:
+            lock.unlink(missing_ok=True)  # while held: an export that opened it finds it gone, and takes a new one
+        if fd is not None:
+            os.close(fd)
+
+
+def _take_lock(lock: Path, anchor: Path, out) -> tuple[int | None, bool]:
+    """(a descriptor holding the lock, whether it is the file ``lock``): flock, let go when the process ends however
+    it ends. Where no file can be made beside ``anchor`` (its parent is read-only, as / is to `-o .` in /tmp), a
+    folder ``anchor`` is locked itself, as every export into it then does. (None, False) where no lock can be had:
+    a file system without locks (some NFS: said in a warning), or an -o that cannot be written (said when written)."""
+    for _ in range(3):
+        try:
+            fd, made = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), True
+        except OSError:
+            try:
+                fd, made = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY), False
+            except OSError:
+                return None, False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(f"{out}: another vidlstm export is writing there; wait for it to end, or give another "
+                             f"-o") from None
+        except OSError as err:
+            os.close(fd)
+            logger.warning(f"{out}: cannot lock the export's files ({err.strerror or err}): a second export there "
+                           f"at the same time would not be refused")
+            return None, False
+        try:
+            if not made or os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                return fd, made
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the export that held it removed it meanwhile: the one there now is the lock
+    raise UsageError(f"{out}: other vidlstm exports are writing there; wait for them to end, or give another -o")
 
 
 def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
@@ -43,7 +101,7 @@ def resolve_outputs(out, fmt: str, part_names) -> tuple[dict[str, Path], Path]:
             raise UsageError(f"{out}: exists and is not a folder (give a folder, or a file name ending in {suffix})")
         folder = out.parent if not out.is_dir() else out
         files = {name: out / f"{name}{suffix}" for name in part_names}
-        card = out / "export.json"
+        card = out / EXPORT_CARD
     if not folder.is_dir():
         raise UsageError(f"{out}: the folder {folder} does not exist")
     before = _format_of(card)

@@ -1,11 +1,13 @@
-"""The info stage: a model folder's card as a dict (labels, backbone, sampling, metrics, parameters, size)."""
+"""The info stage: a model folder's card as a dict (labels, backbone, sampling, metrics, parameters, size), or an
+export's (its format, files, inputs and outputs, labels and the model it came from)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from vidlstm.checkpoint import METRICS_FILE, WEIGHTS_FILE, load_model
+from vidlstm.checkpoint import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, load_model
 from vidlstm.errors import ModelLoadError
+from vidlstm.stages.export_paths import EXPORT_CARD, FORMATS
 
 # Top-level LRCN submodules -> the group their parameters are counted in (everything else: "temporal").
 PARAMETER_GROUPS = {"backbone": "backbone", "causal": "causal_head"}
@@ -61,3 +63,36 @@ def model_info(model_dir) -> dict:
         "format_version": cfg.format_version,
         "extra": cfg.extra,
     }
+
+
+def export_card_of(path) -> Path | None:
+    """The export card ``path`` names, or None where it names none: a folder `vidlstm export -o DIR` wrote (its
+    export.json, and no model's config.json), or such a card itself (`-o NAME.onnx` writes NAME.json beside the
+    parts)."""
+    path = Path(path)
+    if path.is_dir():
+        card = path / EXPORT_CARD
+        return card if card.is_file() and not (path / CONFIG_FILE).is_file() else None
+    if path.suffix.lower() == ".json" and path.is_file():
+        return path
+    return None
+
+
+def export_info(card: Path) -> dict:
+    """What `vidlstm info` shows of an export: its card (everything in it), where it lies, and the size of each
+    part's file (None where the card names a file that is not there)."""
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ModelLoadError(f"{card}: not valid JSON ({' '.join(str(err).split())})") from err
+    parts = data.get("parts") if isinstance(data, dict) else None
+    if (not isinstance(parts, dict) or data.get("format") not in list(FORMATS)
+            or not all(isinstance(part, dict) and isinstance(part.get("file"), str) for part in parts.values())):
+        raise ModelLoadError(f"{card}: no export card of vidlstm's (a JSON object with a format and the files of its "
+                             f"parts), nor a model folder")
+    files = {}
+    for part in parts.values():
+        path = card.parent / Path(part["file"]).name  # a card names its parts beside it, never elsewhere
+        files[path.name] = path.stat().st_size if path.is_file() else None
+    folder = card.parent if card.name == EXPORT_CARD else card
+    return {"path": str(folder), "export_card": str(card), **data, "files": files}
