@@ -169,6 +169,9 @@ def load_config(directory) -> ModelConfig:
         if not (directory / name).is_file():
             run = f"; a training run folder: its model is {directory / 'model'}" \
                 if (directory / "model" / CONFIG_FILE).is_file() else ""
+            if not run and (directory / "export.json").is_file():  # stages.export_paths.EXPORT_CARD
+                run = (f"; a folder vidlstm export wrote (its graphs run in ONNX Runtime or torch): give the model "
+                       f"folder it came from (`vidlstm info {directory}` names it)")
             raise ModelLoadError(f"{directory}: not a vidlstm model folder (missing {name}){run}")
     config_path = directory / CONFIG_FILE
     try:

@@ -167,3 +167,21 @@ def test_info_of_an_export_shows_its_card(trained_dir, tmp_path, capsys, monkeyp
     assert capsys.readouterr().err.strip() == (f"vidlstm info: error: {tmp_path / 'notes.json'}: no export card of "
                                                f"vidlstm's (a JSON object with a format and the files of its parts), "
                                                f"nor a model folder")
+
+
+def test_a_command_given_an_export_folder_for_its_model_is_told_what_it_is(trained_dir, tmp_path, capsys,
+                                                                          monkeypatch):
+    """`classify --model OUT` (what `vidlstm export -o OUT` wrote) said only "missing config.json": it now says the
+    folder is an export and points at `vidlstm info`, which names the model it came from."""
+    from vidlstm.stages import export
+
+    folder, _ = trained_dir
+    monkeypatch.setattr(export, "save_onnx", lambda part, path: path.write_bytes(f"graph {part.name}".encode()))
+    out = tmp_path / "out"
+    assert main(["export", "--model", str(folder), "-o", str(out), "--no-verify"]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "clip.mp4"), "--model", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"vidlstm classify: error: {out}: not a vidlstm model folder (missing config.json); a folder vidlstm export "
+        f"wrote (its graphs run in ONNX Runtime or torch): give the model folder it came from (`vidlstm info {out}` "
+        f"names it)")
