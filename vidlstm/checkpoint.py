@@ -49,8 +49,7 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     # safetensors wants contiguous tensors; channels_last conv weights are copied to the default layout.
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     # Serialised to bytes and written by Python: safetensors' save_file creates files with mode 0600.
-    payload = save(tensors, metadata={"format": "pt", "vidlstm": "model"})
-    atomic_write_bytes(directory / WEIGHTS_FILE, payload)
+    atomic_write_bytes(directory / WEIGHTS_FILE, _weights_bytes(tensors))
     _write_json(directory / LABELS_FILE, list(model.config.labels))
     if metrics is not None:
         _write_json(directory / METRICS_FILE, metrics)
@@ -59,6 +58,20 @@ def save_model(directory, model: LRCN, metrics: dict | None = None) -> Path:
     _write_text(directory / CARD_FILE, model_card(model, metrics))
     _write_json(directory / CONFIG_FILE, model.config.to_dict())
     return directory
+
+
+def _weights_bytes(tensors: dict) -> bytes:
+    """The safetensors file of ``tensors``, byte for byte the same for the same weights. safetensors keeps the
+    metadata in a Rust HashMap, whose order is drawn anew at each save: the same weights saved twice gave two files
+    half the time, so two model digests (``batch.run_settings.model_digest``), and a merge or a resume took one model
+    for another. The header is written again with the metadata's keys sorted, the tensors' entries as they were."""
+    payload = save(tensors, metadata={"format": "pt", "vidlstm": "model"})
+    size = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + size])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))  # first in the header still
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # padded as safetensors pads it: the tensors' data starts 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + payload[8 + size:]
 
 
 def rewrite_metrics(directory, metrics: dict) -> None:
