@@ -36,8 +36,8 @@ def test_fifos_sockets_and_broken_links_are_listed_with_a_reason_never_opened(tm
     names = [ds.relative_name(item) for item in ds.items]
     assert names == ["a/alias.mp4", "a/folder.mp4/inner.mp4", "a/good.mp4", "b/x.mkv"]
     assert [(ds.relative_name(e), e.reason) for e in ds.skipped] == [
-        ("a/dangling.avi", "a dangling symbolic link (its target is missing)"),
-        ("a/loop.mp4", "a symbolic link loop, not a file"),
+        ("a/dangling.avi", f"a symbolic link to no file ({tmp_path / 'a' / 'gone.mp4'} does not exist)"),
+        ("a/loop.mp4", "a symbolic link to no file (the links loop back on themselves)"),  # as classify says
         ("a/pipe.mp4", "a FIFO (named pipe), not a file"),
         ("b/sock.webm", "a socket, not a file"),
     ]

@@ -16,6 +16,7 @@ import numpy as np
 from vidlstm.errors import UsageError
 from vidlstm.files import atomic_write_text
 from vidlstm.io.info import VIDEO_EXTENSIONS, is_video_name
+from vidlstm.io.reader import missing_file_reason
 
 MANIFEST_COLUMNS = ("path", "label", "group")
 
@@ -103,10 +104,8 @@ def not_a_file_reason(path: Path) -> str | None:
     try:
         mode = os.stat(path).st_mode  # follows links: a link to a good video is a good video
     except OSError as err:
-        if err.errno == errno.ELOOP:
-            return "a symbolic link loop, not a file"
-        if err.errno == errno.ENOENT and os.path.islink(path):
-            return "a dangling symbolic link (its target is missing)"
+        if err.errno in (errno.ELOOP, errno.ENOENT) and os.path.islink(path):
+            return missing_file_reason(path)  # as classify, predict and stream say it
         return f"cannot stat ({err.strerror or err})"
     kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe), not a file"),
              (stat.S_ISSOCK, "a socket, not a file"), (stat.S_ISCHR, "a character device, not a file"),
