@@ -393,3 +393,54 @@ def test_a_run_that_stopped_before_its_first_epoch_is_refused_not_reported_as_ab
     (tmp_path / "auto" / "candidates" / "pretrained" / "last").mkdir(parents=True)
     assert main(["report", str(tmp_path / "auto"), "-o", str(tmp_path / "r.html")]) == 2
     assert "no candidate has trained yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+@pytest.mark.parametrize("content", ["empty", "cut off"])
+def test_a_predictions_file_without_a_complete_record_is_refused_in_one_line(tmp_path, capsys, suffix, content):
+    """An empty .jsonl (or one holding only what a kill left of its first record) gave a page of "no records" with
+    exit 0 while an empty .csv was refused: both are refused, the cut-off one said to be cut off."""
+    source, output = tmp_path / f"preds{suffix}", tmp_path / "report.html"
+    write_records(source, prediction_records(tmp_path))
+    whole = source.read_bytes()
+    first_end = whole.index(b"\n", whole.index(b"\n") + 1 if suffix == ".csv" else 0) + 1
+    source.write_bytes(b"" if content == "empty" else whole[:first_end - 5])
+
+    code = main(["report", str(source), "-o", str(output)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not output.exists()
+    assert err[0].startswith(f"vidlstm report: error: {source}: holds no complete vidlstm record: ")
+    cut = len(source.read_bytes().rsplit(b"\n", 1)[-1])  # a CSV's header is a complete line
+    assert ("it is empty" if content == "empty" else f"it is {cut} bytes of a record cut off") in err[0]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_record_cut_off_at_the_end_is_left_out_and_said(tmp_path, capsys, suffix):
+    source, output = tmp_path / f"preds{suffix}", tmp_path / "report.html"
+    write_records(source, prediction_records(tmp_path)[:3])
+    source.write_bytes(source.read_bytes()[:-7])  # the third record cut off
+
+    code = main(["report", str(source), "-o", str(output)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    cut = len(source.read_bytes().rsplit(b"\n", 2)[-1])
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith(f"vidlstm report: warning: {source}: ends in a record cut off ({cut} bytes")
+    page = output.read_text()
+    assert "<b>2</b> files" in page and f"left out: a record cut off at the end of {source.name} ({cut} bytes)" in page
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_line_that_is_no_record_is_refused_with_advice_for_an_input(tmp_path, capsys, suffix):
+    source = tmp_path / f"preds{suffix}"
+    write_records(source, prediction_records(tmp_path))
+    lines = source.read_text().splitlines(keepends=True)
+    lines.insert(2, '{"a": 1}\n' if suffix == ".jsonl" else "x,y\n")
+    source.write_text("".join(lines))
+
+    assert main(["report", str(source), "-o", str(tmp_path / "report.html")]) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"vidlstm report: error: {source}:3: ")
+    assert "fix or remove that line" in err[0] and "output" not in err[0].replace("predict output", "")

@@ -1,6 +1,8 @@
 """`vidlstm report RUN_OR_PREDICTIONS -o report.html`: one self-contained HTML page (metrics, plots, strips)."""
 from __future__ import annotations
 
+import sys
+
 from vidlstm.cli.common import positive_int
 
 
@@ -19,7 +21,10 @@ def add_arguments(p):
 def run(args) -> int:
     from vidlstm.stages.report import ReportConfig, run as build_report
 
+    warnings: list[str] = []
     out = build_report(ReportConfig(source=args.source, output=args.output, explanations=args.explanations,
-                                    title=args.title, max_rows=args.max_rows, max_strips=args.max_strips))
+                                    title=args.title, max_rows=args.max_rows, max_strips=args.max_strips), warnings)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} kB)")
-    return 0
+    for warning in warnings:  # the page is written, but without something of its source: as merge's "incomplete"
+        print(f"vidlstm report: warning: {warning}", file=sys.stderr)
+    return 1 if warnings else 0

@@ -7,13 +7,16 @@ from pathlib import Path
 from vidlstm.report.explanations import ExplanationIndex
 from vidlstm.report.html import page
 from vidlstm.report.sections import evaluation_sections, prediction_sections, run_sections
-from vidlstm.report.sources import Evaluation, Predictions, explanation_dirs, load_source
+from vidlstm.report.sources import Evaluation, Predictions, cut_off_note, explanation_dirs, load_source
 
 
 def build_report_html(source_path, explanation_folders: list | None = None, title: str | None = None,
-                      max_rows: int = 2000, max_strips: int = 50) -> str:
-    """The whole HTML document for ``source_path``; images embedded, nothing fetched when it is opened."""
+                      max_rows: int = 2000, max_strips: int = 50, warnings: list | None = None) -> str:
+    """The whole HTML document for ``source_path``; images embedded, nothing fetched when it is opened. What of the
+    source was left out (the page says it too) is appended to ``warnings``, for the command to say."""
     source = load_source(source_path)
+    if isinstance(source, Predictions) and source.cut and warnings is not None:
+        warnings.append(f"{source.path}: {cut_off_note(source.cut)}")
     base = source.path.parent if isinstance(source, Predictions) else source.root
     index = ExplanationIndex(explanation_dirs(source, explanation_folders), base=base)
     if isinstance(source, Predictions):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlstm.batch.records import CSV_HEADERS as RECORD_HEADERS
-from vidlstm.batch.records import file_stamp, output_target, read_records, sort_and_dedup
+from vidlstm.batch.record_lines import NotARecord
+from vidlstm.batch.records import file_stamp, output_target, read_part, sort_and_dedup
 from vidlstm.batch.run_settings import records_base
 from vidlstm.errors import UsageError
 from vidlstm.training.config import STATE_FILE
@@ -56,6 +57,7 @@ class Predictions:
 
     path: Path
     records: list[dict] = field(default_factory=list)
+    cut: int = 0  # bytes of a record cut off at the file's end (a predict killed, or still writing): left out
 
 
 def _read_json(path: Path, missing: list[str], what: str):
@@ -174,22 +176,43 @@ def load_source(path) -> TrainingRun | Evaluation | Predictions:
         raise UsageError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return Predictions(path, _one_per_file(path))
+        return _predictions(path)
     if suffix == ".csv":
         header = _csv_header(path)
+        if not header and not path.stat().st_size:  # empty: said as an empty .jsonl is
+            return _predictions(path)
         if tuple(header[: len(EVALUATE_COLUMNS)]) == EVALUATE_COLUMNS:
             return load_evaluation(path.parent, predictions_csv=path)
         if tuple(header) in RECORD_HEADERS:
-            return Predictions(path, _one_per_file(path))
+            return _predictions(path)
         raise UsageError(f"{path}: not a vidlstm predictions CSV (header {','.join(header[:6]) or 'empty'}); "
                          "expected `vidlstm predict` or `vidlstm evaluate` output")
     raise UsageError(f"{path}: expected a run folder, an evaluate folder, or a .jsonl/.csv predictions file")
 
 
-def _one_per_file(path: Path) -> list[dict]:
+def _predictions(path: Path) -> Predictions:
     """A predictions file's records, one per file as its finished form has them: an interrupted run's output (or one
-    left unsorted) may still hold the records a resume replaced."""
-    return sort_and_dedup(read_records(path), records_base(output_target(path)), file_stamp)
+    left unsorted) may still hold the records a resume replaced. A line that is no record is refused with advice
+    for a report's input (predict's is for its output); a file with no complete record is refused, empty or cut off,
+    JSONL as CSV: a page of nothing said less than one line."""
+    try:
+        records, cut = read_part(path, strict=True)
+    except NotARecord as err:
+        if err.line is None:  # the CSV header
+            raise UsageError(f"{path}: {err.reason}; expected `vidlstm predict` output") from None
+        raise UsageError(f"{path}:{err.line}: {err.reason}; fix or remove that line (or report on the predict "
+                         f"output it was copied from), then report again") from None
+    if not records:
+        what = (f"it is {cut} bytes of a record cut off (a predict killed mid-write, or still writing); finish "
+                f"that predict run (re-run it: it resumes), then report again") if cut else (
+                    "it is empty" if not path.stat().st_size else "it holds no record line")
+        raise UsageError(f"{path}: holds no complete vidlstm record: {what}")
+    return Predictions(path, sort_and_dedup(records, records_base(output_target(path)), file_stamp), cut)
+
+
+def cut_off_note(cut: int) -> str:
+    return (f"ends in a record cut off ({cut} bytes: a predict killed mid-write, or still writing), left out of the "
+            f"report; finish that predict run (re-run it: it resumes), then report again")
 
 
 def explanation_dirs(source, extra: list | None = None) -> list[Path]:

@@ -40,11 +40,12 @@ class ReportConfig:
             raise UsageError(f"{self.output}: is the report's input (the predictions), never its output")
 
 
-def run(config: ReportConfig) -> Path:
-    """Write the report and return its path."""
+def run(config: ReportConfig, warnings: list | None = None) -> Path:
+    """Write the report and return its path; what of the source was left out is appended to ``warnings``."""
     from vidlstm.report import build_report_html
 
-    document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips)
+    document = build_report_html(config.source, config.explanations, config.title, config.max_rows, config.max_strips,
+                                 warnings)
     document = replaced_bytes(document)  # a file name that is not UTF-8 shows its odd bytes as U+FFFD
     out = Path(config.output)
     try:
