@@ -444,3 +444,30 @@ def test_a_line_that_is_no_record_is_refused_with_advice_for_an_input(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"vidlstm report: error: {source}:3: ")
     assert "fix or remove that line" in err[0] and "output" not in err[0].replace("predict output", "")
+
+
+@pytest.mark.parametrize("damage", ["header", "short row"])
+@pytest.mark.parametrize("given", ["evaluate folder", "run folder"])
+def test_an_evaluate_predictions_csv_that_is_not_evaluates_is_refused_naming_file_and_line(tmp_path, capsys, damage,
+                                                                                          given):
+    """A predictions.csv of other columns, or a row of too few cells, gave a page of "no decoded file with a
+    prediction" beside metrics.json's n, exit 0 and no word of why."""
+    root = write_run(tmp_path / "run") if given == "run folder" else write_evaluation(tmp_path / "evaluation")
+    predictions = (root if given == "evaluate folder" else root / "evaluation") / "predictions.csv"
+    if damage == "header":
+        predictions.write_text("path,label,predicted\nx,y\n")
+    else:
+        lines = predictions.read_text().splitlines(keepends=True)
+        lines[2] = "left/l2.mp4,left,right\n"
+        predictions.write_text("".join(lines))
+    output = tmp_path / "report.html"
+
+    code = main(["report", str(root), "-o", str(output)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not output.exists()
+    if damage == "header":
+        assert err[0].startswith(f"vidlstm report: error: {predictions}: header path,label,predicted is not vidlstm "
+                                 f"evaluate's (path,label,predicted,score,correct,top_k,status,error)")
+    else:
+        assert err[0].startswith(f"vidlstm report: error: {predictions}:3: a row of 3 cells where the header has 8")

@@ -110,8 +110,34 @@ def load_evaluation(root: Path, predictions_csv: Path | None = None) -> Evaluati
     if ev.report_text is None:
         ev.missing.append("classification_report.txt (precision / recall per class)")
     ev.confusion_png = _existing(root / "confusion_matrix.png", ev.missing, "confusion matrix")
-    ev.rows = _read_csv_rows(predictions_csv or root / "predictions.csv", ev.missing, "per-file predictions")
+    ev.rows = _evaluation_rows(predictions_csv or root / "predictions.csv", ev.missing)
     return ev
+
+
+def _evaluation_rows(path: Path, missing: list[str]) -> list[dict]:
+    """The rows of an evaluate predictions.csv. One that is there but is not evaluate's (another header, a row of
+    other cells, unreadable) is refused naming the file and line: read as far as it went, it gave a page of per-class
+    results from no file beside metrics.json's counts of them, and no word of why."""
+    if not path.is_file():
+        missing.append(f"{path.name} (per-file predictions)")
+        return []
+    advice = "run `vidlstm evaluate` again to write it"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            if tuple(header[: len(EVALUATE_COLUMNS)]) != EVALUATE_COLUMNS:
+                raise UsageError(f"{path}: header {','.join(header[:8]) or 'empty'} is not vidlstm evaluate's "
+                                 f"({','.join(EVALUATE_COLUMNS)}); {advice}")
+            rows = []
+            for row in reader:
+                if len(row) != len(header):
+                    raise UsageError(f"{path}:{reader.line_num}: a row of {len(row)} cells where the header has "
+                                     f"{len(header)}; {advice}")
+                rows.append(dict(zip(header, row)))
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise UsageError(f"{path}: unreadable ({' '.join(str(err).split())}); {advice}") from None
 
 
 def load_run(root: Path) -> TrainingRun:
