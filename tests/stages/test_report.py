@@ -471,3 +471,26 @@ def test_an_evaluate_predictions_csv_that_is_not_evaluates_is_refused_naming_fil
                                  f"evaluate's (path,label,predicted,score,correct,top_k,status,error)")
     else:
         assert err[0].startswith(f"vidlstm report: error: {predictions}:3: a row of 3 cells where the header has 8")
+
+
+def test_a_linked_output_is_written_through_and_stays_a_link(tmp_path, capsys):
+    """`-o link.html` replaced the link with a plain file; predict writes through a linked output, and so does report.
+    A link to nothing, or to a file that is no page, is refused: the page never lands on someone's other data."""
+    source = write_records(tmp_path / "preds.jsonl", prediction_records(tmp_path))
+    (tmp_path / "pages").mkdir()
+    target, link = tmp_path / "pages" / "latest.html", tmp_path / "link.html"
+    target.write_text("an older page")
+    link.symlink_to(target)
+
+    assert main(["report", str(source), "-o", str(link)]) == 0
+
+    assert link.is_symlink() and link.resolve() == target
+    assert "<b>4</b> files" in target.read_text()
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    for name, to, said in (("dangling.html", tmp_path / "gone.html", "a symbolic link to nothing"),
+                           ("notes.html", other, f"a symbolic link to {other}, not an .html file")):
+        (tmp_path / name).symlink_to(to)
+        assert main(["report", str(source), "-o", str(tmp_path / name)]) == 2
+        assert f"{tmp_path / name}: {said}" in capsys.readouterr().err
+    assert other.read_text() == "mine" and not (tmp_path / "gone.html").exists()

@@ -1,9 +1,11 @@
 """The report stage: a run folder, evaluate output or predictions file -> one self-contained HTML file."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidlstm.batch.records import output_target
 from vidlstm.errors import UsageError, replaced_bytes
 from vidlstm.files import atomic_write_text
 
@@ -38,6 +40,14 @@ class ReportConfig:
             raise UsageError(f"{self.output}: the report is an HTML page; name an .html file for -o")
         if Path(self.output).exists() and Path(self.output).resolve() == Path(self.source).resolve():
             raise UsageError(f"{self.output}: is the report's input (the predictions), never its output")
+        if Path(self.output).is_symlink():  # written through, as predict writes through a linked output
+            target = output_target(self.output)
+            if not Path(self.output).exists():
+                raise UsageError(f"{self.output}: a symbolic link to nothing ({os.readlink(self.output)}); name the "
+                                 f"report's file, or make the link lead to one")
+            if target.suffix.lower() not in (".html", ".htm"):  # a link must not make the page land on other data
+                raise UsageError(f"{self.output}: a symbolic link to {target}, not an .html file; the report is an "
+                                 f"HTML page, written where the link leads")
 
 
 def run(config: ReportConfig, warnings: list | None = None) -> Path:
@@ -48,8 +58,8 @@ def run(config: ReportConfig, warnings: list | None = None) -> Path:
                                  warnings)
     document = replaced_bytes(document)  # a file name that is not UTF-8 shows its odd bytes as U+FFFD
     out = Path(config.output)
-    try:
-        atomic_write_text(out, document)  # a browser refreshing the page never sees half a report
+    try:  # a link stays one, its target replaced (as predict does): atomic_write would replace the link itself
+        atomic_write_text(output_target(out), document)  # a browser refreshing the page never sees half a report
     except OSError as err:
         raise UsageError(f"{out}: cannot write the report ({err.strerror})") from None
     return out
