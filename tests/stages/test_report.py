@@ -494,3 +494,33 @@ def test_a_linked_output_is_written_through_and_stays_a_link(tmp_path, capsys):
         assert main(["report", str(source), "-o", str(tmp_path / name)]) == 2
         assert f"{tmp_path / name}: {said}" in capsys.readouterr().err
     assert other.read_text() == "mine" and not (tmp_path / "gone.html").exists()
+
+
+def test_the_model_folder_of_a_run_is_refused_pointing_at_the_run(tmp_path, capsys):
+    """`report run/model` made a page titled "training run / run folder: run/model" with none of the run in it."""
+    root = write_run(tmp_path / "run")
+    (root / "model" / "model.safetensors").write_bytes(b"weights")
+    output = tmp_path / "report.html"
+
+    assert main(["report", str(root / "model"), "-o", str(output)]) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and not output.exists()
+    assert err[0] == (f"vidlstm report: error: {root / 'model'}: is the model folder of the training run {root}; "
+                      f"report on the run (`vidlstm report {root}`): its page holds this model's metrics beside the "
+                      f"epochs, curves and evaluations")
+
+
+def test_a_model_folder_on_its_own_is_reported_as_a_model(tmp_path, tiny_model_dir):
+    import shutil
+
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "downloaded"))
+    (model / "metrics.json").write_text(json.dumps({"val_accuracy": 0.8125, "val_ece": 0.0421}))
+
+    page = run(ReportConfig(source=str(model), output=str(tmp_path / "r.html"))).read_text()
+
+    assert f"<p>model folder: {model} ·" in page and f"<p class=\"note\">model folder: {model}</p>" in page
+    assert "run folder" not in page and "training run" not in page
+    assert cell("0.8125") in page and "3 classes: left, right, up" in page
+    assert f"--model {model} -o EVAL` on clips the model did not train on and report on EVAL" in page
+    assert not (model / "evaluation").exists()

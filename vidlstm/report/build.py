@@ -24,7 +24,8 @@ def build_report_html(source_path, explanation_folders: list | None = None, titl
     elif isinstance(source, Evaluation):
         kind, sections = "evaluation", evaluation_sections(source, index, max_rows, max_strips)
     else:
-        kind, sections = "training run", run_sections(source, index, max_rows, max_strips)
+        kind = "model folder" if source.model_dir == source.root else "training run"
+        sections = run_sections(source, index, max_rows, max_strips)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"{kind}: {Path(source_path)} · generated {when}"
     return page(title or f"vidlstm report: {Path(source_path).name}", subtitle, sections)

@@ -157,7 +157,8 @@ def _epoch_table(epochs: list[dict]) -> Markup:
 
 
 def run_sections(run: TrainingRun, index: ExplanationIndex, max_rows: int, max_strips: int) -> list[Section]:
-    overview = [paragraph(f"run folder: {run.root}; model: {run.model_dir}")]
+    alone = run.model_dir == run.root  # a model folder on its own
+    overview = [paragraph(f"model folder: {run.root}" if alone else f"run folder: {run.root}; model: {run.model_dir}")]
     if run.labels:
         overview.append(paragraph(f"{len(run.labels)} classes: {', '.join(map(str, run.labels))}"))
     overview += [heading("final model (model/metrics.json)"), key_value_table(_scalars(run.model_metrics))] \
@@ -175,7 +176,7 @@ def run_sections(run: TrainingRun, index: ExplanationIndex, max_rows: int, max_s
         per_class.append(paragraph(_split_line(run.split, run.model_metrics or {})))
     if not run.evaluations:
         per_class.append(absent("per-class accuracy and the confusion matrix need an evaluation (see above)"))
-    sections = [("run", "training run", overview)]
+    sections = [("run", "model" if alone else "training run", overview)]
     if run.choice:
         sections.append(("choice", "the model kept (train --backbone auto)", _choice_table(run.choice)))
     sections += [("curves", "training curves", curves), ("classes", "classes", per_class)]

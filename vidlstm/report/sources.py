@@ -142,9 +142,11 @@ def _evaluation_rows(path: Path, missing: list[str]) -> list[dict]:
 
 def load_run(root: Path) -> TrainingRun:
     run = TrainingRun(root=root)
-    if (root / "model.safetensors").is_file():  # a model folder on its own: its metrics, no training history
+    if is_model_dir(root):  # a model folder on its own (no run beside it): its metrics, no training history
         run.model_dir = root
-        run.missing.append("training history (this is a model folder; pass its run folder for curves and epochs)")
+        run.missing.append("training history (this is a model folder on its own: the run that trained it has "
+                           "its curves and epochs)")
+        run.config = _read_json(root / "config.json", run.missing, "the model's settings")
     else:
         history = kept_candidate(root) or root  # train --backbone auto: the kept family's own run folder
         if history != root:
@@ -162,7 +164,10 @@ def load_run(root: Path) -> TrainingRun:
         run.missing.append(f"{run.model_dir.name}/ (the trained model folder)")
     run.evaluations = [load_evaluation(sub) for sub in sorted(p for p in root.iterdir() if p.is_dir())
                        if is_evaluation_dir(sub)]
-    if not run.evaluations:
+    if not run.evaluations and run.model_dir == root:  # never an evaluation written into the model folder
+        run.missing.append(f"an evaluation: run `vidlstm evaluate DATA --model {root} -o EVAL` on clips the model did "
+                           f"not train on and report on EVAL")
+    elif not run.evaluations:
         run.missing.append("an evaluation (confusion matrix, per-class results): run `vidlstm evaluate DATA "
                            f"--model {run.model_dir} -o {root / 'evaluation'}` on clips the model did not train on "
                            f"(or with --split {root / 'split.json'} --subset val) and build the report again")
@@ -176,12 +181,34 @@ def _has_history(folder: Path) -> bool:
     return any((folder / m).exists() for m in markers) or (folder / STATE_FILE).is_file()
 
 
+def is_model_dir(path: Path) -> bool:
+    return (path / "model.safetensors").is_file()
+
+
+def _run_of_model(path: Path) -> Path | None:
+    """The training run folder whose model ``path`` is (its ``model/``, beside the run's history), or None for a
+    model folder on its own (copied, downloaded) or any other folder."""
+    if not is_model_dir(path):
+        return None
+    run_dir = path.parent if path.name not in ("", "..") else path.resolve().parent
+    kept = run_dir / "model"
+    if not (kept.is_dir() and kept.samefile(path)):
+        return None
+    history = ("metrics.csv", "curves.png", "choice.json", STATE_FILE)
+    return run_dir if any((run_dir / name).is_file() for name in history) or (run_dir / "last").is_dir() else None
+
+
 def load_source(path) -> TrainingRun | Evaluation | Predictions:
     """Decide what ``path`` is from what it holds, and read it."""
     path = Path(path)
     if path.is_dir():
         if is_evaluation_dir(path):
             return load_evaluation(path)
+        run_dir = _run_of_model(path)
+        if run_dir is not None:  # its page said "training run" of a folder with no run in it
+            raise UsageError(f"{path}: is the model folder of the training run {run_dir}; report on the run "
+                             f"(`vidlstm report {run_dir}`): its page holds this model's metrics beside the epochs, "
+                             f"curves and evaluations")
         if _has_history(path):
             return load_run(path)
         if (path / "last").is_dir():  # a run that ended before its first epoch: a page of "absent" said nothing
