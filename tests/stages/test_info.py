@@ -83,11 +83,28 @@ def test_info_without_metrics_and_bad_folders(tiny_model_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["info", str(tmp_path / "empty")]) == 2
     assert "missing config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, reason", [("{not json", "not valid JSON (Expecting property name enclosed in double "
+                                                        "quotes: line 1 column 2 (char 1))"),
+                                          ("[1]", "a JSON object was expected, got list")])
+def test_a_corrupt_metrics_json_leaves_the_card_shown_and_warns(tmp_path, capsys, text, reason):
+    """The whole card was refused (exit 2) for a metrics.json that evaluate and classify never read."""
     broken = save_model(tmp_path / "broken", LRCN(ModelConfig(labels=["a", "b"], image_size=32, proj_dim=8,
                                                                hidden_size=8)))
-    (broken / "metrics.json").write_text("{not json")
-    assert main(["info", str(broken)]) == 2
-    assert "metrics.json: not valid JSON" in capsys.readouterr().err
+    (broken / "metrics.json").write_text(text)
+    warning = (f"vidlstm info: warning: {broken / 'metrics.json'}: {reason}; the card is shown without its "
+               f"metrics")
+
+    assert main(["info", str(broken)]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [warning]
+    assert "labels" in out and "a, b" in out and "unreadable (metrics.json: see the warning)" in out
+    assert main(["info", str(broken), "--json"]) == 0
+    out, err = capsys.readouterr()
+    info = json.loads(out)
+    assert info["labels"] == ["a", "b"] and info["metrics"] is None
+    assert info["metrics_unreadable"] == f"{broken / 'metrics.json'}: {reason}" and err.splitlines() == [warning]
 
 
 def test_a_model_saved_before_its_run_finished_says_so_in_info_and_when_loaded(tiny_model_dir, tmp_path, capsys,

@@ -3,6 +3,7 @@ export's (format, files, inputs and outputs, labels, the model it came from); --
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from vidlstm.cli.common import model_folder
@@ -66,7 +67,8 @@ def format_card(info: dict) -> str:
         from vidlstm.checkpoint import unfinished_note  # torch: the CLI imports it only where needed
 
         lines.append(f"{'status':<{width}}  {unfinished_note(info['path'], metrics)}")
-    lines.append(f"{'metrics':<{width}}  {'' if metrics else 'none (no metrics.json)'}".rstrip())
+    none = "unreadable (metrics.json: see the warning)" if info.get("metrics_unreadable") else "none (no metrics.json)"
+    lines.append(f"{'metrics':<{width}}  {'' if metrics else none}".rstrip())
     key_width = max((len(key) for key in metrics), default=0)
     lines += [f"  {key:<{key_width}}  {format_value(value)}" for key, value in metrics.items()]
     return "\n".join(lines)
@@ -115,4 +117,7 @@ def run(args) -> int:
         return 0
     info = model_info(folder)
     print(json.dumps(info, indent=2) if args.json else format_card(info))
+    if info.get("metrics_unreadable"):  # the model itself loads (evaluate, classify use it): its card, said so
+        print(f"vidlstm info: warning: {info['metrics_unreadable']}; the card is shown without its metrics",
+              file=sys.stderr)
     return 0

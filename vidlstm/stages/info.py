@@ -37,9 +37,15 @@ def read_metrics(model_dir: Path) -> dict | None:
 
 
 def model_info(model_dir) -> dict:
-    """Everything `vidlstm info` shows, JSON-serialisable. Loads the model, so a broken folder fails here."""
+    """Everything `vidlstm info` shows, JSON-serialisable. Loads the model, so a broken folder fails here; a
+    metrics.json that cannot be read does not (evaluate and classify never read it): the card goes without its
+    metrics, and ``metrics_unreadable`` says why."""
     model_dir = Path(model_dir)
     model = load_model(model_dir)
+    try:
+        metrics, unreadable = read_metrics(model_dir), None
+    except ModelLoadError as err:
+        metrics, unreadable = None, str(err)
     cfg = model.config
     files = {p.name: p.stat().st_size for p in sorted(model_dir.iterdir()) if p.is_file()}
     return {
@@ -59,7 +65,8 @@ def model_info(model_dir) -> dict:
         "parameters": parameter_counts(model),
         "size_bytes": {"weights": files.get(WEIGHTS_FILE, 0), "total": sum(files.values())},
         "files": files,
-        "metrics": read_metrics(model_dir),
+        "metrics": metrics,
+        **({"metrics_unreadable": unreadable} if unreadable else {}),
         "format_version": cfg.format_version,
         "extra": cfg.extra,
     }
