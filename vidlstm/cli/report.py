@@ -8,8 +8,8 @@ from vidlstm.cli.common import positive_int
 
 def add_arguments(p):
     p.add_argument("source", metavar="RUN_OR_PREDICTIONS",
-                   help="a training run folder, an evaluate output folder, a predict .jsonl/.csv file, or a model folder "
-                        "on its own (a run's model/ is reported with its run)")
+                   help="a training run folder, an evaluate output folder, a predict .jsonl/.csv file, or a model "
+                        "folder on its own (a run's model/ is reported with its run)")
     p.add_argument("-o", "--output", default="report.html", metavar="HTML", help="output file (default report.html)")
     p.add_argument("--explanations", action="append", default=[], metavar="DIR",
                    help="folder of classify/predict --explain output (repeatable; an explanations/ folder "

@@ -198,8 +198,8 @@ def prediction_sections(preds: Predictions, index: ExplanationIndex, max_rows: i
         summary.append(key_value_table({"mean score": float(scores.mean()), "median score": float(np.median(scores)),
                                         "lowest score": float(scores.min())}))
     if preds.cut:
-        summary.append(absent(f"left out: a record cut off at the end of {preds.path.name} ({preds.cut} bytes): a predict "
-                              f"killed mid-write, or still writing"))
+        summary.append(absent(f"left out: a record cut off at the end of {preds.path.name} ({preds.cut} bytes): a "
+                              f"predict killed mid-write, or still writing"))
     labels = [distribution_table(Counter(r.get("label") for r in ok if r.get("label")), "predicted labels")]
     files = [_file_rows(records, ["path", "label", "score", "status", "decoder", "frames", "error"], max_rows)] \
         if records else [absent("no files")]
