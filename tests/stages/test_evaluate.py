@@ -80,6 +80,22 @@ def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path)
         run(EvaluateConfig(data=str(data), model_dir=str(other), out_dir=str(tmp_path / "ev"), progress=False))
 
 
+def test_clips_are_bounded_as_a_models_test_views(data_and_model, tmp_path):
+    """--clips 100000 decoded every view of a video at once: memory grew without end and no word was said."""
+    data, model_dir = data_and_model
+    for clips in (0, 9, 100000):
+        with pytest.raises(UsageError, match=f"^--clips must be an integer from 1 to 8, as a model's test views "
+                                             f"\\(got {clips}\\)$"):
+            EvaluateConfig(data=str(data), model_dir=str(model_dir), clips=clips)
+    torch.manual_seed(0)  # 8 views of 256 frames at 256 px are 400 MB a video, above a clip's limit
+    large = save_model(tmp_path / "large", LRCN(ModelConfig(labels=["left", "right", "up"], num_frames=256,
+                                                            image_size=256)))
+    with pytest.raises(UsageError, match=r"^--clips 8: num_frames x image_size\^2 x 3 = .* x clips 8; give fewer"):
+        run(EvaluateConfig(data=str(data), model_dir=str(large), out_dir=str(tmp_path / "ev"), clips=8,
+                           progress=False))
+    assert not (tmp_path / "ev").exists()
+
+
 def test_an_empty_subset_of_a_split_says_why(data_and_model, tmp_path):
     data, model_dir = data_and_model
     split = tmp_path / "split.json"

@@ -19,6 +19,7 @@ from vidlstm.data.splits import load_split, trained_copies
 from vidlstm.defaults import MODEL_ENV, default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
+from vidlstm.limits import MODEL_INT_RANGES, clip_size_error, int_range_error
 from vidlstm.logs import log as logger, progress_bar
 from vidlstm.training.auto import saved_setting
 from vidlstm.training.metrics import classification_metrics
@@ -47,8 +48,13 @@ class EvaluateConfig:
     timeout: float = 60.0  # seconds a decoder may go silent on one file before that file fails
 
     def __post_init__(self):
-        if (self.clips is not None and self.clips < 1) or self.top_k < 1 or self.batch_size < 1:
-            raise UsageError("--clips, --top-k and --batch-size must be >= 1")
+        if self.clips is not None and int_range_error("test_views", self.clips):
+            # A video's views are decoded at once: --clips 100000 grew memory by a GB every few seconds, unbounded.
+            low, high = MODEL_INT_RANGES["test_views"]
+            raise UsageError(f"--clips must be an integer from {low} to {high}, as a model's test views "
+                             f"(got {self.clips!r})")
+        if self.top_k < 1 or self.batch_size < 1:
+            raise UsageError("--top-k and --batch-size must be >= 1")
         if self.workers < 0 or not self.timeout > 0:
             raise UsageError("--workers must be >= 0 and --timeout > 0")
         if self.subset not in ("train", "val"):
@@ -73,6 +79,9 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     _check_out_dir(Path(config.out_dir), config.data)
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
+    too_large = clip_size_error(predictor.config.num_frames * _views(config, predictor), predictor.config.image_size)
+    if too_large and config.clips:  # every view of a video is decoded at once, as a model's own test views (ModelConfig checks those)
+        raise UsageError(f"--clips {config.clips}: {too_large} x clips {config.clips}; give fewer --clips")
     dataset = discover_dataset(config.data, min_classes=1)
     unknown = sorted(set(dataset.labels) - set(labels))
     if unknown:
