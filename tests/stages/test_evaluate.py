@@ -72,6 +72,32 @@ def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_pa
     assert named == [f"{tmp_path / 'broken.mp4'}: {broken[0]['error']}"]  # on stderr too, with its reason
 
 
+def test_entries_named_like_videos_that_are_no_files_count_as_failed(data_and_model, tmp_path, caplog):
+    """A FIFO or a dangling link named clip.mp4 in a class folder was left out without a word (rc 0, failed 0),
+    where train warns of it: each is named, listed as an error row and counted as failed."""
+    import logging
+    import os
+    import shutil
+
+    caplog.set_level(logging.WARNING, logger="vidlstm")
+    data, model_dir = data_and_model
+    copy = tmp_path / "mixed"
+    shutil.copytree(data, copy)
+    os.mkfifo(copy / "left" / "fifo.mp4")
+    (copy / "up" / "dangling.mp4").symlink_to(tmp_path / "nonexistent.mp4")
+    out = run(EvaluateConfig(data=str(copy), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), workers=0,
+                             progress=False))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["n"], metrics["failed"]) == (6, 2)
+    errors = {r["path"]: (r["label"], r["error"]) for r in read_predictions(out / "predictions.csv")
+              if r["status"] == "error"}
+    assert errors == {"left/fifo.mp4": ("left", "a FIFO (named pipe), not a file"),
+                      "up/dangling.mp4": ("up", f"a symbolic link to no file ({tmp_path / 'nonexistent.mp4'} does not exist)")}
+    said = [r.getMessage() for r in caplog.records if "fifo.mp4" in r.getMessage() or "dangling" in r.getMessage()]
+    assert said == [f"{copy / 'left' / 'fifo.mp4'}: a FIFO (named pipe), not a file",
+                    f"{copy / 'up' / 'dangling.mp4'}: {errors['up/dangling.mp4'][1]}"]
+
+
 def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path):
     data, _ = data_and_model
     torch.manual_seed(0)

@@ -46,7 +46,7 @@ def run(args) -> int:
     print((out / "classification_report.txt").read_text().rstrip())
     print(f"wrote {out}/ (metrics.json, classification_report.txt, confusion_matrix.png, predictions.csv)")
     if m["failed"]:
-        print(f"{m['failed']} video(s) could not be decoded (see predictions.csv)")
+        print(f"{m['failed']} video(s) could not be read or decoded (see predictions.csv)")
     return 1 if m["failed"] else 0
 
 

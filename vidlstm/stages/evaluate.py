@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
-from vidlstm.data.datasets import discover_dataset
+from vidlstm.data.datasets import VideoItem, discover_dataset
 from vidlstm.data.splits import load_split, trained_copies
 from vidlstm.defaults import MODEL_ENV, default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
@@ -95,7 +95,12 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
             raise UsageError(f"{config.split_file}: its {config.subset} subset is empty{why}")
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
-    targets = dataset.targets(labels)
+    # Entries named like videos that are no files (a FIFO, a dangling link): never opened, each named and counted
+    # as a failed video, as an unreadable one is (they were left out without a word, n and failed none the wiser).
+    # A split's subset holds only the clips it lists, which such an entry cannot be.
+    unreadable = [] if config.split_file else dataset.skipped
+    for entry in unreadable:
+        logger.warning(f"{entry.path}: {entry.reason}")
     model_dir = config.model_dir or str(default_model_dir())  # $VIDLSTM_MODEL's model is checked like any other
     trained_on, splits, gone = _trained_on(model_dir, dataset.items)
     if gone:
@@ -106,12 +111,17 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
                        f"({', '.join(map(str, splits))}): the accuracy is in-sample, not what new "
                        f"clips would get; evaluate clips it never saw (or its run's --split ... --subset val)")
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
-    ok = np.array([e is None for e in errors])
     failed = [(item, error) for item, error in zip(dataset.items, errors) if error is not None]
     for item, error in failed[:MAX_NAMED_FAILURES]:  # named where the user looks, not only in predictions.csv
         logger.warning(f"{item.path}: {error}")
     if len(failed) > MAX_NAMED_FAILURES:
         logger.warning(f"... and {len(failed) - MAX_NAMED_FAILURES} more video(s) that could not be decoded")
+    if unreadable:  # after the videos, in predictions.csv as any video that could not be read
+        dataset = replace(dataset, items=dataset.items + [VideoItem(e.path, e.label) for e in unreadable], skipped=[])
+        probs = np.vstack([probs, np.zeros((len(unreadable), len(labels)))])
+        errors = errors + [entry.reason for entry in unreadable]
+    targets = dataset.targets(labels)
+    ok = np.array([e is None for e in errors])
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
