@@ -105,6 +105,35 @@ def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lack
     assert all((tmp_path / "mine" / name).read_text() == text for name, text in files.items())
 
 
+def test_keep_replaces_an_earlier_demos_set_but_never_one_synth_wrote(tiny_model_dir, tmp_path, capsys):
+    """`demo --keep DIR` replaced the clips of a set `vidlstm synth` wrote there (which may have trained a model)
+    without a word, though its help said "a new or empty folder"; `synth` still replaces a demo's set."""
+    import json
+
+    from vidlstm.data.synth import MARKER
+
+    small = ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    demo = ["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--threads", "1", "--keep"]
+    synth = tmp_path / "synth"
+    assert main(["synth", str(synth), "--per-class", "2", *small]) == 0
+    before = {p: p.read_bytes() for p in synth.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*demo, str(synth)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vidlstm demo: error: {synth}: holds a data set `vidlstm synth` wrote ({MARKER}), which `vidlstm demo` "
+        f"does not replace; name a new or empty folder for the clips")
+    assert {p: p.read_bytes() for p in synth.rglob("*") if p.is_file()} == before
+    kept = tmp_path / "kept"
+    assert main([*demo, str(kept)]) == 0
+    assert json.loads((kept / MARKER).read_text())["written_by"] == "vidlstm demo"
+    assert main([*demo, str(kept), "--seed", "3"]) == 0  # its own earlier set: replaced
+    assert json.loads((kept / MARKER).read_text())["seed"] == 3
+    capsys.readouterr()
+    assert main(["synth", str(kept), "--per-class", "1", *small]) == 0
+    assert f"removed the earlier synthetic set in {kept} (3 clips)" in capsys.readouterr().out
+    assert json.loads((kept / MARKER).read_text())["written_by"] == "vidlstm synth"
+
+
 def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog, tmp_path):
     """`vidlstm demo --seed 7` drew the shipped model's own training clips (a seed's clips are a prefix of a bigger
     set's) and called them clips it never saw."""

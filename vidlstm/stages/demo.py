@@ -66,7 +66,7 @@ def run(config: DemoConfig):
     with tempfile.TemporaryDirectory(prefix="vidlstm-demo-") as tmp:
         root = Path(config.out_dir or tmp)
         synth = SynthConfig(per_class=config.per_class, seed=config.seed)
-        generate_dataset(root, synth, classes=classes)
+        generate_dataset(root, synth, classes=classes, written_by="vidlstm demo")
         with open(root / "manifest.csv") as f:
             rows = list(csv.DictReader(f))
         records = list(classify_paths(predictor, [root / r["path"] for r in rows], top_k=1))
