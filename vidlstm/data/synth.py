@@ -191,7 +191,7 @@ def earlier_set(folder, writers=WRITERS) -> set[str] | None:
     classes and clips per class write exactly its manifest.csv; a set written before the marker, by a manifest that
     is exactly what `vidlstm synth` wrote then: every motion class in its order, CLASS/CLASS_NNN.mp4 from 000, the
     classes in turn for each number (a data set of the user's is not listed so; a `demo --keep` of fewer classes is
-    no longer known, and is left to the user). Only a set one of ``writers`` wrote (a set before the marker: synth's)."""
+    no longer known, and is left to the user). Only a set one of ``writers`` wrote (one before the marker: synth's)."""
     folder = Path(folder)
     rows = _manifest(folder / "manifest.csv")
     drawn = _drawn(folder / MARKER)
