@@ -92,7 +92,8 @@ def test_entries_named_like_videos_that_are_no_files_count_as_failed(data_and_mo
     errors = {r["path"]: (r["label"], r["error"]) for r in read_predictions(out / "predictions.csv")
               if r["status"] == "error"}
     assert errors == {"left/fifo.mp4": ("left", "a FIFO (named pipe), not a file"),
-                      "up/dangling.mp4": ("up", f"a symbolic link to no file ({tmp_path / 'nonexistent.mp4'} does not exist)")}
+                      "up/dangling.mp4": ("up", f"a symbolic link to no file ({tmp_path / 'nonexistent.mp4'} does "
+                                                f"not exist)")}
     said = [r.getMessage() for r in caplog.records if "fifo.mp4" in r.getMessage() or "dangling" in r.getMessage()]
     assert said == [f"{copy / 'left' / 'fifo.mp4'}: a FIFO (named pipe), not a file",
                     f"{copy / 'up' / 'dangling.mp4'}: {errors['up/dangling.mp4'][1]}"]

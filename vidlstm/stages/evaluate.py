@@ -80,7 +80,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
     too_large = clip_size_error(predictor.config.num_frames * _views(config, predictor), predictor.config.image_size)
-    if too_large and config.clips:  # every view of a video is decoded at once, as a model's own test views (ModelConfig checks those)
+    if too_large and config.clips:  # a video's views are decoded at once (ModelConfig checks a model's own)
         raise UsageError(f"--clips {config.clips}: {too_large} x clips {config.clips}; give fewer --clips")
     dataset = discover_dataset(config.data, min_classes=1)
     unknown = sorted(set(dataset.labels) - set(labels))
