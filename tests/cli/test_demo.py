@@ -134,6 +134,35 @@ def test_keep_replaces_an_earlier_demos_set_but_never_one_synth_wrote(tiny_model
     assert json.loads((kept / MARKER).read_text())["written_by"] == "vidlstm synth"
 
 
+def test_a_models_own_training_clips_drawn_again_are_named_as_in_sample(tiny_model_dir, tmp_path, capsys, caplog):
+    """`demo --model RUN/model --seed S` drew the clips byte for byte that `synth --seed S` wrote for the run and
+    printed their accuracy without a word; evaluate on the same clips said they trained the model."""
+    import json
+    import shutil
+
+    from vidlstm.data.cache import sha256_file
+    from vidlstm.data.synth import SynthConfig, generate_dataset
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run_dir / "model")
+    data = generate_dataset(tmp_path / "data", SynthConfig(per_class=2, seed=3), classes=("left", "right", "up"))
+    clips = sorted(data.rglob("*.mp4"))[:4]  # 4 of the 6 trained it, as a run's split.json records them
+    (run_dir / "split.json").write_text(json.dumps({
+        "train": [p.relative_to(data).as_posix() for p in clips], "val": [],
+        "train_content": [[p.stat().st_size, sha256_file(p)] for p in clips]}))
+    demo = ["demo", "--model", str(run_dir / "model"), "--per-class", "2", "--threads", "1", "--seed"]
+    assert main([*demo, "3"]) == 0
+    assert [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()] == [
+        f"4 of the 6 demo clips trained this model ({run_dir / 'split.json'}): the accuracy is in-sample, not what "
+        f"new clips would get; another --seed draws clips it never trained on"]
+    accuracy = [line for line in capsys.readouterr().out.splitlines() if line.startswith("accuracy:")]
+    assert accuracy[0].endswith("% (in-sample: 4 of these clips trained the model; not what new clips get)")
+    caplog.clear()
+    assert main([*demo, "4"]) == 0  # other clips: nothing to say
+    assert not [r for r in caplog.records if "in-sample" in r.getMessage()]
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("accuracy:")][0].endswith("%")
+
+
 def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog, tmp_path):
     """`vidlstm demo --seed 7` drew the shipped model's own training clips (a seed's clips are a prefix of a bigger
     set's) and called them clips it never saw."""

@@ -31,5 +31,7 @@ def run(args) -> int:
         score = f"{r['score']:.3f}" if r["score"] is not None else "-"
         print(f"{r['path']:<{width}}  {r['true']:<14} {pred:<14} {score:>6}  {mark}")
     correct = sum(r["label"] == r["true"] for r in records)
-    print(f"\naccuracy: {correct}/{len(records)} = {100 * accuracy:.1f}%")
+    in_sample = sum(r["in_sample"] for r in records)  # said here too: the warning is a table's length above
+    said = f" (in-sample: {in_sample} of these clips trained the model; not what new clips get)" if in_sample else ""
+    print(f"\naccuracy: {correct}/{len(records)} = {100 * accuracy:.1f}%{said}")
     return 0

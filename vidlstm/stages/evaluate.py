@@ -15,16 +15,16 @@ from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
 from vidlstm.data.datasets import VideoItem, discover_dataset
-from vidlstm.data.splits import load_split, trained_copies
+from vidlstm.data.splits import load_split
 from vidlstm.defaults import MODEL_ENV, default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
 from vidlstm.limits import MODEL_INT_RANGES, clip_size_error, int_range_error
 from vidlstm.logs import log as logger, progress_bar
-from vidlstm.training.auto import saved_setting
+from vidlstm.training.in_sample import warn_in_sample
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
-from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside, kept_candidate
+from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside
 
 MAX_NAMED_FAILURES = 10
 """Videos that could not be decoded named on stderr, each with its reason (predictions.csv lists them all)."""
@@ -102,14 +102,8 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     for entry in unreadable:
         logger.warning(f"{entry.path}: {entry.reason}")
     model_dir = config.model_dir or str(default_model_dir())  # $VIDLSTM_MODEL's model is checked like any other
-    trained_on, splits, gone = _trained_on(model_dir, dataset.items)
-    if gone:
-        logger.warning(f"{model_dir}: the training run or base model it records is not there ({gone[0]}): whether "
-                       f"the clips evaluated trained it cannot be told")
-    if trained_on:
-        logger.warning(f"{trained_on} of the {len(dataset.items)} clips evaluated trained this model "
-                       f"({', '.join(map(str, splits))}): the accuracy is in-sample, not what new "
-                       f"clips would get; evaluate clips it never saw (or its run's --split ... --subset val)")
+    trained_on = len(warn_in_sample(model_dir, dataset.items, "clips evaluated",
+                                    "evaluate clips it never saw (or its run's --split ... --subset val)"))
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
     failed = [(item, error) for item, error in zip(dataset.items, errors) if error is not None]
     for item, error in failed[:MAX_NAMED_FAILURES]:  # named where the user looks, not only in predictions.csv
@@ -151,75 +145,6 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     given = asdict(config) if config.split_file else dict(asdict(config), subset=None)  # no split: no subset
     (out / "metrics.json").write_text(json.dumps(dict(metrics, config=given), indent=2) + "\n")
     return out
-
-
-def _trained_on(model_dir, items) -> tuple[int, list[Path], list[str]]:
-    """How many of ``items`` trained the model in ``model_dir``, the split.json files that say so, and the runs or
-    models its config records that are not there (so the check could not look): its run's split.json (the run its
-    config.json records, else RUN/model's RUN), then, for a fine-tuned model, its base's run, and so on."""
-    runs, gone = _training_runs(Path(model_dir))
-    left, splits = {item.path: item for item in items}, []
-    for run in runs:
-        hit = _trained_in_run(run, list(left.values()))
-        if hit:
-            splits.append(run / "split.json")
-            for path in hit:
-                del left[path]
-    return len(items) - len(left), splits, gone
-
-
-def _training_runs(model_dir: Path, depth: int = 8) -> tuple[list[Path], list[str]]:
-    """The run folders whose training clips taught ``model_dir`` (its own, then its fine-tune base's, and on), and
-    the recorded runs and base models that are not there. The shipped model records none: it trained on synthetic
-    clips of another seed."""
-    runs: list[Path] = []
-    gone: list[str] = []
-    model: Path | None = model_dir
-    while model is not None and len(runs) < depth:
-        try:
-            training = json.loads((model / "config.json").read_text()).get("extra", {}).get("training", {})
-        except (OSError, ValueError, AttributeError):
-            training = {}
-        training = training if isinstance(training, dict) else {}
-        recorded = training.get("run_dir")
-        if isinstance(recorded, str) and (Path(recorded) / "split.json").is_file():
-            run = Path(recorded)  # where the model was written, whatever folder it sits in now
-        elif (model.parent / "split.json").is_file() and (not isinstance(recorded, str) or model.name == "model"):
-            run = model.parent  # RUN/model: a model of an older vidlstm, or a run moved with its model
-        else:
-            run = None
-            if isinstance(recorded, str):
-                gone.append(recorded)
-        if run is not None and run.resolve() in {r.resolve() for r in runs}:
-            break
-        if run is not None:
-            runs.append(run)
-        base = training.get("init_dir")
-        model = Path(base) if isinstance(base, str) and Path(base).is_dir() else None
-        if isinstance(base, str) and model is None:
-            gone.append(base)
-    return runs, gone
-
-
-def _trained_in_run(run: Path, items) -> set[Path]:
-    """Those of ``items`` that ``run``'s split.json lists as training clips (names absolute, or relative to the
-    run's DATA as its config.json, or its kept candidate's, records it; or the same content under another name)."""
-    try:
-        payload = json.loads((run / "split.json").read_text())
-        names = payload["train"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    # An auto run keeps no settings of its own: its kept candidate's, whose split.json it copied.
-    settings = run if (run / "config.json").is_file() else kept_candidate(run)
-    resolved = saved_setting(settings, "resolved") if settings else None
-    data = (resolved.get("data") if isinstance(resolved, dict) else None) or (
-        saved_setting(settings, "data") if settings else None)
-    root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
-    trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
-               if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
-    by_name = {item.path for item in items if str(item.path.resolve()) in trained}
-    # Copies of training clips under other names (a folder of "new" clips that holds some of them) count too.
-    return by_name | trained_copies(payload, [item.path for item in items if item.path not in by_name])
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
