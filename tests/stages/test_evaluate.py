@@ -197,6 +197,28 @@ def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_mod
 
 
 
+def test_a_users_own_files_in_the_output_folder_are_never_overwritten(data_and_model, tmp_path):
+    """-o into a folder of the user's replaced their own predictions.csv or metrics.json without a word; a re-run
+    into an earlier evaluation's folder (finished, or stopped before its metrics.json) still replaces it."""
+    data, model_dir = data_and_model
+    for name, text in (("metrics.json", '{"accuracy": 0.9}'), ("predictions.csv", "path,label\na.mp4,left\n"),
+                       ("confusion_matrix.png", "mine")):
+        mine = tmp_path / name.replace(".", "_")
+        mine.mkdir()
+        (mine / name).write_text(text)
+        with pytest.raises(UsageError, match=f"^{mine}: holds a {name} that no earlier evaluation wrote; write the "
+                                             f"evaluation to another -o"):
+            run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(mine), progress=False))
+        assert [p.name for p in mine.iterdir()] == [name] and (mine / name).read_text() == text
+    out = run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), progress=False,
+                             top_k=2))
+    run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(out), progress=False, top_k=3))
+    assert json.loads((out / "metrics.json").read_text())["top_k"] == 3
+    (out / "metrics.json").unlink()  # stopped before its last file: known by its predictions.csv
+    run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(out), progress=False, top_k=2))
+    assert json.loads((out / "metrics.json").read_text())["top_k"] == 2
+
+
 @pytest.mark.parametrize("layout", ["one backbone", "auto"])
 def test_evaluating_clips_the_model_trained_on_says_the_accuracy_is_in_sample(data_and_model, tmp_path, caplog,
                                                                              layout):

@@ -26,6 +26,8 @@ from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
 from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside
 
+OUTPUTS = ("metrics.json", "predictions.csv", "classification_report.txt", "confusion_matrix.png")
+PREDICTION_COLUMNS = ["path", "label", "predicted", "score", "correct", "top_k", "status", "error"]
 MAX_NAMED_FAILURES = 10
 """Videos that could not be decoded named on stderr, each with its reason (predictions.csv lists them all)."""
 
@@ -72,6 +74,27 @@ def _check_out_dir(out: Path, data) -> None:
             out.name == "candidates" and any(out.glob("*/last"))):  # an auto run's candidates folder
         raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
                          f"(e.g. {out / 'evaluation'})")
+    mine = [name for name in OUTPUTS if (out / name).exists()]
+    if mine and not _earlier_evaluation(out):  # a user's own predictions.csv or metrics.json was overwritten
+        raise UsageError(f"{out}: holds a {mine[0]} that no earlier evaluation wrote; write the evaluation to another "
+                         f"-o (an earlier evaluation's folder is replaced)")
+
+
+def _earlier_evaluation(out: Path) -> bool:
+    """Whether ``out`` holds what an earlier evaluate wrote: its metrics.json (the keys every evaluate has written),
+    or, where it stopped before that (metrics.json is written last), its predictions.csv (written first)."""
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except FileNotFoundError:
+        try:
+            with open(out / "predictions.csv", newline="") as f:
+                return next(csv.reader(f), None) == PREDICTION_COLUMNS
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return False
+    except (OSError, ValueError):
+        return False
+    return (isinstance(metrics, dict) and {"n", "failed", "clips_per_video", "model"} <= set(metrics)
+            and isinstance(metrics.get("config"), dict) and "out_dir" in metrics["config"])
 
 
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
@@ -138,10 +161,11 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
         matrix = confusion_matrix(targets[ok], preds[ok], labels=class_ids)
     else:
         report, matrix = "no video could be decoded\n", np.zeros((len(labels), len(labels)), dtype=np.int64)
+    # predictions.csv first and metrics.json last: an evaluation stopped half-way is known by one (_earlier_evaluation)
+    _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
     (out / "classification_report.txt").write_text(report)
     plot_confusion_matrix(matrix, labels, out / "confusion_matrix.png",
                           title=f"accuracy {metrics.get('accuracy', float('nan')):.3f} (n={metrics['n']})")
-    _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
     given = asdict(config) if config.split_file else dict(asdict(config), subset=None)  # no split: no subset
     (out / "metrics.json").write_text(json.dumps(dict(metrics, config=given), indent=2) + "\n")
     return out
@@ -203,7 +227,7 @@ def _views(config: EvaluateConfig, predictor: Predictor) -> int:
 def _write_predictions(path: Path, dataset, targets, probs, errors, labels, top_k: int) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "label", "predicted", "score", "correct", "top_k", "status", "error"])
+        writer.writerow(PREDICTION_COLUMNS)
         for i, item in enumerate(dataset.items):
             if errors[i] is not None:
                 writer.writerow([dataset.relative_name(item), item.label, "", "", "", "[]", "error", errors[i]])
