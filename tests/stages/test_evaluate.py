@@ -144,6 +144,23 @@ def test_the_report_leaves_out_classes_neither_in_the_data_nor_predicted(data_an
     assert ("down" in rows) != ("not in the data and never predicted (left out above): down" in report)
 
 
+def test_the_report_prints_support_as_whole_numbers():
+    """Where every prediction was wrong (evaluate on a subset of the classes), sklearn's report printed the support as
+    0.0 and 2.0; otherwise the report is laid out as sklearn lays it out."""
+    from sklearn.metrics import classification_report
+
+    from vidlstm.stages.evaluate import _report_text
+
+    report = _report_text(np.array([1, 1, 2, 2]), np.array([0, 0, 3, 3]), [0, 1, 2, 3],
+                          ["grow", "left", "right", "shrink"])
+    assert [line.split()[-1] for line in report.splitlines()[2:] if line.strip()] == ["0", "2", "2", "0", "4", "4", "4"]
+    assert "    accuracy                           0.00         4\n" in report
+    truth, pred = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
+    names = ["left", "a much longer class name", "up"]
+    assert _report_text(truth, pred, [0, 1, 2], names) == classification_report(truth, pred, labels=[0, 1, 2],
+                                                                                 target_names=names, zero_division=0)
+
+
 def test_clip_offsets_spread_views_inside_each_segment():
     assert view_offsets(1) == [None]
     assert view_offsets(4) == [0.125, 0.375, 0.625, 0.875]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
@@ -153,8 +153,7 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
         # Only the classes in the data or predicted: one the model knows that appears in neither would count in the
         # macro average as a zero (3 classes evaluated, all right, read as a 0.75 macro F1 with a 4-class model).
         shown = sorted(set(targets[ok].tolist()) | set(preds[ok].tolist()))
-        report = classification_report(targets[ok], preds[ok], labels=shown, target_names=[labels[i] for i in shown],
-                                       zero_division=0)
+        report = _report_text(targets[ok], preds[ok], shown, [labels[i] for i in shown])
         absent = [labels[i] for i in class_ids if i not in shown]
         if absent:
             report += f"\nnot in the data and never predicted (left out above): {', '.join(absent)}\n"
@@ -169,6 +168,24 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     given = asdict(config) if config.split_file else dict(asdict(config), subset=None)  # no split: no subset
     (out / "metrics.json").write_text(json.dumps(dict(metrics, config=given), indent=2) + "\n")
     return out
+
+
+def _report_text(truth: np.ndarray, pred: np.ndarray, shown: list[int], names: list[str]) -> str:
+    """sklearn's classification_report, laid out as it lays it out, with the support always a whole number: sklearn
+    printed it as 0.0 and 2.0 where every prediction was wrong (evaluate on a subset of the classes)."""
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=shown, zero_division=0)
+    width = max(len(name) for name in [*names, "weighted avg"])
+
+    def row(name, p, r, f, n):
+        return f"{name:>{width}} " + "".join(f" {float(v):>9.2f}" for v in (p, r, f)) + f" {int(n):>9}\n"
+
+    total = int(support.sum())
+    weights = support if total else None
+    return (f"{'':>{width}} " + "".join(f" {h:>9}" for h in ("precision", "recall", "f1-score", "support")) + "\n\n"
+            + "".join(row(name, *values) for name, *values in zip(names, precision, recall, f1, support)) + "\n"
+            + f"{'accuracy':>{width}}  {'':>9} {'':>9} {float(np.mean(truth == pred)):>9.2f} {total:>9}\n"
+            + row("macro avg", precision.mean(), recall.mean(), f1.mean(), total)
+            + row("weighted avg", *(np.average(v, weights=weights) for v in (precision, recall, f1)), total))
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
