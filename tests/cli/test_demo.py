@@ -105,6 +105,64 @@ def test_keeping_the_clips_in_a_folder_of_other_files_offers_no_option_demo_lack
     assert all((tmp_path / "mine" / name).read_text() == text for name, text in files.items())
 
 
+def test_keep_replaces_an_earlier_demos_set_but_never_one_synth_wrote(tiny_model_dir, tmp_path, capsys):
+    """`demo --keep DIR` replaced the clips of a set `vidlstm synth` wrote there (which may have trained a model)
+    without a word, though its help said "a new or empty folder"; `synth` still replaces a demo's set."""
+    import json
+
+    from vidlstm.data.synth import MARKER
+
+    small = ["--size", "32", "--min-frames", "4", "--max-frames", "4"]
+    demo = ["demo", "--model", str(tiny_model_dir), "--per-class", "1", "--threads", "1", "--keep"]
+    synth = tmp_path / "synth"
+    assert main(["synth", str(synth), "--per-class", "2", *small]) == 0
+    before = {p: p.read_bytes() for p in synth.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*demo, str(synth)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vidlstm demo: error: {synth}: holds a data set `vidlstm synth` wrote ({MARKER}), which `vidlstm demo` "
+        f"does not replace; name a new or empty folder for the clips")
+    assert {p: p.read_bytes() for p in synth.rglob("*") if p.is_file()} == before
+    kept = tmp_path / "kept"
+    assert main([*demo, str(kept)]) == 0
+    assert json.loads((kept / MARKER).read_text())["written_by"] == "vidlstm demo"
+    assert main([*demo, str(kept), "--seed", "3"]) == 0  # its own earlier set: replaced
+    assert json.loads((kept / MARKER).read_text())["seed"] == 3
+    capsys.readouterr()
+    assert main(["synth", str(kept), "--per-class", "1", *small]) == 0
+    assert f"removed the earlier synthetic set in {kept} (3 clips)" in capsys.readouterr().out
+    assert json.loads((kept / MARKER).read_text())["written_by"] == "vidlstm synth"
+
+
+def test_a_models_own_training_clips_drawn_again_are_named_as_in_sample(tiny_model_dir, tmp_path, capsys, caplog):
+    """`demo --model RUN/model --seed S` drew the clips byte for byte that `synth --seed S` wrote for the run and
+    printed their accuracy without a word; evaluate on the same clips said they trained the model."""
+    import json
+    import shutil
+
+    from vidlstm.data.cache import sha256_file
+    from vidlstm.data.synth import SynthConfig, generate_dataset
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run_dir / "model")
+    data = generate_dataset(tmp_path / "data", SynthConfig(per_class=2, seed=3), classes=("left", "right", "up"))
+    clips = sorted(data.rglob("*.mp4"))[:4]  # 4 of the 6 trained it, as a run's split.json records them
+    (run_dir / "split.json").write_text(json.dumps({
+        "train": [p.relative_to(data).as_posix() for p in clips], "val": [],
+        "train_content": [[p.stat().st_size, sha256_file(p)] for p in clips]}))
+    demo = ["demo", "--model", str(run_dir / "model"), "--per-class", "2", "--threads", "1", "--seed"]
+    assert main([*demo, "3"]) == 0
+    assert [r.getMessage() for r in caplog.records if "in-sample" in r.getMessage()] == [
+        f"4 of the 6 demo clips trained this model ({run_dir / 'split.json'}): the accuracy is in-sample, not what "
+        f"new clips would get; another --seed draws clips it never trained on"]
+    accuracy = [line for line in capsys.readouterr().out.splitlines() if line.startswith("accuracy:")]
+    assert accuracy[0].endswith("% (in-sample: 4 of these clips trained the model; not what new clips get)")
+    caplog.clear()
+    assert main([*demo, "4"]) == 0  # other clips: nothing to say
+    assert not [r for r in caplog.records if "in-sample" in r.getMessage()]
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("accuracy:")][0].endswith("%")
+
+
 def test_the_shipped_models_training_seed_is_named_as_in_sample(caplog, tmp_path):
     """`vidlstm demo --seed 7` drew the shipped model's own training clips (a seed's clips are a prefix of a bigger
     set's) and called them clips it never saw."""

@@ -72,12 +72,55 @@ def test_a_broken_file_is_reported_and_the_rest_evaluated(data_and_model, tmp_pa
     assert named == [f"{tmp_path / 'broken.mp4'}: {broken[0]['error']}"]  # on stderr too, with its reason
 
 
+def test_entries_named_like_videos_that_are_no_files_count_as_failed(data_and_model, tmp_path, caplog):
+    """A FIFO or a dangling link named clip.mp4 in a class folder was left out without a word (rc 0, failed 0),
+    where train warns of it: each is named, listed as an error row and counted as failed."""
+    import logging
+    import os
+    import shutil
+
+    caplog.set_level(logging.WARNING, logger="vidlstm")
+    data, model_dir = data_and_model
+    copy = tmp_path / "mixed"
+    shutil.copytree(data, copy)
+    os.mkfifo(copy / "left" / "fifo.mp4")
+    (copy / "up" / "dangling.mp4").symlink_to(tmp_path / "nonexistent.mp4")
+    out = run(EvaluateConfig(data=str(copy), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), workers=0,
+                             progress=False))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["n"], metrics["failed"]) == (6, 2)
+    errors = {r["path"]: (r["label"], r["error"]) for r in read_predictions(out / "predictions.csv")
+              if r["status"] == "error"}
+    assert errors == {"left/fifo.mp4": ("left", "a FIFO (named pipe), not a file"),
+                      "up/dangling.mp4": ("up", f"a symbolic link to no file ({tmp_path / 'nonexistent.mp4'} does "
+                                                f"not exist)")}
+    said = [r.getMessage() for r in caplog.records if "fifo.mp4" in r.getMessage() or "dangling" in r.getMessage()]
+    assert said == [f"{copy / 'left' / 'fifo.mp4'}: a FIFO (named pipe), not a file",
+                    f"{copy / 'up' / 'dangling.mp4'}: {errors['up/dangling.mp4'][1]}"]
+
+
 def test_labels_unknown_to_the_model_are_a_usage_error(data_and_model, tmp_path):
     data, _ = data_and_model
     torch.manual_seed(0)
     other = save_model(tmp_path / "m", LRCN(ModelConfig(labels=["left", "right"], num_frames=4, image_size=32)))
     with pytest.raises(UsageError, match="label.s. up are not known to the model"):
         run(EvaluateConfig(data=str(data), model_dir=str(other), out_dir=str(tmp_path / "ev"), progress=False))
+
+
+def test_clips_are_bounded_as_a_models_test_views(data_and_model, tmp_path):
+    """--clips 100000 decoded every view of a video at once: memory grew without end and no word was said."""
+    data, model_dir = data_and_model
+    for clips in (0, 9, 100000):
+        with pytest.raises(UsageError, match=f"^--clips must be an integer from 1 to 8, as a model's test views "
+                                             f"\\(got {clips}\\)$"):
+            EvaluateConfig(data=str(data), model_dir=str(model_dir), clips=clips)
+    torch.manual_seed(0)  # 8 views of 256 frames at 256 px are 400 MB a video, above a clip's limit
+    large = save_model(tmp_path / "large", LRCN(ModelConfig(labels=["left", "right", "up"], num_frames=256,
+                                                            image_size=256)))
+    with pytest.raises(UsageError, match=r"^--clips 8: num_frames x image_size\^2 x 3 = .* x clips 8; give fewer"):
+        run(EvaluateConfig(data=str(data), model_dir=str(large), out_dir=str(tmp_path / "ev"), clips=8,
+                           progress=False))
+    assert not (tmp_path / "ev").exists()
 
 
 def test_an_empty_subset_of_a_split_says_why(data_and_model, tmp_path):
@@ -99,6 +142,23 @@ def test_the_report_leaves_out_classes_neither_in_the_data_nor_predicted(data_an
             ("left", "right", "up", "down")}
     assert rows == {"left", "right", "up"} | predicted
     assert ("down" in rows) != ("not in the data and never predicted (left out above): down" in report)
+
+
+def test_the_report_prints_support_as_whole_numbers():
+    """Where every prediction was wrong (evaluate on a subset of the classes), sklearn's report printed the support as
+    0.0 and 2.0; otherwise the report is laid out as sklearn lays it out."""
+    from sklearn.metrics import classification_report
+
+    from vidlstm.stages.evaluate import _report_text
+
+    report = _report_text(np.array([1, 1, 2, 2]), np.array([0, 0, 3, 3]), [0, 1, 2, 3],
+                          ["grow", "left", "right", "shrink"])
+    assert [line.split()[-1] for line in report.splitlines()[2:] if line.strip()] == ["0", "2", "2", "0", "4", "4", "4"]
+    assert "    accuracy                           0.00         4\n" in report
+    truth, pred = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
+    names = ["left", "a much longer class name", "up"]
+    assert _report_text(truth, pred, [0, 1, 2], names) == classification_report(truth, pred, labels=[0, 1, 2],
+                                                                                 target_names=names, zero_division=0)
 
 
 def test_clip_offsets_spread_views_inside_each_segment():
@@ -152,6 +212,28 @@ def test_the_output_folder_is_never_a_model_or_run_folder_or_a_file(data_and_mod
     run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(workspace), progress=False))
     assert (workspace / "metrics.json").is_file()
 
+
+
+def test_a_users_own_files_in_the_output_folder_are_never_overwritten(data_and_model, tmp_path):
+    """-o into a folder of the user's replaced their own predictions.csv or metrics.json without a word; a re-run
+    into an earlier evaluation's folder (finished, or stopped before its metrics.json) still replaces it."""
+    data, model_dir = data_and_model
+    for name, text in (("metrics.json", '{"accuracy": 0.9}'), ("predictions.csv", "path,label\na.mp4,left\n"),
+                       ("confusion_matrix.png", "mine")):
+        mine = tmp_path / name.replace(".", "_")
+        mine.mkdir()
+        (mine / name).write_text(text)
+        with pytest.raises(UsageError, match=f"^{mine}: holds a {name} that no earlier evaluation wrote; write the "
+                                             f"evaluation to another -o"):
+            run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(mine), progress=False))
+        assert [p.name for p in mine.iterdir()] == [name] and (mine / name).read_text() == text
+    out = run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(tmp_path / "ev"), progress=False,
+                             top_k=2))
+    run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(out), progress=False, top_k=3))
+    assert json.loads((out / "metrics.json").read_text())["top_k"] == 3
+    (out / "metrics.json").unlink()  # stopped before its last file: known by its predictions.csv
+    run(EvaluateConfig(data=str(data), model_dir=str(model_dir), out_dir=str(out), progress=False, top_k=2))
+    assert json.loads((out / "metrics.json").read_text())["top_k"] == 2
 
 
 @pytest.mark.parametrize("layout", ["one backbone", "auto"])

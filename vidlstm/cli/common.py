@@ -37,7 +37,7 @@ def add_sampling_argument(parser: argparse.ArgumentParser, timeline: bool = Fals
                                 if timeline else ")"))
 
 
-def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
+def new_data_folder(path, force: bool = False, has_force: bool = True, writer: str = "vidlstm synth") -> int:
     """Make ``path`` ready for a synthetic data set: new, empty, or an earlier one (``data.synth.earlier_set``: its
     marker and the manifest.csv it wrote, and every file in the folder listed), whose clips are removed first, so a
     smaller set leaves none behind; how many: the result. Anything else is the user's (a folder per class with a
@@ -45,8 +45,9 @@ def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
     where its clips were named as synth names them), which clip by clip overwriting would have mixed with the new
     set: a UsageError, unless ``force``, which writes beside the user's files and still removes an earlier set's
     clips (left there, they joined the new set's class folders). The error offers --force only where the command has
-    one (``has_force``)."""
-    from vidlstm.data.synth import MARKER, earlier_set
+    one (``has_force``). `vidlstm demo` (``writer``) replaces only a set it wrote: one `vidlstm synth` wrote may have
+    trained a model, and `demo --keep` into it replaced its clips without a word."""
+    from vidlstm.data.synth import MARKER, WRITERS, earlier_set
     from vidlstm.errors import UsageError
 
     if not os.path.exists(path):
@@ -54,7 +55,12 @@ def new_data_folder(path, force: bool = False, has_force: bool = True) -> int:
     if not os.path.isdir(path):
         raise UsageError(f"{path}: a file, not a folder; name a new folder for the clips")
     files = {os.path.relpath(os.path.join(top, name), path) for top, _, names in os.walk(path) for name in names}
-    listed = earlier_set(path)
+    replaces = WRITERS if writer == WRITERS[0] else (writer,)
+    listed = earlier_set(path, replaces)
+    others = [] if listed is not None else [w for w in WRITERS if w not in replaces and earlier_set(path, (w,))]
+    if others and files:
+        raise UsageError(f"{path}: holds a data set `{others[0]}` wrote ({MARKER}), which `{writer}` does not replace; "
+                         f"name a new or empty folder for the clips")
     if not force and (listed is None or not files <= listed | {"manifest.csv", MARKER}):
         if files:
             offer = " (or pass --force to write into it)" if has_force else ""

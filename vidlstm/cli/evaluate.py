@@ -1,16 +1,19 @@
 """`vidlstm evaluate DATA --model DIR [-o OUT_DIR]`: accuracy, report, confusion matrix, per-file predictions."""
 from __future__ import annotations
 
-from vidlstm.cli.common import add_model_arguments, positive_int
+from vidlstm.cli.common import add_model_arguments, positive_int, whole_number
+from vidlstm.limits import MODEL_INT_RANGES
+
+_LOW, _HIGH = MODEL_INT_RANGES["test_views"]
 
 
 def add_arguments(p):
     p.add_argument("data", metavar="DATA", help="a folder per class, or a CSV manifest")
     add_model_arguments(p)
     p.add_argument("-o", "--out", default="evaluation", metavar="OUT_DIR", help="output folder (default ./evaluation)")
-    p.add_argument("--clips", type=positive_int, default=None,
-                   help="temporal views averaged per video (default: the model's test views, 1 unless it was trained "
-                        "to average more)")
+    p.add_argument("--clips", type=whole_number("an integer", _LOW, _HIGH, bounds=f"from {_LOW} to {_HIGH}"),
+                   default=None, help=f"temporal views averaged per video, {_LOW} to {_HIGH} (default: the model's "
+                                      f"test views, 1 unless it was trained to average more)")
     p.add_argument("--top-k", type=positive_int, default=5,
                    help="classes listed per video in predictions.csv, and top-k accuracy in metrics.json (default 5)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="clips per forward pass (default 8)")
@@ -43,7 +46,7 @@ def run(args) -> int:
     print((out / "classification_report.txt").read_text().rstrip())
     print(f"wrote {out}/ (metrics.json, classification_report.txt, confusion_matrix.png, predictions.csv)")
     if m["failed"]:
-        print(f"{m['failed']} video(s) could not be decoded (see predictions.csv)")
+        print(f"{m['failed']} video(s) could not be read or decoded (see predictions.csv)")
     return 1 if m["failed"] else 0
 
 

@@ -36,6 +36,7 @@ class SkippedEntry:
 
     path: Path
     reason: str
+    label: str | None = None  # the class folder it is in (evaluate counts it there, as a failed video)
 
 
 @dataclass
@@ -171,7 +172,7 @@ def _walk_class_folders(root: Path) -> LabelledVideos:
             raise UsageError(f"{class_dir}: class folder has no video files "
                              f"({', '.join(sorted(VIDEO_EXTENSIONS))}{found})")
         items.extend(VideoItem(path, class_dir.name) for path in videos)
-        skipped.extend(odd)
+        skipped.extend(replace(entry, label=class_dir.name) for entry in odd)
     return LabelledVideos(items, [d.name for d in class_dirs], root, skipped)
 
 

@@ -20,6 +20,9 @@ MARKER = "vidlstm_synth.json"
 """What a synthetic set's folder holds beside its manifest.csv: how the set was drawn (its classes, clips per class,
 sizes, seed). ``earlier_set`` knows a set by it, not by how its clips are named (a user's data set named that way was
 taken for one and deleted)."""
+WRITERS = ("vidlstm synth", "vidlstm demo")
+"""Who writes a synthetic set, as its MARKER's ``written_by`` says: `demo --keep` replaces only its own earlier
+sets, never one `vidlstm synth` wrote (which may have trained a model); synth replaces either."""
 MAX_SIZE = 2160  # frame height, px
 MAX_FRAMES = 7200  # frames per clip (5 min at 24 fps)
 MAX_CLIP_BYTES = 2 * 2 ** 30  # one clip's frames, drawn in memory
@@ -154,8 +157,10 @@ def manifest_rows(classes, per_class: int, suffix: str = ".mp4") -> list[tuple[s
     return [(f"{label}/{label}_{i:03d}{suffix}", label) for i in range(per_class) for label in classes]
 
 
-def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_CLASSES) -> Path:
-    """Write ``out_dir/<class>/<class>_NNN.mp4`` for every class, a ``manifest.csv`` (path,label) and MARKER."""
+def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_CLASSES,
+                     written_by: str = WRITERS[0]) -> Path:
+    """Write ``out_dir/<class>/<class>_NNN.mp4`` for every class, a ``manifest.csv`` (path,label) and MARKER (which
+    names ``written_by``, one of WRITERS)."""
     from vidlstm.io.encode import write_video
 
     config = config or SynthConfig()
@@ -167,7 +172,7 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_
     # The marker and manifest first: a set interrupted half-way is still known as synth's own, and replaced by the
     # next run.
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / MARKER, json.dumps({"written_by": "vidlstm synth", "classes": list(classes),
+    atomic_write_text(out_dir / MARKER, json.dumps({"written_by": written_by, "classes": list(classes),
                                                     **asdict(config)}, indent=1) + "\n")
     manifest = io.StringIO()
     writer = csv.writer(manifest)
@@ -180,23 +185,25 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, classes=MOTION_
     return out_dir
 
 
-def earlier_set(folder) -> set[str] | None:
+def earlier_set(folder, writers=WRITERS) -> set[str] | None:
     """The clips of the synthetic set in ``folder``, as its manifest.csv lists them (none where it was stopped before
     the manifest was written), or None where the folder holds no synthetic set. A set is known by its MARKER, whose
     classes and clips per class write exactly its manifest.csv; a set written before the marker, by a manifest that
     is exactly what `vidlstm synth` wrote then: every motion class in its order, CLASS/CLASS_NNN.mp4 from 000, the
     classes in turn for each number (a data set of the user's is not listed so; a `demo --keep` of fewer classes is
-    no longer known, and is left to the user)."""
+    no longer known, and is left to the user). Only a set one of ``writers`` wrote (one before the marker: synth's)."""
     folder = Path(folder)
     rows = _manifest(folder / "manifest.csv")
     drawn = _drawn(folder / MARKER)
     if drawn is not None:
-        classes, per_class, suffix = drawn
+        classes, per_class, suffix, writer = drawn
+        if writer not in writers:
+            return None
         if rows is _ABSENT:
             return set()
         if rows is None or len(rows) != per_class * len(classes) or rows != manifest_rows(classes, per_class, suffix):
             return None
-    elif not isinstance(rows, list) or not rows or len(rows) % len(MOTION_CLASSES) or \
+    elif WRITERS[0] not in writers or not isinstance(rows, list) or not rows or len(rows) % len(MOTION_CLASSES) or \
             rows != manifest_rows(MOTION_CLASSES, len(rows) // len(MOTION_CLASSES)):
         return None
     return {os.path.normpath(path) for path, _ in rows}
@@ -220,14 +227,14 @@ def _manifest(path: Path):
     return rows[1:]
 
 
-def _drawn(path: Path) -> tuple[tuple[str, ...], int, str] | None:
-    """(classes, clips per class, suffix) from a synthetic set's MARKER, or None where there is none or it is not
-    one synth writes (its classes are motion classes, each once)."""
+def _drawn(path: Path) -> tuple[tuple[str, ...], int, str, str] | None:
+    """(classes, clips per class, suffix, writer) from a synthetic set's MARKER, or None where there is none or it is
+    not one synth writes (one of WRITERS wrote it; its classes are motion classes, each once)."""
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(settings, dict) or settings.get("written_by") != "vidlstm synth":
+    if not isinstance(settings, dict) or settings.get("written_by") not in WRITERS:
         return None
     classes, per_class, suffix = settings.get("classes"), settings.get("per_class"), settings.get("suffix")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c in MOTION_CLASSES for c in classes)
@@ -236,4 +243,4 @@ def _drawn(path: Path) -> tuple[tuple[str, ...], int, str] | None:
     if type(per_class) is not int or per_class < 1 or not (isinstance(suffix, str) and
                                                            re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix)):
         return None
-    return tuple(classes), per_class, suffix
+    return tuple(classes), per_class, suffix, settings["written_by"]

@@ -6,12 +6,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidlstm.data.datasets import VideoItem
 from vidlstm.data.synth import MOTION_CLASSES, SynthConfig, generate_dataset
 from vidlstm.defaults import default_model_dir, label_list, shipped_places
 from vidlstm.errors import UsageError
 from vidlstm.inference import Predictor
 from vidlstm.logs import log as logger
 from vidlstm.stages.classify import classify_paths
+from vidlstm.training.in_sample import warn_in_sample
 
 SHIPPED_TRAINING_SEED = 7
 """`synth_seed` of pipelines/default_model.toml: the shipped model's training clips. A seed's clips are the same
@@ -66,12 +68,18 @@ def run(config: DemoConfig):
     with tempfile.TemporaryDirectory(prefix="vidlstm-demo-") as tmp:
         root = Path(config.out_dir or tmp)
         synth = SynthConfig(per_class=config.per_class, seed=config.seed)
-        generate_dataset(root, synth, classes=classes)
+        generate_dataset(root, synth, classes=classes, written_by="vidlstm demo")
         with open(root / "manifest.csv") as f:
             rows = list(csv.DictReader(f))
+        # A seed's clips are the same bytes whatever folder holds them: `demo --model RUN/model --seed S` drew a run's
+        # own `synth --seed S` training clips (the check evaluate runs, by the run's split.json).
+        trained = warn_in_sample(config.model_dir or default_model_dir(),
+                                 [VideoItem(root / r["path"], r["label"]) for r in rows], "demo clips",
+                                 "another --seed draws clips it never trained on")
         records = list(classify_paths(predictor, [root / r["path"] for r in rows], top_k=1))
     for rec, row in zip(records, rows):
         rec["path"] = row["path"]
         rec["true"] = row["label"]
+        rec["in_sample"] = root / row["path"] in trained
     correct = sum(rec["label"] == rec["true"] for rec in records)
     return records, correct / max(1, len(records))

@@ -4,27 +4,30 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from vidlstm.batch.decode import DecodedClip, DecodeRequest, decode_request
 from vidlstm.batch.events import Failed, Piece
 from vidlstm.batch.inline import InlineDecoder
 from vidlstm.batch.pool import DecodePool
-from vidlstm.data.datasets import discover_dataset
-from vidlstm.data.splits import load_split, trained_copies
+from vidlstm.data.datasets import VideoItem, discover_dataset
+from vidlstm.data.splits import load_split
 from vidlstm.defaults import MODEL_ENV, default_model_dir
 from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.inference import Predictor
+from vidlstm.limits import MODEL_INT_RANGES, clip_size_error, int_range_error
 from vidlstm.logs import log as logger, progress_bar
-from vidlstm.training.auto import saved_setting
+from vidlstm.training.in_sample import warn_in_sample
 from vidlstm.training.metrics import classification_metrics
 from vidlstm.training.plots import plot_confusion_matrix
-from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside, kept_candidate
+from vidlstm.training.run_folder import MODEL_MARKERS, RUN_MARKERS, check_outside
 
+OUTPUTS = ("metrics.json", "predictions.csv", "classification_report.txt", "confusion_matrix.png")
+PREDICTION_COLUMNS = ["path", "label", "predicted", "score", "correct", "top_k", "status", "error"]
 MAX_NAMED_FAILURES = 10
 """Videos that could not be decoded named on stderr, each with its reason (predictions.csv lists them all)."""
 
@@ -47,8 +50,13 @@ class EvaluateConfig:
     timeout: float = 60.0  # seconds a decoder may go silent on one file before that file fails
 
     def __post_init__(self):
-        if (self.clips is not None and self.clips < 1) or self.top_k < 1 or self.batch_size < 1:
-            raise UsageError("--clips, --top-k and --batch-size must be >= 1")
+        if self.clips is not None and int_range_error("test_views", self.clips):
+            # A video's views are decoded at once: --clips 100000 grew memory by a GB every few seconds, unbounded.
+            low, high = MODEL_INT_RANGES["test_views"]
+            raise UsageError(f"--clips must be an integer from {low} to {high}, as a model's test views "
+                             f"(got {self.clips!r})")
+        if self.top_k < 1 or self.batch_size < 1:
+            raise UsageError("--top-k and --batch-size must be >= 1")
         if self.workers < 0 or not self.timeout > 0:
             raise UsageError("--workers must be >= 0 and --timeout > 0")
         if self.subset not in ("train", "val"):
@@ -66,6 +74,27 @@ def _check_out_dir(out: Path, data) -> None:
             out.name == "candidates" and any(out.glob("*/last"))):  # an auto run's candidates folder
         raise UsageError(f"{out}: a model or training run folder; write the evaluation to another -o "
                          f"(e.g. {out / 'evaluation'})")
+    mine = [name for name in OUTPUTS if (out / name).exists()]
+    if mine and not _earlier_evaluation(out):  # a user's own predictions.csv or metrics.json was overwritten
+        raise UsageError(f"{out}: holds a {mine[0]} that no earlier evaluation wrote; write the evaluation to another "
+                         f"-o (an earlier evaluation's folder is replaced)")
+
+
+def _earlier_evaluation(out: Path) -> bool:
+    """Whether ``out`` holds what an earlier evaluate wrote: its metrics.json (the keys every evaluate has written),
+    or, where it stopped before that (metrics.json is written last), its predictions.csv (written first)."""
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except FileNotFoundError:
+        try:
+            with open(out / "predictions.csv", newline="") as f:
+                return next(csv.reader(f), None) == PREDICTION_COLUMNS
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return False
+    except (OSError, ValueError):
+        return False
+    return (isinstance(metrics, dict) and {"n", "failed", "clips_per_video", "model"} <= set(metrics)
+            and isinstance(metrics.get("config"), dict) and "out_dir" in metrics["config"])
 
 
 def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
@@ -73,6 +102,9 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
     _check_out_dir(Path(config.out_dir), config.data)
     predictor = Predictor.from_dir(config.model_dir, device=config.device)
     labels = predictor.labels
+    too_large = clip_size_error(predictor.config.num_frames * _views(config, predictor), predictor.config.image_size)
+    if too_large and config.clips:  # a video's views are decoded at once (ModelConfig checks a model's own)
+        raise UsageError(f"--clips {config.clips}: {too_large} x clips {config.clips}; give fewer --clips")
     dataset = discover_dataset(config.data, min_classes=1)
     unknown = sorted(set(dataset.labels) - set(labels))
     if unknown:
@@ -86,23 +118,27 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
             raise UsageError(f"{config.split_file}: its {config.subset} subset is empty{why}")
     if not dataset.items:
         raise UsageError(f"{config.data}: no videos to evaluate")
-    targets = dataset.targets(labels)
+    # Entries named like videos that are no files (a FIFO, a dangling link): never opened, each named and counted
+    # as a failed video, as an unreadable one is (they were left out without a word, n and failed none the wiser).
+    # A split's subset holds only the clips it lists, which such an entry cannot be.
+    unreadable = [] if config.split_file else dataset.skipped
+    for entry in unreadable:
+        logger.warning(f"{entry.path}: {entry.reason}")
     model_dir = config.model_dir or str(default_model_dir())  # $VIDLSTM_MODEL's model is checked like any other
-    trained_on, splits, gone = _trained_on(model_dir, dataset.items)
-    if gone:
-        logger.warning(f"{model_dir}: the training run or base model it records is not there ({gone[0]}): whether "
-                       f"the clips evaluated trained it cannot be told")
-    if trained_on:
-        logger.warning(f"{trained_on} of the {len(dataset.items)} clips evaluated trained this model "
-                       f"({', '.join(map(str, splits))}): the accuracy is in-sample, not what new "
-                       f"clips would get; evaluate clips it never saw (or its run's --split ... --subset val)")
+    trained_on = len(warn_in_sample(model_dir, dataset.items, "clips evaluated",
+                                    "evaluate clips it never saw (or its run's --split ... --subset val)"))
     probs, errors = _score_dataset(predictor, dataset.items, config, decode_fn)
-    ok = np.array([e is None for e in errors])
     failed = [(item, error) for item, error in zip(dataset.items, errors) if error is not None]
     for item, error in failed[:MAX_NAMED_FAILURES]:  # named where the user looks, not only in predictions.csv
         logger.warning(f"{item.path}: {error}")
     if len(failed) > MAX_NAMED_FAILURES:
         logger.warning(f"... and {len(failed) - MAX_NAMED_FAILURES} more video(s) that could not be decoded")
+    if unreadable:  # after the videos, in predictions.csv as any video that could not be read
+        dataset = replace(dataset, items=dataset.items + [VideoItem(e.path, e.label) for e in unreadable], skipped=[])
+        probs = np.vstack([probs, np.zeros((len(unreadable), len(labels)))])
+        errors = errors + [entry.reason for entry in unreadable]
+    targets = dataset.targets(labels)
+    ok = np.array([e is None for e in errors])
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(probs[ok], targets[ok], len(labels), config.top_k)
@@ -117,90 +153,39 @@ def run(config: EvaluateConfig, decode_fn=decode_request) -> Path:
         # Only the classes in the data or predicted: one the model knows that appears in neither would count in the
         # macro average as a zero (3 classes evaluated, all right, read as a 0.75 macro F1 with a 4-class model).
         shown = sorted(set(targets[ok].tolist()) | set(preds[ok].tolist()))
-        report = classification_report(targets[ok], preds[ok], labels=shown, target_names=[labels[i] for i in shown],
-                                       zero_division=0)
+        report = _report_text(targets[ok], preds[ok], shown, [labels[i] for i in shown])
         absent = [labels[i] for i in class_ids if i not in shown]
         if absent:
             report += f"\nnot in the data and never predicted (left out above): {', '.join(absent)}\n"
         matrix = confusion_matrix(targets[ok], preds[ok], labels=class_ids)
     else:
         report, matrix = "no video could be decoded\n", np.zeros((len(labels), len(labels)), dtype=np.int64)
+    # predictions.csv first and metrics.json last: an evaluation stopped half-way is known by one (_earlier_evaluation)
+    _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
     (out / "classification_report.txt").write_text(report)
     plot_confusion_matrix(matrix, labels, out / "confusion_matrix.png",
                           title=f"accuracy {metrics.get('accuracy', float('nan')):.3f} (n={metrics['n']})")
-    _write_predictions(out / "predictions.csv", dataset, targets, probs, errors, labels, config.top_k)
     given = asdict(config) if config.split_file else dict(asdict(config), subset=None)  # no split: no subset
     (out / "metrics.json").write_text(json.dumps(dict(metrics, config=given), indent=2) + "\n")
     return out
 
 
-def _trained_on(model_dir, items) -> tuple[int, list[Path], list[str]]:
-    """How many of ``items`` trained the model in ``model_dir``, the split.json files that say so, and the runs or
-    models its config records that are not there (so the check could not look): its run's split.json (the run its
-    config.json records, else RUN/model's RUN), then, for a fine-tuned model, its base's run, and so on."""
-    runs, gone = _training_runs(Path(model_dir))
-    left, splits = {item.path: item for item in items}, []
-    for run in runs:
-        hit = _trained_in_run(run, list(left.values()))
-        if hit:
-            splits.append(run / "split.json")
-            for path in hit:
-                del left[path]
-    return len(items) - len(left), splits, gone
+def _report_text(truth: np.ndarray, pred: np.ndarray, shown: list[int], names: list[str]) -> str:
+    """sklearn's classification_report, laid out as it lays it out, with the support always a whole number: sklearn
+    printed it as 0.0 and 2.0 where every prediction was wrong (evaluate on a subset of the classes)."""
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=shown, zero_division=0)
+    width = max(len(name) for name in [*names, "weighted avg"])
 
+    def row(name, p, r, f, n):
+        return f"{name:>{width}} " + "".join(f" {float(v):>9.2f}" for v in (p, r, f)) + f" {int(n):>9}\n"
 
-def _training_runs(model_dir: Path, depth: int = 8) -> tuple[list[Path], list[str]]:
-    """The run folders whose training clips taught ``model_dir`` (its own, then its fine-tune base's, and on), and
-    the recorded runs and base models that are not there. The shipped model records none: it trained on synthetic
-    clips of another seed."""
-    runs: list[Path] = []
-    gone: list[str] = []
-    model: Path | None = model_dir
-    while model is not None and len(runs) < depth:
-        try:
-            training = json.loads((model / "config.json").read_text()).get("extra", {}).get("training", {})
-        except (OSError, ValueError, AttributeError):
-            training = {}
-        training = training if isinstance(training, dict) else {}
-        recorded = training.get("run_dir")
-        if isinstance(recorded, str) and (Path(recorded) / "split.json").is_file():
-            run = Path(recorded)  # where the model was written, whatever folder it sits in now
-        elif (model.parent / "split.json").is_file() and (not isinstance(recorded, str) or model.name == "model"):
-            run = model.parent  # RUN/model: a model of an older vidlstm, or a run moved with its model
-        else:
-            run = None
-            if isinstance(recorded, str):
-                gone.append(recorded)
-        if run is not None and run.resolve() in {r.resolve() for r in runs}:
-            break
-        if run is not None:
-            runs.append(run)
-        base = training.get("init_dir")
-        model = Path(base) if isinstance(base, str) and Path(base).is_dir() else None
-        if isinstance(base, str) and model is None:
-            gone.append(base)
-    return runs, gone
-
-
-def _trained_in_run(run: Path, items) -> set[Path]:
-    """Those of ``items`` that ``run``'s split.json lists as training clips (names absolute, or relative to the
-    run's DATA as its config.json, or its kept candidate's, records it; or the same content under another name)."""
-    try:
-        payload = json.loads((run / "split.json").read_text())
-        names = payload["train"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    # An auto run keeps no settings of its own: its kept candidate's, whose split.json it copied.
-    settings = run if (run / "config.json").is_file() else kept_candidate(run)
-    resolved = saved_setting(settings, "resolved") if settings else None
-    data = (resolved.get("data") if isinstance(resolved, dict) else None) or (
-        saved_setting(settings, "data") if settings else None)
-    root = Path(data).parent if data and Path(data).is_file() else Path(data) if data else None
-    trained = {str((Path(n) if Path(n).is_absolute() else root / n).resolve()) for n in names
-               if isinstance(n, str) and (Path(n).is_absolute() or root is not None)}
-    by_name = {item.path for item in items if str(item.path.resolve()) in trained}
-    # Copies of training clips under other names (a folder of "new" clips that holds some of them) count too.
-    return by_name | trained_copies(payload, [item.path for item in items if item.path not in by_name])
+    total = int(support.sum())
+    weights = support if total else None
+    return (f"{'':>{width}} " + "".join(f" {h:>9}" for h in ("precision", "recall", "f1-score", "support")) + "\n\n"
+            + "".join(row(name, *values) for name, *values in zip(names, precision, recall, f1, support)) + "\n"
+            + f"{'accuracy':>{width}}  {'':>9} {'':>9} {float(np.mean(truth == pred)):>9.2f} {total:>9}\n"
+            + row("macro avg", precision.mean(), recall.mean(), f1.mean(), total)
+            + row("weighted avg", *(np.average(v, weights=weights) for v in (precision, recall, f1)), total))
 
 
 def _score_dataset(predictor: Predictor, items, config: EvaluateConfig,
@@ -259,7 +244,7 @@ def _views(config: EvaluateConfig, predictor: Predictor) -> int:
 def _write_predictions(path: Path, dataset, targets, probs, errors, labels, top_k: int) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "label", "predicted", "score", "correct", "top_k", "status", "error"])
+        writer.writerow(PREDICTION_COLUMNS)
         for i, item in enumerate(dataset.items):
             if errors[i] is not None:
                 writer.writerow([dataset.relative_name(item), item.label, "", "", "", "[]", "error", errors[i]])
