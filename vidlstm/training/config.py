@@ -141,7 +141,7 @@ class TrainConfig:
     cache_dir: str | None = None
     """Clip and feature cache; None: RUN_DIR/cache."""
     model_out: str | None = None
-    """Where the best model folder goes; None: RUN_DIR/model."""
+    """Where the best model folder goes: a new or empty folder, or a model (--replace-model); None: RUN_DIR/model."""
     replace_model: bool = False
     """Let --model-out replace the model folder it names (never the one --from starts from)."""
     seed: int = 0
