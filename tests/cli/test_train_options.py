@@ -190,6 +190,24 @@ def test_a_run_stopped_before_it_saved_a_state_is_not_told_to_resume(tmp_path, m
     assert "interrupted; run the same command with --resume to continue" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["train", "extract"])
+@pytest.mark.parametrize("flags, said", [
+    (["--frames", "2000"], "--frames must be from 1 to 1024 (got 2000)"),
+    (["--image-size", "4"], "--image-size must be from 32 to 1024 (got 4)"),
+    (["--frames", "1024", "--image-size", "1024"],
+     "--frames 1024 at --image-size 1024: 3072 MB per decoded clip, above 256 MB; lower either"),
+])
+def test_sizes_out_of_range_name_the_option_typed(tmp_path, capsys, command, flags, said):
+    """--frames 2000 said "num_frames must be from 1 to 1024", the model config's field, not the option."""
+    from vidlstm.cli import main
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    where = ["-o", str(tmp_path / "run")] if command == "train" else ["--cache", str(tmp_path / "cache")]
+    assert main([command, str(tmp_path / "data"), *where, *flags]) == 2
+    assert capsys.readouterr().err == f"vidlstm {command}: error: {said}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_a_file_given_for_the_cache_folder_is_a_usage_error(tmp_path):
     """--cache FILE was "FILE: File exists" with exit 1, for train after decoding had started."""
     from vidlstm.errors import UsageError

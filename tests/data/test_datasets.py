@@ -111,6 +111,26 @@ def test_empty_files_are_set_aside_before_training_splits_the_clips(tmp_path):
     assert dataset.labels == ["a", "b"]
 
 
+def test_a_class_whose_every_file_is_empty_is_refused_and_says_why(tmp_path):
+    """A class whose only file was 0 bytes "has 0 clip(s) ... pass --val-fraction 0": its file was dropped unsaid,
+    and the advice failed too ("no decodable training clip")."""
+    from vidlstm.data.datasets import without_empty_files
+
+    for label, names in {"a": ["a.mp4"], "b": ["one.mp4", "two.mp4"]}.items():
+        (tmp_path / label).mkdir()
+        for name in names:
+            (tmp_path / label / name).write_bytes(b"" if label == "a" else b"\0" * 16)
+    with pytest.raises(UsageError) as refused:
+        without_empty_files(discover_dataset(tmp_path))
+    assert str(refused.value) == (f"{tmp_path}: class 'a' has no clip to train on: its file was left out: a/a.mp4 is "
+                                  f"empty (0 bytes); give the class videos, or take it out of the data")
+    for name in ("b.mp4", "c.mp4", "d.mp4", "e.mp4"):
+        (tmp_path / "a" / name).write_bytes(b"")
+    with pytest.raises(UsageError, match=r"class 'a' has no clip to train on: its 5 files were left out: a/a.mp4, "
+                                         r"a/b.mp4, a/c.mp4 and 2 more are empty \(0 bytes\); give"):
+        without_empty_files(discover_dataset(tmp_path))
+
+
 def test_copies_under_two_labels_and_across_the_split_are_named_and_the_run_goes_on(tmp_path, caplog):
     import logging
 

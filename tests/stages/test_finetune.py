@@ -188,3 +188,25 @@ def test_evaluate_trusts_the_run_a_model_records_and_says_when_it_is_gone(tmp_pa
     said = [r.getMessage() for r in caplog.records if "cannot be told" in r.getMessage()]
     assert said == [f"{model}: the training run or base model it records is not there ({tmp_path / 'run1'}): whether "
                     f"the clips evaluated trained it cannot be told"]
+
+
+def test_fine_tuning_onto_other_labels_says_which_the_model_drops(tmp_path, caplog):
+    """finetune onto a subset of the base model's labels dropped the others without a word, even with -v."""
+    from vidlstm.training.model_setup import model_for_run
+
+    eight = ["anticlockwise", "clockwise", "down", "grow", "left", "right", "shrink", "up"]
+    base = save_model(tmp_path / "base", LRCN(ModelConfig(labels=eight, num_frames=4, image_size=32)))
+    config = TrainConfig(data=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), init_from=str(base))
+    with caplog.at_level("INFO", logger="vidlstm"):
+        model_for_run(config, ["left", "right"])
+    said = [r for r in caplog.records if "new label set" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in said] == [
+        ("INFO", f"{base}: new label set: 2 label(s) (left, right) where the base model has 8: the classifier heads "
+                 f"start afresh; the model will no longer predict anticlockwise, clockwise, down, grow and 2 more")]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="vidlstm"):
+        model_for_run(config, eight + ["wave"])  # a new class: nothing is dropped
+        model_for_run(config, list(reversed(eight)))  # the same set: the heads are kept, nothing said
+    assert [r.getMessage() for r in caplog.records if "new label set" in r.getMessage()] == [
+        f"{base}: new label set: 9 label(s) (anticlockwise, clockwise, down, grow and 5 more) where the base model "
+        f"has 8: the classifier heads start afresh"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -634,8 +635,6 @@ def test_a_run_folder_holds_runs_of_one_kind(easy_data, tmp_path, resume):
 @pytest.mark.slow
 def test_clips_and_classes_added_before_a_resume_are_named(easy_data, tmp_path, caplog):
     """A class folder added to DATA between the interruption and --resume was "no decodable training clip"."""
-    import shutil
-
     data = tmp_path / "data"
     shutil.copytree(easy_data / "data", data)
     common = dict(data=str(data), epochs=2, cache_dir=str(easy_data / "cache"), **TINY)
@@ -662,7 +661,7 @@ def test_model_out_is_never_a_run_a_folder_of_other_files_or_the_run_itself(easy
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "notes.txt").write_text("precious")
     (tmp_path / "other_run" / "last").mkdir(parents=True)
-    for model_out, said, backbones in ((tmp_path / "ws", "a folder of other files, not a model", ("auto",)),
+    for model_out, said, backbones in ((tmp_path / "ws", "a folder of other files, not a model", ("vidnet", "auto")),
                                        (tmp_path / "r", "--model-out is the run folder -o or holds it", ("vidnet", "auto")),
                                        (tmp_path, "--model-out is the run folder -o or holds it", ("vidnet", "auto")),
                                        (tmp_path / "other_run", "a training run folder, not a model folder",
@@ -672,9 +671,68 @@ def test_model_out_is_never_a_run_a_folder_of_other_files_or_the_run_itself(easy
                 train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(model_out), replace_model=True,
                                       **dict(common, backbone=backbone)))
     assert (tmp_path / "ws" / "notes.txt").read_text() == "precious" and not (tmp_path / "cache").exists()
-    # One backbone writes its model's files beside the others (a deployment folder keeps its notes).
-    train.run(TrainConfig(out_dir=str(tmp_path / "r1"), model_out=str(tmp_path / "ws"), **common))
-    assert (tmp_path / "ws" / "notes.txt").read_text() == "precious" and (tmp_path / "ws" / "config.json").is_file()
+
+
+def test_model_out_refuses_a_folder_of_the_users_files(easy_data, tmp_path):
+    """One backbone wrote its model's files into a folder of other files: the user's README.md and metrics.json were
+    replaced by the model card and metrics, and a data set got the model's files among its classes."""
+    common = dict(data=str(easy_data / "data"), cache_dir=str(tmp_path / "cache"), epochs=1, **TINY)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("MY NOTES")
+    (notes / "metrics.json").write_text('{"mine": 1}')
+    other_data = tmp_path / "other_data"
+    (other_data / "left").mkdir(parents=True)
+    (other_data / "left" / "a.mp4").write_bytes(b"x")
+    for folder in (notes, other_data):
+        for kwargs in (dict(), dict(replace_model=True)):
+            with pytest.raises(UsageError, match=f"{folder}: a folder of other files, not a model; --model-out"):
+                train.run(TrainConfig(out_dir=str(tmp_path / "r"), model_out=str(folder), **common, **kwargs))
+    assert (notes / "README.md").read_text() == "MY NOTES" and (notes / "metrics.json").read_text() == '{"mine": 1}'
+    assert sorted(p.name for p in other_data.iterdir()) == ["left"] and not (tmp_path / "r").exists()
+    # an empty folder takes the model; a model there is replaced with --replace-model, the notes beside it kept
+    (tmp_path / "empty").mkdir()
+    train.run(TrainConfig(out_dir=str(tmp_path / "r1"), model_out=str(tmp_path / "empty"), **common))
+    (tmp_path / "empty" / "notes.txt").write_text("precious")
+    train.run(TrainConfig(out_dir=str(tmp_path / "r2"), model_out=str(tmp_path / "empty"), replace_model=True,
+                          **common))
+    assert (tmp_path / "empty" / "notes.txt").read_text() == "precious"
+    assert (tmp_path / "empty" / "config.json").is_file() and (tmp_path / "empty" / "model.safetensors").is_file()
+
+
+def test_an_auto_runs_copy_never_removes_the_users_files(tmp_path):
+    """auto's copy of its kept model removed the --model-out folder whole (shutil.rmtree), whatever it held."""
+    from vidlstm.checkpoint import save_model
+    from vidlstm.models import LRCN, ModelConfig
+    from vidlstm.stages.families import _copy_model
+
+    source = save_model(tmp_path / "candidates" / "scratch",
+                        LRCN(ModelConfig(labels=["left", "right"], num_frames=8, image_size=32)), metrics={})
+    record = dict(rule="r", chosen="scratch", clause="c", candidates={"scratch": {"accuracy": 0.5}})
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("MY NOTES")
+    with pytest.raises(UsageError, match=f"{notes}: not a model folder \\(it holds README.md\\)"):
+        _copy_model(source, notes, record)
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "config.json").write_text("{}")
+    with pytest.raises(UsageError, match=f"{tmp_path / 'run'}: not a model folder \\(it holds config.json\\)"):
+        _copy_model(source, tmp_path / "run", record)
+    assert (notes / "README.md").read_text() == "MY NOTES" and (tmp_path / "run" / "config.json").read_text() == "{}"
+    model = tmp_path / "model"  # an earlier model, with the user's notes beside it
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "labels.json", "README.md"):
+        (model / name).write_text("old " + name)
+    (model / "notes.txt").write_text("precious")
+    _copy_model(source, model, record)
+    assert (model / "notes.txt").read_text() == "precious"
+    assert json.loads((model / "labels.json").read_text()) == ["left", "right"]
+    assert json.loads((model / "metrics.json").read_text())["chosen_from_data"]["family"]["chosen"] == "scratch"
+    cut_short = tmp_path / "cut_short"  # a copy interrupted before its config.json and weights: ours, replaced
+    cut_short.mkdir()
+    shutil.copyfile(source / "labels.json", cut_short / "labels.json")
+    _copy_model(source, cut_short, record)
+    assert (cut_short / "config.json").is_file()
 
 
 def test_an_auto_run_resumes_with_the_model_out_it_started_with(tmp_path, monkeypatch):

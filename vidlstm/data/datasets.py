@@ -139,13 +139,27 @@ def discover_dataset(data, min_classes: int = 2) -> LabelledVideos:
 def without_empty_files(dataset: LabelledVideos) -> LabelledVideos:
     """``dataset`` with its zero-byte files moved to ``skipped`` (a stat each). Training splits the clips before it
     decodes them: an empty file drawn into training left its class's one good clip in validation and the run
-    refused the class as having "no decodable training clip"."""
+    refused the class as having "no decodable training clip". A class whose every file is empty is refused here, and
+    said so: the split said it "has 0 clip(s)" and advised --val-fraction 0, which failed too."""
     empty = {id(item) for item in dataset.items if _size(item.path) == 0}
     if not empty:
         return dataset
+    for label in dataset.labels:  # a class left with no clip was refused by the split, as if it had too few
+        dropped = [item for item in dataset.items if item.label == label]
+        if dropped and all(id(item) in empty for item in dropped):
+            names = [dataset.relative_name(item) for item in dropped]
+            listed = _and_list(names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else []))
+            said = f"its file was left out: {listed} is" if len(names) == 1 else \
+                f"its {len(names)} files were left out: {listed} are"
+            raise UsageError(f"{dataset.source}: class {label!r} has no clip to train on: {said} empty (0 bytes); "
+                             f"give the class videos, or take it out of the data")
     return replace(dataset, items=[item for item in dataset.items if id(item) not in empty],
                    skipped=dataset.skipped + [SkippedEntry(item.path, "an empty file (0 bytes)")
                                               for item in dataset.items if id(item) in empty])
+
+
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _size(path: Path) -> int | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlstm.errors import UsageError
-from vidlstm.training.config import TrainConfig  # torch-free: `vidlstm --help` must not import torch
+from vidlstm.training.config import TrainConfig, check_model_sizes  # torch-free: `vidlstm --help` must not import torch
 
 
 @dataclass
@@ -36,6 +36,7 @@ class ExtractConfig:
     def __post_init__(self):
         if self.decode_workers < 0:
             raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
+        check_model_sizes(num_frames=self.num_frames, image_size=self.image_size)  # before the data is read
         if self.model_dir:  # they were dropped without a word: the model's own settings decide
             given = [flag for flag, value, default in (
                 ("--backbone", self.backbone, "auto"), ("--pretrained", self.pretrained, False),

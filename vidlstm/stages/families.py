@@ -43,7 +43,7 @@ from vidlstm.logs import log as logger
 from vidlstm.training.auto import resolve_stabilize
 from vidlstm.training.clock import RunClock
 from vidlstm.training.config import TrainConfig
-from vidlstm.training.run_folder import auto_run_finished
+from vidlstm.training.run_folder import auto_run_finished, clear_model_folder
 
 # One cached view (the segment centres) at 224 px, every training clip (judged out-of-fold, so no validation
 # split), and a short epoch loop: the clip logits come from the read-out's logistic regression; the loop only
@@ -386,9 +386,8 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
     """RUN_DIR/model: the kept candidate's folder, its metrics noting the choice."""
     from vidlstm.checkpoint import rewrite_metrics  # torch: this module imports without it
 
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(source, dest)
+    clear_model_folder(dest, source)  # never the whole folder: files of the user's beside an earlier model stay
+    shutil.copytree(source, dest, dirs_exist_ok=True)
     metrics = json.loads((dest / "metrics.json").read_text())
     metrics.setdefault("chosen_from_data", {})["family"] = {
         "rule": record["rule"], "chosen": record["chosen"], "clause": record["clause"],

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from vidlstm.errors import UsageError
-from vidlstm.limits import MODEL_INT_RANGES, int_range_error
+from vidlstm.limits import MAX_CLIP_BYTES, MODEL_INT_RANGES, clip_size_error, int_range_error
 
 from vidlstm.defaults import BACKBONE_MODES, CLIP_HEADS, INPUT_MODES, default_backbone_mode
 MONITORS = ("last", "val_acc", "val_loss")
@@ -21,6 +21,28 @@ RESUME_FREE = ("out_dir", "resume", "time_budget", "cache_dir", "model_out", "re
                "workers", "decode_workers", "progress")
 """Settings a resumed run may be given anew: where it writes and how it runs, not what it trains. (The epoch plan
 and its time budget are part of the saved state; ``auto`` gives its last candidate what is left of the budget.)"""
+
+
+OPTION_NAMES = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}
+"""The command-line names of the fields whose option is not --FIELD-NAME."""
+
+
+def option_name(field: str) -> str:
+    """How the command line names TrainConfig ``field``: errors speak of what the user typed, not of the field."""
+    return OPTION_NAMES.get(field, f"--{field.replace('_', '-')}")
+
+
+def check_model_sizes(**sizes) -> None:
+    """The model config's bounds (MODEL_INT_RANGES, MAX_CLIP_BYTES) on the sizes given (None: not given), checked
+    before any decoding and said in the options' words: ModelConfig names its fields (num_frames, not --frames)."""
+    for name, value in sizes.items():
+        problem = value is not None and int_range_error(name, value)
+        if problem:
+            raise UsageError(option_name(name) + problem[len(name):])
+    frames, size = sizes.get("num_frames"), sizes.get("image_size")
+    if frames and size and clip_size_error(frames, size):
+        raise UsageError(f"--frames {frames} at --image-size {size}: {frames * size ** 2 * 3 / 2 ** 20:.0f} MB per "
+                         f"decoded clip, above {MAX_CLIP_BYTES >> 20} MB; lower either")
 
 
 @dataclass
@@ -141,7 +163,7 @@ class TrainConfig:
     cache_dir: str | None = None
     """Clip and feature cache; None: RUN_DIR/cache."""
     model_out: str | None = None
-    """Where the best model folder goes; None: RUN_DIR/model."""
+    """Where the best model folder goes: a new or empty folder, or a model (--replace-model); None: RUN_DIR/model."""
     replace_model: bool = False
     """Let --model-out replace the model folder it names (never the one --from starts from)."""
     seed: int = 0
@@ -175,9 +197,10 @@ class TrainConfig:
             raise UsageError(f"--train-backbone must be one of {', '.join(BACKBONE_MODES)} (got {self.train_backbone!r})")
         if self.monitor not in MONITORS:
             raise UsageError(f"--monitor must be one of {', '.join(MONITORS)} (got {self.monitor!r})")
-        for name in ("epochs", "batch_size", "num_frames", "image_size", "views", "hidden_size", "keypoint_stage"):
+        for name in ("epochs", "batch_size", "views", "keypoint_stage"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+                raise UsageError(f"{option_name(name)} must be >= 1 (got {getattr(self, name)})")
+        check_model_sizes(num_frames=self.num_frames, image_size=self.image_size, hidden_size=self.hidden_size)
         if self.decode_workers < 0:
             raise UsageError(f"--decode-workers must be >= 0 (got {self.decode_workers})")
         if self.test_views is not None and int_range_error("test_views", self.test_views):
@@ -301,9 +324,7 @@ class TrainConfig:
             else:
                 same = before == given or (isinstance(given, tuple) and list(given) == before)
             if not same:
-                flag = {"num_frames": "--frames", "data": "DATA", "init_from": "--from"}.get(
-                    name, f"--{name.replace('_', '-')}")
-                conflicts.append(f"{flag} {before} (this command: {given})")
+                conflicts.append(f"{option_name(name)} {before} (this command: {given})")
                 if name == "init_from":  # fine-tuning takes its backbone, frames, size ... from that model
                     return conflicts[-1:]
         return conflicts

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from vidlstm.checkpoint import load_model
+from vidlstm.logs import log as logger
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.models.backbones import backbone_entry
 
@@ -69,4 +70,25 @@ def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
         return model, {"init": "imagenet" if config.pretrained else "scratch"}
     base = load_model(config.init_from, device="cpu")
     model, replaced = adapt_to_labels(base, labels, config.seed)
+    if replaced:
+        logger.info(f"{config.init_from}: {new_labels_note(list(base.config.labels), list(labels))}")
     return model, {"init": str(config.init_from), "new_heads": replaced, "base_labels": list(base.config.labels)}
+
+
+NAMED_LABELS = 4
+"""How many labels new_labels_note names before "and N more"."""
+
+
+def _named(labels: list[str]) -> str:
+    if len(labels) <= NAMED_LABELS + 1:
+        return ", ".join(labels)
+    return f"{', '.join(labels[:NAMED_LABELS])} and {len(labels) - NAMED_LABELS} more"
+
+
+def new_labels_note(base: list[str], labels: list[str]) -> str:
+    """What fine-tuning onto another label set does: a subset of the base model's labels quietly dropped the others
+    (the new heads never predict them), which the run said nothing of."""
+    dropped = [label for label in base if label not in labels]
+    note = (f"new label set: {len(labels)} label(s) ({_named(labels)}) where the base model has {len(base)}: the "
+            f"classifier heads start afresh")
+    return note + (f"; the model will no longer predict {_named(dropped)}" if dropped else "")

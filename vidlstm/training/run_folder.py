@@ -185,8 +185,8 @@ def saved_model_out(config: TrainConfig) -> str | None:
 
 def check_model_out(config: TrainConfig) -> None:
     """--model-out must not replace a model (without --replace-model), never the one it fine-tunes from, nor a run
-    folder, a file, a folder of other files (an auto run's copy replaces the whole folder) or the run's own folder;
-    a resumed run writes where it started writing (another model there was silently replaced)."""
+    folder, a file, a folder of other files (the model's README.md, metrics.json ... replaced the user's) or the run's
+    own folder; a resumed run writes where it started writing (another model there was silently replaced)."""
     if config.resume and any((config.run_dir / name).is_file() for name in ("config.json", MODEL_OUT_FILE,
                                                                            "choice.json")):
         saved = saved_model_out(config)
@@ -210,10 +210,41 @@ def check_model_out(config: TrainConfig) -> None:
     if is_model and not config.replace_model:
         raise UsageError(f"{config.model_out}: already holds a model; --model-out names a new folder (or pass "
                          f"--replace-model to replace it)")
-    if config.backbone == "auto" and out.is_dir() and not is_model and any(out.iterdir()):
-        # auto copies its kept model over the whole folder (one backbone writes its files beside the others)
+    if out.is_dir() and not is_model and any(out.iterdir()):
+        # the model's README.md, metrics.json ... would replace the user's own, or land among a data set's classes
         raise UsageError(f"{config.model_out}: a folder of other files, not a model; --model-out names a new or "
-                         f"empty folder (the kept model replaces what it holds)")
+                         f"empty folder (or a model, with --replace-model)")
+
+
+MODEL_FILES = ("config.json", "labels.json", "model.safetensors", "metrics.json", "README.md")
+"""The files vidlstm.checkpoint.save_model writes into a model folder."""
+
+
+def clear_model_folder(dest: Path, source: Path) -> None:
+    """Removes the model files in ``dest`` before an auto run copies its kept model (``source``) there, and nothing
+    else: the whole folder was once removed, with any files of the user's in it. They are an earlier model's (which
+    --replace-model replaces) or a copy of ``source``'s cut short; a folder of other files is refused (check_model_out
+    refuses it first)."""
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise UsageError(f"{dest}: a file, not a folder; the kept model is not copied over it")
+    run = [marker for marker in RUN_MARKERS if (dest / marker).exists()]
+    is_model = any((dest / marker).is_file() for marker in MODEL_MARKERS) and not run
+    others = [] if is_model else sorted(p.name for p in dest.iterdir()
+                                        if p.name not in MODEL_FILES or not _same(p, source))
+    if others:
+        raise UsageError(f"{dest}: not a model folder (it holds {others[0]}); the kept model is not copied into it")
+    for name in MODEL_FILES:
+        (dest / name).unlink(missing_ok=True)
+
+
+def _same(path: Path, source: Path) -> bool:
+    """``path`` is a copy of the same-named file in ``source``."""
+    try:
+        return path.read_bytes() == (source / path.name).read_bytes()
+    except OSError:
+        return False
 
 
 def record_model_out(config: TrainConfig) -> None:
