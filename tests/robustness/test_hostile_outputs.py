@@ -93,6 +93,47 @@ def test_the_lock_outlives_the_sorted_rewrite(tmp_path):
             RecordFile(out).open()
 
 
+def test_a_finished_run_leaves_no_lock_file_and_a_refused_one_keeps_the_running_ones(tmp_path):
+    """predict's lock file (.NAME.lock) stayed beside the output after every run; train's is removed too."""
+    from vidlstm.batch.records import RecordFile, being_written
+    from vidlstm.errors import UsageError
+
+    out, lock = tmp_path / "p.jsonl", tmp_path / ".p.jsonl.lock"
+    with RecordFile(out) as first:
+        first.open()
+        with pytest.raises(UsageError, match="another vidlstm predict is writing"):
+            RecordFile(out).open()
+        assert lock.is_file() and being_written(out)  # the refused one left the running one's lock alone
+    assert not lock.exists() and not being_written(out)
+    with RecordFile(out) as again:  # and the next run takes a new one
+        again.open()
+        assert being_written(out)
+
+
+def test_a_run_that_opened_a_lock_file_its_holder_then_removed_opens_the_path_again(tmp_path, monkeypatch):
+    """Between opening the lock file and locking it, the run holding it may end and remove it: locking the removed
+    file would let a third run make a new lock and write beside this one."""
+    import fcntl
+
+    from vidlstm.batch import records
+    from vidlstm.batch.records import RecordFile
+
+    out, lock = tmp_path / "p.jsonl", tmp_path / ".p.jsonl.lock"
+    flocked, real_flock = [], fcntl.flock
+
+    def flock(fd, op):
+        if not flocked:  # the holder ends just before this run's first lock: its file is gone
+            lock.unlink()
+        flocked.append(os.fstat(fd).st_ino)
+        return real_flock(fd, op)
+
+    lock.write_text("")
+    monkeypatch.setattr(records.fcntl, "flock", flock)
+    with RecordFile(out) as run:
+        run.open()
+        assert len(flocked) == 2 and os.stat(lock).st_ino == flocked[-1]  # it holds the file at the path
+
+
 def test_a_fifo_as_output_is_one_line_and_no_hang(videos, tiny_model_dir, tmp_path, capfd):
     fifo = tmp_path / "p.jsonl"
     os.mkfifo(fifo)

@@ -12,7 +12,8 @@ from pathlib import Path
 from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STATUSES, _csv_header,  # noqa: F401
                                         check_record, csv_columns, decode_text, encode_line, foreign_tail,
                                         format_line, parse_records, record_format, record_keyer)
-from vidlstm.errors import NO_FILE_REASONS, UsageError, VidlstmError
+from vidlstm.batch.stamps import file_changed, file_stamp, recorded_stamp, stamp_record  # noqa: F401
+from vidlstm.errors import UsageError, VidlstmError
 from vidlstm.files import atomic_write
 
 def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
@@ -97,6 +98,14 @@ def _lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
+def _is_file_at(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path`` (not removed, not replaced by another)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
 def being_written(path) -> bool:
     """Whether a ``vidlstm predict`` holds the lock of the record file at ``path`` (it is still appending to it)."""
     target = output_target(path)
@@ -151,40 +160,6 @@ def write_records(path, records) -> Path:
     except OSError as err:
         raise VidlstmError(f"{path}: cannot write ({err.strerror or err})") from None
     return path
-
-
-def file_stamp(path) -> tuple[int, int] | None:
-    """(size in bytes, modification time in ns) of the video at ``path`` (a link's target), None where it cannot
-    be read."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
-def stamp_record(record: dict, stamp: tuple[int, int] | None) -> dict:
-    """``record`` with the stamp its video had when the run began (none for a file that was not there)."""
-    if stamp is not None:
-        record["file_bytes"], record["file_mtime_ns"] = stamp
-    return record
-
-
-def recorded_stamp(record: dict) -> tuple[int, int] | None:
-    """The stamp a record carries; None in records of an older vidlstm, or of a file that was missing."""
-    size, mtime = record.get("file_bytes"), record.get("file_mtime_ns")
-    return (size, mtime) if isinstance(size, int) and isinstance(mtime, int) else None
-
-
-def file_changed(record: dict, stamp: tuple[int, int] | None) -> bool:
-    """Whether the video was replaced or edited since ``record`` was made: its size or time differs from the
-    record's stamp, or it is there now where its record says there was no such file. Otherwise a record without a
-    stamp (an older vidlstm's), or a file that cannot be read now, counts as unchanged."""
-    then = recorded_stamp(record)
-    if then is None:
-        missing = record.get("status") == "error" and str(record.get("error") or "").startswith(NO_FILE_REASONS)
-        return missing and stamp is not None
-    return stamp is not None and then != stamp
 
 
 def sort_and_dedup(records, base: str | None = None, current=None) -> list[dict]:
@@ -249,6 +224,7 @@ class RecordFile:
         self.columns = FIELDS
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._held_lock: Path | None = None  # the lock file this run holds, removed by close()
         self._written = 0
 
     def open(self) -> list[dict]:
@@ -297,16 +273,22 @@ class RecordFile:
 
     def _lock(self, target: Path) -> None:
         lock_path = _lock_path(target)
-        try:
-            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            self._lock_fd = None  # e.g. a read-only folder: no rename can happen there either
-            return
-        self._flock(self._lock_fd)
+        while True:  # a run that ends removes its lock file, held: one opened just before it is opened again
+            try:
+                self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                self._lock_fd = None  # e.g. a read-only folder: no rename can happen there either
+                return
+            if not self._flock(self._lock_fd) or _is_file_at(self._lock_fd, lock_path):
+                self._held_lock = lock_path if self._lock_fd is not None else None
+                return
+            os.close(self._lock_fd)
 
-    def _flock(self, fd: int) -> None:
+    def _flock(self, fd: int) -> bool:
+        """Lock ``fd``: True where locked, False where the file system has no locks (said in a warning)."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
         except BlockingIOError:
             self.close()
             raise UsageError(f"{self.path}: another vidlstm predict is writing this file; wait for it or use another -o") from None
@@ -315,6 +297,7 @@ class RecordFile:
 
             log.warning(f"{self.path}: cannot lock the output ({err.strerror or err}): a second predict into it at "
                         f"the same time would not be refused")
+            return False
 
     def _read_all(self) -> bytes:
         chunks = []
@@ -347,6 +330,9 @@ class RecordFile:
         self._written += 1
 
     def close(self) -> None:
+        if self._held_lock is not None:  # removed while still held: no lock file is left beside the output
+            self._held_lock.unlink(missing_ok=True)
+            self._held_lock = None
         for name in ("_fd", "_lock_fd"):
             fd = getattr(self, name)
             if fd is not None and fd >= 0:
