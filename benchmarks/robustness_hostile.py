@@ -82,7 +82,28 @@ def build_cases(root: Path, model: Path) -> list[Case]:
                       ["evaluate", manifest, "--model", model, "-o", root / "ev", "--no-progress"], "refused",
                       "conflict.csv"))
     cases.extend(_user_files_cases(root, model, videos, fast))
+    cases.extend(_user_folders_cases(root, model, videos))
     return cases
+
+
+def _user_folders_cases(root: Path, model: Path, videos: Path) -> list[Case]:
+    """Folders of the user's named as a command's output (session 33): their files were replaced without a word."""
+    data = root / "two_classes"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for i in range(2):
+            shutil.copy(videos / f"c{i}.mp4", data / label / f"{label}{i}.mp4")
+    notes = root / "my_notes"  # train wrote its model card over the user's README.md
+    notes.mkdir()
+    (notes / "README.md").write_text("my notes")
+    results = root / "my_results"  # evaluate wrote over the user's predictions.csv
+    results.mkdir()
+    (results / "predictions.csv").write_text("mine\n")
+    return [Case("user folders named as outputs", "a folder of notes as --model-out, train",
+                 ["train", data, "-o", root / "run", "--backbone", "vidnet", "--epochs", "1", "--model-out", notes],
+                 "refused", notes.name),
+            Case("user folders named as outputs", "a folder holding the user's predictions.csv, evaluate",
+                 ["evaluate", data, "--model", model, "-o", results, "--no-progress"], "refused", results.name)]
 
 
 def _user_files_cases(root: Path, model: Path, videos: Path, fast: list) -> list[Case]:
