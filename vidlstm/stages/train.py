@@ -332,8 +332,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
         logger.info(f"time budget: {plan.planned} epochs fitted in {config.time_budget:.0f} s "
                    f"(--time-budget; 0: none)")
     if ctx.is_main and 0 < config.time_budget < (time.perf_counter() - run_started) / 1.2:  # decoding is not cut short
-        logger.warning(f"the run took {time.perf_counter() - run_started:.0f} s, over its {config.time_budget:g} s "
-                       f"time budget: decoding the clips took {started - run_started:.0f} s of it")
+        logger.warning(f"{config.run_dir}: the run took {time.perf_counter() - run_started:.0f} s, over its "
+                       f"{config.time_budget:g} s time budget: decoding the clips took {started - run_started:.0f} s")
     if ctx.is_main:
         tb.close()
         origin = dict(origin, epochs_planned=plan.planned, cut_by_budget=plan.cut_by_budget,
