@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
 import warnings
@@ -72,3 +73,24 @@ def without_glyph_warnings():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         yield
+
+
+def locked_file(path) -> int:
+    """A descriptor of the lock file ``path`` (made if absent) holding its flock: BlockingIOError where another
+    process holds it; OSError from os.open where it cannot be made (its ``filename`` set), from flock where the file
+    system has no locks (``filename`` None). A run that ends removes its lock file while it still holds it (train's
+    run folder, predict's output), so a run that opened the file just before and locks it once it is free holds a
+    removed file: it opens the path again (a third run may have made a new lock there, which it must not hold at
+    the same time)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:  # removed by the run that held it: open the path again
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)

@@ -155,6 +155,7 @@ def read_only_folder(tmp_path, monkeypatch):
     """A folder whose entries cannot be created (chmod 555; as root, who ignores modes, creating is refused
     by patching the record module's opens), holding one writable earlier output."""
     import vidlstm.batch.records as records
+    import vidlstm.files as files
 
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -172,7 +173,9 @@ def read_only_folder(tmp_path, monkeypatch):
         return real(path, *args)
 
     real_open = os.open
-    monkeypatch.setattr(records, "os", SimpleNamespace(**{**vars(os), "open": lambda p, *a: refuse(p, *a, real=real_open)}))
+    patched_os = SimpleNamespace(**{**vars(os), "open": lambda p, *a: refuse(p, *a, real=real_open)})
+    monkeypatch.setattr(records, "os", patched_os)
+    monkeypatch.setattr(files, "os", patched_os)  # the lock file beside the output (files.locked_file)
     monkeypatch.setattr(records, "open", lambda p, *a: refuse(p, *a, real=open), raising=False)
     import vidlstm.batch.run_settings as run_settings
 

@@ -14,7 +14,7 @@ from vidlstm.batch.record_lines import (CSV_HEADERS, FIELDS, LEGACY_FIELDS, STAT
                                         format_line, parse_records, record_format, record_keyer)
 from vidlstm.batch.stamps import file_changed, file_stamp, recorded_stamp, stamp_record  # noqa: F401
 from vidlstm.errors import UsageError, VidlstmError
-from vidlstm.files import atomic_write
+from vidlstm.files import atomic_write, locked_file
 
 def complete_part(data: bytes, fmt: str = "jsonl") -> bytes:
     """``data`` up to its last record's end: what a kill -9 or power cut in the middle of a write leaves valid.
@@ -93,17 +93,13 @@ def read_part(path, strict: bool = False) -> tuple[list[dict], int]:
     return records, max(0, len(data) - len(complete))
 
 
+_NO_LOCKS = -2
+"""RecordFile's lock descriptor where the file system has no locks: none held, none closed, the output still sorted."""
+
+
 def _lock_path(target: Path) -> Path:
     """The lock file of the record file at ``target`` (beside it: the output itself is replaced by the final sort)."""
     return target.with_name(f".{target.name}.lock")
-
-
-def _is_file_at(fd: int, path: Path) -> bool:
-    """Whether the open file ``fd`` is still the one at ``path`` (not removed, not replaced by another)."""
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
-        return False
 
 
 def being_written(path) -> bool:
@@ -273,31 +269,31 @@ class RecordFile:
 
     def _lock(self, target: Path) -> None:
         lock_path = _lock_path(target)
-        while True:  # a run that ends removes its lock file, held: one opened just before it is opened again
-            try:
-                self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
-                self._lock_fd = None  # e.g. a read-only folder: no rename can happen there either
+        try:
+            self._lock_fd = locked_file(lock_path)  # not one a finished run removed while this one waited
+            self._held_lock = lock_path
+        except OSError as err:
+            if err.filename is not None:  # no lock file can be made: a read-only folder, where no rename can happen
+                self._lock_fd = None  # either (open() locks the output itself)
                 return
-            if not self._flock(self._lock_fd) or _is_file_at(self._lock_fd, lock_path):
-                self._held_lock = lock_path if self._lock_fd is not None else None
-                return
-            os.close(self._lock_fd)
+            self._lock_fd = _NO_LOCKS
+            self._not_locked(err)
 
-    def _flock(self, fd: int) -> bool:
-        """Lock ``fd``: True where locked, False where the file system has no locks (said in a warning)."""
+    def _flock(self, fd: int) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
+        except OSError as err:
+            self._not_locked(err)
+
+    def _not_locked(self, err: OSError) -> None:
+        """Another predict holds the lock (refused), or the file system has no locks (written unguarded, said)."""
+        if isinstance(err, BlockingIOError):
             self.close()
             raise UsageError(f"{self.path}: another vidlstm predict is writing this file; wait for it or use another -o") from None
-        except OSError as err:  # a file system without flock (some NFS, Lustre): write unguarded, and say so
-            from vidlstm.logs import log
+        from vidlstm.logs import log  # a file system without flock (some NFS, Lustre)
 
-            log.warning(f"{self.path}: cannot lock the output ({err.strerror or err}): a second predict into it at "
-                        f"the same time would not be refused")
-            return False
+        log.warning(f"{self.path}: cannot lock the output ({err.strerror or err}): a second predict into it at "
+                    f"the same time would not be refused")
 
     def _read_all(self) -> bytes:
         chunks = []

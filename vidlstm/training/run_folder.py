@@ -1,14 +1,13 @@
 """A training run's folder before anything is decoded: a new run, a resumed one, and where its model may go."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from vidlstm.errors import UsageError
-from vidlstm.files import atomic_write_text
+from vidlstm.files import atomic_write_text, locked_file
 from vidlstm.logs import log as logger
 from vidlstm.training.auto import saved_setting
 from vidlstm.training.config import STATE_FILE, TrainConfig
@@ -35,7 +34,7 @@ def holding(config: TrainConfig):
     fd = None
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = _locked(lock)
+        fd = locked_file(lock)
     except BlockingIOError:
         raise UsageError(f"{config.run_dir}: another vidlstm train or finetune is writing this run folder; wait for it "
                          f"to end (--resume then continues it, if it was stopped) or choose another -o") from None
@@ -50,7 +49,7 @@ def holding(config: TrainConfig):
         if fresh:  # a run refused before it wrote a file (a --val-fraction too high) leaves no empty folders
             _remove_empty(run_dir)
         if fd is not None or made:  # removed while still held: a run that opened it meanwhile opens it again
-            lock.unlink(missing_ok=True)  # (_locked); unheld (no flock there) only from a folder made for it
+            lock.unlink(missing_ok=True)  # (files.locked_file); unheld (no flock there) only from a folder made for it
         if fd is not None:
             os.close(fd)
         if made and not run_dir.exists():  # refused before it made anything: leave no folders of ours
@@ -59,25 +58,6 @@ def holding(config: TrainConfig):
                     folder.rmdir()
                 except OSError:
                     break
-
-
-def _locked(lock: Path) -> int:
-    """A descriptor of ``lock`` (made if absent) holding its flock; BlockingIOError where another process holds it,
-    OSError where it cannot be made or locked. A run that ends removes its lock file while it still holds it, so a
-    run that opened the file just before and locks it once it is free holds a removed file: it opens the path again
-    (a third run may have made a new lock there, which it must not hold at the same time)."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.stat(lock)):
-                return fd
-        except FileNotFoundError:  # removed by the run that held it: open the path again
-            pass
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
 
 
 def _remove_empty(folder: Path) -> None:
