@@ -122,6 +122,8 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
         "Load with `vidlstm.checkpoint.load_model(folder)`; files: config.json (architecture), labels.json, "
         "model.safetensors (weights).",
     ]
+    if cfg.partner:
+        lines += partner_card_lines(cfg)
     family = ((metrics or {}).get("chosen_from_data") or {}).get("family")
     if family:  # `train --backbone auto`: which candidates were trained, their estimates, what was kept and why
         scores, untrained = family["scores"], family.get("not_trained") or {}
@@ -145,6 +147,17 @@ def model_card(model: LRCN, metrics: dict | None = None) -> str:
                 value, (dict, list)) else str(value)
             lines.append(f"| {key} | {shown} |")
     return "\n".join(lines) + "\n"
+
+
+def partner_card_lines(cfg: ModelConfig) -> list[str]:
+    """The card's words on a model's partner (``ModelConfig.partner``)."""
+    weight, partner = cfg.partner["weight"], ModelConfig.from_dict(cfg.partner["config"])
+    return ["", "## Partner", "",
+            f"A second network sits beside this one: `{partner.backbone}` ({partner.image_size}x{partner.image_size} "
+            f"px, input mode `{partner.input_mode}`). A clip's probabilities are {1 - weight:g} x this network's + "
+            f"{weight:g} x the partner's, each calibrated; the partner is served this network's frames, resized to "
+            f"its size. Per-frame scores, `--timeline`, `stream`, `--explain` and exported graphs are this network's "
+            f"alone."]
 
 
 # --- reading -----------------------------------------------------------------------------------------

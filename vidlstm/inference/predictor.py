@@ -79,11 +79,15 @@ class Predictor:
         nn.Sequential (resnet) folding them needs torch.fx tracing, ~0.2 s; ``trace=False`` (one-clip classify)
         leaves those. True if any batch norm was folded.
         """
-        folded, count = fold_batch_norms(self.model.backbone, trace=trace)
-        if not count:
-            return False
-        self.model.backbone = folded.to(memory_format=torch.channels_last) if self.device.type == "cpu" else folded
-        return True
+        folded_any = False
+        for model in (self.model, self.model.partner):
+            if model is None:
+                continue
+            folded, count = fold_batch_norms(model.backbone, trace=trace)
+            if count:
+                model.backbone = folded.to(memory_format=torch.channels_last) if self.device.type == "cpu" else folded
+                folded_any = True
+        return folded_any
 
     def load_clip(self, path, backends=None, threads: int = 0, offset_fraction: float | None = None,
                   exact_frames: bool = False) -> Clip:
@@ -113,7 +117,13 @@ class Predictor:
         with self._autocast():
             feats = self.model.encode_frames(x)  # (B, T, D)
             out = self.model.forward_features(feats)
-        return self._scores(out, feats)
+            partner = self.model.partner_proba(x)  # (B, C), or None: the model has no partner
+        scores = self._scores(out, feats)
+        if partner is not None:  # the clip's label mixes both networks; its frame weights and steps are the model's
+            mixed = self.model.with_partner(torch.from_numpy(np.stack([s.probs for s in scores])), partner.cpu())
+            for s, probs in zip(scores, mixed.numpy()):
+                s.probs = probs
+        return scores
 
     def score_views(self, views: list[list[np.ndarray]], stabilized: bool = False) -> list[ClipScores]:
         """Score each video from its test-time views (``config.test_views`` clips, data.clips.load_views), all in

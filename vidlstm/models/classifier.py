@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vidlstm.defaults import BACKBONE_MODES, DIFF_CHANNEL, FEATURE_STREAMS
@@ -91,6 +92,10 @@ class LRCN(nn.Module):
         self.stats_classifier = nn.Linear(3 * self.feature_dim, config.num_classes) if with_stats else None
         self.causal = (CausalHead(config.proj_dim, config.hidden_size, config.num_classes, config.num_layers,
                                   config.dropout) if config.causal_head else None)
+        # A second network whose clip probabilities are averaged with this one's (config.partner); its weights are
+        # this model's (state-dict keys "partner.*"), saved and loaded with them.
+        self.partner = (LRCN(ModelConfig.from_dict(config.partner["config"]), load_pretrained=False)
+                        if config.partner else None)
 
     # --- frames -> features --------------------------------------------------------------------------
 
@@ -188,8 +193,28 @@ class LRCN(nn.Module):
         return calibrated_softmax(logits, self.config.temperature)
 
     def predict_proba(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Calibrated clip probabilities (B, C) for frames (B, T, 3, H, W) in [0, 1]."""
-        return self.logits_to_proba(self(frames, lengths).logits)
+        """Calibrated clip probabilities (B, C) for frames (B, T, 3, H, W) in [0, 1], the partner's mixed in."""
+        return self.with_partner(self.logits_to_proba(self(frames, lengths).logits), self.partner_proba(frames))
+
+    def partner_proba(self, frames: torch.Tensor) -> torch.Tensor | None:
+        """The partner's calibrated clip probabilities (B, C) for this model's frames (B, T, 3, H, W), resized to
+        the partner's image size; None without a partner."""
+        if self.partner is None:
+            return None
+        if frames.dtype == torch.uint8:
+            frames = frames.float() / 255.0
+        batch, steps = frames.shape[:2]
+        size = self.partner.config.image_size
+        # "area": each output pixel the mean of the input pixels it covers, as a decoder's downscale to that size.
+        small = F.interpolate(frames.flatten(0, 1).float(), size=(size, size), mode="area")  # (B*T, 3, s, s)
+        return self.partner.predict_proba(small.reshape(batch, steps, 3, size, size))
+
+    def with_partner(self, probs: torch.Tensor, partner: torch.Tensor | None) -> torch.Tensor:
+        """This network's calibrated probabilities (..., C) mixed with the partner's by its weight."""
+        if partner is None:
+            return probs
+        weight = self.config.partner["weight"]
+        return (1.0 - weight) * probs.float() + weight * partner.float()
 
     # --- training modes ------------------------------------------------------------------------------
 

@@ -68,6 +68,11 @@ class ModelConfig:
     test_views: int = 1
     """Clips of each video scored and their probabilities averaged, by predict, classify and evaluate: 1, the
     segment centres; N, N clips each shifted inside the segments (``data.clips.view_offsets``), decoded together."""
+    partner: dict | None = None
+    """A second network beside this one, as one model: ``{"weight": w, "config": its ModelConfig dict}``. A clip's
+    probabilities are ``(1 - w)`` times this network's plus ``w`` times the partner's, each calibrated by its own
+    temperature; the partner is served this network's frames, resized to its own size (``models.partner``). Only
+    clip scores mix: per-frame, streaming and timeline scores and exported graphs are this network's."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
     extra: dict = field(default_factory=dict)
@@ -137,6 +142,8 @@ class ModelConfig:
         if not isinstance(self.extra, dict):
             raise UsageError(f"extra must be a JSON object (got {type(self.extra).__name__})")
         self.dropout, self.temperature = float(self.dropout), float(self.temperature)
+        if self.partner is not None:
+            self.partner = _checked_partner(self)
 
     @property
     def num_classes(self) -> int:
@@ -166,6 +173,8 @@ class ModelConfig:
             del data["stabilize"]
         if self.test_views == 1:
             del data["test_views"]
+        if self.partner is None:  # older vidlstm reads a model without one; one with a partner it refuses
+            del data["partner"]
         return data
 
     @classmethod
@@ -180,6 +189,38 @@ class ModelConfig:
         if "labels" not in data:
             raise UsageError("config has no labels")
         return cls(**data)
+
+
+PARTNER_MUST_MATCH = ("labels", "num_frames", "sampling", "stabilize")
+"""What a partner must share with the network it sits beside: it is served that network's frames, and its
+probabilities are averaged label by label."""
+
+
+def _checked_partner(config: ModelConfig) -> dict:
+    """``config.partner`` checked, its config normalised (``to_dict``); UsageError naming what is wrong."""
+    partner = config.partner
+    if not isinstance(partner, dict) or set(partner) != {"weight", "config"}:
+        raise UsageError(f"partner must be an object with keys weight and config (got {_describe_partner(partner)})")
+    weight = partner["weight"]
+    if not is_finite_number(weight) or not 0.0 < float(weight) < 1.0:
+        raise UsageError(f"partner weight must be a number between 0 and 1 (got {weight!r})")
+    if not isinstance(partner["config"], dict) or "labels" not in partner["config"]:
+        raise UsageError("partner config must be a model config (with labels)")
+    try:
+        inner = ModelConfig.from_dict(partner["config"])
+    except UsageError as err:
+        raise UsageError(f"partner config: {err}") from None
+    if inner.partner is not None:
+        raise UsageError("a partner cannot have a partner of its own")
+    for name in PARTNER_MUST_MATCH:
+        if getattr(inner, name) != getattr(config, name):
+            raise UsageError(f"partner {name} ({getattr(inner, name)!r}) differs from the model's "
+                             f"({getattr(config, name)!r}); the partner is served the model's clips")
+    return {"weight": float(weight), "config": inner.to_dict()}
+
+
+def _describe_partner(value) -> str:
+    return f"keys {', '.join(sorted(map(str, value)))}" if isinstance(value, dict) else type(value).__name__
 
 
 def _three_floats(name: str, values) -> tuple[float, float, float]:

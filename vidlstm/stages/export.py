@@ -25,7 +25,8 @@ from vidlstm.logs import log as logger
 from vidlstm.models import LRCN
 from vidlstm.stages.export_graphs import (ClipEncoderGraph, StreamStepGraph, TemporalGraph,
                                           dynamic_shapes, graph_copy)
-from vidlstm.stages.export_paths import FORMATS, WRITE_ERRNOS, held_outputs, put_in_place, temporary_files
+from vidlstm.stages.export_paths import (FORMATS, WRITE_ERRNOS, held_outputs, partner_left_out, put_in_place,
+                                        temporary_files)
 
 PART_NAMES = ("encoder", "temporal", "stream")  # "stream" only for models that stream (a read-out or causal head)
 EXAMPLE_SIZES = {"batch": 2, "time": 3}  # traced with these; every other batch size and length >= 1 works
@@ -247,6 +248,7 @@ def _export(config: ExportConfig, files: dict[str, Path], card: Path) -> Path:
     unfinished = unfinished_note(config.model_dir)
     if unfinished:  # classify says so too; the export's card keeps it for whoever runs the files
         logger.warning(f"{config.model_dir}: a model {unfinished}")
+    partner = partner_left_out(config.model_dir, model.config)  # {} or the card's "partner" entry, warned of
     parts = build_parts(model, custom_lstm=config.format == "torch")
     temporary = temporary_files(config.out, {p.name: files[p.name] for p in parts})  # removed on failure or Ctrl-C
     try:
@@ -267,8 +269,8 @@ def _export(config: ExportConfig, files: dict[str, Path], card: Path) -> Path:
         first = (str(err).strip().splitlines() or [""])[0][:300]
         raise VidlstmError(f"{config.model_dir}: its {part.name} graph could not be exported as {config.format} "
                            f"({type(err).__name__}: {first}); nothing was written") from err
-    put_in_place(temporary, files, card, json.dumps(describe_export(model, parts, files, config, unfinished),
-                                                    indent=2) + "\n")
+    put_in_place(temporary, files, card, json.dumps({**describe_export(model, parts, files, config, unfinished),
+                                                     **partner}, indent=2) + "\n")
     return card
 
 
@@ -348,8 +350,7 @@ def verify_part(part: Part, path: Path, fmt: str) -> float:
 
 def describe_export(model: LRCN, parts: list[Part], files: dict[str, Path], config: ExportConfig,
                     unfinished: str | None = None) -> dict:
-    """The JSON card: enough to run the exported files without vidlstm; ``unfinished``: ``unfinished_note``'s word
-    on a model saved before its run finished."""
+    """The JSON card: enough to run the exported files without vidlstm (``unfinished``: ``unfinished_note``'s)."""
     from vidlstm.defaults import VERSION as __version__
 
     cfg = model.config

@@ -177,3 +177,18 @@ def _format_of(card: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return value.get("format") if isinstance(value, dict) and value.get("format") in FORMATS else None
+
+
+def partner_left_out(model_dir, config) -> dict:
+    """Where the model has a partner (``ModelConfig.partner``), which its graphs leave out: a warning now and the
+    card's ``partner`` entry ({} otherwise), so that whoever runs the files knows their scores are the model's own
+    network's, not vidlstm's mix of the two."""
+    if not config.partner:
+        return {}
+    backbone = config.partner["config"]["backbone"]
+    note = (f"not exported: vidlstm mixes {config.partner['weight']:g} of a {backbone} partner's probabilities into "
+            f"each clip's; these graphs give the model's own network's alone")
+    logger.warning(f"{model_dir}: its partner ({backbone}) is {note.split(': ', 1)[0]}; the graphs score clips "
+                   f"with the model's own network alone")
+    return {"partner": note}
+

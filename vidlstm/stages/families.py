@@ -19,12 +19,11 @@ The judge: the read-out's accuracy is estimated out-of-fold over every training 
 because its features are frozen), vidnet's on its validation split (a fifth of the clips; its last epoch's model, so
 the estimate is not selected on that split). The highest estimate wins; on equal estimates the read-out (``choose``),
 and also where vidnet's validation split is known to flatter it (near-copies, no groups) while the frames tell the
-classes apart. Until session 14 vidnet also had to lead by one standard error of its split: that never changed a
-choice for the better in 18 measured folds, and with the motion read-out it kept a 0.44 model over vidnet's 0.66 on
-synthetic motion (benchmarks/RESULTS.md, session 14). RUN_DIR/model is a copy of the kept model; RUN_DIR/choice.json
-and the kept model's metrics (``chosen_from_data.family``) record every estimate, the rule and the clause that
-decided, and the warning where the data names no groups while most clips have a near-copy among the others
-(``near_copy_warning``: then every estimate is optimistic, vidnet's most, as on pushfit).
+classes apart (a margin of one standard error never changed a choice for the better: RESULTS.md, session 14).
+RUN_DIR/model is a copy of the kept model, a kept read-out with vidnet beside it as its partner, whose vote breaks the
+read-out's near-ties (training/partner.py); RUN_DIR/choice.json and the kept model's metrics (``chosen_from_data``)
+record every estimate, the rule and the clause that decided, and the warning where the data names no groups while most
+clips have a near-copy among the others (``near_copy_warning``: then every estimate is optimistic, vidnet's most).
 """
 from __future__ import annotations
 
@@ -73,8 +72,7 @@ alike (``splits.stratified_order``): ~200 clips fit in the default 480 s (one de
 MIN_READOUT_CLIPS = 5
 """Videos of each class decoded for the read-outs whatever the budget: one per out-of-fold fold."""
 READOUT_CLIPS_FILE = "readout_clips.csv"
-"""RUN_DIR's manifest of the videos the read-outs fitted on, where the time budget left some undecoded (beside it,
-readout_clips.json: how many of how many, and the frames per clip)."""
+"""Videos the read-outs fitted on where the budget left some undecoded (readout_clips.json: how many, frames)."""
 CHOICE_FILE = "choice.json"
 
 
@@ -159,14 +157,15 @@ def run(config: TrainConfig, train_one: Callable[[TrainConfig], Path],
     if 0 < config.time_budget < record["seconds"] / 1.2:  # decoding, and the read-out's final fit, are not cut short
         logger.warning(f"auto: the candidates took {record['seconds']:.0f} s, over the {config.time_budget:g} s time "
                        f"budget")
-    atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")
     source = config.run_dir / "candidates" / chosen / "model"
-    _copy_model(source, config.resolved_model_dir, record)
+    _copy_model(source, config.resolved_model_dir, record)  # and vidnet joined to a kept read-out: record["partner"]
+    atomic_write_text(run_dir / CHOICE_FILE, json.dumps(record, indent=2) + "\n")  # last: the run is finished
     split = source.parent / "split.json"  # what `evaluate --split RUN_DIR/split.json` reads, as for one backbone
     if split.is_file():
         shutil.copyfile(split, run_dir / "split.json")
     scores = ", ".join(f"{family} {_describe(result)}" for family, result in results.items())
-    logger.info(f"auto: kept the {chosen} model ({scores}): {clause}")
+    joined = "; vidnet joins it as its partner" if record.get("partner", {}).get("joined") else ""
+    logger.info(f"auto: kept the {chosen} model ({scores}): {clause}{joined}")
     return run_dir
 
 
@@ -184,8 +183,7 @@ def _stabilize_once(config: TrainConfig) -> tuple[TrainConfig, dict | None]:
 
 
 def _check_split(config: TrainConfig) -> None:
-    """vidnet's validation split, tried before the read-outs spend their share of the budget: data that cannot be
-    split (a class with one clip ...) is refused at once, as `--backbone vidnet` refuses it, not minutes later."""
+    """vidnet's validation split, tried first: data it cannot split is refused at once, not minutes later."""
     scratch = candidate_config(config, FALLBACK_FAMILY, 0.0)
     train_val_split(discover_dataset(scratch.data), scratch.val_fraction, scratch.seed)
 
@@ -300,9 +298,8 @@ clips have a near-copy (pushfit 0.96, folds 0.92-0.95; fight 0.81, folds 0.76-0.
 
 
 def near_copy_warning(results: dict[str, dict]) -> str | None:
-    """Advice when the data names no groups and most clips have a near-copy among the others: a random validation
-    split then holds near-copies of training clips, which flatters vidnet (on pushfit it read 1.00 and 0.96 where
-    held-out clips gave 0.82 and 0.87). None otherwise."""
+    """Advice where the data names no groups and most clips have a near-copy among the others (a random validation
+    split then flatters vidnet: on pushfit 1.00 and 0.96 where held-out clips gave 0.82 and 0.87); else None."""
     frames = results.get("pretrained") or {}
     similarity = frames.get("nearest_neighbour_similarity")
     if similarity is None or frames.get("grouped") or similarity < NEAR_COPY_SIMILARITY:
@@ -383,8 +380,10 @@ def _scores(model_dir: Path) -> dict:
 
 
 def _copy_model(source: Path, dest: Path, record: dict) -> None:
-    """RUN_DIR/model: the kept candidate's folder, its metrics noting the choice."""
+    """RUN_DIR/model: the kept candidate's folder, its metrics noting the choice; a kept read-out gets vidnet as its
+    partner where the rule says (``training.partner``, noted in ``record["partner"]``)."""
     from vidlstm.checkpoint import rewrite_metrics  # torch: this module imports without it
+    from vidlstm.training.partner import join_kept_readout
 
     clear_model_folder(dest, source)  # never the whole folder: files of the user's beside an earlier model stay
     shutil.copytree(source, dest, dirs_exist_ok=True)
@@ -396,3 +395,5 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
                                                    if c.get("skipped")}) else {}),
         **({"warning": record["warning"]} if record.get("warning") else {})}
     rewrite_metrics(dest, metrics)  # the card too: it names the candidates, their estimates and the choice
+    if partner := join_kept_readout(source.parent.parent, dest, record["chosen"], record["candidates"]):
+        record["partner"] = partner

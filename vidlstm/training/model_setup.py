@@ -7,6 +7,7 @@ from vidlstm.checkpoint import load_model
 from vidlstm.logs import log as logger
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.models.backbones import backbone_entry
+from vidlstm.training.partner import without_partner
 
 # Parameters that depend on the label set; everything else (backbone, projection, LSTMs, attention) is kept.
 HEAD_PREFIXES = ("classifier.", "causal.classifier.", "stats_classifier.")
@@ -69,6 +70,10 @@ def model_for_run(config, labels: list[str]) -> tuple[LRCN, dict]:
                             **keypoint_settings(config.backbone, config.keypoint_stage, config.centred_keypoints))
         return model, {"init": "imagenet" if config.pretrained else "scratch"}
     base = load_model(config.init_from, device="cpu")
+    if base.partner is not None:  # fine-tuning trains one network: the partner was fitted to the base's data
+        logger.info(f"{config.init_from}: its partner ({base.partner.config.backbone}) is left out: fine-tuning "
+                    f"trains the model's own network, and the new model scores clips with it alone")
+        base = without_partner(base)
     model, replaced = adapt_to_labels(base, labels, config.seed)
     if replaced:
         logger.info(f"{config.init_from}: {new_labels_note(list(base.config.labels), list(labels))}")
