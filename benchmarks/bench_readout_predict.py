@@ -1,13 +1,15 @@
 """What a kept read-out model costs at inference: `vidlstm predict` files/s of a frozen Lite0-224 statistics read-out
 on the frames alone (input mode rgb) against the frames and their differences (rgb,diff, auto's read-out: two backbone
-passes per frame), and the latter with ``--explain DIR`` (each frame's weight found by leaving it out, and a strip PNG
-and a JSON per file), in one run, alternating.
+passes per frame), the latter with vidnet beside it as its partner (what `auto` keeps where it keeps the read-out and
+vidnet trained: ``training.partner``), and with ``--explain DIR`` (each frame's weight found by leaving it out, and a
+strip PNG and a JSON per file), in one run, alternating.
 
     .venv/bin/python benchmarks/bench_readout_predict.py                 # 24 fight clips, 2 workers, 2 rounds
     .venv/bin/python benchmarks/bench_readout_predict.py --clips 12 --rounds 3 --workers 1
 
 The models are built, not trained (their weights do not change the cost): ImageNet Lite0, 16 frames at 224 px,
-``clip_head = "stats"``, saved as model folders and run by the real command in a subprocess.
+``clip_head = "stats"``, the partner vidnet at 48 px on the differences (auto's candidate settings), saved as model
+folders and run by the real command in a subprocess.
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ sys.path.insert(0, str(REPO))
 
 from vidlstm.checkpoint import save_model  # noqa: E402
 from vidlstm.models import LRCN, ModelConfig  # noqa: E402
+from vidlstm.training.partner import with_partner  # noqa: E402
 
 MODES = ("rgb", "rgb,diff")
-ROWS = ("rgb", "rgb,diff", "rgb,diff --explain")
+ROWS = ("rgb", "rgb,diff", "rgb,diff+partner", "rgb,diff --explain")
 
 
 def main(argv=None) -> int:
@@ -53,6 +56,10 @@ def main(argv=None) -> int:
             with torch.no_grad():
                 model.clip_stats.fit(torch.randn(8, 16, model.feature_dim))
             save_model(work / f"model_{mode}", model.eval())
+        torch.manual_seed(0)
+        partner = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=48, num_frames=16, input_mode="diff",
+                                   keypoint_stage=2, centred_keypoints=True))
+        save_model(work / "model_rgb,diff+partner", with_partner(model.eval(), partner.eval()))
         for r in range(args.rounds):
             for i, row in enumerate(ROWS):
                 mode, explain = row.split(" ")[0], row.endswith("--explain")

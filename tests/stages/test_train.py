@@ -224,15 +224,19 @@ def test_an_undecodable_training_video_is_skipped_and_reported(easy_data, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path):
+def test_a_run_sized_by_a_tiny_time_budget_ends_within_it(easy_data, tmp_path, caplog):
     settings = dict(TINY, batch_size=2)  # 10 steps an epoch: the plan is made a few steps into the first one
     # The cache filled first, so that the budget goes to epochs, not to a decode a loaded machine makes slow.
     train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "fill"), epochs=1,
                           cache_dir=str(easy_data / "cache"), **settings))
-    run_dir = train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=200,
-                                    time_budget=8.0, cache_dir=str(easy_data / "cache"), **settings))
+    with caplog.at_level("INFO", logger="vidlstm"):
+        run_dir = train.run(TrainConfig(data=str(easy_data / "data"), out_dir=str(tmp_path / "run"), epochs=200,
+                                        time_budget=8.0, cache_dir=str(easy_data / "cache"), **settings))
     metrics = json.loads((run_dir / "model" / "metrics.json").read_text())
     assert metrics["cut_by_budget"] is True and 1 <= metrics["epochs_run"] < 200
+    planned = metrics["epochs_planned"]  # "1 epoch fitted", not "1 epochs"
+    assert f"time budget: {planned} epoch{'s' if planned != 1 else ''} fitted in 8 s (--time-budget; 0: none)" \
+        in caplog.text
     assert metrics["epochs_planned"] == metrics["epochs_run"]
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))

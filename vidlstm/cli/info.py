@@ -32,6 +32,13 @@ def format_value(value) -> str:
     return str(value)
 
 
+def partner_words(partner: dict) -> str:
+    """The card's line on a model's partner: what it is and its share of each clip's probabilities."""
+    return (f"{partner['backbone']} ({partner['image_size']}x{partner['image_size']} px, input mode "
+            f"{partner['input_mode']}), {partner['weight']:g} of each clip's probabilities (served this model's "
+            f"frames; per-frame, timeline and streaming scores are the model's own)")
+
+
 def format_card(info: dict) -> str:
     """The card as aligned text lines."""
     bb, sampling, temporal, params = info["backbone"], info["sampling"], info["temporal"], info["parameters"]
@@ -52,8 +59,10 @@ def format_card(info: dict) -> str:
                      + (", causal head (streaming)" if temporal["causal_head"] else "")),
         ("clip logits", CLIP_HEAD_WORDS[temporal["clip_head"]]),
         ("temperature", f"{info['temperature']:g}"),
+        *([("partner", partner_words(info["partner"]))] if info.get("partner") else []),
         ("parameters", f"{params['total']:,} (backbone {params['backbone']:,}, temporal {params['temporal']:,}, "
-                       f"causal head {params['causal_head']:,})"),
+                       f"causal head {params['causal_head']:,}"
+                       + (f", partner {params['partner']:,}" if "partner" in params else "") + ")"),
         ("size", f"{human_bytes(info['size_bytes']['total'])} (weights {human_bytes(info['size_bytes']['weights'])})"),
     ]
     metrics = info["metrics"] or {}

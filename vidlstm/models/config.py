@@ -71,7 +71,7 @@ class ModelConfig:
     partner: dict | None = None
     """A second network beside this one, as one model: ``{"weight": w, "config": its ModelConfig dict}``. A clip's
     probabilities are ``(1 - w)`` times this network's plus ``w`` times the partner's, each calibrated by its own
-    temperature; the partner is served this network's frames, resized to its own size (``models.partner``). Only
+    temperature; the partner is served this network's frames, resized to its own size (``training.partner``). Only
     clip scores mix: per-frame, streaming and timeline scores and exported graphs are this network's."""
     format_version: int = MODEL_FORMAT_VERSION
     """Version of this config format; newer versions are refused by older code."""
@@ -202,7 +202,7 @@ def _checked_partner(config: ModelConfig) -> dict:
     if not isinstance(partner, dict) or set(partner) != {"weight", "config"}:
         raise UsageError(f"partner must be an object with keys weight and config (got {_describe_partner(partner)})")
     weight = partner["weight"]
-    if not is_finite_number(weight) or not 0.0 < float(weight) < 1.0:
+    if isinstance(weight, (bool, str)) or not is_finite_number(weight) or not 0.0 < float(weight) < 1.0:
         raise UsageError(f"partner weight must be a number between 0 and 1 (got {weight!r})")
     if not isinstance(partner["config"], dict) or "labels" not in partner["config"]:
         raise UsageError("partner config must be a model config (with labels)")

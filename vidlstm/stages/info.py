@@ -10,12 +10,13 @@ from vidlstm.errors import ModelLoadError
 from vidlstm.stages.export_paths import EXPORT_CARD, FORMATS
 
 # Top-level LRCN submodules -> the group their parameters are counted in (everything else: "temporal").
-PARAMETER_GROUPS = {"backbone": "backbone", "causal": "causal_head"}
+PARAMETER_GROUPS = {"backbone": "backbone", "causal": "causal_head", "partner": "partner"}
 
 
 def parameter_counts(model) -> dict:
-    """Parameters per part: backbone (CNN), temporal (projection, BiLSTM, attention, classifier), causal head, total."""
-    counts = {"backbone": 0, "temporal": 0, "causal_head": 0}
+    """Parameters per part: backbone (CNN), temporal (projection, BiLSTM, attention, classifier), causal head, the
+    partner (a second network, where the model has one), total."""
+    counts = {"backbone": 0, "temporal": 0, "causal_head": 0, **({"partner": 0} if model.partner is not None else {})}
     for name, child in model.named_children():
         counts[PARAMETER_GROUPS.get(name, "temporal")] += sum(p.numel() for p in child.parameters())
     counts["total"] = sum(counts.values())
@@ -62,6 +63,7 @@ def model_info(model_dir) -> dict:
                      "bidirectional": True, "attention_pooling": True, "causal_head": cfg.causal_head,
                      "clip_head": cfg.clip_head},
         "temperature": cfg.temperature,
+        **({"partner": partner_info(model)} if model.partner is not None else {}),
         "parameters": parameter_counts(model),
         "size_bytes": {"weights": files.get(WEIGHTS_FILE, 0), "total": sum(files.values())},
         "files": files,
@@ -70,6 +72,13 @@ def model_info(model_dir) -> dict:
         "format_version": cfg.format_version,
         "extra": cfg.extra,
     }
+
+
+def partner_info(model) -> dict:
+    """What `vidlstm info` shows of a model's partner (``ModelConfig.partner``)."""
+    cfg = model.partner.config
+    return {"weight": model.config.partner["weight"], "backbone": cfg.backbone, "input_mode": cfg.input_mode,
+            "image_size": cfg.image_size, "temperature": cfg.temperature, "test_views": cfg.test_views}
 
 
 def export_card_of(path) -> Path | None:

@@ -329,8 +329,8 @@ def _train(config: TrainConfig, ctx: DistContext, on_epoch_end) -> Path:
             break
     bar.close()
     if ctx.is_main and plan.cut_by_budget:
-        logger.info(f"time budget: {plan.planned} epochs fitted in {config.time_budget:.0f} s "
-                   f"(--time-budget; 0: none)")
+        epochs = f"{plan.planned} epoch{'s' if plan.planned != 1 else ''}"
+        logger.info(f"time budget: {epochs} fitted in {config.time_budget:.0f} s (--time-budget; 0: none)")
     if ctx.is_main and 0 < config.time_budget < (time.perf_counter() - run_started) / 1.2:  # decoding is not cut short
         logger.warning(f"{config.run_dir}: the run took {time.perf_counter() - run_started:.0f} s, over its "
                        f"{config.time_budget:g} s time budget: decoding the clips took {started - run_started:.0f} s")
