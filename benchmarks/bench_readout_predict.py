@@ -57,8 +57,8 @@ def main(argv=None) -> int:
                 model.clip_stats.fit(torch.randn(8, 16, model.feature_dim))
             save_model(work / f"model_{mode}", model.eval())
         torch.manual_seed(0)
-        partner = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=48, num_frames=16, input_mode="diff",
-                                   keypoint_stage=2, centred_keypoints=True))
+        partner = LRCN(ModelConfig(labels=["a", "b"], backbone="vidnet", image_size=48, num_frames=16,
+                                   input_mode="diff", keypoint_stage=2, centred_keypoints=True))
         save_model(work / "model_rgb,diff+partner", with_partner(model.eval(), partner.eval()))
         for r in range(args.rounds):
             for i, row in enumerate(ROWS):

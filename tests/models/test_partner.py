@@ -151,3 +151,18 @@ def test_models_that_differ_in_what_they_are_served_cannot_be_joined():
         with_partner(model, other)
     with pytest.raises(UsageError, match="a model with a partner cannot be joined to another"):
         with_partner(with_partner(model, _pair()[1]), _pair()[1])
+
+
+def test_partners_nested_deeply_in_a_config_file_are_refused_in_one_line(tmp_path):
+    model, partner = _pair()
+    folder = save_model(tmp_path / "m", with_partner(model, partner))
+    config = json.loads((folder / "config.json").read_text())
+    inner = config["partner"]["config"]
+    for _ in range(400):  # ~4 calls a level: past Python's recursion limit, were each level read as a config
+        inner = {**config["partner"]["config"], "partner": {"weight": 0.3, "config": inner}}
+    config["partner"]["config"] = inner
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(folder)
+    assert str(err.value) == (f"{folder / 'config.json'}: invalid model config (a partner cannot have a partner of "
+                              f"its own)")

@@ -206,12 +206,12 @@ def _checked_partner(config: ModelConfig) -> dict:
         raise UsageError(f"partner weight must be a number between 0 and 1 (got {weight!r})")
     if not isinstance(partner["config"], dict) or "labels" not in partner["config"]:
         raise UsageError("partner config must be a model config (with labels)")
+    if partner["config"].get("partner") is not None:  # refused before it is read: a file can nest them deeply
+        raise UsageError("a partner cannot have a partner of its own")
     try:
         inner = ModelConfig.from_dict(partner["config"])
     except UsageError as err:
         raise UsageError(f"partner config: {err}") from None
-    if inner.partner is not None:
-        raise UsageError("a partner cannot have a partner of its own")
     for name in PARTNER_MUST_MATCH:
         if getattr(inner, name) != getattr(config, name):
             raise UsageError(f"partner {name} ({getattr(inner, name)!r}) differs from the model's "
