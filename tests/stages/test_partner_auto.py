@@ -18,14 +18,7 @@ from vidlstm.stages import families, train
 from vidlstm.training.config import TrainConfig
 from vidlstm.training.partner import PARTNER_RULE, join_kept_readout, with_partner
 
-
-def _clip(direction: str, rng, steps: int = 12, size: int = 32) -> np.ndarray:
-    """(T, H, W, 3) uint8: a bright square crossing a noisy frame to the left or to the right."""
-    frames = rng.integers(0, 60, (steps, size, size, 3)).astype(np.uint8)
-    xs = np.linspace(0, size - 10, steps).astype(int)
-    for t, x in enumerate(xs[::-1] if direction == "left" else xs):
-        frames[t, 8:18, x:x + 10] = 220
-    return frames
+from stages.motion_clips import moving_square
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,7 @@ def kept_readout_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     for label in ("left", "right"):
         for i in range(10):
-            write_video(root / "data" / label / f"{label}_{i:02d}.mp4", _clip(label, rng), fps=10)
+            write_video(root / "data" / label / f"{label}_{i:02d}.mp4", moving_square(label, rng, steps=12), fps=10)
     config = TrainConfig(data=str(root / "data"), out_dir=str(root / "run"), epochs=2, num_frames=8, batch_size=8,
                          progress=False)
     with pytest.MonkeyPatch.context() as patch:

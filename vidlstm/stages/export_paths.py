@@ -188,7 +188,6 @@ def partner_left_out(model_dir, config) -> dict:
     backbone = config.partner["config"]["backbone"]
     note = (f"not exported: vidlstm mixes {config.partner['weight']:g} of a {backbone} partner's probabilities into "
             f"each clip's; these graphs give the model's own network's alone")
-    logger.warning(f"{model_dir}: its partner ({backbone}) is {note.split(': ', 1)[0]}; the graphs score clips "
-                   f"with the model's own network alone")
+    logger.warning(f"{model_dir}: its partner ({backbone}) is not exported; the graphs score clips with the model's "
+                   f"own network alone")
     return {"partner": note}
-

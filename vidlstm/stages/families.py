@@ -20,8 +20,8 @@ because its features are frozen), vidnet's on its validation split (a fifth of t
 the estimate is not selected on that split). The highest estimate wins; on equal estimates the read-out (``choose``),
 and also where vidnet's validation split is known to flatter it (near-copies, no groups) while the frames tell the
 classes apart (a margin of one standard error never changed a choice for the better: RESULTS.md, session 14).
-RUN_DIR/model is a copy of the kept model, a kept read-out with vidnet beside it as its partner, whose vote breaks the
-read-out's near-ties (training/partner.py); RUN_DIR/choice.json and the kept model's metrics (``chosen_from_data``)
+RUN_DIR/model is a copy of the kept model (a kept read-out gets vidnet beside it as its partner, whose vote breaks its
+near-ties: training/partner.py); RUN_DIR/choice.json and the kept model's metrics (``chosen_from_data``)
 record every estimate, the rule and the clause that decided, and the warning where the data names no groups while most
 clips have a near-copy among the others (``near_copy_warning``: then every estimate is optimistic, vidnet's most).
 """
