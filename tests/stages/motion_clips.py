@@ -1,7 +1,11 @@
 """Tiny synthetic clips the stage tests train on."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from vidlstm.io.encode import write_video
 
 
 def moving_square(direction: str, rng, steps: int = 10, size: int = 32) -> np.ndarray:
@@ -15,3 +19,13 @@ def moving_square(direction: str, rng, steps: int = 10, size: int = 32) -> np.nd
     for t, x in enumerate(xs):
         frames[t, y:y + side, x:x + side] = colour
     return frames
+
+
+def write_moving_squares(folder: Path, per_class: int, seed: int = 0, steps: int = 10) -> Path:
+    """``folder``/left and ``folder``/right, ``per_class`` clips each of ``moving_square`` (10 fps): a class folder
+    data set that only the direction of motion tells apart."""
+    rng = np.random.default_rng(seed)
+    for label in ("left", "right"):
+        for i in range(per_class):
+            write_video(folder / label / f"{label}_{i:02d}.mp4", moving_square(label, rng, steps=steps), fps=10)
+    return folder

@@ -5,30 +5,25 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 import torch
 
 from vidlstm.checkpoint import load_model, save_model
 from vidlstm.cli import main
 from vidlstm.inference.predictor import Predictor
-from vidlstm.io.encode import write_video
 from vidlstm.models import LRCN, ModelConfig
 from vidlstm.stages import families, train
 from vidlstm.training.config import TrainConfig
-from vidlstm.training.partner import PARTNER_RULE, join_kept_readout, with_partner
+from vidlstm.training.partner import PARTNER_RULE, with_partner, write_kept_model
 
-from stages.motion_clips import moving_square
+from stages.motion_clips import write_moving_squares
 
 
 @pytest.fixture(scope="module")
 def kept_readout_run(tmp_path_factory):
     """A finished auto run whose rule was made to keep the read-out (which this easy motion task would not)."""
     root = tmp_path_factory.mktemp("partner")
-    rng = np.random.default_rng(0)
-    for label in ("left", "right"):
-        for i in range(10):
-            write_video(root / "data" / label / f"{label}_{i:02d}.mp4", moving_square(label, rng, steps=12), fps=10)
+    write_moving_squares(root / "data", 10, steps=12)
     config = TrainConfig(data=str(root / "data"), out_dir=str(root / "run"), epochs=2, num_frames=8, batch_size=8,
                          progress=False)
     with pytest.MonkeyPatch.context() as patch:
@@ -117,12 +112,19 @@ def test_export_of_a_model_with_a_partner_warns_and_its_card_says_what_the_graph
 
 
 def test_no_partner_where_vidnet_is_kept_or_was_not_trained(tmp_path):
+    torch.manual_seed(0)
+    kept = save_model(tmp_path / "kept", LRCN(ModelConfig(labels=["a", "b"], num_frames=4, image_size=32)))
+    before = (kept / "model.safetensors").read_bytes()
     results = {"pretrained": {"accuracy": 0.6}, "scratch": {"accuracy": 0.9}}
     (tmp_path / "scratch" / "model").mkdir(parents=True)
     (tmp_path / "scratch" / "model" / "metrics.json").write_text("{}")
-    assert join_kept_readout(tmp_path, tmp_path / "kept", "scratch", results) is None  # vidnet kept: alone
+    assert write_kept_model(tmp_path, kept, "scratch", results, {"note": 1}) is None  # vidnet kept: alone
     results["scratch"] = {"accuracy": None, "skipped": "under a quarter of the time budget left"}
-    assert join_kept_readout(tmp_path, tmp_path / "kept", "pretrained", results) is None  # vidnet not trained
+    assert write_kept_model(tmp_path, kept, "pretrained", results, {"note": 2}) is None  # vidnet not trained
+    # The metrics and card are written all the same; the model is untouched.
+    assert json.loads((kept / "metrics.json").read_text()) == {"note": 2} and "| note | 2 |" in \
+        (kept / "README.md").read_text()
+    assert (kept / "model.safetensors").read_bytes() == before
 
 
 def test_info_shows_the_partner_and_counts_its_parameters_apart(kept_readout_run, capsys):

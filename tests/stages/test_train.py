@@ -18,7 +18,7 @@ from vidlstm.io.encode import write_video
 from vidlstm.stages import train
 from vidlstm.training.config import TrainConfig
 
-from stages.motion_clips import moving_square
+from stages.motion_clips import moving_square, write_moving_squares
 
 TINY = dict(backbone="vidnet", num_frames=8, image_size=32, batch_size=8, views=2, progress=False)
 
@@ -27,10 +27,7 @@ TINY = dict(backbone="vidnet", num_frames=8, image_size=32, batch_size=8, views=
 def easy_data(tmp_path_factory):
     """12 clips of a square moving left and 12 moving right: only the direction of motion tells them apart."""
     root = tmp_path_factory.mktemp("easy")
-    rng = np.random.default_rng(0)
-    for label in ("left", "right"):
-        for i in range(12):
-            write_video(root / "data" / label / f"{label}_{i:02d}.mp4", moving_square(label, rng), fps=10)
+    write_moving_squares(root / "data", 12)
     return root
 
 

@@ -382,8 +382,7 @@ def _scores(model_dir: Path) -> dict:
 def _copy_model(source: Path, dest: Path, record: dict) -> None:
     """RUN_DIR/model: the kept candidate's folder, its metrics noting the choice; a kept read-out gets vidnet as its
     partner where the rule says (``training.partner``, noted in ``record["partner"]``)."""
-    from vidlstm.checkpoint import rewrite_metrics  # torch: this module imports without it
-    from vidlstm.training.partner import join_kept_readout
+    from vidlstm.training.partner import write_kept_model  # torch: this module imports without it
 
     clear_model_folder(dest, source)  # never the whole folder: files of the user's beside an earlier model stay
     shutil.copytree(source, dest, dirs_exist_ok=True)
@@ -394,6 +393,6 @@ def _copy_model(source: Path, dest: Path, record: dict) -> None:
         **({"not_trained": skipped} if (skipped := {f: c["skipped"] for f, c in record["candidates"].items()
                                                    if c.get("skipped")}) else {}),
         **({"warning": record["warning"]} if record.get("warning") else {})}
-    rewrite_metrics(dest, metrics)  # the card too: it names the candidates, their estimates and the choice
-    if partner := join_kept_readout(source.parent.parent, dest, record["chosen"], record["candidates"]):
+    # The metrics and card (the candidates, their estimates and the choice), the model joined with vidnet if it is to.
+    if partner := write_kept_model(source.parent.parent, dest, record["chosen"], record["candidates"], metrics):
         record["partner"] = partner

@@ -12,10 +12,9 @@ decoded clip (the same segment centres), resized in the model to its own size: o
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from vidlstm.checkpoint import METRICS_FILE, load_model, save_model
+from vidlstm.checkpoint import METRICS_FILE, load_model, rewrite_metrics, save_model
 from vidlstm.errors import UsageError
 from vidlstm.models import LRCN, ModelConfig
 
@@ -52,23 +51,26 @@ def without_partner(model: LRCN) -> LRCN:
     return alone.to(next(model.parameters()).device).train(model.training)
 
 
-def join_kept_readout(candidates_dir: Path, model_dir: Path, chosen: str, results: dict[str, dict],
-                      readout_families=("pretrained",), partner_family: str = "scratch") -> dict | None:
-    """Where auto kept a read-out (``chosen``) and vidnet (``partner_family``) finished training, rewrite the kept
-    model folder ``model_dir`` as the two joined; the note for choice.json and the model's metrics (None: the rule
-    does not apply). A pair that cannot be joined is noted with the reason and the read-out stays alone."""
-    partner_dir = Path(candidates_dir) / partner_family / "model"
-    partner_result = results.get(partner_family) or {}
-    if chosen not in readout_families or partner_result.get("skipped") or not (partner_dir / METRICS_FILE).is_file():
-        return None
+def write_kept_model(candidates_dir: Path, model_dir: Path, chosen: str, results: dict[str, dict], metrics: dict,
+                     readout_families=("pretrained",), partner_family: str = "scratch") -> dict | None:
+    """Write ``metrics`` (and the card) into ``model_dir``, the copy of auto's kept candidate ``chosen``; where that
+    is a read-out and vidnet (``partner_family``) finished training, the folder is rewritten as the two joined, once.
+    Returns the note for choice.json (also in the metrics where joined), None where the rule does not apply. A pair
+    that cannot be joined is noted with the reason and the read-out stays alone."""
     model_dir = Path(model_dir)
-    try:
-        joined = with_partner(load_model(model_dir), load_model(partner_dir))
-    except UsageError as err:
-        return {"family": partner_family, "joined": False, "reason": str(err), "rule": PARTNER_RULE}
-    note = {"family": partner_family, "joined": True, "backbone": joined.partner.config.backbone,
-            "weight": PARTNER_WEIGHT, "rule": PARTNER_RULE}
-    metrics = json.loads((model_dir / METRICS_FILE).read_text())
-    metrics.setdefault("chosen_from_data", {})["partner"] = note
-    save_model(model_dir, joined, metrics)
+    note = None
+    partner_dir = Path(candidates_dir) / partner_family / "model"
+    if chosen in readout_families and not (results.get(partner_family) or {}).get("skipped") \
+            and (partner_dir / METRICS_FILE).is_file():
+        try:
+            joined = with_partner(load_model(model_dir), load_model(partner_dir))
+        except UsageError as err:
+            note = {"family": partner_family, "joined": False, "reason": str(err), "rule": PARTNER_RULE}
+        else:
+            note = {"family": partner_family, "joined": True, "backbone": joined.partner.config.backbone,
+                    "weight": PARTNER_WEIGHT, "rule": PARTNER_RULE}
+            metrics.setdefault("chosen_from_data", {})["partner"] = note
+            save_model(model_dir, joined, metrics)
+            return note
+    rewrite_metrics(model_dir, metrics)
     return note
